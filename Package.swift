@@ -1,0 +1,130 @@
+// swift-tools-version: 6.1
+//
+// hms-act — workflow orchestrator. One target per part of DESIGN.md; dependencies point down the table
+// in STYLE.md §1. Fast unit tests (`…Tests`) need no servers; `…IntegrationTests` need the local stack
+// (`scripts/stack up`), so `swift test --skip IntegrationTests` is the inner loop.
+import PackageDescription
+
+let package = Package(
+    name: "hms-act",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "hms-act", targets: ["ActCLI"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C shims (system libraries; only their wrapper imports them)
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+
+        // MARK: Pure core (no I/O, no clock)
+        .target(
+            name: "ActPlaybook",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(
+            name: "ActEngine",
+            dependencies: ["ActPlaybook"]
+        ),
+
+        // MARK: Server layers
+        .target(
+            name: "ActPostgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ActAMQP",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ActStore",
+            dependencies: [
+                "ActPostgres",
+                "ActEngine",
+                "ActPlaybook",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Migrations")]
+        ),
+
+        // MARK: The executable
+        .executableTarget(
+            name: "ActCLI",
+            dependencies: [
+                "ActPlaybook",
+                "ActEngine",
+                "ActPostgres",
+                "ActAMQP",
+                "ActStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Unit tests (no servers)
+        .testTarget(
+            name: "ActPlaybookTests",
+            dependencies: ["ActPlaybook"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(
+            name: "ActEngineTests",
+            dependencies: [
+                "ActEngine",
+                "ActPlaybook",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+
+        // MARK: Integration tests (real servers started by scripts/stack)
+        .testTarget(
+            name: "ActPostgresIntegrationTests",
+            dependencies: ["ActPostgres", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "ActAMQPIntegrationTests",
+            dependencies: ["ActAMQP", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "ActStoreIntegrationTests",
+            dependencies: ["ActStore", "ActPostgres", "ActEngine", "ActPlaybook"]
+        ),
+    ]
+)
+
+// STANDARD SETTINGS: strict and uniform across every target (STYLE.md §3.11).
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+    ])
+    target.swiftSettings = settings
+}

@@ -1,0 +1,1 @@
+/// Thin Swift layer over rabbitmq-c.

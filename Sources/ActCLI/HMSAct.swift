@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `hms-act`: the one executable. Subcommands are added as their parts land.
+@main
+struct HMSAct: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hms-act",
+        abstract: "Workflow orchestrator for citizen-service playbooks.",
+        subcommands: []
+    )
+}

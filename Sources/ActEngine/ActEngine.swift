@@ -1,0 +1,1 @@
+/// The pure run state machine; see `RunStateMachine`.

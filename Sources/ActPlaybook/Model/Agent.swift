@@ -1,0 +1,61 @@
+/// An agent (AI model, human desk, service instance) from the registry (`agents/*.json` or `.yaml`).
+///
+/// ```json
+/// { "id": "human.field_inspector", "skills": ["noise-meter","photos"],
+///   "shift": "8:00-22:00", "queue": "inspection.queue" }
+/// ```
+public struct Agent: Hashable, Sendable, Codable {
+    public var id: AgentID
+    public var description: String?
+    public var skills: [String]
+    /// When the agent works; `nil` means always.
+    public var shift: Shift?
+    /// The agent's own queue: tasks go there directly (default exchange) instead of `hms.tasks`.
+    public var queue: String?
+    /// A routing key on `hms.tasks` overriding `task.<id>`.
+    public var routingKey: String?
+    public var location: SourceLocation?
+
+    public init(
+        id: AgentID,
+        description: String? = nil,
+        skills: [String] = [],
+        shift: Shift? = nil,
+        queue: String? = nil,
+        routingKey: String? = nil,
+        location: SourceLocation? = nil
+    ) {
+        self.id = id
+        self.description = description
+        self.skills = skills
+        self.shift = shift
+        self.queue = queue
+        self.routingKey = routingKey
+        self.location = location
+    }
+}
+
+/// Working hours in a time zone: `8:00-22:00` (zone from the agent file, default UTC). A shift whose
+/// end is before its start runs over midnight (`22:00-6:00`).
+public struct Shift: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// Minutes after local midnight, 0..<1440.
+    public var startMinute: Int
+    /// Minutes after local midnight, 0...1440.
+    public var endMinute: Int
+    /// An IANA time-zone identifier (`America/New_York`) or `UTC`.
+    public var timeZone: String
+
+    public init(startMinute: Int, endMinute: Int, timeZone: String = "UTC") {
+        self.startMinute = startMinute
+        self.endMinute = endMinute
+        self.timeZone = timeZone
+    }
+
+    public var description: String {
+        func clock(_ minute: Int) -> String {
+            let m = minute % 60
+            return "\(minute / 60):" + (m < 10 ? "0\(m)" : "\(m)")
+        }
+        return "\(clock(startMinute))-\(clock(endMinute)) \(timeZone)"
+    }
+}

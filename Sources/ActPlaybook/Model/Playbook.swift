@@ -1,0 +1,324 @@
+/// One playbook, normalised: every spelling the chapters use (`agent:`/`actor:`/`service:`/`call:`,
+/// `trigger:`/`start:`, `retry: 2`/`retry: {…}`, `wait: 5d`/`wait_days: 5`) loads into this one model.
+///
+/// A playbook is a value: registering one stores its source and checksum, and every run keeps the
+/// version it started with.
+public struct Playbook: Hashable, Sendable, Codable {
+    public var id: PlaybookID
+    public var description: String?
+    /// The event types that start a run (`trigger:` or `start:`). Empty: started only explicitly.
+    public var triggers: [String]
+    /// Top-level steps in written order. Without `next`/`on_*`, a step is followed by the one after it.
+    public var steps: [Step]
+    /// Where the playbook was read from, when it was read from a file.
+    public var location: SourceLocation?
+
+    public init(
+        id: PlaybookID,
+        description: String? = nil,
+        triggers: [String] = [],
+        steps: [Step],
+        location: SourceLocation? = nil
+    ) {
+        self.id = id
+        self.description = description
+        self.triggers = triggers
+        self.steps = steps
+        self.location = location
+    }
+
+    /// The top-level step with this id.
+    public func step(_ id: StepID) -> Step? {
+        steps.first { $0.id == id }
+    }
+
+    /// The index of the top-level step with this id.
+    public func index(of id: StepID) -> Int? {
+        steps.firstIndex { $0.id == id }
+    }
+}
+
+/// One step of a playbook.
+public struct Step: Hashable, Sendable, Codable {
+    public var id: StepID
+    public var kind: Kind
+    public var description: String?
+    /// Run the step only when this holds; otherwise it is skipped (`when: step(wait_for_fix).timeout`).
+    public var when: Expression?
+    /// The step after this one completes (`on_complete:` or `next:`); `nil` means the next in order.
+    public var next: StepID?
+    /// Where to go when the step fails after its retries (`on_failure:`); `nil` fails the run.
+    public var onFailure: StepID?
+    /// Where to go when the SLA is breached or a wait times out (`on_timeout:`).
+    public var onTimeout: StepID?
+    public var retry: RetryPolicy
+    public var sla: SLA?
+    /// The action that undoes this step when a later step fails the run (`compensate: achSvc.refund`).
+    public var compensate: Assignee?
+    public var location: SourceLocation?
+
+    public init(
+        id: StepID,
+        kind: Kind,
+        description: String? = nil,
+        when: Expression? = nil,
+        next: StepID? = nil,
+        onFailure: StepID? = nil,
+        onTimeout: StepID? = nil,
+        retry: RetryPolicy = .none,
+        sla: SLA? = nil,
+        compensate: Assignee? = nil,
+        location: SourceLocation? = nil
+    ) {
+        self.id = id
+        self.kind = kind
+        self.description = description
+        self.when = when
+        self.next = next
+        self.onFailure = onFailure
+        self.onTimeout = onTimeout
+        self.retry = retry
+        self.sla = sla
+        self.compensate = compensate
+        self.location = location
+    }
+
+    public enum Kind: Hashable, Sendable, Codable {
+        /// Work done by an agent, a human desk or a service.
+        case task(TaskSpec)
+        /// `type: switch`: evaluate `expr` and go to the matching case.
+        case choice(Choice)
+        /// `parallel:` block: run every branch, then join.
+        case parallel(Parallel)
+        /// `wait: 5d` / `wait_days: 5`, ended early by a named signal.
+        case wait(Wait)
+    }
+}
+
+/// What a task step asks for.
+public struct TaskSpec: Hashable, Sendable, Codable {
+    public var assignee: Assignee
+    /// Required agent skills; only agents having all of them, on shift, receive the task.
+    public var skills: [String]
+    public var mode: DispatchMode
+    /// `pause: true`: the step waits for a human approval (callback) before it completes.
+    public var requiresApproval: Bool
+    /// Extra input sent with the task, as written under `input:`.
+    public var input: JSONValue?
+
+    public init(
+        assignee: Assignee,
+        skills: [String] = [],
+        mode: DispatchMode = .single,
+        requiresApproval: Bool = false,
+        input: JSONValue? = nil
+    ) {
+        self.assignee = assignee
+        self.skills = skills
+        self.mode = mode
+        self.requiresApproval = requiresApproval
+        self.input = input
+    }
+}
+
+/// How a task reaches agents.
+public enum DispatchMode: String, Hashable, Sendable, Codable {
+    /// One task to one agent.
+    case single
+    /// `mode: fan-out`: one task to every matching agent; the step completes when all answered.
+    case fanOut = "fan-out"
+}
+
+/// Who performs a task, normalised from every spelling:
+///
+/// | written | kind | label | routing key |
+/// |---|---|---|---|
+/// | `agent: ai.auto_intake` | `.ai` | `ai.auto_intake` | `task.ai.auto_intake` |
+/// | `actor: AI:fraud-labeler` | `.ai` | `ai.fraud-labeler` | `task.ai.fraud-labeler` |
+/// | `actor: HUMAN:investigator` | `.human` | `human.investigator` | `task.human.investigator` |
+/// | `actor: SVC:email-svc` | `.service` | `svc.email-svc` | `task.svc.email-svc` |
+/// | `service: achSvc.charge` | `.service` | `svc.achSvc.charge` | `task.svc.achSvc.charge` |
+/// | `call: POST /finance/freeze` | `.call` | `call.post.finance.freeze` | `task.call.post.finance.freeze` |
+/// | (none, chapter 004) | `.topic` | `validate_tax_id` | `task.validate_tax_id` |
+public struct Assignee: Hashable, Sendable, Codable, CustomStringConvertible {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        case ai
+        case human
+        case service
+        /// An HTTP call (`call: POST /path`), carried out by an HTTP bridge worker.
+        case call
+        /// No assignee written: the task goes to the topic named after the step (`fetch_task(topic=…)`).
+        case topic
+    }
+
+    public var kind: Kind
+    /// The name without its kind: `auto_intake`, `fraud-labeler`, `achSvc.charge`, `/finance/freeze`.
+    public var name: String
+    /// The HTTP method of a `.call`, upper-cased (`POST`); `nil` otherwise.
+    public var method: String?
+    /// Exactly as written in the playbook, for timelines and diagrams.
+    public var written: String
+
+    public init(kind: Kind, name: String, method: String? = nil, written: String? = nil) {
+        self.kind = kind
+        self.name = name
+        self.method = method
+        self.written = written ?? Self.canonicalLabel(kind: kind, name: name, method: method)
+    }
+
+    /// The canonical label, also the agent id it matches in the registry (`human.field_inspector`).
+    public var label: String { Self.canonicalLabel(kind: kind, name: name, method: method) }
+
+    /// The routing key on the tasks exchange: `task.` + label.
+    public var routingKey: String { "task." + label }
+
+    public var description: String { written }
+
+    private static func canonicalLabel(kind: Kind, name: String, method: String?) -> String {
+        switch kind {
+        case .ai: "ai." + name
+        case .human: "human." + name
+        case .service: "svc." + name
+        case .call:
+            (["call", (method ?? "POST").lowercased()]
+                + name.split(separator: "/").map { String($0) }).joined(separator: ".")
+        case .topic: name
+        }
+    }
+}
+
+/// How often a failed task is tried again, and how long to wait in between.
+public struct RetryPolicy: Hashable, Sendable, Codable {
+    public enum Backoff: String, Hashable, Sendable, Codable {
+        case fixed
+        case exponential
+    }
+
+    /// Retries after the first attempt: `retry: 2` allows three attempts in all.
+    public var maxRetries: Int
+    public var backoff: Backoff
+    /// The delay before the first retry.
+    public var initial: TimeSpan
+    /// The longest delay between retries (exponential backoff stops growing here).
+    public var maxInterval: TimeSpan
+
+    public init(maxRetries: Int, backoff: Backoff = .exponential, initial: TimeSpan = .seconds(1),
+        maxInterval: TimeSpan = .minutes(5))
+    {
+        self.maxRetries = maxRetries
+        self.backoff = backoff
+        self.initial = initial
+        self.maxInterval = maxInterval
+    }
+
+    public static let none = RetryPolicy(maxRetries: 0)
+
+    /// The delay before retry number `retry` (1 for the first retry).
+    public func delay(beforeRetry retry: Int) -> TimeSpan {
+        switch backoff {
+        case .fixed:
+            return min(initial, maxInterval)
+        case .exponential:
+            var delay = initial
+            for _ in 1..<max(retry, 1) where delay < maxInterval {
+                delay = TimeSpan(milliseconds: delay.milliseconds * 2)
+            }
+            return min(delay, maxInterval)
+        }
+    }
+}
+
+/// A service-level agreement on a step: a deadline, and a warning point before it.
+public struct SLA: Hashable, Sendable, Codable {
+    public var duration: TimeSpan
+    /// When to warn, measured from the step's start; `nil` uses the configured fraction (default 80%).
+    public var warning: TimeSpan?
+
+    public init(duration: TimeSpan, warning: TimeSpan? = nil) {
+        self.duration = duration
+        self.warning = warning
+    }
+
+    /// The warning point, given the configured default fraction of the SLA.
+    public func warningOffset(defaultFraction: Double) -> TimeSpan {
+        warning ?? duration.scaled(by: defaultFraction)
+    }
+}
+
+/// `type: switch`: the expression's value picks a case.
+public struct Choice: Hashable, Sendable, Codable {
+    public struct Case: Hashable, Sendable, Codable {
+        /// The case key as written (`High`); matched against the value's text form.
+        public var match: String
+        public var target: StepID
+        public var location: SourceLocation?
+
+        public init(match: String, target: StepID, location: SourceLocation? = nil) {
+            self.match = match
+            self.target = target
+            self.location = location
+        }
+    }
+
+    public var expression: Expression
+    /// The expression as written, for diagrams and errors.
+    public var expressionSource: String
+    public var cases: [Case]
+    public var defaultTarget: StepID?
+
+    public init(expression: Expression, expressionSource: String, cases: [Case], defaultTarget: StepID? = nil) {
+        self.expression = expression
+        self.expressionSource = expressionSource
+        self.cases = cases
+        self.defaultTarget = defaultTarget
+    }
+}
+
+/// `parallel:` block: every branch runs at once; the block completes when they all have.
+public struct Parallel: Hashable, Sendable, Codable {
+    public enum JoinPolicy: String, Hashable, Sendable, Codable {
+        /// A branch that fails (after its retries) fails the block; the others are left to finish.
+        case allMustSucceed = "all"
+        /// The block completes when every branch has finished, failed or not.
+        case allMustFinish = "all_finished"
+    }
+
+    /// Branch steps; each is a task step (ids generated as `<block>.<n>` when not written).
+    public var branches: [Step]
+    public var join: JoinPolicy
+
+    public init(branches: [Step], join: JoinPolicy = .allMustSucceed) {
+        self.branches = branches
+        self.join = join
+    }
+}
+
+/// A wait: held for `duration`, or until the named signal arrives.
+public struct Wait: Hashable, Sendable, Codable {
+    /// How long to wait before timing out; `nil` waits for the signal alone.
+    public var duration: TimeSpan?
+    /// The signal that ends the wait early (`until_signal:`); defaults to the step id.
+    public var signal: String
+
+    public init(duration: TimeSpan?, signal: String) {
+        self.duration = duration
+        self.signal = signal
+    }
+}
+
+/// A position in a source file: 1-based line and column.
+public struct SourceLocation: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var file: String?
+    public var line: Int
+    public var column: Int
+
+    public init(file: String? = nil, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String {
+        "\(file.map { $0 + ":" } ?? "")\(line):\(column)"
+    }
+}

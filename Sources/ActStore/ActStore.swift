@@ -1,0 +1,1 @@
+/// The durable store: migrations, runs, tasks, timers, outbox, inbox, audit.
