@@ -1,3 +1,5 @@
+import Foundation
+
 /// An agent (AI model, human desk, service instance) from the registry (`agents/*.json` or `.yaml`).
 ///
 /// ```json
@@ -57,5 +59,24 @@ public struct Shift: Hashable, Sendable, Codable, CustomStringConvertible {
             return "\(minute / 60):" + (m < 10 ? "0\(m)" : "\(m)")
         }
         return "\(clock(startMinute))-\(clock(endMinute)) \(timeZone)"
+    }
+}
+
+extension Shift {
+    /// Whether the shift covers the instant, given as milliseconds since 1970-01-01 UTC.
+    ///
+    /// An unknown time-zone identifier is refused when the agent file is loaded, so here it can only
+    /// come from code; it is then read as UTC rather than trapping.
+    public func contains(epochMilliseconds: Int64) -> Bool {
+        let zone = TimeZone(identifier: timeZone) ?? TimeZone(secondsFromGMT: 0)!
+        let date = Date(timeIntervalSince1970: Double(epochMilliseconds) / 1_000)
+        let offsetSeconds = Int64(zone.secondsFromGMT(for: date))
+        let localSeconds = epochMilliseconds / 1_000 + offsetSeconds
+        let minuteOfDay = Int(((localSeconds % 86_400) + 86_400) % 86_400 / 60)
+        if startMinute == endMinute { return true }
+        if startMinute < endMinute {
+            return minuteOfDay >= startMinute && minuteOfDay < endMinute
+        }
+        return minuteOfDay >= startMinute || minuteOfDay < endMinute
     }
 }
