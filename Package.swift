@@ -100,6 +100,11 @@ let package = Package(
             ]
         ),
 
+        .testTarget(
+            name: "ActStoreTests",
+            dependencies: ["ActStore", "ActPlaybook"]
+        ),
+
         // MARK: Integration tests (real servers started by scripts/stack)
         .testTarget(
             name: "ActPostgresIntegrationTests",

@@ -1,1 +1,0 @@
-/// The durable store: migrations, runs, tasks, timers, outbox, inbox, audit.

@@ -1,0 +1,208 @@
+internal import Crypto
+public import ActPlaybook
+
+/// One entry of a run's audit trail, as hashed. The stored row adds `prev_hash` and `hash`.
+public struct AuditEntry: Hashable, Sendable {
+    public var runID: String
+    /// 1 for the first entry of a run, then +1 with no gaps.
+    public var sequence: Int64
+    /// Milliseconds since the Unix epoch.
+    public var at: Int64
+    /// What happened: `run.started`, `task.dispatched`, `task.completed`, `sla.violation`, …
+    public var kind: String
+    /// Who caused it: an agent, a human actor, `hms-act` for the engine itself.
+    public var actor: String
+    public var data: JSONValue
+
+    public init(runID: String, sequence: Int64, at: Int64, kind: String, actor: String, data: JSONValue) {
+        self.runID = runID
+        self.sequence = sequence
+        self.at = at
+        self.kind = kind
+        self.actor = actor
+        self.data = data
+    }
+
+    /// The bytes the chain hashes: the canonical JSON of every field.
+    public var canonicalEncoding: [UInt8] {
+        JSONValue.object([
+            "run": .string(runID),
+            "seq": .number(Double(sequence)),
+            "at": .number(Double(at)),
+            "kind": .string(kind),
+            "actor": .string(actor),
+            "data": data,
+        ]).canonicalEncoding
+    }
+}
+
+/// The hash chain of a run's audit trail: `hash(n) = SHA-256(hash(n-1) || canonical(entry n))`, with an
+/// empty previous hash for the first entry. Editing, removing or reordering any entry changes every
+/// later hash; removing the tail is caught by the keyed checkpoints (``AuditCheckpoint``).
+public enum AuditChain {
+    /// The hash of `entry` chained onto `previous` (empty for the first entry).
+    public static func hash(previous: [UInt8], entry: AuditEntry) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: previous)
+        hasher.update(data: entry.canonicalEncoding)
+        return Array(hasher.finalize())
+    }
+
+    /// A problem found while verifying a chain.
+    public struct Finding: Hashable, Sendable, CustomStringConvertible {
+        public enum Kind: String, Hashable, Sendable {
+            /// An entry's content no longer matches its hash: edited.
+            case edited
+            /// A sequence number is missing or out of place: deleted or reordered.
+            case gap
+            /// An entry's previous hash is not the hash before it: reordered or spliced.
+            case broken
+            /// The chain is shorter than a signed checkpoint says: its tail was removed.
+            case truncated
+            /// A checkpoint's signature does not verify with the key: the checkpoint was forged or edited.
+            case badCheckpoint
+        }
+
+        public var kind: Kind
+        public var runID: String?
+        public var sequence: Int64?
+        public var message: String
+
+        public init(kind: Kind, runID: String?, sequence: Int64?, message: String) {
+            self.kind = kind
+            self.runID = runID
+            self.sequence = sequence
+            self.message = message
+        }
+
+        public var description: String {
+            "\(kind.rawValue): " + (runID.map { "run \($0)" } ?? "") + (sequence.map { " entry \($0)" } ?? "")
+                + ": " + message
+        }
+    }
+
+    /// A stored entry with its stored hashes, as read back for verification.
+    public struct StoredEntry: Hashable, Sendable {
+        public var entry: AuditEntry
+        public var previousHash: [UInt8]
+        public var hash: [UInt8]
+
+        public init(entry: AuditEntry, previousHash: [UInt8], hash: [UInt8]) {
+            self.entry = entry
+            self.previousHash = previousHash
+            self.hash = hash
+        }
+    }
+
+    /// Verifies one run's entries, given in stored sequence order.
+    ///
+    /// - Returns: every finding; empty when the chain is intact. `head` is the last verified (seq, hash).
+    public static func verify(run runID: String, entries: [StoredEntry]) -> (findings: [Finding], head: (Int64, [UInt8])) {
+        var findings: [Finding] = []
+        var previous: [UInt8] = []
+        var expectedSequence: Int64 = 1
+        for stored in entries {
+            let entry = stored.entry
+            if entry.sequence != expectedSequence {
+                findings.append(Finding(kind: .gap, runID: runID, sequence: entry.sequence,
+                    message: "expected entry \(expectedSequence) here; entries were deleted or reordered"))
+            }
+            if stored.previousHash != previous {
+                findings.append(Finding(kind: .broken, runID: runID, sequence: entry.sequence,
+                    message: "its previous hash does not match the entry before it"))
+            }
+            let recomputed = hash(previous: stored.previousHash, entry: entry)
+            if recomputed != stored.hash {
+                findings.append(Finding(kind: .edited, runID: runID, sequence: entry.sequence,
+                    message: "its content does not match its hash; the entry was edited"))
+            }
+            previous = stored.hash
+            expectedSequence = entry.sequence + 1
+        }
+        return (findings, (expectedSequence - 1, previous))
+    }
+}
+
+/// A keyed checkpoint over the heads of all runs' audit chains.
+///
+/// The signature is an HMAC-SHA256 under a key the database never holds, so whoever can write to the
+/// database still cannot forge a checkpoint; and since each checkpoint is also published to the
+/// governance exchange, a deleted checkpoint is caught by the outside witness.
+public struct AuditCheckpoint: Hashable, Sendable {
+    public struct Head: Hashable, Sendable, Codable {
+        public var run: String
+        public var seq: Int64
+        /// Lower-case hex of the head hash.
+        public var hash: String
+
+        public init(run: String, seq: Int64, hash: String) {
+            self.run = run
+            self.seq = seq
+            self.hash = hash
+        }
+    }
+
+    public var keyID: String
+    /// Sorted by run id.
+    public var heads: [Head]
+
+    public init(keyID: String, heads: [Head]) {
+        self.keyID = keyID
+        self.heads = heads.sorted { $0.run < $1.run }
+    }
+
+    /// SHA-256 over the canonical JSON of the heads.
+    public var headsDigest: [UInt8] {
+        let encoded = JSONValue.array(heads.map {
+            .object(["run": .string($0.run), "seq": .number(Double($0.seq)), "hash": .string($0.hash)])
+        }).canonicalEncoding
+        return Array(SHA256.hash(data: encoded))
+    }
+
+    /// HMAC-SHA256 of the digest under `key`.
+    public func signature(key: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: headsDigest, using: SymmetricKey(data: key)))
+    }
+
+    /// Whether `signature` is this checkpoint's signature under `key` (constant-time comparison).
+    public func verify(signature: [UInt8], key: [UInt8]) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: headsDigest, using: SymmetricKey(data: key))
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Lower-case hexadecimal.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(count * 2)
+        for byte in self {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Parses lower- or upper-case hexadecimal; `nil` when the text is not hex of even length.
+    public init?(hexString: String) {
+        let utf8 = Array(hexString.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count / 2)
+        var index = 0
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self = bytes
+    }
+}
