@@ -71,6 +71,14 @@ let package = Package(
             resources: [.copy("Migrations")]
         ),
 
+        .target(
+            name: "ActService",
+            dependencies: [
+                "ActPlaybook",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
         // MARK: The executable
         .executableTarget(
             name: "ActCLI",
@@ -103,6 +111,11 @@ let package = Package(
         .testTarget(
             name: "ActStoreTests",
             dependencies: ["ActStore", "ActPlaybook"]
+        ),
+
+        .testTarget(
+            name: "ActServiceTests",
+            dependencies: ["ActService", "ActPlaybook"]
         ),
 
         // MARK: Integration tests (real servers started by scripts/stack)
