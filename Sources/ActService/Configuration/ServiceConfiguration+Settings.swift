@@ -1,0 +1,153 @@
+/// The table of settings: each configuration key, its environment variable and where it lands.
+/// `ActCLI` applies `config/hms-act.yaml` and then the environment through this table, and the docs'
+/// configuration table is this table.
+extension ServiceConfiguration {
+    public struct Setting: Sendable {
+        public enum Target: Sendable {
+            case string(any WritableKeyPath<ServiceConfiguration, String> & Sendable)
+            case int(any WritableKeyPath<ServiceConfiguration, Int> & Sendable)
+            case double(any WritableKeyPath<ServiceConfiguration, Double> & Sendable)
+            /// A list; in the environment, comma-separated.
+            case strings(any WritableKeyPath<ServiceConfiguration, [String]> & Sendable)
+        }
+
+        /// Dotted key in `config/hms-act.yaml`: `amqp.url`.
+        public var key: String
+        /// The environment variable that overrides it: `HMS_AMQP_URL`.
+        public var environment: String
+        public var target: Target
+        public var summary: String
+    }
+
+    public static let settings: [Setting] = [
+        .init(key: "amqp.url", environment: "AMQP_URL", target: .string(\.amqp.url),
+            summary: "Broker URL, amqp:// or amqps://"),
+        .init(key: "amqp.heartbeat_seconds", environment: "HMS_AMQP_HEARTBEAT_SECONDS", target: .int(\.amqp.heartbeatSeconds),
+            summary: "AMQP heartbeat interval"),
+        .init(key: "amqp.prefetch", environment: "HMS_AMQP_PREFETCH", target: .int(\.amqp.prefetch),
+            summary: "Unacknowledged deliveries per consumer"),
+        .init(key: "amqp.queue_type", environment: "HMS_AMQP_QUEUE_TYPE", target: .string(\.amqp.queueType),
+            summary: "quorum or classic, for the queues hms-act declares"),
+        .init(key: "amqp.delivery_limit", environment: "HMS_AMQP_DELIVERY_LIMIT", target: .int(\.amqp.deliveryLimit),
+            summary: "Redeliveries before RabbitMQ dead-letters a message (quorum queues)"),
+        .init(key: "amqp.exchanges.events", environment: "HMS_EXCHANGE_EVENTS", target: .string(\.amqp.exchanges.events),
+            summary: "Topic exchange of trigger events"),
+        .init(key: "amqp.exchanges.tasks", environment: "HMS_EXCHANGE_TASKS", target: .string(\.amqp.exchanges.tasks),
+            summary: "Topic exchange tasks are published to"),
+        .init(key: "amqp.exchanges.results", environment: "HMS_EXCHANGE_RESULTS", target: .string(\.amqp.exchanges.results),
+            summary: "Topic exchange workers publish results to"),
+        .init(key: "amqp.exchanges.governance", environment: "HMS_EXCHANGE_GOVERNANCE",
+            target: .string(\.amqp.exchanges.governance), summary: "Topic exchange of metrics, SLA and run events"),
+        .init(key: "amqp.exchanges.dead", environment: "HMS_EXCHANGE_DEAD", target: .string(\.amqp.exchanges.dead),
+            summary: "Dead-letter exchange"),
+        .init(key: "amqp.queues.triggers", environment: "HMS_QUEUE_TRIGGERS", target: .string(\.amqp.queues.triggers),
+            summary: "Queue hms-act consumes triggers from"),
+        .init(key: "amqp.queues.results", environment: "HMS_QUEUE_RESULTS", target: .string(\.amqp.queues.results),
+            summary: "Queue hms-act consumes results from"),
+        .init(key: "amqp.queues.dead", environment: "HMS_QUEUE_DEAD", target: .string(\.amqp.queues.dead),
+            summary: "Queue collecting dead-lettered messages for operators"),
+        .init(key: "postgres.url", environment: "POSTGRES_URL", target: .string(\.postgres.url),
+            summary: "PostgreSQL URL"),
+        .init(key: "postgres.pool_size", environment: "HMS_POSTGRES_POOL_SIZE", target: .int(\.postgres.poolSize),
+            summary: "Connections in the pool"),
+        .init(key: "postgres.schema", environment: "HMS_POSTGRES_SCHEMA", target: .string(\.postgres.schema),
+            summary: "Schema holding hms-act's tables"),
+        .init(key: "http.host", environment: "HMS_HTTP_HOST", target: .string(\.http.host), summary: "HTTP listen address"),
+        .init(key: "http.port", environment: "HMS_HTTP_PORT", target: .int(\.http.port), summary: "HTTP port (0: any free port)"),
+        .init(key: "http.tokens", environment: "HMS_API_TOKENS", target: .strings(\.http.tokens),
+            summary: "Bearer tokens as name:secret:scope+scope (read, operate, admin)"),
+        .init(key: "engine.sla_warning_fraction", environment: "HMS_SLA_WARNING_FRACTION",
+            target: .double(\.engine.slaWarningFraction), summary: "SLA warning point as a fraction of the SLA"),
+        .init(key: "engine.batch_size", environment: "HMS_BATCH_SIZE", target: .int(\.engine.batchSize),
+            summary: "Deliveries applied per transaction"),
+        .init(key: "engine.batch_wait_ms", environment: "HMS_BATCH_WAIT_MS", target: .int(\.engine.batchWaitMilliseconds),
+            summary: "Wait for more deliveries before applying a batch"),
+        .init(key: "engine.outbox_batch_size", environment: "HMS_OUTBOX_BATCH_SIZE", target: .int(\.engine.outboxBatchSize),
+            summary: "Outbox rows per confirm batch"),
+        .init(key: "engine.timer_poll_ms", environment: "HMS_TIMER_POLL_MS", target: .int(\.engine.timerPollMilliseconds),
+            summary: "Timer scan interval when not woken by NOTIFY"),
+        .init(key: "engine.inbox_retention_hours", environment: "HMS_INBOX_RETENTION_HOURS",
+            target: .int(\.engine.inboxRetentionHours), summary: "How long processed message ids are kept"),
+        .init(key: "audit.checkpoint_interval_seconds", environment: "HMS_AUDIT_CHECKPOINT_SECONDS",
+            target: .int(\.audit.checkpointIntervalSeconds), summary: "Seconds between audit checkpoints"),
+        .init(key: "audit.key_id", environment: "HMS_AUDIT_KEY_ID", target: .string(\.audit.keyID),
+            summary: "Name of the checkpoint key"),
+        .init(key: "audit.key", environment: "HMS_AUDIT_KEY", target: .string(\.audit.key),
+            summary: "Checkpoint signing key (from a Secret)"),
+        .init(key: "paths.playbooks", environment: "HMS_PLAYBOOKS_DIR", target: .string(\.paths.playbooks),
+            summary: "Folder of playbooks loaded at start"),
+        .init(key: "paths.agents", environment: "HMS_AGENTS_DIR", target: .string(\.paths.agents),
+            summary: "Folder of agent descriptions"),
+    ]
+
+    /// A value that does not fit its setting.
+    public struct SettingError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Sets the setting `key` (dotted) from its text form: numbers parse, lists split on commas.
+    ///
+    /// - Throws: ``SettingError`` naming the key, the source and the expected form.
+    public mutating func apply(_ setting: Setting, text: String, source: String) throws(SettingError) {
+        switch setting.target {
+        case .string(let path):
+            self[keyPath: path] = text
+        case .int(let path):
+            guard let value = Int(text.trimmingCharacters(in: " ")) else {
+                throw SettingError(description: "\(source): \(setting.key) must be a whole number, got \"\(text)\"")
+            }
+            self[keyPath: path] = value
+        case .double(let path):
+            guard let value = Double(text.trimmingCharacters(in: " ")) else {
+                throw SettingError(description: "\(source): \(setting.key) must be a number, got \"\(text)\"")
+            }
+            self[keyPath: path] = value
+        case .strings(let path):
+            self[keyPath: path] = text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }
+                .filter { !$0.isEmpty }
+        }
+    }
+
+    /// Applies overrides from an environment dictionary (only the variables in ``settings``).
+    public mutating func applyEnvironment(_ environment: [String: String]) throws(SettingError) {
+        for setting in Self.settings {
+            if let text = environment[setting.environment] {
+                try apply(setting, text: text, source: "environment variable \(setting.environment)")
+            }
+        }
+    }
+
+    /// Checks ranges that would otherwise fail later and less clearly.
+    public func validate() throws(SettingError) {
+        func require(_ condition: Bool, _ message: String) throws(SettingError) {
+            if !condition { throw SettingError(description: message) }
+        }
+        try require((0.0..<1.0).contains(engine.slaWarningFraction) && engine.slaWarningFraction > 0,
+            "engine.sla_warning_fraction must be between 0 and 1 (e.g. 0.8), got \(engine.slaWarningFraction)")
+        try require(engine.batchSize >= 1 && engine.batchSize <= 10_000, "engine.batch_size must be 1…10000")
+        try require(amqp.prefetch >= 1 && amqp.prefetch <= 65_535, "amqp.prefetch must be 1…65535")
+        try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
+        try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")
+        try require((0...65_535).contains(http.port), "http.port must be 0…65535")
+        try require(postgres.schema.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !postgres.schema.isEmpty,
+            "postgres.schema must be letters, digits and underscores")
+        for token in http.tokens {
+            let parts = token.split(separator: ":", omittingEmptySubsequences: false)
+            try require(parts.count == 3 && !parts[1].isEmpty,
+                "http.tokens entries must be name:secret:scopes, e.g. ops:s3cret:read+operate")
+            for scope in parts[2].split(separator: "+") {
+                try require(["read", "operate", "admin"].contains(String(scope)),
+                    "token \(parts[0]): unknown scope \(scope); use read, operate or admin")
+            }
+        }
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: Character) -> String {
+        var text = Substring(self)
+        while text.first == set { text.removeFirst() }
+        while text.last == set { text.removeLast() }
+        return String(text)
+    }
+}

@@ -1,0 +1,88 @@
+/// Every setting of `hms-act serve`, with its default. `ActCLI` decodes it once from `config/hms-act.yaml`
+/// and the environment (see ``ServiceConfiguration/settings`` for the variable of each key); nothing
+/// below the CLI reads the environment.
+public struct ServiceConfiguration: Sendable, Hashable {
+    public var amqp = AMQP()
+    public var postgres = Postgres()
+    public var http = HTTP()
+    public var engine = Engine()
+    public var audit = Audit()
+    public var paths = Paths()
+
+    public init() {}
+
+    public struct AMQP: Sendable, Hashable {
+        public var url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        public var heartbeatSeconds = 10
+        public var prefetch = 500
+        /// `quorum` for production clusters, `classic` for a single local node.
+        public var queueType = "quorum"
+        public var deliveryLimit = 5
+        public var exchanges = Exchanges()
+        public var queues = Queues()
+        public init() {}
+
+        public struct Exchanges: Sendable, Hashable {
+            public var events = "hms.events"
+            public var tasks = "hms.tasks"
+            public var results = "hms.results"
+            public var governance = "hms.governance"
+            public var dead = "hms.dead"
+            public init() {}
+        }
+
+        public struct Queues: Sendable, Hashable {
+            public var triggers = "hms-act.triggers"
+            public var results = "hms-act.results"
+            public var dead = "hms-act.dead"
+            public init() {}
+        }
+    }
+
+    public struct Postgres: Sendable, Hashable {
+        public var url = "postgresql://hms@127.0.0.1:5432/hms_act"
+        public var poolSize = 4
+        /// The schema holding hms-act's tables; created by the migrations when missing.
+        public var schema = "hms_act"
+        public init() {}
+    }
+
+    public struct HTTP: Sendable, Hashable {
+        public var host = "0.0.0.0"
+        public var port = 8100
+        /// Bearer tokens, as `name:secret:scope1+scope2` (scopes: read, operate, admin).
+        public var tokens: [String] = []
+        public init() {}
+    }
+
+    public struct Engine: Sendable, Hashable {
+        /// SLA warning point as a fraction of the SLA when a step names none.
+        public var slaWarningFraction = 0.8
+        /// Deliveries applied per Postgres transaction.
+        public var batchSize = 200
+        /// How long the batcher waits for more deliveries once it has one, in milliseconds.
+        public var batchWaitMilliseconds = 2
+        /// Outbox rows published per confirm batch.
+        public var outboxBatchSize = 500
+        /// How often the timer scanner looks for due timers when no NOTIFY woke it, in milliseconds.
+        public var timerPollMilliseconds = 250
+        /// Inbox rows older than this are pruned, in hours.
+        public var inboxRetentionHours = 168
+        public init() {}
+    }
+
+    public struct Audit: Sendable, Hashable {
+        /// Seconds between keyed checkpoints over all run heads.
+        public var checkpointIntervalSeconds = 60
+        public var keyID = "default"
+        /// The checkpoint key; set it from a Secret in production.
+        public var key = "change-me"
+        public init() {}
+    }
+
+    public struct Paths: Sendable, Hashable {
+        public var playbooks = "playbooks"
+        public var agents = "agents"
+        public init() {}
+    }
+}
