@@ -1,1 +1,0 @@
-/// The pure run state machine; see `RunStateMachine`.

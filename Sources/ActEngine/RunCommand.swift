@@ -1,0 +1,103 @@
+public import ActPlaybook
+
+/// What the service must do after the engine handled an event. Commands are data: the service writes
+/// them to the outbox and the timer table in the same transaction as the new ``RunState``.
+public enum RunCommand: Hashable, Sendable, Codable {
+    /// Publish a task to a worker.
+    case dispatchTask(TaskDispatch)
+    /// Deliver ``RunEvent/timerFired(_:)`` at `due` (at the latest one second later).
+    case scheduleTimer(TimerID, TimerKind, due: Instant)
+    /// Forget a timer; if it fires anyway the engine ignores it.
+    case cancelTimer(TimerID)
+    /// Publish on the governance exchange.
+    case emit(GovernanceEvent)
+    /// The run reached its end (`.completed`, `.failed` or `.cancelled`).
+    case runFinished(RunStatus)
+}
+
+/// Where a task message goes.
+public enum DispatchTarget: Hashable, Sendable, Codable {
+    /// A routing key on the tasks exchange (`task.ai.classifier`).
+    case routingKey(String)
+    /// An agent's own queue (default exchange).
+    case queue(String)
+}
+
+/// One task message: one attempt of one task.
+public struct TaskDispatch: Hashable, Sendable, Codable {
+    public var task: TaskID
+    /// 1 for the first try; each retry adds one.
+    public var attempt: Int
+    public var run: RunID
+    public var playbook: PlaybookID
+    public var step: StepID
+    public var assignee: Assignee
+    public var target: DispatchTarget
+    /// The agent the task was routed to, when one was chosen from the registry.
+    public var agent: AgentID?
+    /// The SLA deadline of the step visit, when it has one.
+    public var deadline: Instant?
+    /// The trigger's payload.
+    public var payload: JSONValue
+    /// The step's `input:`, or for a compensation the output of the step being undone.
+    public var input: JSONValue?
+    /// What the worker may need from earlier steps: `{"steps": {<id>: <output>}, "result": …}`.
+    public var context: JSONValue
+    /// Whether this undoes a completed step (`compensate:`).
+    public var isCompensation: Bool
+
+    /// The worker's idempotency key and the message id: task id + `#` + attempt.
+    public var idempotencyKey: String { "\(task.rawValue)#\(attempt)" }
+}
+
+/// A message for the governance exchange; ``Kind``'s raw value is its routing key.
+public struct GovernanceEvent: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        case stepStarted = "metrics.step_started"
+        case stepCompleted = "metrics.step_completed"
+        case stepFailed = "metrics.step_failed"
+        case slaWarning = "sla.warning"
+        case slaViolation = "sla.violation"
+        case runCompleted = "run.completed"
+        case runFailed = "run.failed"
+        case runCancelled = "run.cancelled"
+    }
+
+    public var kind: Kind
+    public var run: RunID
+    public var playbook: PlaybookID
+    public var step: StepID?
+    public var task: TaskID?
+    public var attempt: Int?
+    /// The assignee label (`human.investigator`).
+    public var assignee: String?
+    public var agent: AgentID?
+    public var at: Instant
+    /// For completions: time since the step visit started; for a run's end: since the run started.
+    public var duration: TimeSpan?
+    /// A failure reason, the SLA, or what ended a step.
+    public var detail: String?
+    /// For `metrics.step_failed` of a task attempt: whether another attempt follows.
+    public var willRetry: Bool?
+    public var isCompensation: Bool
+
+    public init(
+        kind: Kind, run: RunID, playbook: PlaybookID, step: StepID? = nil, task: TaskID? = nil,
+        attempt: Int? = nil, assignee: String? = nil, agent: AgentID? = nil, at: Instant,
+        duration: TimeSpan? = nil, detail: String? = nil, willRetry: Bool? = nil, isCompensation: Bool = false
+    ) {
+        self.kind = kind
+        self.run = run
+        self.playbook = playbook
+        self.step = step
+        self.task = task
+        self.attempt = attempt
+        self.assignee = assignee
+        self.agent = agent
+        self.at = at
+        self.duration = duration
+        self.detail = detail
+        self.willRetry = willRetry
+        self.isCompensation = isCompensation
+    }
+}

@@ -1,0 +1,239 @@
+public import ActPlaybook
+
+/// The whole persisted state of one run. The store saves it as JSON next to the run row.
+///
+/// Every collection is an array in a deterministic order, so the same history always encodes to the same
+/// bytes. Records keep only the latest visit of each step: a task of an older visit is unknown, so its
+/// late answer is ignored.
+public struct RunState: Hashable, Sendable, Codable {
+    public var runID: RunID
+    public var playbookID: PlaybookID
+    public var status: RunStatus
+    /// The trigger's payload (`payload.*` in expressions).
+    public var payload: JSONValue
+    public var startedAt: Instant
+    public var finishedAt: Instant?
+    /// The top-level step the run is in (a parallel block while its branches run); `nil` between steps,
+    /// while compensating and at the end.
+    public var currentStep: StepID?
+    /// The latest visit of every step entered so far (top-level steps and parallel branches), in the order
+    /// they were first entered.
+    public var steps: [StepRecord]
+    /// The output of the most recently completed top-level task, wait or parallel step (`result.*`).
+    public var result: JSONValue?
+    /// The step that produced ``result``.
+    public var resultStep: StepID?
+    /// Completed step visits that have a `compensate` action, in completion order.
+    public var completed: [CompletedStep]
+    /// Dispatches made while paused; they go out, in order, on resume.
+    public var heldDispatches: [TaskDispatch]
+    /// Timers scheduled and not yet fired or cancelled, in scheduling order.
+    public var timers: [PendingTimer]
+    /// Undo progress once the run failed or was cancelled.
+    public var compensation: CompensationProgress?
+    /// Why the run failed (or was cancelled), once it did.
+    public var failure: RunFailure?
+
+    public init(runID: RunID, playbookID: PlaybookID, payload: JSONValue, startedAt: Instant) {
+        self.runID = runID
+        self.playbookID = playbookID
+        self.status = .running
+        self.payload = payload
+        self.startedAt = startedAt
+        self.finishedAt = nil
+        self.currentStep = nil
+        self.steps = []
+        self.result = nil
+        self.resultStep = nil
+        self.completed = []
+        self.heldDispatches = []
+        self.timers = []
+        self.compensation = nil
+        self.failure = nil
+    }
+
+    /// The record of the latest visit of `step`, if it was ever entered.
+    public func record(_ step: StepID) -> StepRecord? {
+        steps.first { $0.step == step }
+    }
+}
+
+/// Where a run is in its life.
+public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    case running
+    /// Results still apply, but new dispatches are held until resumed.
+    case paused
+    /// The run failed or was cancelled and its completed steps are being undone, one at a time.
+    case compensating
+    case completed
+    case failed
+    case cancelled
+
+    /// Whether the run is over; a finished run ignores every event.
+    public var isFinished: Bool {
+        switch self {
+        case .completed, .failed, .cancelled: true
+        case .running, .paused, .compensating: false
+        }
+    }
+}
+
+/// Where one visit of a step is.
+public enum StepStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Tasks are in flight (or waiting for a retry), or the branches of a parallel block run.
+    case running
+    /// `pause: true`: the task answered and the step waits for a human approval.
+    case awaitingApproval = "awaiting_approval"
+    /// A wait step, until its signal or its duration.
+    case waiting
+    case completed
+    case failed
+    /// The SLA was breached and the step has `on_timeout`, or a wait ran out. Later answers are ignored.
+    case timedOut = "timeout"
+    /// `when:` was false.
+    case skipped
+    /// Abandoned: its parallel block ended without it, or the run failed or was cancelled around it.
+    case cancelled
+
+    /// Whether the step still takes answers, signals, approvals and timers.
+    public var isActive: Bool {
+        switch self {
+        case .running, .awaitingApproval, .waiting: true
+        case .completed, .failed, .timedOut, .skipped, .cancelled: false
+        }
+    }
+}
+
+/// One visit of one step.
+public struct StepRecord: Hashable, Sendable, Codable {
+    public var step: StepID
+    /// 1 for the first time the run enters the step; loops make it grow.
+    public var visit: Int
+    public var status: StepStatus
+    /// The tasks of this visit: one for a single task, one per agent for fan-out, none for other kinds.
+    public var tasks: [TaskRecord]
+    /// The step's output once completed (a switch records `{value, case, target}`).
+    public var output: JSONValue?
+    /// For `pause: true`: what the task answered, kept until the approval arrives.
+    public var taskOutput: JSONValue?
+    public var startedAt: Instant
+    public var finishedAt: Instant?
+    /// Why the step failed (or was cancelled).
+    public var error: String?
+    /// The SLA deadline of this visit, when the step has an SLA.
+    public var deadline: Instant?
+    public var slaWarned: Bool
+    public var slaBreached: Bool
+
+    public init(step: StepID, visit: Int, startedAt: Instant) {
+        self.step = step
+        self.visit = visit
+        self.status = .running
+        self.tasks = []
+        self.output = nil
+        self.taskOutput = nil
+        self.startedAt = startedAt
+        self.finishedAt = nil
+        self.error = nil
+        self.deadline = nil
+        self.slaWarned = false
+        self.slaBreached = false
+    }
+}
+
+/// One task of a step visit, with its current attempt.
+public struct TaskRecord: Hashable, Sendable, Codable {
+    public enum State: String, Hashable, Sendable, Codable {
+        /// Dispatched (or held while paused); waiting for the answer of ``TaskRecord/attempt``.
+        case inFlight = "in_flight"
+        /// The attempt failed and a retry-backoff timer runs.
+        case retryScheduled = "retry_scheduled"
+        case completed
+        case failed
+    }
+
+    public var id: TaskID
+    public var attempt: Int
+    public var agent: AgentID?
+    public var target: DispatchTarget
+    public var state: State
+    public var output: JSONValue?
+    public var error: String?
+    public var dispatchedAt: Instant
+
+    public init(id: TaskID, attempt: Int, agent: AgentID?, target: DispatchTarget, dispatchedAt: Instant) {
+        self.id = id
+        self.attempt = attempt
+        self.agent = agent
+        self.target = target
+        self.state = .inFlight
+        self.output = nil
+        self.error = nil
+        self.dispatchedAt = dispatchedAt
+    }
+}
+
+/// A completed step visit that has something to undo.
+public struct CompletedStep: Hashable, Sendable, Codable {
+    public var step: StepID
+    public var visit: Int
+    public var at: Instant
+}
+
+/// What the engine will do when a timer fires.
+public enum TimerKind: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Dispatch the next attempt of a task.
+    case retryBackoff = "retry_backoff"
+    /// Emit `sla.warning` for the step visit.
+    case slaWarning = "sla_warning"
+    /// Emit `sla.violation`, and with `on_timeout` time the step out.
+    case slaBreach = "sla_breach"
+    /// End a wait step with status `timeout`.
+    case waitOver = "wait_over"
+}
+
+/// A timer the engine asked for and still expects.
+public struct PendingTimer: Hashable, Sendable, Codable {
+    public var id: TimerID
+    public var kind: TimerKind
+    public var due: Instant
+    public var step: StepID
+    public var visit: Int
+    /// For a retry backoff: the task to dispatch again.
+    public var task: TaskID?
+}
+
+/// Undo progress: compensations run one at a time, newest completion first.
+public struct CompensationProgress: Hashable, Sendable, Codable {
+    /// How the run ends once everything is undone: `.failed` or `.cancelled`.
+    public var ending: RunStatus
+    /// Still to undo, in the order they run.
+    public var remaining: [CompletedStep]
+    /// The compensation task in flight.
+    public var current: CompensationTask?
+    /// Finished compensations, in the order they ran.
+    public var done: [CompensationTask]
+}
+
+/// One compensation task (`compensate: achSvc.refund` of a completed step visit).
+public struct CompensationTask: Hashable, Sendable, Codable {
+    public enum Outcome: String, Hashable, Sendable, Codable {
+        case inFlight = "in_flight"
+        case completed
+        case failed
+    }
+
+    public var step: StepID
+    public var visit: Int
+    public var task: TaskID
+    public var outcome: Outcome
+    public var error: String?
+    public var dispatchedAt: Instant
+}
+
+/// Why a run failed or was cancelled.
+public struct RunFailure: Hashable, Sendable, Codable {
+    /// The step whose failure failed the run; `nil` for a cancel.
+    public var step: StepID?
+    public var reason: String
+}
