@@ -75,6 +75,8 @@ let package = Package(
             name: "ActService",
             dependencies: [
                 "ActPlaybook",
+                "ActEngine",
+                "ActStore",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -115,7 +117,7 @@ let package = Package(
 
         .testTarget(
             name: "ActServiceTests",
-            dependencies: ["ActService", "ActPlaybook"]
+            dependencies: ["ActService", "ActPlaybook", "ActEngine", "ActStore"]
         ),
 
         // MARK: Integration tests (real servers started by scripts/stack)

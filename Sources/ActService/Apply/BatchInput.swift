@@ -1,0 +1,66 @@
+public import ActEngine
+import ActPlaybook
+public import ActStore
+
+/// One thing a batch applies: a message from a queue, a due timer, or an operator's command.
+public enum BatchInput: Sendable {
+    /// A trigger event from `hms.events` (or `POST /v1/events`).
+    case trigger(TriggerEvent)
+    /// A result, signal or approval from `hms.results` (or the HTTP API).
+    case worker(WorkerMessage, messageID: String?)
+    /// A timer claimed by the scanner.
+    case timer(TimerRow)
+    /// An operator's pause, resume or cancel (HTTP or CLI); `key` makes a repeated request harmless.
+    case operatorCommand(runID: RunID, event: RunEvent, actor: String, key: String?)
+    /// Start a playbook explicitly, without a trigger binding (`POST /v1/runs`).
+    case start(playbookID: String, event: TriggerEvent)
+
+    /// The inbox key that makes a repeat of this input change nothing; `nil` when claiming already
+    /// guarantees it (timers are deleted when claimed).
+    public var inboxKey: String? {
+        switch self {
+        case .trigger(let event): "event:" + event.id
+        case .worker(let message, let messageID): message.inboxKey(messageID: messageID)
+        case .timer: nil
+        case .operatorCommand(_, _, _, let key): key.map { "command:" + $0 }
+        case .start(let playbookID, let event): "start:\(playbookID):\(event.id)"
+        }
+    }
+
+    /// The runs this input touches and must be locked, given the catalog (triggers create runs).
+    public func runIDs(catalog: PlaybookCatalog) -> [RunID] {
+        switch self {
+        case .trigger(let event):
+            return catalog.entries(forTrigger: event.type).map {
+                OutboundMessages.runID(playbook: $0.version.playbookID, eventID: event.id)
+            }
+        case .start(let playbookID, let event):
+            return [OutboundMessages.runID(playbook: playbookID, eventID: event.id)]
+        case .worker(let message, _):
+            switch message {
+            case .taskResult(let result): return [Self.runID(ofTask: result.taskID)]
+            case .signal(let runID, _, _): return [RunID(runID)]
+            case .approval(let approval): return [RunID(approval.runID)]
+            }
+        case .timer(let row):
+            return [RunID(row.runID)]
+        case .operatorCommand(let runID, _, _, _):
+            return [runID]
+        }
+    }
+
+    /// Task and timer ids begin with their run id and a `/` (see ``RunStateMachine``).
+    static func runID(ofTask taskID: String) -> RunID {
+        RunID(String(taskID.prefix { $0 != "/" }))
+    }
+}
+
+/// What became of one input.
+public enum BatchOutcome: Hashable, Sendable {
+    /// Applied: state changed and/or messages were produced.
+    case applied
+    /// Already applied before (inbox), or it no longer applies (a late answer): acknowledged, no effect.
+    case ignored(reason: String)
+    /// It cannot be applied: dead-letter it with this reason.
+    case rejected(reason: String)
+}

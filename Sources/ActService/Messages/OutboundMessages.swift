@@ -1,0 +1,138 @@
+public import ActEngine
+public import ActPlaybook
+public import ActStore
+internal import Crypto
+internal import Foundation
+
+/// Builds the messages hms-act publishes (DESIGN.md §3): task messages on the tasks exchange (or an
+/// agent's own queue) and governance events. Every message is persistent JSON with `message_id`,
+/// `correlation_id` = run id, `type`, `timestamp`, `content_type` and a W3C `traceparent` header.
+public struct OutboundMessages: Sendable {
+    public var exchanges: ServiceConfiguration.AMQP.Exchanges
+
+    public init(exchanges: ServiceConfiguration.AMQP.Exchanges) {
+        self.exchanges = exchanges
+    }
+
+    /// The routing key workers answer on for this assignee: `result.<label>`.
+    public static func resultRoutingKey(for assignee: Assignee) -> String { "result." + assignee.label }
+
+    /// The task message of one attempt. `message_id` is the task id + `#` + attempt: the worker's
+    /// idempotency key.
+    ///
+    /// ```json
+    /// {"type": "hms.task", "run_id": "wf_…", "playbook": "NoiseComplaint.v1", "step_id": "inspection",
+    ///  "task_id": "wf_…/inspection/1", "attempt": 1, "assignee": "human.field_inspector",
+    ///  "agent": "human.field_inspector", "deadline": "2026-11-22T10:00:00.000Z", "payload": {…},
+    ///  "input": null, "context": {"steps": {…}, "result": …}, "compensation": false,
+    ///  "reply_to": {"exchange": "hms.results", "routing_key": "result.human.field_inspector"}}
+    /// ```
+    public func task(_ dispatch: TaskDispatch, traceID: String, now: Instant) -> OutboxMessage {
+        let (exchange, routingKey): (String, String) =
+            switch dispatch.target {
+            case .routingKey(let key): (exchanges.tasks, key)
+            case .queue(let queue): ("", queue)
+            }
+        let body: JSONValue = [
+            "type": "hms.task",
+            "run_id": .string(dispatch.run.rawValue),
+            "playbook": .string(dispatch.playbook.rawValue),
+            "step_id": .string(dispatch.step.rawValue),
+            "task_id": .string(dispatch.task.rawValue),
+            "attempt": .number(Double(dispatch.attempt)),
+            "assignee": .string(dispatch.assignee.label),
+            "agent": dispatch.agent.map { .string($0.rawValue) } ?? .null,
+            "deadline": dispatch.deadline.map { .string(Self.timestamp($0)) } ?? .null,
+            "payload": dispatch.payload,
+            "input": dispatch.input ?? .null,
+            "context": dispatch.context,
+            "compensation": .bool(dispatch.isCompensation),
+            "reply_to": [
+                "exchange": .string(exchanges.results),
+                "routing_key": .string(Self.resultRoutingKey(for: dispatch.assignee)),
+            ],
+        ]
+        let messageID = dispatch.idempotencyKey
+        return OutboxMessage(
+            exchange: exchange, routingKey: routingKey, messageID: messageID,
+            correlationID: dispatch.run.rawValue, type: "hms.task",
+            headers: [
+                "traceparent": Self.traceparent(traceID: traceID, messageID: messageID),
+                "x-hms-run-id": dispatch.run.rawValue,
+                "x-hms-step-id": dispatch.step.rawValue,
+                "x-hms-task-id": dispatch.task.rawValue,
+                "x-hms-attempt": String(dispatch.attempt),
+                "x-hms-reply-to": Self.resultRoutingKey(for: dispatch.assignee),
+            ],
+            body: body.canonicalEncoding, createdAt: now.millisecondsSinceEpoch)
+    }
+
+    /// A governance event; its routing key is the kind (`sla.violation`, `metrics.step_started`, …).
+    public func governance(_ event: GovernanceEvent, traceID: String) -> OutboxMessage {
+        var body: [String: JSONValue] = [
+            "type": .string(event.kind.rawValue),
+            "run_id": .string(event.run.rawValue),
+            "playbook": .string(event.playbook.rawValue),
+            "at": .string(Self.timestamp(event.at)),
+            "compensation": .bool(event.isCompensation),
+        ]
+        if let step = event.step { body["step_id"] = .string(step.rawValue) }
+        if let task = event.task { body["task_id"] = .string(task.rawValue) }
+        if let attempt = event.attempt { body["attempt"] = .number(Double(attempt)) }
+        if let assignee = event.assignee { body["assignee"] = .string(assignee) }
+        if let agent = event.agent { body["agent"] = .string(agent.rawValue) }
+        if let duration = event.duration {
+            body["duration_ms"] = .number(Double(duration.milliseconds))
+        }
+        if let detail = event.detail { body["detail"] = .string(detail) }
+        if let willRetry = event.willRetry { body["will_retry"] = .bool(willRetry) }
+        let messageID = [
+            event.kind.rawValue, event.run.rawValue, event.step?.rawValue ?? "-",
+            event.task?.rawValue ?? "-", event.attempt.map(String.init) ?? "-", String(event.at.millisecondsSinceEpoch),
+        ].joined(separator: "|")
+        return OutboxMessage(
+            exchange: exchanges.governance, routingKey: event.kind.rawValue,
+            messageID: Self.digest(messageID, length: 32), correlationID: event.run.rawValue, type: event.kind.rawValue,
+            headers: ["traceparent": Self.traceparent(traceID: traceID, messageID: messageID),
+                "x-hms-run-id": event.run.rawValue],
+            body: JSONValue.object(body).canonicalEncoding, createdAt: event.at.millisecondsSinceEpoch)
+    }
+
+    /// RFC 3339 UTC with milliseconds.
+    public static func timestamp(_ instant: Instant) -> String {
+        let date = Date(timeIntervalSince1970: Double(instant.millisecondsSinceEpoch) / 1_000)
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(secondsFromGMT: 0)
+        return formatter.string(from: date)
+    }
+
+    /// `00-<trace id>-<span id>-01`, the span id derived from the message id so a republished row keeps it.
+    public static func traceparent(traceID: String, messageID: String) -> String {
+        "00-\(traceID)-\(digest("span|" + messageID, length: 16))-01"
+    }
+
+    /// The W3C trace id of a run: the trigger's own when it came with a valid `traceparent`, otherwise
+    /// one derived from the run id.
+    public static func traceID(runID: String, traceparent: String?) -> String {
+        if let traceparent {
+            let parts = traceparent.split(separator: "-")
+            if parts.count == 4, parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit),
+                parts[1] != Substring(String(repeating: "0", count: 32))
+            {
+                return parts[1].lowercased()
+            }
+        }
+        return digest("trace|" + runID, length: 32)
+    }
+
+    /// A run id derived from the playbook and the trigger's event id: the same event never starts a
+    /// second run of the same playbook.
+    public static func runID(playbook: String, eventID: String) -> RunID {
+        RunID("wf_" + digest(playbook + "\u{0}" + eventID, length: 24))
+    }
+
+    static func digest(_ text: String, length: Int) -> String {
+        String(Array(SHA256.hash(data: Array(text.utf8))).hexString.prefix(length))
+    }
+}

@@ -1,0 +1,228 @@
+public import ActPlaybook
+
+/// A registered, immutable playbook version.
+public struct PlaybookVersion: Hashable, Sendable {
+    public var versionID: Int64
+    public var playbookID: String
+    /// SHA-256 of the source, lower-case hex; recorded in the audit trail of every run of this version.
+    public var checksum: String
+    public var source: String
+    /// The normalised model as JSON (what the engine runs).
+    public var model: [UInt8]
+    public var triggers: [String]
+    /// Milliseconds since the epoch.
+    public var registeredAt: Int64
+
+    public init(versionID: Int64, playbookID: String, checksum: String, source: String, model: [UInt8],
+        triggers: [String], registeredAt: Int64)
+    {
+        self.versionID = versionID
+        self.playbookID = playbookID
+        self.checksum = checksum
+        self.source = source
+        self.model = model
+        self.triggers = triggers
+        self.registeredAt = registeredAt
+    }
+}
+
+/// One row of `runs`: the engine's state (JSON) plus the columns queries filter on.
+public struct RunRow: Hashable, Sendable {
+    public var runID: String
+    public var playbookID: String
+    public var versionID: Int64
+    public var status: String
+    /// The encoded `RunState`.
+    public var state: [UInt8]
+    public var traceID: String
+    public var triggerEventID: String?
+    public var triggerType: String?
+    /// Head of the run's audit chain: the last sequence number and its hash (empty before the first).
+    public var auditSequence: Int64
+    public var auditHead: [UInt8]
+    /// Milliseconds since the epoch.
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var finishedAt: Int64?
+
+    public init(runID: String, playbookID: String, versionID: Int64, status: String, state: [UInt8], traceID: String,
+        triggerEventID: String?, triggerType: String?, auditSequence: Int64, auditHead: [UInt8], createdAt: Int64,
+        updatedAt: Int64, finishedAt: Int64?)
+    {
+        self.runID = runID
+        self.playbookID = playbookID
+        self.versionID = versionID
+        self.status = status
+        self.state = state
+        self.traceID = traceID
+        self.triggerEventID = triggerEventID
+        self.triggerType = triggerType
+        self.auditSequence = auditSequence
+        self.auditHead = auditHead
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+/// One row of `tasks`: one dispatched attempt.
+public struct TaskRow: Hashable, Sendable {
+    public var taskID: String
+    public var attempt: Int
+    public var runID: String
+    public var stepID: String
+    public var assignee: String
+    public var agentID: String?
+    public var target: String
+    /// dispatched, completed, failed, timeout, cancelled
+    public var status: String
+    public var deadline: Int64?
+    public var warnAt: Int64?
+    public var isCompensation: Bool
+    public var output: JSONValue?
+    public var error: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+
+    public init(taskID: String, attempt: Int, runID: String, stepID: String, assignee: String, agentID: String?,
+        target: String, status: String, deadline: Int64?, warnAt: Int64?, isCompensation: Bool, output: JSONValue?,
+        error: String?, createdAt: Int64, updatedAt: Int64)
+    {
+        self.taskID = taskID
+        self.attempt = attempt
+        self.runID = runID
+        self.stepID = stepID
+        self.assignee = assignee
+        self.agentID = agentID
+        self.target = target
+        self.status = status
+        self.deadline = deadline
+        self.warnAt = warnAt
+        self.isCompensation = isCompensation
+        self.output = output
+        self.error = error
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
+/// A change of a task attempt's status after a result, a timeout or a cancel.
+public struct TaskStatusChange: Hashable, Sendable {
+    public var taskID: String
+    public var attempt: Int
+    public var status: String
+    public var output: JSONValue?
+    public var error: String?
+    public var at: Int64
+
+    public init(taskID: String, attempt: Int, status: String, output: JSONValue?, error: String?, at: Int64) {
+        self.taskID = taskID
+        self.attempt = attempt
+        self.status = status
+        self.output = output
+        self.error = error
+        self.at = at
+    }
+}
+
+/// One row of `timers`.
+public struct TimerRow: Hashable, Sendable {
+    public var timerID: String
+    public var runID: String
+    public var kind: String
+    /// Milliseconds since the epoch.
+    public var dueAt: Int64
+
+    public init(timerID: String, runID: String, kind: String, dueAt: Int64) {
+        self.timerID = timerID
+        self.runID = runID
+        self.kind = kind
+        self.dueAt = dueAt
+    }
+}
+
+/// One message waiting in the outbox.
+public struct OutboxMessage: Hashable, Sendable {
+    /// Assigned by the database; 0 before insertion.
+    public var outboxID: Int64
+    public var exchange: String
+    public var routingKey: String
+    public var messageID: String
+    public var correlationID: String?
+    public var type: String
+    public var contentType: String
+    /// String-valued AMQP headers (traceparent, x-hms-*).
+    public var headers: [String: String]
+    public var body: [UInt8]
+    /// Milliseconds since the epoch: the AMQP timestamp.
+    public var createdAt: Int64
+    public var attempts: Int
+
+    public init(outboxID: Int64 = 0, exchange: String, routingKey: String, messageID: String, correlationID: String?,
+        type: String, contentType: String = "application/json", headers: [String: String], body: [UInt8],
+        createdAt: Int64, attempts: Int = 0)
+    {
+        self.outboxID = outboxID
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.messageID = messageID
+        self.correlationID = correlationID
+        self.type = type
+        self.contentType = contentType
+        self.headers = headers
+        self.body = body
+        self.createdAt = createdAt
+        self.attempts = attempts
+    }
+}
+
+/// Something an operator must look at: an unroutable task, a poison message, a failed compensation.
+public struct Incident: Hashable, Sendable {
+    public var incidentID: Int64
+    public var kind: String
+    public var runID: String?
+    public var detail: JSONValue
+    public var createdAt: Int64
+
+    public init(incidentID: Int64 = 0, kind: String, runID: String?, detail: JSONValue, createdAt: Int64) {
+        self.incidentID = incidentID
+        self.kind = kind
+        self.runID = runID
+        self.detail = detail
+        self.createdAt = createdAt
+    }
+}
+
+/// Every write caused by one batch of applied messages, committed in one transaction.
+public struct StoreBatch: Sendable {
+    /// Inserted or updated (by run id).
+    public var runs: [RunRow] = []
+    /// New task attempts.
+    public var dispatchedTasks: [TaskRow] = []
+    public var taskChanges: [TaskStatusChange] = []
+    /// Inserted, or moved when the id exists.
+    public var scheduledTimers: [TimerRow] = []
+    public var cancelledTimers: [String] = []
+    public var outbox: [OutboxMessage] = []
+    /// Entries with their chain hashes, in sequence order per run.
+    public var audit: [AuditChain.StoredEntry] = []
+    public var incidents: [Incident] = []
+
+    public init() {}
+
+    public var isEmpty: Bool {
+        runs.isEmpty && dispatchedTasks.isEmpty && taskChanges.isEmpty && scheduledTimers.isEmpty
+            && cancelledTimers.isEmpty && outbox.isEmpty && audit.isEmpty && incidents.isEmpty
+    }
+
+    public mutating func append(contentsOf other: StoreBatch) {
+        runs.append(contentsOf: other.runs)
+        dispatchedTasks.append(contentsOf: other.dispatchedTasks)
+        taskChanges.append(contentsOf: other.taskChanges)
+        scheduledTimers.append(contentsOf: other.scheduledTimers)
+        cancelledTimers.append(contentsOf: other.cancelledTimers)
+        outbox.append(contentsOf: other.outbox)
+        audit.append(contentsOf: other.audit)
+        incidents.append(contentsOf: other.incidents)
+    }
+}
