@@ -1,4 +1,4 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 //
 // hms-act — workflow orchestrator. One target per part of DESIGN.md; dependencies point down the table
 // in STYLE.md §1. Fast unit tests (`…Tests`) need no servers; `…IntegrationTests` need the local stack
@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         // MARK: C shims (system libraries; only their wrapper imports them)
@@ -81,6 +84,20 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "ActHTTP",
+            dependencies: [
+                "ActService",
+                "ActStore",
+                "ActEngine",
+                "ActPlaybook",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources")]
+        ),
+
         // MARK: The executable
         .executableTarget(
             name: "ActCLI",
@@ -90,7 +107,13 @@ let package = Package(
                 "ActPostgres",
                 "ActAMQP",
                 "ActStore",
+                "ActService",
+                "ActHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
