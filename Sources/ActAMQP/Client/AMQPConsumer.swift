@@ -1,0 +1,37 @@
+/// The deliveries of one consumer, as an `AsyncSequence`.
+///
+/// From ``AMQPClient/consume(queue:prefetch:consumerTag:)`` the sequence survives reconnects: after a
+/// connection loss the client starts the consumer again on the new connection and the sequence goes on
+/// (deliveries that were not acked come again, with ``AMQPDelivery/redelivered`` set). It ends when the
+/// consumer is cancelled or the client shuts down, and throws on a channel error (e.g. 404 for a missing
+/// queue) or when the broker cancels the consumer.
+///
+/// From ``AMQPConnection/consume(queue:prefetch:consumerTag:)`` it ends with its connection.
+public struct AMQPConsumer: AsyncSequence, Sendable {
+    public typealias Element = AMQPDelivery
+    public typealias Failure = any Error
+
+    enum Source: Sendable {
+        case connection(AMQPConnection, String)
+        case client(AMQPClient, Int)
+    }
+
+    let source: Source
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let source: Source
+
+        public mutating func next() async throws -> AMQPDelivery? {
+            switch source {
+            case .connection(let connection, let tag):
+                return try await connection.nextDelivery(consumerTag: tag)
+            case .client(let client, let id):
+                return try await client.nextDelivery(consumerID: id)
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(source: source)
+    }
+}

@@ -1,0 +1,852 @@
+internal import CRabbitMQ
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One AMQP 0-9-1 connection to RabbitMQ over rabbitmq-c, with its channels.
+///
+/// The actor runs on its own thread (``SerialThreadExecutor``): every rabbitmq-c call, blocking or not,
+/// happens there and never on the cooperative pool. Incoming frames are read by a *frame pump* that
+/// ``run()`` drives; while the pump waits on the socket, any other call (a publish, an ack) wakes it, runs,
+/// and the pump resumes. The pump also keeps heartbeats flowing and notices a silent broker.
+///
+/// Channels are managed for you: one publisher channel in confirm mode, one channel per consumer, one
+/// channel for declarations. A channel error (e.g. 404) closes only that channel; the next call opens a
+/// fresh one. A connection error ends the connection: every waiting call fails with
+/// ``AMQPError/Code/connectionClosed`` and ``run()`` throws it. ``AMQPClient`` reconnects.
+///
+/// ``run()`` must be running (``AMQPClient`` does this) for publishes to see their confirms and consumers
+/// their deliveries.
+public actor AMQPConnection {
+    /// A process-unique id; delivery tags remember it so an ack cannot reach a later connection.
+    public nonisolated let id: UInt64
+    nonisolated let executor: SerialThreadExecutor
+    let configuration: AMQPConfiguration
+    let logger: Logger
+
+    /// The rabbitmq-c connection state; used only on `executor`'s thread (actor isolation guarantees it).
+    private let state: amqp_connection_state_t
+    private var socketFD: Int32 = -1
+    /// Set once the connection is unusable; every later call throws it.
+    private var failure: AMQPError?
+    private var closedCleanly = false
+    private var negotiatedHeartbeatSeconds: Int32 = 0
+    private var negotiatedFrameMax: Int32 = 0
+    private var channelMax: UInt16 = 2047
+
+    private var openChannels: Set<UInt16> = []
+    private var nextChannelID: UInt16 = 1
+    private var controlChannel: UInt16?
+    private var publisher: PublisherState?
+    private var batches: [UInt64: PendingBatch] = [:]
+    private var nextBatchID: UInt64 = 1
+    private var consumers: [String: ConsumerState] = [:]
+    private var consumerByChannel: [UInt16: String] = [:]
+    /// Scratch memory for the strings and tables of the call in progress.
+    private let arena = CArena()
+
+    private static let nextID = Atomic<UInt64>(1)
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    private init(configuration: AMQPConfiguration, logger: Logger, executor: SerialThreadExecutor) throws {
+        guard let state = amqp_new_connection() else {
+            throw AMQPError(.connectionFailed, replyText: "amqp_new_connection failed (out of memory)")
+        }
+        self.id = Self.nextID.wrappingAdd(1, ordering: .relaxed).oldValue
+        self.state = state
+        self.executor = executor
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "amqp.connection.id"] = "\(id)"
+        self.logger = logger
+    }
+
+    isolated deinit {
+        // Runs on the connection thread after the last reference is gone, so no other job uses `state`.
+        // Destroying also closes the socket; the thread then ends.
+        amqp_destroy_connection(state)
+        executor.shutdown()
+    }
+
+    /// Opens a connection: TCP (or TLS), AMQP handshake and login.
+    ///
+    /// - Throws: ``AMQPError`` with ``AMQPError/Code/connectionFailed``, ``AMQPError/Code/authenticationFailed``
+    ///   or ``AMQPError/Code/timeout``.
+    public static func connect(configuration: AMQPConfiguration, logger: Logger) async throws -> AMQPConnection {
+        let executor = try SerialThreadExecutor(name: "amqp-connection")
+        let connection: AMQPConnection
+        do {
+            connection = try AMQPConnection(configuration: configuration, logger: logger, executor: executor)
+        } catch {
+            executor.shutdown()
+            throw error
+        }
+        try await connection.open()
+        return connection
+    }
+
+    // MARK: Lifecycle
+
+    private func open() throws {
+        let tls = configuration.tls
+        guard let socket = tls == nil ? amqp_tcp_socket_new(state) : amqp_ssl_socket_new(state) else {
+            throw AMQPError(.connectionFailed, replyText: "cannot create the socket")
+        }
+        if let tls {
+            if let file = tls.caCertificateFile {
+                let status = amqp_ssl_socket_set_cacert(socket, file)
+                guard status == AMQP_STATUS_OK.rawValue else { throw Self.libraryError(status, .connectionFailed, "CA file") }
+            }
+            if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile {
+                let status = amqp_ssl_socket_set_key(socket, certificate, key)
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    throw Self.libraryError(status, .connectionFailed, "client certificate/key")
+                }
+            }
+            amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
+            amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
+        }
+
+        var connectTimeout = Self.timeval(configuration.connectTimeout)
+        var rpcTimeout = Self.timeval(configuration.rpcTimeout)
+        _ = amqp_set_handshake_timeout(state, &connectTimeout)
+        _ = amqp_set_rpc_timeout(state, &rpcTimeout)
+        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw Self.libraryError(status, status == AMQP_STATUS_TIMEOUT.rawValue ? .timeout : .connectionFailed, "connect")
+        }
+
+        var properties = arena.table(["connection_name": .string(configuration.connectionName)])
+        defer { arena.deallocateAll() }
+        let heartbeatSeconds = Int32(clamping: configuration.heartbeat.components.seconds)
+        let reply = act_amqp_login_plain_with_properties(
+            state, configuration.vhost, Int32(configuration.channelMax), Int32(configuration.frameMax),
+            heartbeatSeconds, &properties, configuration.user, configuration.password)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            break
+        case AMQP_RESPONSE_SERVER_EXCEPTION where reply.reply.id == ACT_AMQP_CONNECTION_CLOSE_METHOD:
+            let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            let code = close.reply_code
+            // 403 ACCESS_REFUSED (bad credentials) or 530 NOT_ALLOWED (vhost) refuse the login.
+            throw AMQPError(
+                code == 403 || code == 530 ? .authenticationFailed : .connectionFailed, replyCode: code,
+                replyText: CDecode.string(close.reply_text))
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let error = reply.library_error
+            // Without the authentication_failure_close capability a refused login is a closed socket.
+            let code: AMQPError.Code =
+                error == AMQP_STATUS_TIMEOUT.rawValue ? .timeout
+                : error == AMQP_STATUS_CONNECTION_CLOSED.rawValue ? .authenticationFailed : .connectionFailed
+            throw Self.libraryError(error, code, "login")
+        default:
+            throw AMQPError(.protocolError, replyText: "unexpected reply to login")
+        }
+        socketFD = amqp_get_sockfd(state)
+        negotiatedHeartbeatSeconds = amqp_get_heartbeat(state)
+        negotiatedFrameMax = amqp_get_frame_max(state)
+        channelMax = UInt16(clamping: max(1, amqp_get_channel_max(state)))
+        logger.debug(
+            "amqp connection open",
+            metadata: [
+                "amqp.server": "\(configuration.host):\(configuration.port)",
+                "amqp.heartbeat_seconds": "\(negotiatedHeartbeatSeconds)",
+                "amqp.frame_max": "\(negotiatedFrameMax)",
+            ])
+    }
+
+    /// True until the connection is closed or has failed.
+    public var isOpen: Bool { failure == nil && !closedCleanly }
+
+    /// The negotiated heartbeat interval in seconds (0: none).
+    public var heartbeatSeconds: Int { Int(negotiatedHeartbeatSeconds) }
+
+    /// The negotiated largest frame in bytes.
+    public var frameMax: Int { Int(negotiatedFrameMax) }
+
+    /// Runs the frame pump until the connection is closed (returns) or fails (throws), or the task is
+    /// cancelled (returns; the connection stays open, call ``close()``).
+    ///
+    /// - Throws: the ``AMQPError`` that ended the connection.
+    @concurrent public nonisolated func run() async throws {
+        try await withTaskCancellationHandler {
+            while !Task.isCancelled {
+                guard try await pumpOnce() else { return }
+            }
+        } onCancel: {
+            executor.wakeUp()
+        }
+    }
+
+    /// One pump step; false once the connection was closed cleanly.
+    private func pumpOnce() throws -> Bool {
+        if closedCleanly { return false }
+        try pump(maxWaitMilliseconds: pumpInterval)
+        expireBatches()
+        return true
+    }
+
+    /// How long the pump may wait on the socket: a quarter heartbeat, at most 250 ms, so heartbeats go out
+    /// on time and a publish deadline is checked four times a second.
+    private var pumpInterval: Int32 {
+        guard negotiatedHeartbeatSeconds > 0 else { return 250 }
+        return min(250, negotiatedHeartbeatSeconds * 1000 / 4)
+    }
+
+    /// Closes the connection cleanly: waits briefly for outstanding confirms, closes every channel (unacked
+    /// deliveries return to their queues), then the connection. Consumers end; waiting calls fail with
+    /// ``AMQPError/Code/shutdown``.
+    public func close() {
+        guard isOpen else { return }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !batches.isEmpty && failure == nil && ContinuousClock.now < deadline {
+            try? pump(maxWaitMilliseconds: 50)
+        }
+        if failure == nil {
+            for channel in openChannels.sorted() {
+                _ = amqp_channel_close(state, channel, AMQP_REPLY_SUCCESS)
+            }
+            _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
+        }
+        closedCleanly = true
+        finishAll(with: AMQPError(.shutdown, replyText: "connection closed by the client"), clean: true)
+        logger.debug("amqp connection closed")
+    }
+
+    /// Drops the TCP connection without the AMQP close handshake, as a crash or a network failure would.
+    /// The broker requeues unacked deliveries. Meant for tests and for cancelling a stuck connection.
+    public func abort() {
+        guard socketFD >= 0 else { return }
+        _ = shutdown(socketFD, Int32(SHUT_RDWR))
+        markDead(AMQPError(.connectionClosed, replyText: "connection aborted by the client"))
+    }
+
+    // MARK: Topology
+
+    /// Declares exchanges, then queues, then bindings.
+    public func declare(_ topology: AMQPTopology) throws {
+        for exchange in topology.exchanges { try declareExchange(exchange) }
+        for queue in topology.queues { _ = try declareQueue(queue) }
+        for binding in topology.bindings { try bind(binding) }
+    }
+
+    /// Declares an exchange (idempotent when the arguments match).
+    public func declareExchange(_ exchange: AMQPTopology.Exchange) throws {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        _ = amqp_exchange_declare(
+            state, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.name), 0,
+            exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, 0, arena.table(exchange.arguments))
+        try checkRPC(channel: channel, context: "exchange.declare")
+    }
+
+    /// Declares a queue (idempotent when the arguments match).
+    ///
+    /// - Returns: the number of ready messages and of consumers.
+    @discardableResult
+    public func declareQueue(_ queue: AMQPTopology.Queue) throws -> (messageCount: UInt32, consumerCount: UInt32) {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        let ok = amqp_queue_declare(
+            state, channel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, queue.exclusive ? 1 : 0,
+            queue.autoDelete ? 1 : 0, arena.table(queue.declareArguments))
+        try checkRPC(channel: channel, context: "queue.declare")
+        guard let ok else { return (0, 0) }
+        return (ok.pointee.message_count, ok.pointee.consumer_count)
+    }
+
+    /// Binds a queue to an exchange.
+    public func bind(_ binding: AMQPTopology.Binding) throws {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        _ = amqp_queue_bind(
+            state, channel, arena.bytes(binding.queue), arena.bytes(binding.exchange), arena.bytes(binding.routingKey),
+            arena.table(binding.arguments))
+        try checkRPC(channel: channel, context: "queue.bind")
+    }
+
+    /// Deletes a queue. - Returns: the number of messages it held.
+    @discardableResult
+    public func deleteQueue(_ name: String) throws -> UInt32 {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        let ok = amqp_queue_delete(state, channel, arena.bytes(name), 0, 0)
+        try checkRPC(channel: channel, context: "queue.delete")
+        return ok?.pointee.message_count ?? 0
+    }
+
+    /// Deletes an exchange.
+    public func deleteExchange(_ name: String) throws {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        _ = amqp_exchange_delete(state, channel, arena.bytes(name), 0)
+        try checkRPC(channel: channel, context: "exchange.delete")
+    }
+
+    /// Removes every ready message from a queue. - Returns: how many were removed.
+    @discardableResult
+    public func purgeQueue(_ name: String) throws -> UInt32 {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        let ok = amqp_queue_purge(state, channel, arena.bytes(name))
+        try checkRPC(channel: channel, context: "queue.purge")
+        return ok?.pointee.message_count ?? 0
+    }
+
+    // MARK: Publishing
+
+    /// Publishes the messages on the publisher channel (confirm mode) and waits until the broker has settled
+    /// every one of them.
+    ///
+    /// - Returns: one outcome per message, in order: confirmed, nacked, or returned (mandatory and
+    ///   unroutable).
+    /// - Throws: ``AMQPError`` when the channel or connection closes first (outcomes unknown: retry),
+    ///   ``AMQPError/Code/timeout`` after ``AMQPConfiguration/confirmTimeout``, `CancellationError`.
+    public func publish(_ messages: [AMQPMessage]) async throws -> [PublishOutcome] {
+        guard !messages.isEmpty else { return [] }
+        try ensureOpen()
+        var publisher = try usePublisherChannel()
+        let batchID = nextBatchID
+        nextBatchID += 1
+        let waiter = Waiter<[PublishOutcome]>()
+        batches[batchID] = PendingBatch(
+            messages: messages, outcomes: Array(repeating: nil, count: messages.count), remaining: messages.count,
+            deadline: .now + configuration.confirmTimeout, waiter: waiter)
+        defer { arena.deallocateAll() }
+        for index in messages.indices {
+            let tag = publisher.nextTag
+            publisher.nextTag += 1
+            publisher.pending[tag] = PendingRef(batch: batchID, index: index)
+            self.publisher = publisher
+            let status = sendPublish(channel: publisher.channel, messages[index])
+            arena.deallocateAll()
+            guard status == AMQP_STATUS_OK.rawValue else {
+                markDead(Self.libraryError(status, .connectionClosed, "basic.publish"))
+                break
+            }
+        }
+        return try await waiter.wait()
+    }
+
+    /// Publishes one message and waits for its confirm. See ``publish(_:)-([AMQPMessage])``.
+    public func publish(_ message: AMQPMessage) async throws -> PublishOutcome {
+        try await publish([message])[0]
+    }
+
+    private func sendPublish(channel: UInt16, _ message: AMQPMessage) -> Int32 {
+        var properties = arena.properties(message.properties)
+        let exchange = arena.bytes(message.exchange)
+        let routingKey = arena.bytes(message.routingKey)
+        return message.body.withUnsafeBytes { body in
+            amqp_basic_publish(
+                state, channel, exchange, routingKey, message.mandatory ? 1 : 0, 0, &properties,
+                amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+        }
+    }
+
+    private func usePublisherChannel() throws -> PublisherState {
+        if let publisher { return publisher }
+        let channel = try openChannel()
+        _ = amqp_confirm_select(state, channel)
+        try checkRPC(channel: channel, context: "confirm.select")
+        let created = PublisherState(channel: channel)
+        publisher = created
+        return created
+    }
+
+    /// Settles publisher tags after `basic.ack` / `basic.nack`.
+    private func settle(tag: UInt64, multiple: Bool, nacked: Bool) {
+        guard var publisher else { return }
+        let first = multiple ? publisher.oldestTag : tag
+        var current = first
+        while current <= tag {
+            if let ref = publisher.pending.removeValue(forKey: current) {
+                let returned = publisher.returned.removeValue(forKey: current)
+                if var batch = batches[ref.batch], batch.outcomes[ref.index] == nil {
+                    batch.outcomes[ref.index] = nacked ? .nacked : (returned ?? .confirmed)
+                    batch.remaining -= 1
+                    if batch.remaining == 0 {
+                        batches[ref.batch] = nil
+                        batch.waiter.resume(returning: batch.outcomes.map { $0 ?? .nacked })
+                    } else {
+                        batches[ref.batch] = batch
+                    }
+                }
+            }
+            current += 1
+        }
+        while publisher.oldestTag < publisher.nextTag && publisher.pending[publisher.oldestTag] == nil {
+            publisher.oldestTag += 1
+        }
+        self.publisher = publisher
+    }
+
+    /// Records a `basic.return`: it precedes the ack of the same message, so it belongs to the oldest
+    /// unsettled mandatory message with the same exchange, routing key, message id and body. (Identical
+    /// messages to the same destination route alike, so which of them is marked does not matter.)
+    private func recordReturn(_ returned: ReturnedMessage) {
+        guard var publisher else { return }
+        for tag in publisher.pending.keys.sorted() where publisher.returned[tag] == nil {
+            guard let ref = publisher.pending[tag], let batch = batches[ref.batch] else { continue }
+            let message = batch.messages[ref.index]
+            if message.mandatory && message.exchange == returned.exchange && message.routingKey == returned.routingKey
+                && message.properties.messageID == returned.messageID && message.body == returned.body
+            {
+                publisher.returned[tag] = .returned(replyCode: returned.replyCode, replyText: returned.replyText)
+                self.publisher = publisher
+                return
+            }
+        }
+        logger.debug("amqp basic.return for no pending publish", metadata: ["amqp.reply_code": "\(returned.replyCode)"])
+    }
+
+    private func expireBatches() {
+        guard !batches.isEmpty else { return }
+        let now = ContinuousClock.now
+        for (id, batch) in batches where batch.deadline <= now {
+            batches[id] = nil
+            batch.waiter.resume(
+                throwing: AMQPError(.timeout, replyText: "no publisher confirm within \(configuration.confirmTimeout)"))
+        }
+    }
+
+    // MARK: Consuming
+
+    /// Starts a consumer on its own channel with the given prefetch, and returns its deliveries. The
+    /// sequence ends when the consumer is cancelled or the connection closes cleanly, and throws when the
+    /// channel or connection fails. Ack every delivery (``ack(_:multiple:)``) or nack/reject it.
+    ///
+    /// - Parameters:
+    ///   - queue: the queue to consume from.
+    ///   - prefetch: most unacked deliveries in flight (`basic.qos`); 0 means unlimited.
+    ///   - consumerTag: the tag; nil lets the broker choose.
+    public func consume(queue: String, prefetch: UInt16, consumerTag: String? = nil) throws -> AMQPConsumer {
+        let tag = try startConsumer(queue: queue, prefetch: prefetch, consumerTag: consumerTag)
+        return AMQPConsumer(source: .connection(self, tag))
+    }
+
+    func startConsumer(queue: String, prefetch: UInt16, consumerTag: String?) throws -> String {
+        try ensureOpen()
+        let channel = try openChannel()
+        defer { arena.deallocateAll() }
+        _ = amqp_basic_qos(state, channel, 0, prefetch, 0)
+        try checkRPC(channel: channel, context: "basic.qos")
+        let ok = amqp_basic_consume(
+            state, channel, arena.bytes(queue), consumerTag.map { arena.bytes($0) } ?? amqp_empty_bytes, 0, 0, 0,
+            amqp_empty_table)
+        try checkRPC(channel: channel, context: "basic.consume")
+        guard let ok else { throw AMQPError(.protocolError, replyText: "basic.consume-ok missing") }
+        let tag = CDecode.string(ok.pointee.consumer_tag)
+        consumers[tag] = ConsumerState(channel: channel, queue: queue)
+        consumerByChannel[channel] = tag
+        logger.debug("amqp consumer started", metadata: ["amqp.queue": "\(queue)", "amqp.consumer_tag": "\(tag)"])
+        return tag
+    }
+
+    /// The next delivery for a consumer: buffered, or the next one the pump reads. Nil when it ended cleanly.
+    func nextDelivery(consumerTag: String) async throws -> AMQPDelivery? {
+        guard var consumer = consumers[consumerTag] else {
+            if let failure { throw failure }
+            return nil
+        }
+        if let delivery = consumer.popFirst() {
+            consumers[consumerTag] = consumer
+            return delivery
+        }
+        if let ending = consumer.ending {
+            consumers[consumerTag] = nil
+            if let error = ending { throw error }
+            return nil
+        }
+        let waiter = Waiter<AMQPDelivery?>()
+        consumer.waiter = waiter
+        consumers[consumerTag] = consumer
+        return try await waiter.wait()
+    }
+
+    /// Cancels a consumer and closes its channel; its unacked deliveries return to the queue.
+    public func cancel(consumerTag: String) throws {
+        guard let consumer = consumers[consumerTag] else { return }
+        try ensureOpen()
+        defer { arena.deallocateAll() }
+        _ = amqp_basic_cancel(state, consumer.channel, arena.bytes(consumerTag))
+        try checkRPC(channel: consumer.channel, context: "basic.cancel")
+        _ = amqp_channel_close(state, consumer.channel, AMQP_REPLY_SUCCESS)
+        openChannels.remove(consumer.channel)
+        endConsumer(channel: consumer.channel, error: nil)
+    }
+
+    /// Acknowledges a delivery (with `multiple`, every earlier unacked delivery of its channel too).
+    ///
+    /// - Throws: ``AMQPError/Code/staleDeliveryTag`` for a delivery of another connection or a closed channel.
+    public func ack(_ tag: AMQPDeliveryTag, multiple: Bool = false) throws {
+        try checkTag(tag)
+        try checkSend(amqp_basic_ack(state, tag.channel, tag.value, multiple ? 1 : 0), "basic.ack")
+    }
+
+    /// Negatively acknowledges a delivery: requeued (redelivered) or dead-lettered/dropped.
+    public func nack(_ tag: AMQPDeliveryTag, multiple: Bool = false, requeue: Bool) throws {
+        try checkTag(tag)
+        try checkSend(
+            amqp_basic_nack(state, tag.channel, tag.value, multiple ? 1 : 0, requeue ? 1 : 0), "basic.nack")
+    }
+
+    /// Rejects one delivery: requeued, or dead-lettered (with `x-death`) when the queue has a dead-letter exchange.
+    public func reject(_ tag: AMQPDeliveryTag, requeue: Bool) throws {
+        try checkTag(tag)
+        try checkSend(amqp_basic_reject(state, tag.channel, tag.value, requeue ? 1 : 0), "basic.reject")
+    }
+
+    private func checkTag(_ tag: AMQPDeliveryTag) throws {
+        try ensureOpen()
+        guard tag.connectionID == id, openChannels.contains(tag.channel) else {
+            throw AMQPError(.staleDeliveryTag, replyText: "delivery \(tag.value) belongs to a closed channel or connection")
+        }
+    }
+
+    private func checkSend(_ status: Int32, _ context: String) throws {
+        guard status == AMQP_STATUS_OK.rawValue else {
+            let error = Self.libraryError(status, .connectionClosed, context)
+            markDead(error)
+            throw error
+        }
+    }
+
+    private func deliver(_ delivery: AMQPDelivery) {
+        guard var consumer = consumers[delivery.consumerTag] else {
+            logger.debug("amqp delivery for unknown consumer", metadata: ["amqp.consumer_tag": "\(delivery.consumerTag)"])
+            return
+        }
+        if let waiter = consumer.waiter {
+            consumer.waiter = nil
+            consumers[delivery.consumerTag] = consumer
+            if waiter.resume(returning: delivery) { return }
+        }
+        consumer.buffer.append(delivery)
+        consumers[delivery.consumerTag] = consumer
+    }
+
+    private func endConsumer(channel: UInt16, error: AMQPError?) {
+        guard let tag = consumerByChannel.removeValue(forKey: channel), var consumer = consumers[tag] else { return }
+        consumer.ending = .some(error)
+        if let waiter = consumer.waiter {
+            consumer.waiter = nil
+            if let error { waiter.resume(throwing: error) } else { waiter.resume(returning: nil) }
+        }
+        if consumer.head == consumer.buffer.count {
+            consumers[tag] = nil
+            if error != nil { consumers[tag] = consumer }  // keep the error for the next `nextDelivery`
+        } else {
+            consumers[tag] = consumer
+        }
+    }
+
+    // MARK: Channels
+
+    private func openChannel() throws -> UInt16 {
+        try ensureOpen()
+        var candidate = nextChannelID
+        var tries = 0
+        while openChannels.contains(candidate) {
+            candidate = candidate >= channelMax ? 1 : candidate + 1
+            tries += 1
+            if tries > Int(channelMax) { throw AMQPError(.protocolError, replyText: "no free channel") }
+        }
+        nextChannelID = candidate >= channelMax ? 1 : candidate + 1
+        _ = amqp_channel_open(state, candidate)
+        try checkRPC(channel: candidate, context: "channel.open")
+        openChannels.insert(candidate)
+        return candidate
+    }
+
+    private func useControlChannel() throws -> UInt16 {
+        try ensureOpen()
+        if let controlChannel { return controlChannel }
+        let channel = try openChannel()
+        controlChannel = channel
+        return channel
+    }
+
+    /// The broker closed `channel`: acknowledge, and fail whatever used it.
+    private func channelClosed(_ channel: UInt16, error: AMQPError) {
+        var ok = amqp_channel_close_ok_t()
+        _ = amqp_send_method(state, channel, ACT_AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+        openChannels.remove(channel)
+        if controlChannel == channel { controlChannel = nil }
+        if let publisher, publisher.channel == channel {
+            self.publisher = nil
+            for ref in Set(publisher.pending.values.map(\.batch)) {
+                batches.removeValue(forKey: ref)?.waiter.resume(throwing: error)
+            }
+        }
+        endConsumer(channel: channel, error: error)
+        logger.debug(
+            "amqp channel closed by the broker",
+            metadata: ["amqp.channel": "\(channel)", "amqp.reply_code": "\(error.replyCode ?? 0)"])
+    }
+
+    // MARK: Failure
+
+    private func ensureOpen() throws {
+        if let failure { throw failure }
+        if closedCleanly { throw AMQPError(.shutdown, replyText: "connection closed by the client") }
+    }
+
+    /// The connection is unusable: fail every waiter and remember why.
+    private func markDead(_ error: AMQPError) {
+        guard failure == nil else { return }
+        failure = error
+        logger.debug("amqp connection failed", metadata: ["amqp.error": "\(error)"])
+        finishAll(with: error, clean: false)
+    }
+
+    private func finishAll(with error: AMQPError, clean: Bool) {
+        let pending = batches
+        batches = [:]
+        publisher = nil
+        for batch in pending.values { batch.waiter.resume(throwing: error) }
+        for channel in Array(consumerByChannel.keys) { endConsumer(channel: channel, error: clean ? nil : error) }
+        openChannels.removeAll()
+        controlChannel = nil
+    }
+
+    /// Turns the reply of a synchronous method into an error, handling `channel.close` / `connection.close`.
+    private func checkRPC(channel: UInt16, context: String) throws {
+        let reply = amqp_get_rpc_reply(state)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == ACT_AMQP_CHANNEL_CLOSE_METHOD {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+                let error = Self.channelError(close)
+                channelClosed(channel, error: error)
+                throw error
+            } else if reply.reply.id == ACT_AMQP_CONNECTION_CLOSE_METHOD {
+                let close = reply.reply.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+                connectionClosedByBroker(close)
+                throw failure ?? AMQPError(.connectionClosed)
+            }
+            let error = AMQPError(.protocolError, replyText: "unexpected reply to \(context)")
+            markDead(error)
+            throw error
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let error = Self.libraryError(reply.library_error, .connectionClosed, context)
+            markDead(error)
+            throw error
+        default:
+            let error = AMQPError(.protocolError, replyText: "no reply to \(context)")
+            markDead(error)
+            throw error
+        }
+    }
+
+    private func connectionClosedByBroker(_ close: amqp_connection_close_t) {
+        var ok = amqp_connection_close_ok_t()
+        _ = amqp_send_method(state, 0, ACT_AMQP_CONNECTION_CLOSE_OK_METHOD, &ok)
+        markDead(AMQPError(.connectionClosed, replyCode: close.reply_code, replyText: CDecode.string(close.reply_text)))
+    }
+
+    private static func channelError(_ close: amqp_channel_close_t) -> AMQPError {
+        let text = CDecode.string(close.reply_text)
+        // RabbitMQ refuses a message above `max_message_size` with 406 "... larger than configured max size ...".
+        let code: AMQPError.Code = close.reply_code == 406 && text.contains("max size") ? .frameTooLarge : .channelClosed
+        return AMQPError(code, replyCode: close.reply_code, replyText: text)
+    }
+
+    static func libraryError(_ status: Int32, _ code: AMQPError.Code, _ context: String) -> AMQPError {
+        let text = String(cString: amqp_error_string2(status))
+        let mapped: AMQPError.Code = status == AMQP_STATUS_HEARTBEAT_TIMEOUT.rawValue ? .connectionClosed : code
+        return AMQPError(mapped, replyText: "\(context): \(text)")
+    }
+
+    static func timeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return Glibc.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+
+    // MARK: Frame pump
+
+    /// Reads and dispatches frames: waits up to `maxWaitMilliseconds` for the socket (returning early when
+    /// another call is queued on this connection), then handles what is available, at most 256 frames so a
+    /// flood cannot starve other calls. Each read also lets rabbitmq-c send a due heartbeat and detect a
+    /// missed one.
+    func pump(maxWaitMilliseconds: Int32) throws {
+        try ensureOpen()
+        defer { if failure == nil { amqp_maybe_release_buffers(state) } }
+        if amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0 {
+            _ = executor.waitForReadableOrJob(fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds)
+        }
+        var handled = 0
+        while handled < 256, try readFrame() {
+            handled += 1
+        }
+    }
+
+    /// Reads one delivery or frame without blocking. False when nothing is available.
+    private func readFrame() throws -> Bool {
+        var envelope = amqp_envelope_t()
+        var zero = Glibc.timeval(tv_sec: 0, tv_usec: 0)
+        let reply = amqp_consume_message(state, &envelope, &zero, 0)
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            defer { amqp_destroy_envelope(&envelope) }
+            let delivery = AMQPDelivery(
+                body: CDecode.bytes(envelope.message.body),
+                exchange: CDecode.string(envelope.exchange),
+                routingKey: CDecode.string(envelope.routing_key),
+                deliveryTag: AMQPDeliveryTag(value: envelope.delivery_tag, channel: envelope.channel, connectionID: id),
+                redelivered: envelope.redelivered != 0,
+                consumerTag: CDecode.string(envelope.consumer_tag),
+                properties: CDecode.properties(envelope.message.properties))
+            deliver(delivery)
+            return true
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_TIMEOUT.rawValue:
+            return false
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue:
+            // Not a delivery: rabbitmq-c put the frame back; take it and dispatch it.
+            var frame = amqp_frame_t()
+            let status = amqp_simple_wait_frame(state, &frame)
+            guard status == AMQP_STATUS_OK.rawValue else {
+                let error = Self.libraryError(status, .connectionClosed, "read frame")
+                markDead(error)
+                throw error
+            }
+            try dispatch(frame)
+            return failure == nil
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            let error = Self.libraryError(reply.library_error, .connectionClosed, "read")
+            markDead(error)
+            throw error
+        default:
+            let error = AMQPError(.protocolError, replyText: "unexpected reply while reading")
+            markDead(error)
+            throw error
+        }
+    }
+
+    private func dispatch(_ frame: amqp_frame_t) throws {
+        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else {
+            logger.debug("amqp stray content frame ignored", metadata: ["amqp.channel": "\(frame.channel)"])
+            return
+        }
+        let method = frame.payload.method
+        switch method.id {
+        case ACT_AMQP_BASIC_ACK_METHOD:
+            let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
+            if publisher?.channel == frame.channel { settle(tag: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false) }
+        case ACT_AMQP_BASIC_NACK_METHOD:
+            let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
+            if publisher?.channel == frame.channel { settle(tag: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true) }
+        case ACT_AMQP_BASIC_RETURN_METHOD:
+            let info = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            let replyCode = info.reply_code
+            let replyText = CDecode.string(info.reply_text)
+            let exchange = CDecode.string(info.exchange)
+            let routingKey = CDecode.string(info.routing_key)
+            var message = amqp_message_t()
+            let reply = amqp_read_message(state, frame.channel, &message, 0)
+            guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
+                let error = Self.libraryError(reply.library_error, .connectionClosed, "read returned message")
+                markDead(error)
+                throw error
+            }
+            defer { amqp_destroy_message(&message) }
+            if publisher?.channel == frame.channel {
+                recordReturn(
+                    ReturnedMessage(
+                        replyCode: replyCode, replyText: replyText, exchange: exchange, routingKey: routingKey,
+                        messageID: CDecode.properties(message.properties).messageID, body: CDecode.bytes(message.body)))
+            }
+        case ACT_AMQP_CHANNEL_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            channelClosed(frame.channel, error: Self.channelError(close))
+        case ACT_AMQP_CONNECTION_CLOSE_METHOD:
+            let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            connectionClosedByBroker(close)
+        case ACT_AMQP_BASIC_CANCEL_METHOD:
+            // The broker cancelled a consumer (queue deleted, node down): end it; its channel stays open.
+            let cancel = method.decoded.assumingMemoryBound(to: amqp_basic_cancel_t.self).pointee
+            let tag = CDecode.string(cancel.consumer_tag)
+            if let consumer = consumers[tag] {
+                endConsumer(channel: consumer.channel, error: AMQPError(.consumerCancelled, replyText: "consumer \(tag) cancelled by the broker"))
+            }
+        case ACT_AMQP_CONNECTION_BLOCKED_METHOD:
+            logger.info("amqp connection blocked by the broker (resource alarm)")
+        case ACT_AMQP_CONNECTION_UNBLOCKED_METHOD:
+            logger.info("amqp connection unblocked")
+        default:
+            logger.debug("amqp unexpected method ignored", metadata: ["amqp.method": "\(method.id)"])
+        }
+    }
+}
+
+// MARK: State
+
+/// The confirm-mode channel used for publishing.
+private struct PublisherState {
+    let channel: UInt16
+    /// Delivery tag the next publish gets (tags start at 1 after `confirm.select`).
+    var nextTag: UInt64 = 1
+    /// Lowest tag that may still be pending; `multiple` acks settle from here.
+    var oldestTag: UInt64 = 1
+    var pending: [UInt64: PendingRef] = [:]
+    /// Tags returned by the broker and awaiting their ack.
+    var returned: [UInt64: PublishOutcome] = [:]
+
+    init(channel: UInt16) { self.channel = channel }
+}
+
+private struct PendingRef {
+    let batch: UInt64
+    let index: Int
+}
+
+private struct PendingBatch {
+    let messages: [AMQPMessage]
+    var outcomes: [PublishOutcome?]
+    var remaining: Int
+    let deadline: ContinuousClock.Instant
+    let waiter: Waiter<[PublishOutcome]>
+}
+
+private struct ReturnedMessage {
+    let replyCode: UInt16
+    let replyText: String
+    let exchange: String
+    let routingKey: String
+    let messageID: String?
+    let body: [UInt8]
+}
+
+private struct ConsumerState {
+    let channel: UInt16
+    let queue: String
+    var buffer: [AMQPDelivery] = []
+    var head = 0
+    var waiter: Waiter<AMQPDelivery?>?
+    /// Set when the consumer ended: `.some(nil)` cleanly, `.some(error)` with an error.
+    var ending: AMQPError??
+
+    init(channel: UInt16, queue: String) {
+        self.channel = channel
+        self.queue = queue
+    }
+
+    mutating func popFirst() -> AMQPDelivery? {
+        guard head < buffer.count else { return nil }
+        let delivery = buffer[head]
+        head += 1
+        if head == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        return delivery
+    }
+}

@@ -1,1 +1,0 @@
-/// Thin Swift layer over libpq.
