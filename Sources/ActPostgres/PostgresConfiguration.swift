@@ -33,6 +33,9 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public var applicationName: String
     /// TLS use.
     public var tls: TLSMode
+    /// The schema search path set at connect (`-c search_path=…`), so unqualified SQL names resolve in
+    /// one schema; `nil` keeps the server's default. Only letters, digits, `_` and `,` are passed on.
+    public var searchPath: String? = nil
 
     /// Creates a configuration.
     public init(

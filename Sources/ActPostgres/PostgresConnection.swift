@@ -104,7 +104,7 @@ public actor PostgresConnection {
             ("application_name", c.applicationName),
             ("sslmode", c.tls.rawValue),
             ("client_encoding", "UTF8"),
-            ("options", "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex"),
+            ("options", "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex" + Self.searchPathOption(c.searchPath)),
         ]
         if let password = c.password { parameters.append(("password", password)) }
 
@@ -133,6 +133,15 @@ public actor PostgresConnection {
         self.backendProcessID = PQbackendPID(conn)
         logger[metadataKey: "db.backend.pid"] = "\(backendProcessID)"
         logger.debug("PostgreSQL connection opened", metadata: ["db.host": "\(c.host)", "db.port": "\(c.port)"])
+    }
+
+    /// ` -c search_path=…` for a search path made only of identifier characters and commas; anything else
+    /// is dropped rather than passed into the options string.
+    static func searchPathOption(_ searchPath: String?) -> String {
+        guard let searchPath, !searchPath.isEmpty,
+            searchPath.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "," })
+        else { return "" }
+        return " -c search_path=" + searchPath
     }
 
     /// Closes the connection. Statements issued afterwards fail with ``PostgresError/Code/connectionClosed``.
