@@ -246,8 +246,8 @@ private struct Parser {
 
     mutating func parseNot(depth: Int) throws(ExpressionParseError) -> Expression {
         if isName("not") || isSymbol("!") {
-            advance()
             try checkDepth(depth + 1)
+            advance()
             return .not(try parseNot(depth: depth + 1))
         }
         return try parseComparison(depth: depth)
@@ -281,15 +281,15 @@ private struct Parser {
             advance()
             return .literal(.number(value))
         case .symbol("("):
-            advance()
             try checkDepth(depth + 1)
+            advance()
             let inner = try parseOr(depth: depth + 1)
             guard isSymbol(")") else { throw unexpected("')' to close the '(' at column \(token.column)") }
             advance()
             return inner
         case .symbol("["):
-            advance()
             try checkDepth(depth + 1)
+            advance()
             var items: [Expression] = []
             if !isSymbol("]") {
                 while true {

@@ -24,6 +24,9 @@ enum YAMLGuard {
     private static let resolvedStandardTags: Set<String> = [
         "", "!", "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
         "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq",
+        // What Yams' resolver assigns to plain scalars (`<<`, `2024-01-15`, `=`): resolution rewrites a
+        // node's tag in place, so these show up even though nobody wrote them.
+        "tag:yaml.org,2002:merge", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value",
     ]
 
     /// Lexical checks on the raw text; any diagnostic returned is an error and the text must not be composed.

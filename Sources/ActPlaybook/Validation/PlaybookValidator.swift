@@ -180,8 +180,9 @@ private struct PlaybookValidator {
             }
             switch step.kind {
             case .choice(let choice):
-                for item in choice.cases { add(item.target) }
-                add(choice.defaultTarget)
+                // A case back to the switch itself is reported as `self-case`, not as a cycle too.
+                for item in choice.cases where item.target != step.id { add(item.target) }
+                if choice.defaultTarget != step.id { add(choice.defaultTarget) }
             case .task, .wait, .parallel:
                 if let target = step.next {
                     add(target)
