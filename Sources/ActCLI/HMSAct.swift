@@ -6,6 +6,6 @@ struct HMSAct: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hms-act",
         abstract: "Workflow orchestrator for citizen-service playbooks.",
-        subcommands: []
+        subcommands: [PlaybookCommand.self]
     )
 }

@@ -1,0 +1,615 @@
+internal import Yams
+
+/// Reads a composed YAML tree into a ``Playbook``, accepting every spelling of the chapters and
+/// reporting each problem at its node.
+struct PlaybookReader {
+    var source: YAMLSource
+    var map = SourceMap()
+
+    init(source: YAMLSource) { self.source = source }
+
+    static let topLevelKeys = ["id", "description", "trigger", "start", "steps"]
+    static let commonStepKeys = [
+        "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
+        "compensate",
+    ]
+    static let taskKeys = ["agent", "actor", "service", "call", "skills", "mode", "pause", "input"]
+    static let choiceKeys = ["expr", "cases", "default"]
+    static let parallelKeys = ["parallel", "join"]
+    static let waitKeys = ["wait", "wait_days", "wait_hours", "wait_minutes", "until_signal"]
+    static let allStepKeys = commonStepKeys + taskKeys + choiceKeys + parallelKeys + waitKeys
+    static let retryKeys = ["max", "backoff", "initial", "max_interval"]
+    static let slaKeys = ["duration", "warn_at"]
+    static let compensateKeys = ["service", "call", "actor", "agent"]
+
+    static let durationForms = "500ms, 30s, 5m, 4h, 48h, 5d, or combined like 1h30m"
+
+    // MARK: Top level
+
+    mutating func read(_ root: Node) -> Playbook {
+        var playbook = Playbook(id: "", steps: [], location: source.location(root))
+        guard let pairs = root.mappingPairs else {
+            source.error(
+                "wrong-type", "expected a playbook (a mapping with id and steps), got \(root.kindDescription)",
+                fix: "start the file with `id: MyPlaybook.v1` and `steps:`", at: root)
+            return playbook
+        }
+        let fields = collect(pairs, allowed: Self.topLevelKeys, context: "at the top level of a playbook")
+        if let id = fields["id"] {
+            playbook.id = PlaybookID(readString(id, what: "a playbook id like NoiseComplaint.v1") ?? "")
+        }
+        if let description = fields["description"] {
+            playbook.description = readString(description, what: "a description")
+        }
+        if let trigger = fields["trigger"], let start = fields["start"] {
+            source.error(
+                "conflicting-keys", "both 'trigger:' and 'start:' are given; they mean the same",
+                fix: "keep one of them", at: start.key)
+            _ = trigger
+        }
+        if let trigger = fields["trigger"] ?? fields["start"] {
+            playbook.triggers = readStringList(trigger, what: "an event type like noise.complaint.filed")
+        }
+        if let steps = fields["steps"] {
+            map.steps = source.location(steps.key)
+            if case .sequence(let items) = steps.value {
+                for (offset, item) in items.enumerated() {
+                    if let step = readStep(item, number: offset + 1, block: nil) { playbook.steps.append(step) }
+                }
+            } else if !steps.value.isNull {
+                source.error(
+                    "wrong-type", "expected a list of steps, got \(steps.value.kindDescription)",
+                    fix: "write each step as a list item: `- id: intake`", at: steps.value)
+            }
+        }
+        return playbook
+    }
+
+    // MARK: Steps
+
+    enum KindName: String {
+        case task, choice, parallel, wait
+        var keys: [String] {
+            switch self {
+            case .task: PlaybookReader.taskKeys
+            case .choice: PlaybookReader.choiceKeys
+            case .parallel: PlaybookReader.parallelKeys
+            case .wait: PlaybookReader.waitKeys
+            }
+        }
+        var written: String {
+            switch self {
+            case .task: "task"
+            case .choice: "switch"
+            case .parallel: "parallel"
+            case .wait: "wait"
+            }
+        }
+    }
+
+    mutating func readStep(_ node: Node, number: Int, block: StepID?) -> Step? {
+        guard let pairs = node.mappingPairs else {
+            source.error(
+                "wrong-type", "expected a step (a mapping with id and what to do), got \(node.kindDescription)",
+                fix: "write a step as `- id: name` followed by its keys, each on its own line", at: node)
+            return nil
+        }
+        let fields = collect(pairs, allowed: Self.allStepKeys, context: "in a step")
+        var id: StepID = ""
+        if let idField = fields["id"] {
+            let text = readString(idField, what: "a step id") ?? ""
+            if !text.isEmpty, !Self.isValidStepID(text) {
+                source.error(
+                    "bad-step-id", "'\(text)' is not a usable step id",
+                    fix: "use letters, digits, '_', '-' and '.' only, e.g. `human_review`", at: idField.value)
+            }
+            id = StepID(text)
+        } else if let block {
+            id = StepID("\(block.rawValue).\(number)")
+        }
+        let location = source.location(fields["id"]?.value ?? node)
+        map.record(id, "id", location)
+
+        // What kind of step this is: `type:` when written, else the keys it has.
+        var kind: KindName?
+        if let type = fields["type"] {
+            switch readString(type, what: "a step type")?.lowercased() {
+            case "task"?: kind = .task
+            case "switch"?, "choice"?: kind = .choice
+            case "parallel"?: kind = .parallel
+            case "wait"?: kind = .wait
+            case let other?:
+                source.error(
+                    "unknown-step-type", "unknown step type '\(other)'",
+                    fix: "use task, switch, parallel or wait", at: type.value)
+            case nil: break
+            }
+        }
+        let indicated = [KindName.task, .choice, .parallel, .wait].filter { candidate in
+            candidate.keys.contains { fields[$0] != nil }
+        }
+        if kind == nil {
+            if indicated.count > 1 {
+                let keys = indicated.flatMap { candidate in candidate.keys.filter { fields[$0] != nil } }
+                source.error(
+                    "conflicting-step-kind",
+                    "step '\(id)' mixes keys of different kinds of step: \(keys.joined(separator: ", "))",
+                    fix: "a step is one of: a task (agent/actor/service/call), a switch (expr/cases), a parallel block or a wait; split it into several steps",
+                    at: node)
+            }
+            kind = indicated.first ?? .task
+        }
+        let stepKind = kind ?? .task
+        for other in [KindName.task, .choice, .parallel, .wait] where other != stepKind {
+            for key in other.keys {
+                guard let field = fields[key], indicated.count <= 1 || fields["type"] != nil else { continue }
+                source.error(
+                    "key-not-allowed", "'\(key)' does not belong on a \(stepKind.written) step",
+                    fix: "remove '\(key)', or make '\(id)' a \(other.written) step", at: field.key)
+            }
+        }
+        if block != nil {
+            if stepKind != .task {
+                source.error(
+                    "branch-not-a-task", "a parallel branch must be a task, but '\(id)' is a \(stepKind.written) step",
+                    fix: "move the \(stepKind.written) out of the parallel block", at: node)
+            }
+            for key in ["next", "on_complete"] {
+                if let field = fields[key] {
+                    source.error(
+                        "key-not-allowed", "'\(key)' does not belong on a parallel branch: the block joins its branches",
+                        fix: "put '\(key)' on the parallel step itself", at: field.key)
+                }
+            }
+        }
+
+        var step = Step(id: id, kind: .task(TaskSpec(assignee: Assignee(kind: .topic, name: id.rawValue))),
+            location: location)
+        if let description = fields["description"] { step.description = readString(description, what: "a description") }
+        if let when = fields["when"] {
+            map.record(id, "when", source.location(when.value))
+            step.when = readExpression(when.value)
+        }
+        if let next = fields["next"], let onComplete = fields["on_complete"] {
+            source.error(
+                "conflicting-keys", "both 'next:' and 'on_complete:' are given; they mean the same",
+                fix: "keep one of them", at: onComplete.key)
+            _ = next
+        }
+        if let next = fields["next"] ?? fields["on_complete"] {
+            map.record(id, "next", source.location(next.value))
+            step.next = readStepReference(next)
+        }
+        if let onFailure = fields["on_failure"] {
+            map.record(id, "on_failure", source.location(onFailure.value))
+            step.onFailure = readStepReference(onFailure)
+        }
+        if let onTimeout = fields["on_timeout"] {
+            map.record(id, "on_timeout", source.location(onTimeout.value))
+            step.onTimeout = readStepReference(onTimeout)
+        }
+        if let sla = fields["sla"] { step.sla = readSLA(sla.value) }
+        if let retry = fields["retry"] { step.retry = readRetry(retry.value) ?? .none }
+        if let compensate = fields["compensate"] { step.compensate = readCompensate(compensate.value) }
+
+        switch stepKind {
+        case .task:
+            step.kind = .task(readTask(fields, id: id))
+        case .choice:
+            step.kind = .choice(readChoice(fields, id: id, node: node))
+        case .parallel:
+            step.kind = .parallel(readParallel(fields, id: id, node: node))
+        case .wait:
+            step.kind = .wait(readWait(fields, id: id))
+        }
+        return step
+    }
+
+    static func isValidStepID(_ text: String) -> Bool {
+        guard let first = text.unicodeScalars.first, first.properties.isAlphabetic || ("0"..."9").contains(first) || first == "_"
+        else { return false }
+        return text.unicodeScalars.allSatisfy {
+            $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" || $0 == "."
+        }
+    }
+
+    mutating func readTask(_ fields: [String: (key: Node, value: Node)], id: StepID) -> TaskSpec {
+        var spec = TaskSpec(assignee: Assignee(kind: .topic, name: id.rawValue))
+        let given = ["agent", "actor", "service", "call"].filter { fields[$0] != nil }
+        if given.count > 1, let second = fields[given[1]] {
+            source.error(
+                "conflicting-keys",
+                "step '\(id)' names its assignee twice (\(given.map { "'\($0):'" }.joined(separator: " and ")))",
+                fix: "keep one of agent:, actor:, service: or call:", at: second.key)
+        }
+        if let key = given.first, let field = fields[key], let assignee = readAssignee(key: key, field.value) {
+            spec.assignee = assignee
+        }
+        if let skills = fields["skills"] { spec.skills = readStringList(skills, what: "a skill like noise-meter") }
+        if let mode = fields["mode"] {
+            switch readString(mode, what: "a dispatch mode")?.lowercased() {
+            case "fan-out"?, "fanout"?, "fan_out"?: spec.mode = .fanOut
+            case "single"?: spec.mode = .single
+            case let other?:
+                source.error("bad-value", "unknown mode '\(other)'", fix: "use `mode: fan-out` or `mode: single`",
+                    at: mode.value)
+            case nil: break
+            }
+        }
+        if let pause = fields["pause"] { spec.requiresApproval = readBool(pause.value, what: "pause") ?? false }
+        if let input = fields["input"] { spec.input = input.value.jsonValue }
+        return spec
+    }
+
+    mutating func readChoice(_ fields: [String: (key: Node, value: Node)], id: StepID, node: Node) -> Choice {
+        var choice = Choice(expression: .literal(.null), expressionSource: "", cases: [])
+        if let expr = fields["expr"] {
+            map.record(id, "expr", source.location(expr.value))
+            choice.expressionSource = expr.value.scalarText ?? ""
+            if let expression = readExpression(expr.value) { choice.expression = expression }
+        } else {
+            source.error(
+                "missing-key", "switch '\(id)' has no 'expr:' to decide on",
+                fix: "add e.g. `expr: \"result.severity\"`", at: node)
+        }
+        if let cases = fields["cases"] {
+            if let pairs = cases.value.mappingPairs {
+                for (key, value) in pairs {
+                    guard let match = key.scalarText else { continue }
+                    guard let target = readString((key, value), what: "a step id") else { continue }
+                    choice.cases.append(Choice.Case(match: match, target: StepID(target), location: source.location(value)))
+                }
+            } else {
+                source.error(
+                    "wrong-type", "expected the cases as a mapping (value: step id), got \(cases.value.kindDescription)",
+                    fix: "write each case on its own line, e.g. `High: human_review`", at: cases.value)
+            }
+        }
+        if let defaultTarget = fields["default"] {
+            map.record(id, "default", source.location(defaultTarget.value))
+            choice.defaultTarget = readStepReference(defaultTarget)
+        }
+        if fields["cases"] == nil, fields["default"] == nil {
+            source.error(
+                "missing-key", "switch '\(id)' has no 'cases:'",
+                fix: "add `cases:` mapping each value to a step id, e.g. `High: human_review`", at: node)
+        }
+        return choice
+    }
+
+    mutating func readParallel(_ fields: [String: (key: Node, value: Node)], id: StepID, node: Node) -> Parallel {
+        var parallel = Parallel(branches: [])
+        if let branches = fields["parallel"] {
+            if case .sequence(let items) = branches.value, items.count > 0 {
+                for (offset, item) in items.enumerated() {
+                    if let branch = readStep(item, number: offset + 1, block: id) { parallel.branches.append(branch) }
+                }
+            } else {
+                source.error(
+                    "wrong-type", "expected a list of branch steps under 'parallel:', got \(branches.value.kindDescription)",
+                    fix: "list each branch as `- call: POST /notify/email` (one per line)", at: branches.value)
+            }
+        } else {
+            source.error("missing-key", "parallel step '\(id)' has no 'parallel:' list of branches",
+                fix: "add `parallel:` with one list item per branch", at: node)
+        }
+        if let join = fields["join"] {
+            switch readString(join, what: "a join policy") {
+            case "all"?: parallel.join = .allMustSucceed
+            case "all_finished"?: parallel.join = .allMustFinish
+            case let other?:
+                source.error("bad-value", "unknown join policy '\(other)'", fix: "use `join: all` or `join: all_finished`",
+                    at: join.value)
+            case nil: break
+            }
+        }
+        return parallel
+    }
+
+    mutating func readWait(_ fields: [String: (key: Node, value: Node)], id: StepID) -> Wait {
+        var wait = Wait(duration: nil, signal: id.rawValue)
+        let given = ["wait", "wait_days", "wait_hours", "wait_minutes"].filter { fields[$0] != nil }
+        if given.count > 1, let second = fields[given[1]] {
+            source.error(
+                "conflicting-keys", "the wait length is given twice (\(given.map { "'\($0):'" }.joined(separator: " and ")))",
+                fix: "keep one of wait:, wait_days:, wait_hours: or wait_minutes:", at: second.key)
+        }
+        if let key = given.first, let field = fields[key] {
+            switch key {
+            case "wait":
+                if !(field.value.scalarText.map { ["true", "signal"].contains($0) } ?? false) {
+                    wait.duration = readDuration(field.value, what: "wait")
+                }
+            case "wait_days": wait.duration = readCount(field.value, key: key, unit: 86_400_000)
+            case "wait_hours": wait.duration = readCount(field.value, key: key, unit: 3_600_000)
+            default: wait.duration = readCount(field.value, key: key, unit: 60_000)
+            }
+        }
+        if let signal = fields["until_signal"], let name = readString(signal, what: "a signal name") {
+            wait.signal = name
+        }
+        return wait
+    }
+
+    // MARK: Values
+
+    /// The fields of a mapping by key, reporting unknown keys (with a "did you mean") and keys that are
+    /// not strings.
+    mutating func collect(
+        _ pairs: [(key: Node, value: Node)], allowed: [String], context: String
+    ) -> [String: (key: Node, value: Node)] {
+        var fields: [String: (key: Node, value: Node)] = [:]
+        for (key, value) in pairs {
+            guard let name = key.scalarText, !key.isNull else {
+                source.error("non-string-key", "a mapping key must be a plain string", at: key)
+                continue
+            }
+            guard allowed.contains(name) else {
+                let suggestion = Suggestion.didYouMean(name, in: allowed)
+                source.error(
+                    "unknown-key", "unknown key '\(name)' \(context)",
+                    fix: suggestion ?? "known keys: \(allowed.joined(separator: ", "))", at: key)
+                continue
+            }
+            fields[name] = (key, value)
+        }
+        return fields
+    }
+
+    mutating func readString(_ field: (key: Node, value: Node), what: String) -> String? {
+        let node = field.value
+        guard case .scalar(let scalar) = node, !node.isNull else {
+            source.error("wrong-type", "expected \(what) for '\(field.key.scalarText ?? "")', got \(node.kindDescription)",
+                at: node.isNull ? field.key : node)
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func readStringList(_ field: (key: Node, value: Node), what: String) -> [String] {
+        switch field.value {
+        case .scalar:
+            return readString(field, what: what).map { [$0] } ?? []
+        case .sequence(let items):
+            return items.compactMap { readString((field.key, $0), what: what) }
+        case .mapping, .alias:
+            source.error("wrong-type",
+                "expected \(what) or a list of them for '\(field.key.scalarText ?? "")', got \(field.value.kindDescription)",
+                at: field.value)
+            return []
+        }
+    }
+
+    mutating func readStepReference(_ field: (key: Node, value: Node)) -> StepID? {
+        readString(field, what: "a step id").map(StepID.init(rawValue:))
+    }
+
+    mutating func readBool(_ node: Node, what: String) -> Bool? {
+        if !node.isQuoted, node.tag.rawValue == "tag:yaml.org,2002:bool", let value = node.bool { return value }
+        source.error("wrong-type", "expected true or false for '\(what)', got \(node.kindDescription)",
+            fix: "write `\(what): true`", at: node)
+        return nil
+    }
+
+    mutating func readInt(_ node: Node, key: String, range: ClosedRange<Int>) -> Int? {
+        if !node.isQuoted, node.tag.rawValue == "tag:yaml.org,2002:int", let value = node.int, range.contains(value) {
+            return value
+        }
+        source.error(
+            "wrong-type", "expected a whole number from \(range.lowerBound) to \(range.upperBound) for '\(key)', got \(node.kindDescription)",
+            at: node)
+        return nil
+    }
+
+    /// `wait_days: 5` (whole or decimal) as a span of `unit` milliseconds each.
+    mutating func readCount(_ node: Node, key: String, unit: Int64) -> TimeSpan? {
+        let tag = node.tag.rawValue
+        if !node.isQuoted, tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float", let value = node.float,
+            value > 0, value <= 3_650 * 86_400_000 / Double(unit)
+        {
+            return TimeSpan(milliseconds: Int64((value * Double(unit)).rounded()))
+        }
+        source.error(
+            "bad-duration", "expected a positive number for '\(key)', got \(node.kindDescription)",
+            fix: "write e.g. `\(key): 5`, or `wait: 5d` with a unit", at: node)
+        return nil
+    }
+
+    /// `4h`, `"5m"`, `48h`, `5d`, `1h30m`.
+    mutating func readDuration(_ node: Node, what: String) -> TimeSpan? {
+        guard case .scalar(let scalar) = node, !node.isNull else {
+            source.error(
+                "wrong-type", "expected a duration like 4h for '\(what)', got \(node.kindDescription)",
+                fix: "write one of \(Self.durationForms)", at: node)
+            return nil
+        }
+        guard let span = TimeSpan(parsing: scalar.string) else {
+            let isNumber = !node.isQuoted && ["tag:yaml.org,2002:int", "tag:yaml.org,2002:float"].contains(node.tag.rawValue)
+            source.error(
+                "bad-duration",
+                isNumber
+                    ? "'\(scalar.string)' for '\(what)' has no unit"
+                    : "'\(scalar.string)' is not a duration (for '\(what)')",
+                fix: "write a number with a unit: \(Self.durationForms)", at: node)
+            return nil
+        }
+        guard span.milliseconds > 0 else {
+            source.error("bad-duration", "the duration for '\(what)' must be longer than 0",
+                fix: "write one of \(Self.durationForms)", at: node)
+            return nil
+        }
+        return span
+    }
+
+    mutating func readSLA(_ node: Node) -> SLA? {
+        if let pairs = node.mappingPairs {
+            let fields = collect(pairs, allowed: Self.slaKeys, context: "in 'sla'")
+            guard let durationField = fields["duration"] else {
+                source.error("missing-key", "'sla' has no 'duration'", fix: "write `sla: {duration: 4h, warn_at: 3h}`",
+                    at: node)
+                return nil
+            }
+            guard let duration = readDuration(durationField.value, what: "sla.duration") else { return nil }
+            var sla = SLA(duration: duration)
+            if let warnAt = fields["warn_at"], let warning = readDuration(warnAt.value, what: "sla.warn_at") {
+                if warning < duration {
+                    sla.warning = warning
+                } else {
+                    source.error(
+                        "bad-duration", "the SLA warning (\(warning)) must come before the deadline (\(duration))",
+                        fix: "make warn_at shorter than duration", at: warnAt.value)
+                }
+            }
+            return sla
+        }
+        return readDuration(node, what: "sla").map { SLA(duration: $0) }
+    }
+
+    mutating func readRetry(_ node: Node) -> RetryPolicy? {
+        if let pairs = node.mappingPairs {
+            let fields = collect(pairs, allowed: Self.retryKeys, context: "in 'retry'")
+            guard let maxField = fields["max"] else {
+                source.error("missing-key", "'retry' has no 'max' (how many retries after the first attempt)",
+                    fix: "write `retry: {max: 3, backoff: exponential, initial: 1s, max_interval: 5m}`", at: node)
+                return nil
+            }
+            guard let max = readInt(maxField.value, key: "retry.max", range: 0...100) else { return nil }
+            var policy = RetryPolicy(maxRetries: max)
+            if let backoff = fields["backoff"] {
+                switch readString(backoff, what: "a backoff") {
+                case "fixed"?: policy.backoff = .fixed
+                case "exponential"?: policy.backoff = .exponential
+                case let other?:
+                    source.error("bad-value", "unknown backoff '\(other)'", fix: "use `backoff: fixed` or `backoff: exponential`",
+                        at: backoff.value)
+                case nil: break
+                }
+            }
+            if let initial = fields["initial"], let span = readDuration(initial.value, what: "retry.initial") {
+                policy.initial = span
+            }
+            if let maxInterval = fields["max_interval"],
+                let span = readDuration(maxInterval.value, what: "retry.max_interval")
+            {
+                policy.maxInterval = span
+            }
+            return policy
+        }
+        if case .scalar = node {
+            return readInt(node, key: "retry", range: 0...100).map { RetryPolicy(maxRetries: $0) }
+        }
+        source.error("wrong-type", "expected a retry count like 2 or a mapping {max, backoff, initial, max_interval}, got \(node.kindDescription)",
+            at: node)
+        return nil
+    }
+
+    mutating func readCompensate(_ node: Node) -> Assignee? {
+        if let pairs = node.mappingPairs {
+            let fields = collect(pairs, allowed: Self.compensateKeys, context: "in 'compensate'")
+            let given = Self.compensateKeys.filter { fields[$0] != nil }
+            guard given.count == 1, let key = given.first, let field = fields[key] else {
+                source.error("bad-value", "'compensate' must name exactly one action",
+                    fix: "write e.g. `compensate: achSvc.refund` or `compensate: {call: POST /finance/unfreeze}`", at: node)
+                return nil
+            }
+            return readAssignee(key: key, field.value)
+        }
+        return readAssignee(key: "service", node)
+    }
+
+    /// `agent:`/`actor:` (`AI:x`, `ai.x`…), `service:` or `call:` into an ``Assignee``.
+    mutating func readAssignee(key: String, _ node: Node) -> Assignee? {
+        guard case .scalar(let scalar) = node, !node.isNull else {
+            source.error("wrong-type", "expected a name for '\(key)', got \(node.kindDescription)", at: node)
+            return nil
+        }
+        let text = scalar.string.trimmingSpaces()
+        switch key {
+        case "service":
+            guard !text.isEmpty, !text.contains(where: \.isWhitespace) else {
+                source.error("bad-service", "'\(text)' is not a service name",
+                    fix: "write the service and its operation without spaces, e.g. `service: achSvc.charge`", at: node)
+                return nil
+            }
+            return Assignee(kind: .service, name: text, written: text)
+        case "call":
+            let parts = text.split(whereSeparator: \.isWhitespace)
+            let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+            guard parts.count == 2, methods.contains(parts[0].uppercased()), parts[1].hasPrefix("/") else {
+                source.error("bad-call", "'\(text)' is not an HTTP call",
+                    fix: "write the method and a path starting with '/', e.g. `call: POST /finance/freeze`", at: node)
+                return nil
+            }
+            return Assignee(kind: .call, name: String(parts[1]), method: parts[0].uppercased(), written: text)
+        default:
+            if let assignee = Self.actor(text) { return assignee }
+            let shown = text.split(separator: ":").first.map(String.init) ?? text
+            source.error(
+                "unknown-actor-type",
+                text.contains(":") || text.contains(".")
+                    ? "unknown actor type in '\(text)'" : "'\(text)' has no actor type",
+                fix: "use AI:, HUMAN: or SVC: (or ai./human./svc.), e.g. `\(key): HUMAN:\(Self.bareName(shown))`",
+                at: node)
+            return nil
+        }
+    }
+
+    private static func bareName(_ text: String) -> String {
+        guard let dot = text.firstIndex(of: ".") else { return text }
+        return String(text[text.index(after: dot)...])
+    }
+
+    /// `AI:x`, `HUMAN:x`, `SVC:x` or the labels `ai.x`, `human.x`, `svc.x`.
+    static func actor(_ text: String) -> Assignee? {
+        func kind(_ prefix: Substring) -> Assignee.Kind? {
+            switch prefix.lowercased() {
+            case "ai": .ai
+            case "human": .human
+            case "svc": .service
+            default: nil
+            }
+        }
+        for separator in [Character(":"), "."] {
+            guard let index = text.firstIndex(of: separator) else { continue }
+            let name = text[text.index(after: index)...]
+            guard let kind = kind(text[..<index]), !name.isEmpty, !name.contains(where: \.isWhitespace) else {
+                continue
+            }
+            return Assignee(kind: kind, name: String(name), written: text)
+        }
+        return nil
+    }
+
+    /// Parses an expression, mapping an error's column inside the expression to the file column
+    /// when the expression sits on one line of the file as written.
+    mutating func readExpression(_ node: Node) -> Expression? {
+        guard case .scalar(let scalar) = node, !node.isNull else {
+            source.error("wrong-type", "expected an expression like `result.severity == \"High\"`, got \(node.kindDescription)",
+                at: node)
+            return nil
+        }
+        do {
+            return try ExpressionParser.parse(scalar.string)
+        } catch {
+            var location = source.location(node)
+            if let mark = node.mark {
+                let offset = node.isQuoted ? 1 : 0
+                let start = mark.column - 1 + offset
+                let expression = Array(scalar.string.unicodeScalars)
+                if mark.line - 1 < source.lines.count {
+                    let line = source.lines[mark.line - 1]
+                    if start + expression.count <= line.count, Array(line[start..<start + expression.count]) == expression {
+                        let scalarColumn = scalar.string.prefix(max(0, error.column - 1)).unicodeScalars.count
+                        location = source.location(line: mark.line, column: start + scalarColumn + 1)
+                    }
+                }
+            }
+            source.diagnostics.append(
+                .error(
+                    "bad-expression", "invalid expression: \(error.message) (column \(error.column) of the expression)",
+                    fix: "expressions use paths (result.severity), literals (\"High\", 3, true), == != < <= > >=, and/or/not, in, and step(id).completed|failed|timeout|skipped",
+                    at: location))
+            return nil
+        }
+    }
+}
