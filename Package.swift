@@ -80,7 +80,12 @@ let package = Package(
                 "ActPlaybook",
                 "ActEngine",
                 "ActStore",
+                "ActAMQP",
+                "ActPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 

@@ -1,0 +1,274 @@
+public import ActAMQP
+public import ActEngine
+public import ActPlaybook
+internal import ActPostgres
+public import ActStore
+internal import Crypto
+internal import Foundation
+public import Logging
+internal import Synchronization
+
+/// The core of `hms-act serve`: applies batches of inputs in one transaction each, registers playbooks,
+/// and knows the catalog and the agents. Consumers, the timer scanner and the HTTP API all go through
+/// ``apply(_:)``, so every path has the same guarantees: inbox dedup, per-run row locks, one commit for
+/// state, tasks, timers, outbox and audit, and acks only after that commit.
+public final class Orchestrator: Sendable {
+    public let store: Store
+    public let broker: AMQPClient
+    public let configuration: ServiceConfiguration
+    let logger: Logger
+    let clock: @Sendable () -> Instant
+    private let state: Mutex<State>
+    /// Wakes the outbox relay after a commit that wrote outbox rows.
+    let outboxSignal = Signal()
+
+    struct State {
+        var catalog = PlaybookCatalog()
+        var agents: [Agent] = []
+        var lastVersionID: Int64 = 0
+    }
+
+    public init(store: Store, broker: AMQPClient, configuration: ServiceConfiguration, agents: [Agent], logger: Logger,
+        clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock)
+    {
+        self.store = store
+        self.broker = broker
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        self.state = Mutex(State(agents: agents))
+    }
+
+    /// Milliseconds since the epoch from the system clock.
+    public static let wallClock: @Sendable () -> Instant = {
+        Instant(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)))
+    }
+
+    public var catalog: PlaybookCatalog { state.withLock { $0.catalog } }
+    public var agents: [Agent] { state.withLock { $0.agents } }
+
+    var planner: BatchPlanner {
+        state.withLock { state in
+            BatchPlanner(catalog: state.catalog,
+                engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction),
+                messages: OutboundMessages(exchanges: configuration.amqp.exchanges))
+        }
+    }
+
+    // MARK: Catalog
+
+    /// Loads playbook versions registered since the last call (by any replica).
+    @discardableResult
+    public func refreshCatalog() async throws -> Int {
+        let after = state.withLock { $0.lastVersionID }
+        let versions = try await store.playbookVersions(after: after)
+        for version in versions { try insert(version) }
+        return versions.count
+    }
+
+    private func insert(_ version: PlaybookVersion) throws {
+        let playbook = try JSONDecoder().decode(Playbook.self, from: Data(version.model))
+        state.withLock { state in
+            state.catalog.insert(version: version, playbook: playbook)
+            state.lastVersionID = max(state.lastVersionID, version.versionID)
+        }
+    }
+
+    /// The outcome of registering a playbook.
+    public struct Registration: Sendable {
+        public var version: PlaybookVersion
+        public var created: Bool
+        public var warnings: [Diagnostic]
+    }
+
+    /// Validates and registers a playbook; binds its triggers on the events exchange.
+    ///
+    /// - Parameter extraTriggers: Event types to bind in addition to the playbook's own (`--trigger`).
+    /// - Throws: ``PlaybookLoadError`` listing every problem (nothing is stored then), or a store/broker error.
+    public func register(source: String, file: String?, extraTriggers: [String] = []) async throws -> Registration {
+        let loaded = try PlaybookLoader.load(yaml: source, file: file)
+        var playbook = loaded.playbook
+        for trigger in extraTriggers where !playbook.triggers.contains(trigger) { playbook.triggers.append(trigger) }
+        let errors = playbook.validate(agents: agents).filter { $0.severity == .error }
+        if !errors.isEmpty { throw PlaybookLoadError(diagnostics: errors) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let model = Array(try encoder.encode(playbook))
+        var hashed = Array(source.utf8)
+        if !extraTriggers.isEmpty { hashed += Array(("\n# bound triggers: " + extraTriggers.sorted().joined(separator: ",")).utf8) }
+        let checksum = SHA256.hash(data: hashed).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        let (version, created) = try await store.registerPlaybook(id: playbook.id.rawValue, checksum: checksum,
+            source: source, model: model, triggers: playbook.triggers)
+        try insert(version)
+        try await bindTriggers(version.triggers)
+        logger.info("playbook registered", metadata: ["playbook.id": "\(version.playbookID)",
+            "playbook.version": "\(version.versionID)", "playbook.created": "\(created)"])
+        return Registration(version: version, created: created, warnings: loaded.warnings)
+    }
+
+    /// Binds the trigger queue to each event type (bindings are durable; repeating one is harmless).
+    func bindTriggers(_ types: [String]) async throws {
+        guard !types.isEmpty else { return }
+        let amqp = configuration.amqp
+        try await broker.withConnection { connection in
+            for type in types {
+                try await connection.bind(AMQPTopology.Binding(queue: amqp.queues.triggers, exchange: amqp.exchanges.events,
+                    routingKey: type))
+            }
+        }
+    }
+
+    // MARK: Applying
+
+    /// The result of one batch.
+    public struct Applied: Sendable {
+        public var outcomes: [BatchOutcome]
+        public var started: [RunID]
+        public var finished: [RunID: RunStatus]
+    }
+
+    /// Applies inputs in one transaction: inbox claim, run locks, engine, writes, commit.
+    ///
+    /// - Returns: What became of each input, in order. Nothing is acknowledged before this returns.
+    /// - Throws: Store errors; the transaction is then rolled back and nothing was applied.
+    public func apply(_ inputs: [BatchInput]) async throws -> Applied {
+        guard !inputs.isEmpty else { return Applied(outcomes: [], started: [], finished: [:]) }
+        // A trigger nobody here knows may belong to a playbook another replica registered.
+        let catalog = self.catalog
+        if inputs.contains(where: {
+            if case .trigger(let event) = $0 { return catalog.entries(forTrigger: event.type).isEmpty }
+            if case .start(let id, _) = $0 { return catalog.latestEntry(playbookID: id) == nil }
+            return false
+        }) {
+            try await refreshCatalog()
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        let plan = try await store.withTransaction { transaction in
+            try await self.apply(inputs.map { BatchPlanner.Item($0) }, claimTimers: 0, in: transaction)
+        }
+        ServiceMetrics.batch(source: "messages", size: inputs.count,
+            nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
+        record(plan)
+        return Applied(outcomes: plan.outcomes, started: plan.started, finished: plan.finished)
+    }
+
+    /// Claims and applies up to `limit` due timers in one transaction.
+    ///
+    /// - Returns: How many timers were claimed (a full batch means more may be due).
+    public func fireDueTimers(limit: Int) async throws -> Int {
+        let plan = try await store.withTransaction { transaction in
+            try await self.apply([], claimTimers: limit, in: transaction)
+        }
+        if !plan.outcomes.isEmpty {
+            ServiceMetrics.timersFired(count: plan.outcomes.count)
+            record(plan)
+        }
+        return plan.outcomes.count
+    }
+
+    private func apply(_ items: [BatchPlanner.Item], claimTimers: Int, in transaction: StoreTransaction) async throws
+        -> BatchPlanner.Plan
+    {
+        var items = items
+        if claimTimers > 0 {
+            let timers = try await transaction.claimDueTimers(limit: claimTimers)
+            items += timers.map { BatchPlanner.Item(.timer($0)) }
+        }
+        guard !items.isEmpty else { return BatchPlanner.Plan() }
+        let keys = items.compactMap(\.input.inboxKey)
+        let fresh = try await transaction.claimInbox(keys)
+        // The same key twice in one batch: only its first occurrence is fresh.
+        var seen = Set<String>()
+        for index in items.indices {
+            guard let key = items[index].input.inboxKey else { continue }
+            items[index].fresh = fresh.contains(key) && seen.insert(key).inserted
+        }
+        var planner = self.planner
+        let runIDs = items.filter(\.fresh).flatMap { $0.input.runIDs(catalog: planner.catalog) }.map(\.rawValue)
+        let runs = try await transaction.lockRuns(runIDs)
+        // Runs of versions registered by another replica since this one loaded its catalog.
+        if runs.values.contains(where: { planner.catalog.byVersion[$0.versionID] == nil }) {
+            try await refreshCatalog()
+            planner = self.planner
+        }
+        let plan = planner.plan(items, runs: runs, now: clock())
+        try await transaction.write(plan.batch)
+        return plan
+    }
+
+    private func record(_ plan: BatchPlanner.Plan) {
+        if !plan.batch.outbox.isEmpty { outboxSignal.signal() }
+        for run in plan.batch.runs where plan.started.contains(RunID(run.runID)) {
+            ServiceMetrics.runStarted(playbook: run.playbookID)
+        }
+        for run in plan.batch.runs {
+            if let status = plan.finished[RunID(run.runID)] {
+                ServiceMetrics.runFinished(playbook: run.playbookID, status: status.rawValue)
+            }
+        }
+    }
+
+    // MARK: Health
+
+    /// Whether PostgreSQL answers and the broker has a live connection.
+    public func readiness() async -> (postgres: Bool, amqp: Bool) {
+        async let postgres = store.ping()
+        let amqp: Bool
+        do {
+            amqp = try await broker.withConnection { connection in await connection.isOpen }
+        } catch {
+            amqp = false
+        }
+        return (await postgres, amqp)
+    }
+}
+
+/// A level-triggered wake-up between tasks: ``signal()`` sets it, ``wait(timeout:)`` returns at once when
+/// set (and clears it) or when signalled, or after the timeout.
+final class Signal: Sendable {
+    private struct State {
+        var isSet = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func signal() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.isSet = true
+            let waiters = state.waiters
+            state.waiters = []
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Waits for a signal, at most `timeout`. Cancellation ends the wait too.
+    func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+            }
+            group.addTask {
+                await withTaskCancellationHandler {
+                    await withCheckedContinuation { continuation in
+                        let ready = self.state.withLock { state -> Bool in
+                            if state.isSet {
+                                state.isSet = false
+                                return true
+                            }
+                            state.waiters.append(continuation)
+                            return false
+                        }
+                        if ready { continuation.resume() }
+                    }
+                } onCancel: {
+                    self.signal()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+            self.state.withLock { $0.isSet = false }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+internal import ActPostgres
+internal import Crypto
+internal import Foundation
+import Logging
+
+/// Applies the numbered `.sql` migrations in `Migrations/` that the database has not seen yet, each in its
+/// own transaction and recorded in `schema_migrations` with its checksum. Replicas starting together
+/// serialise on an advisory lock, so each migration runs once.
+struct Migrator {
+    struct Migration {
+        var version: Int
+        var name: String
+        var sql: String
+        var checksum: String
+    }
+
+    /// The migrations shipped with this build, by version.
+    static func bundled() throws -> [Migration] {
+        guard let folder = Bundle.module.url(forResource: "Migrations", withExtension: nil) else {
+            throw MigrationError(reason: "the Migrations resource folder is missing from this build")
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".sql") }.sorted()
+        return try files.map { file in
+            guard let version = Int(file.prefix { $0.isNumber }) else {
+                throw MigrationError(reason: "migration \(file) must start with its number, e.g. 0002_add_index.sql")
+            }
+            let sql = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+            let checksum = SHA256.hash(data: Array(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+            return Migration(version: version, name: file, sql: sql, checksum: checksum)
+        }
+    }
+
+    struct MigrationError: Error, CustomStringConvertible {
+        var reason: String
+        var description: String { reason }
+    }
+}
+
+extension Store {
+    /// Creates the schema if needed and applies pending migrations.
+    ///
+    /// - Returns: The versions applied by this call (empty when the schema was up to date).
+    /// - Throws: When a migration fails (it is rolled back), or an applied migration's file changed since.
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        let migrations = try Migrator.bundled()
+        let schema = self.schema
+        guard schema.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }), !schema.isEmpty else {
+            throw Migrator.MigrationError(reason: "schema name \(schema) must be letters, digits and underscores")
+        }
+        let logger = self.logger
+        return try await client.withConnection { connection in
+            // Identifiers cannot be parameters; the name was checked above and is quoted here.
+            try await connection.executeScript("CREATE SCHEMA IF NOT EXISTS \"\(schema)\"")
+            try await connection.executeScript("SET search_path TO \"\(schema)\"")
+            try await connection.execute(StoreSQL.createMigrationsTable)
+            var applied: [Int] = []
+            for migration in migrations {
+                let done: Bool = try await connection.withTransaction { connection in
+                    try await connection.query(StoreSQL.migrationLock)
+                    let rows = try await connection.query(StoreSQL.appliedMigrations)
+                    var known: [Int: String] = [:]
+                    for row in rows { known[try row.decode(Int.self, column: 0)] = try row.decode(String.self, column: 1) }
+                    if let checksum = known[migration.version] {
+                        guard checksum == migration.checksum else {
+                            throw Migrator.MigrationError(reason: "migration \(migration.name) was changed after it was applied; "
+                                + "never edit an applied migration, add a new one")
+                        }
+                        return false
+                    }
+                    try await connection.executeScript(migration.sql)
+                    try await connection.execute(StoreSQL.recordMigration, [
+                        PostgresBind(migration.version), PostgresBind(migration.name), PostgresBind(migration.checksum),
+                    ])
+                    return true
+                }
+                if done {
+                    applied.append(migration.version)
+                    logger.info("applied migration", metadata: ["db.migration": "\(migration.name)"])
+                }
+            }
+            return applied
+        }
+    }
+}

@@ -1,0 +1,233 @@
+/// Every SQL statement of hms-act, named and grouped by table (STYLE.md §3.7). Values are always `$n`
+/// parameters; times cross the boundary as milliseconds since the epoch (`ms(x)` reads, `ts($n)` writes).
+enum StoreSQL {
+    // MARK: schema_migrations
+
+    static let createMigrationsTable = """
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    integer     PRIMARY KEY,
+            name       text        NOT NULL,
+            checksum   text        NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    /// Serialises migrations across replicas starting at once (key: "hms-act" in ASCII).
+    static let migrationLock = "SELECT pg_advisory_xact_lock(7523665358119495796)"
+    static let appliedMigrations = "SELECT version, checksum FROM schema_migrations ORDER BY version"
+    static let recordMigration = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
+
+    // MARK: playbook_versions
+
+    static let insertPlaybookVersion = """
+        INSERT INTO playbook_versions (playbook_id, checksum, source, model, triggers)
+        SELECT $1, $2, $3, $4::jsonb, ARRAY(SELECT jsonb_array_elements_text($5::jsonb))
+        ON CONFLICT (playbook_id, checksum) DO NOTHING
+        RETURNING version_id
+        """
+    static let playbookVersionColumns = """
+        version_id, playbook_id, checksum, source, model::text, array_to_json(triggers)::text,
+        (extract(epoch FROM registered_at) * 1000)::bigint
+        """
+    static let playbookVersionByChecksum =
+        "SELECT \(playbookVersionColumns) FROM playbook_versions WHERE playbook_id = $1 AND checksum = $2"
+    static let playbookVersionsAfter =
+        "SELECT \(playbookVersionColumns) FROM playbook_versions WHERE version_id > $1 ORDER BY version_id"
+    static let playbookVersionByID = "SELECT \(playbookVersionColumns) FROM playbook_versions WHERE version_id = $1"
+
+    // MARK: runs
+
+    static let runColumns = """
+        run_id, playbook_id, version_id, status, state::text, trace_id, trigger_event_id, trigger_type,
+        audit_seq, audit_head, (extract(epoch FROM created_at) * 1000)::bigint,
+        (extract(epoch FROM updated_at) * 1000)::bigint, (extract(epoch FROM finished_at) * 1000)::bigint
+        """
+    static let lockRuns = """
+        SELECT \(runColumns) FROM runs
+        WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        ORDER BY run_id
+        FOR UPDATE
+        """
+    static let runByID = "SELECT \(runColumns) FROM runs WHERE run_id = $1"
+    static let upsertRuns = """
+        INSERT INTO runs (run_id, playbook_id, version_id, status, state, trace_id, trigger_event_id, trigger_type,
+                          audit_seq, audit_head, created_at, updated_at, finished_at)
+        SELECT r.run_id, r.playbook_id, r.version_id, r.status, r.state, r.trace_id, r.trigger_event_id,
+               r.trigger_type, r.audit_seq, decode(r.audit_head, 'hex'), to_timestamp(r.created_ms / 1000.0),
+               to_timestamp(r.updated_ms / 1000.0), to_timestamp(r.finished_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS r(run_id text, playbook_id text, version_id bigint, status text,
+             state jsonb, trace_id text, trigger_event_id text, trigger_type text, audit_seq bigint, audit_head text,
+             created_ms bigint, updated_ms bigint, finished_ms bigint)
+        ON CONFLICT (run_id) DO UPDATE SET
+            status = excluded.status, state = excluded.state, audit_seq = excluded.audit_seq,
+            audit_head = excluded.audit_head, updated_at = excluded.updated_at, finished_at = excluded.finished_at
+        """
+    /// Newest first; keyset paging on (created_at, run_id). Filters are optional (NULL matches all).
+    static let listRuns = """
+        SELECT run_id, playbook_id, status, trace_id, trigger_type,
+               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,
+               (extract(epoch FROM finished_at) * 1000)::bigint
+        FROM runs
+        WHERE ($1::text IS NULL OR status = $1)
+          AND ($2::text IS NULL OR playbook_id = $2)
+          AND ($3::bigint IS NULL OR (created_at, run_id) < (to_timestamp($3 / 1000.0), $4::text))
+        ORDER BY created_at DESC, run_id DESC
+        LIMIT $5
+        """
+    static let countRunsByStatus = "SELECT status, count(*) FROM runs GROUP BY status"
+
+    // MARK: tasks
+
+    static let insertTasks = """
+        INSERT INTO tasks (task_id, attempt, run_id, step_id, assignee, agent_id, target, status, deadline, warn_at,
+                           is_compensation, created_at, updated_at)
+        SELECT t.task_id, t.attempt, t.run_id, t.step_id, t.assignee, t.agent_id, t.target, t.status,
+               to_timestamp(t.deadline_ms / 1000.0), to_timestamp(t.warn_ms / 1000.0), t.is_compensation,
+               to_timestamp(t.created_ms / 1000.0), to_timestamp(t.created_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS t(task_id text, attempt integer, run_id text, step_id text,
+             assignee text, agent_id text, target text, status text, deadline_ms bigint, warn_ms bigint,
+             is_compensation boolean, created_ms bigint)
+        ON CONFLICT (task_id, attempt) DO NOTHING
+        """
+    static let updateTasks = """
+        UPDATE tasks SET status = c.status, output = c.output, error = c.error, updated_at = to_timestamp(c.at_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS c(task_id text, attempt integer, status text, output jsonb, error text,
+             at_ms bigint)
+        WHERE tasks.task_id = c.task_id AND tasks.attempt = c.attempt
+        """
+    static let taskColumns = """
+        task_id, attempt, run_id, step_id, assignee, agent_id, target, status,
+        (extract(epoch FROM deadline) * 1000)::bigint, (extract(epoch FROM warn_at) * 1000)::bigint,
+        is_compensation, output::text, error, (extract(epoch FROM created_at) * 1000)::bigint,
+        (extract(epoch FROM updated_at) * 1000)::bigint
+        """
+    /// Open tasks of an assignee label, oldest first: the human inbox.
+    static let openTasksByAssignee = """
+        SELECT \(taskColumns) FROM tasks WHERE status = 'dispatched' AND assignee = $1
+        ORDER BY created_at LIMIT $2
+        """
+    static let openTasks = "SELECT \(taskColumns) FROM tasks WHERE status = 'dispatched' ORDER BY created_at LIMIT $1"
+    static let tasksOfRun = "SELECT \(taskColumns) FROM tasks WHERE run_id = $1 ORDER BY created_at, task_id, attempt"
+    static let latestAttempt = "SELECT \(taskColumns) FROM tasks WHERE task_id = $1 ORDER BY attempt DESC LIMIT 1"
+    /// Open tasks whose SLA warning or deadline has passed: the yellow and red lights.
+    static let slaLights = """
+        SELECT count(*) FILTER (WHERE deadline IS NOT NULL AND deadline <= now()),
+               count(*) FILTER (WHERE warn_at IS NOT NULL AND warn_at <= now() AND deadline > now()),
+               count(*) FILTER (WHERE deadline IS NULL OR warn_at IS NULL OR warn_at > now())
+        FROM tasks WHERE status = 'dispatched'
+        """
+
+    // MARK: timers
+
+    static let upsertTimers = """
+        INSERT INTO timers (timer_id, run_id, kind, due_at)
+        SELECT t.timer_id, t.run_id, t.kind, to_timestamp(t.due_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS t(timer_id text, run_id text, kind text, due_ms bigint)
+        ON CONFLICT (timer_id) DO UPDATE SET due_at = excluded.due_at, kind = excluded.kind
+        """
+    static let deleteTimers = "DELETE FROM timers WHERE timer_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+    /// Claims due timers: deleted in the claiming transaction, skipped by other replicas while it runs.
+    static let claimDueTimers = """
+        DELETE FROM timers WHERE timer_id IN (
+            SELECT timer_id FROM timers WHERE due_at <= now() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+        RETURNING timer_id, run_id, kind, (extract(epoch FROM due_at) * 1000)::bigint
+        """
+    static let nextTimerDue = "SELECT (extract(epoch FROM min(due_at)) * 1000)::bigint FROM timers"
+    static let pendingTimerCount = "SELECT count(*) FROM timers"
+    static let notifyTimers = "SELECT pg_notify('hms_act_timers', $1)"
+    static let timersChannel = "hms_act_timers"
+
+    // MARK: outbox
+
+    static let insertOutbox = """
+        INSERT INTO outbox (exchange, routing_key, message_id, correlation_id, type, content_type, headers, body,
+                            created_at)
+        SELECT o.exchange, o.routing_key, o.message_id, o.correlation_id, o.type, o.content_type, o.headers,
+               decode(o.body, 'hex'), to_timestamp(o.created_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS o(exchange text, routing_key text, message_id text,
+             correlation_id text, type text, content_type text, headers jsonb, body text, created_ms bigint)
+        """
+    static let claimOutbox = """
+        SELECT outbox_id, exchange, routing_key, message_id, correlation_id, type, content_type, headers::text, body,
+               (extract(epoch FROM created_at) * 1000)::bigint, attempts
+        FROM outbox WHERE available_at <= now()
+        ORDER BY outbox_id LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        """
+    static let deleteOutbox = "DELETE FROM outbox WHERE outbox_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
+    static let deferOutbox = """
+        UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+               available_at = now() + make_interval(secs => least(300, power(2, least(attempts, 8)))::double precision)
+        WHERE outbox_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)
+        """
+    static let outboxLag = """
+        SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::double precision FROM outbox
+        """
+    static let notifyOutbox = "SELECT pg_notify('hms_act_outbox', '')"
+    static let outboxChannel = "hms_act_outbox"
+
+    // MARK: inbox
+
+    static let claimInbox = """
+        INSERT INTO inbox (message_id) SELECT jsonb_array_elements_text($1::jsonb)
+        ON CONFLICT (message_id) DO NOTHING
+        RETURNING message_id
+        """
+    static let pruneInbox = "DELETE FROM inbox WHERE received_at < now() - make_interval(hours => $1)"
+
+    // MARK: incidents
+
+    static let insertIncidents = """
+        INSERT INTO incidents (kind, run_id, detail, created_at)
+        SELECT i.kind, i.run_id, i.detail, to_timestamp(i.created_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS i(kind text, run_id text, detail jsonb, created_ms bigint)
+        """
+    static let openIncidents = """
+        SELECT incident_id, kind, run_id, detail::text, (extract(epoch FROM created_at) * 1000)::bigint
+        FROM incidents WHERE resolved_at IS NULL ORDER BY incident_id DESC LIMIT $1
+        """
+
+    // MARK: audit_log
+
+    static let insertAudit = """
+        INSERT INTO audit_log (run_id, seq, at, kind, actor, data, prev_hash, hash)
+        SELECT a.run_id, a.seq, to_timestamp(a.at_ms / 1000.0), a.kind, a.actor, a.data, decode(a.prev, 'hex'),
+               decode(a.hash, 'hex')
+        FROM jsonb_to_recordset($1::jsonb) AS a(run_id text, seq bigint, at_ms bigint, kind text, actor text,
+             data jsonb, prev text, hash text)
+        """
+    static let auditColumns = """
+        run_id, seq, (extract(epoch FROM at) * 1000)::bigint, kind, actor, data::text, prev_hash, hash
+        """
+    static let auditOfRun = "SELECT \(auditColumns) FROM audit_log WHERE run_id = $1 ORDER BY seq"
+    /// Every entry, run by run, in physical sequence order; `verify` walks it in pages.
+    static let auditPage = """
+        SELECT \(auditColumns) FROM audit_log
+        WHERE (run_id, seq) > ($1, $2)
+        ORDER BY run_id, seq LIMIT $3
+        """
+    /// Heads of runs whose chains moved since the given instant.
+    static let runHeadsSince = """
+        SELECT run_id, audit_seq, audit_head FROM runs
+        WHERE audit_seq > 0 AND updated_at > to_timestamp($1 / 1000.0)
+        ORDER BY run_id
+        """
+
+    // MARK: audit_checkpoints
+
+    static let insertCheckpoint = """
+        INSERT INTO audit_checkpoints (at, key_id, heads, heads_digest, signature)
+        VALUES (to_timestamp($1 / 1000.0), $2, $3::jsonb, decode($4, 'hex'), decode($5, 'hex'))
+        RETURNING checkpoint_id
+        """
+    static let checkpoints = """
+        SELECT checkpoint_id, (extract(epoch FROM at) * 1000)::bigint, key_id, heads::text, signature
+        FROM audit_checkpoints ORDER BY checkpoint_id
+        """
+    static let lastCheckpointTime =
+        "SELECT (extract(epoch FROM max(at)) * 1000)::bigint FROM audit_checkpoints"
+    static let markCheckpointPublished = "UPDATE audit_checkpoints SET published = true WHERE checkpoint_id = $1"
+
+    // MARK: health
+
+    static let ping = "SELECT 1"
+}

@@ -1,0 +1,187 @@
+public import ActPlaybook
+internal import ActPostgres
+internal import Foundation
+
+/// A run as lists show it.
+public struct RunSummary: Hashable, Sendable {
+    public var runID: String
+    public var playbookID: String
+    public var status: String
+    public var traceID: String
+    public var triggerType: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var finishedAt: Int64?
+}
+
+/// One page of runs, newest first, and the cursor of the next page.
+public struct RunPage: Hashable, Sendable {
+    public var runs: [RunSummary]
+    /// Pass back as `after` for the next page; `nil` on the last page.
+    public var nextCursor: String?
+}
+
+/// Filters for ``Store/listRuns(status:playbookID:after:limit:)``.
+extension Store {
+    /// Runs, newest first, filtered by status and playbook, `limit` per page (keyset paging).
+    ///
+    /// - Parameter after: A cursor from a previous page.
+    public func listRuns(status: String?, playbookID: String?, after cursor: String?, limit: Int) async throws -> RunPage {
+        var cursorTime: Int64?
+        var cursorRun: String?
+        if let cursor, let separator = cursor.firstIndex(of: ":"), let time = Int64(cursor[..<separator]) {
+            cursorTime = time
+            cursorRun = String(cursor[cursor.index(after: separator)...])
+        }
+        let limit = max(1, min(limit, 500))
+        let rows = try await client.withConnection { connection in
+            try await connection.query(StoreSQL.listRuns, [
+                PostgresBind(status), PostgresBind(playbookID), PostgresBind(cursorTime), PostgresBind(cursorRun),
+                PostgresBind(limit + 1),
+            ])
+        }
+        var runs: [RunSummary] = []
+        for row in rows {
+            runs.append(RunSummary(
+                runID: try row.decode(column: 0), playbookID: try row.decode(column: 1), status: try row.decode(column: 2),
+                traceID: try row.decode(column: 3), triggerType: try row.decode(column: 4),
+                createdAt: try row.decode(column: 5), updatedAt: try row.decode(column: 6),
+                finishedAt: try row.decode(column: 7)))
+        }
+        var next: String?
+        if runs.count > limit {
+            runs.removeLast()
+            if let last = runs.last { next = "\(last.createdAt):\(last.runID)" }
+        }
+        return RunPage(runs: runs, nextCursor: next)
+    }
+
+    /// One run's row.
+    public func run(id: String) async throws -> RunRow? {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.runByID, [PostgresBind(id)]).first.map(StoreTransaction.runRow)
+        }
+    }
+
+    /// Every task attempt of a run, in dispatch order.
+    public func tasks(ofRun runID: String) async throws -> [TaskRow] {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.tasksOfRun, [PostgresBind(runID)]).map(Self.taskRow)
+        }
+    }
+
+    /// Open (dispatched, unanswered) tasks, oldest first; for one assignee label when given (the human inbox).
+    public func openTasks(assignee: String?, limit: Int) async throws -> [TaskRow] {
+        let limit = max(1, min(limit, 1_000))
+        return try await client.withConnection { connection in
+            if let assignee {
+                return try await connection.query(StoreSQL.openTasksByAssignee, [PostgresBind(assignee), PostgresBind(limit)])
+                    .map(Self.taskRow)
+            }
+            return try await connection.query(StoreSQL.openTasks, [PostgresBind(limit)]).map(Self.taskRow)
+        }
+    }
+
+    /// The latest attempt of a task.
+    public func latestAttempt(taskID: String) async throws -> TaskRow? {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.latestAttempt, [PostgresBind(taskID)]).first.map(Self.taskRow)
+        }
+    }
+
+    /// The audit trail of a run, in order.
+    public func auditTrail(runID: String) async throws -> [AuditChain.StoredEntry] {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.auditOfRun, [PostgresBind(runID)]).map(Self.auditEntry)
+        }
+    }
+
+    /// Run counts by status, for metrics.
+    public func runCountsByStatus() async throws -> [String: Int] {
+        try await client.withConnection { connection in
+            var counts: [String: Int] = [:]
+            for row in try await connection.query(StoreSQL.countRunsByStatus) {
+                counts[try row.decode(String.self, column: 0)] = try row.decode(Int.self, column: 1)
+            }
+            return counts
+        }
+    }
+
+    /// Open tasks by SLA light: past deadline (red), past warning (yellow), the rest (green).
+    public func slaLights() async throws -> (red: Int, yellow: Int, green: Int) {
+        try await client.withConnection { connection in
+            guard let row = try await connection.query(StoreSQL.slaLights).first else { return (0, 0, 0) }
+            return (try row.decode(Int.self, column: 0), try row.decode(Int.self, column: 1), try row.decode(Int.self, column: 2))
+        }
+    }
+
+    /// Rows waiting in the outbox and the age of the oldest, in seconds.
+    public func outboxLag() async throws -> (count: Int, oldestSeconds: Double) {
+        try await client.withConnection { connection in
+            guard let row = try await connection.query(StoreSQL.outboxLag).first else { return (0, 0) }
+            return (try row.decode(Int.self, column: 0), try row.decode(Double.self, column: 1))
+        }
+    }
+
+    /// Pending timers.
+    public func pendingTimerCount() async throws -> Int {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.pendingTimerCount).first?.decode(Int.self, column: 0) ?? 0
+        }
+    }
+
+    /// The due time of the earliest timer, in milliseconds since the epoch.
+    public func nextTimerDue() async throws -> Int64? {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.nextTimerDue).first?.decode(Int64?.self, column: 0)
+        }
+    }
+
+    /// Open incidents, newest first.
+    public func openIncidents(limit: Int) async throws -> [Incident] {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.openIncidents, [PostgresBind(max(1, min(limit, 1_000)))]).map { row in
+                let detailText: String = try row.decode(column: 3)
+                let detail = (try? JSONDecoder().decode(JSONValue.self, from: Data(detailText.utf8))) ?? .null
+                return Incident(incidentID: try row.decode(column: 0), kind: try row.decode(column: 1),
+                    runID: try row.decode(column: 2), detail: detail, createdAt: try row.decode(column: 4))
+            }
+        }
+    }
+
+    /// Records incidents outside a batch (e.g. an unroutable message seen by the relay).
+    public func recordIncidents(_ incidents: [Incident]) async throws {
+        var batch = StoreBatch()
+        batch.incidents = incidents
+        try await withTransaction { transaction in try await transaction.write(batch) }
+    }
+
+    /// Deletes inbox rows older than `hours`.
+    @discardableResult
+    public func pruneInbox(olderThanHours hours: Int) async throws -> Int {
+        try await client.withConnection { connection in
+            try await connection.execute(StoreSQL.pruneInbox, [PostgresBind(hours)])
+        }
+    }
+
+    static func taskRow(_ row: PostgresRow) throws(PostgresError) -> TaskRow {
+        let outputText: String? = try row.decode(column: 11)
+        let output = outputText.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+        return TaskRow(
+            taskID: try row.decode(column: 0), attempt: try row.decode(column: 1), runID: try row.decode(column: 2),
+            stepID: try row.decode(column: 3), assignee: try row.decode(column: 4), agentID: try row.decode(column: 5),
+            target: try row.decode(column: 6), status: try row.decode(column: 7), deadline: try row.decode(column: 8),
+            warnAt: try row.decode(column: 9), isCompensation: try row.decode(column: 10), output: output,
+            error: try row.decode(column: 12), createdAt: try row.decode(column: 13), updatedAt: try row.decode(column: 14))
+    }
+
+    static func auditEntry(_ row: PostgresRow) throws(PostgresError) -> AuditChain.StoredEntry {
+        let dataText: String = try row.decode(column: 5)
+        let data = (try? JSONDecoder().decode(JSONValue.self, from: Data(dataText.utf8))) ?? .null
+        return AuditChain.StoredEntry(
+            entry: AuditEntry(runID: try row.decode(column: 0), sequence: try row.decode(column: 1),
+                at: try row.decode(column: 2), kind: try row.decode(column: 3), actor: try row.decode(column: 4),
+                data: data),
+            previousHash: try row.decode(column: 6), hash: try row.decode(column: 7))
+    }
+}

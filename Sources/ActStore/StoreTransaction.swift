@@ -1,0 +1,181 @@
+import ActPlaybook
+public import ActPostgres
+internal import Foundation
+
+/// The statements of one batch transaction. Reads lock what they return (runs `FOR UPDATE`, timers and
+/// outbox rows `SKIP LOCKED`), so replicas never apply two batches to one run at once and never fire one
+/// timer twice.
+public struct StoreTransaction: Sendable {
+    public let connection: PostgresConnection
+
+    /// Inserts the keys into the inbox.
+    ///
+    /// - Returns: The keys that were new; the others were applied before.
+    public func claimInbox(_ keys: [String]) async throws -> Set<String> {
+        guard !keys.isEmpty else { return [] }
+        let rows = try await connection.query(StoreSQL.claimInbox, [Self.jsonArray(keys)])
+        return Set(try rows.map { row throws(PostgresError) in try row.decode(String.self, column: 0) })
+    }
+
+    /// Locks and reads the runs (in run-id order, so two transactions never deadlock on each other).
+    public func lockRuns(_ ids: [String]) async throws -> [String: RunRow] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await connection.query(StoreSQL.lockRuns, [Self.jsonArray(Array(Set(ids)).sorted())])
+        var runs: [String: RunRow] = [:]
+        for row in rows {
+            let run = try Self.runRow(row)
+            runs[run.runID] = run
+        }
+        return runs
+    }
+
+    /// Claims up to `limit` due timers (by database time) and deletes them; the claim commits with the
+    /// batch that applies them.
+    public func claimDueTimers(limit: Int) async throws -> [TimerRow] {
+        try await connection.query(StoreSQL.claimDueTimers, [PostgresBind(limit)]).map { row throws(PostgresError) in
+            TimerRow(timerID: try row.decode(column: 0), runID: try row.decode(column: 1), kind: try row.decode(column: 2),
+                dueAt: try row.decode(column: 3))
+        }
+    }
+
+    /// Claims up to `limit` outbox rows that are available now.
+    public func claimOutbox(limit: Int) async throws -> [OutboxMessage] {
+        try await connection.query(StoreSQL.claimOutbox, [PostgresBind(limit)]).map { row throws(PostgresError) in
+            let headersText: String = try row.decode(column: 7)
+            let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
+            return OutboxMessage(
+                outboxID: try row.decode(column: 0), exchange: try row.decode(column: 1),
+                routingKey: try row.decode(column: 2), messageID: try row.decode(column: 3),
+                correlationID: try row.decode(column: 4), type: try row.decode(column: 5),
+                contentType: try row.decode(column: 6), headers: headers, body: try row.decode(column: 8),
+                createdAt: try row.decode(column: 9), attempts: try row.decode(column: 10))
+        }
+    }
+
+    /// Deletes outbox rows after their publish was confirmed.
+    public func deleteOutbox(_ ids: [Int64]) async throws {
+        guard !ids.isEmpty else { return }
+        try await connection.execute(StoreSQL.deleteOutbox, [Self.jsonArray(ids.map(String.init))])
+    }
+
+    /// Leaves outbox rows for a later attempt (exponential delay, at most 5 minutes), noting why.
+    public func deferOutbox(_ ids: [Int64], error: String) async throws {
+        guard !ids.isEmpty else { return }
+        try await connection.execute(StoreSQL.deferOutbox, [Self.jsonArray(ids.map(String.init)), PostgresBind(error)])
+    }
+
+    /// Writes a batch: every statement in one pipeline (one round trip), inside this transaction.
+    public func write(_ batch: StoreBatch) async throws {
+        var statements: [PostgresStatement] = []
+        if !batch.runs.isEmpty {
+            var rows = JSONRows()
+            for run in batch.runs {
+                rows.append([
+                    "run_id": .string(run.runID), "playbook_id": .string(run.playbookID),
+                    "version_id": .int(run.versionID), "status": .string(run.status),
+                    "state": .raw(run.state.isEmpty ? Array("{}".utf8) : run.state), "trace_id": .string(run.traceID),
+                    "trigger_event_id": .string(run.triggerEventID), "trigger_type": .string(run.triggerType),
+                    "audit_seq": .int(run.auditSequence), "audit_head": .hex(run.auditHead),
+                    "created_ms": .int(run.createdAt), "updated_ms": .int(run.updatedAt),
+                    "finished_ms": .int(run.finishedAt),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.upsertRuns, [Self.json(rows)]))
+        }
+        if !batch.dispatchedTasks.isEmpty {
+            var rows = JSONRows()
+            for task in batch.dispatchedTasks {
+                rows.append([
+                    "task_id": .string(task.taskID), "attempt": .int(Int64(task.attempt)), "run_id": .string(task.runID),
+                    "step_id": .string(task.stepID), "assignee": .string(task.assignee), "agent_id": .string(task.agentID),
+                    "target": .string(task.target), "status": .string(task.status), "deadline_ms": .int(task.deadline),
+                    "warn_ms": .int(task.warnAt), "is_compensation": .bool(task.isCompensation),
+                    "created_ms": .int(task.createdAt),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.insertTasks, [Self.json(rows)]))
+        }
+        if !batch.taskChanges.isEmpty {
+            var rows = JSONRows()
+            for change in batch.taskChanges {
+                rows.append([
+                    "task_id": .string(change.taskID), "attempt": .int(Int64(change.attempt)),
+                    "status": .string(change.status), "output": .json(change.output), "error": .string(change.error),
+                    "at_ms": .int(change.at),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.updateTasks, [Self.json(rows)]))
+        }
+        if !batch.cancelledTimers.isEmpty {
+            statements.append(.prepared(StoreSQL.deleteTimers, [Self.jsonArray(batch.cancelledTimers)]))
+        }
+        if !batch.scheduledTimers.isEmpty {
+            var rows = JSONRows()
+            for timer in batch.scheduledTimers {
+                rows.append([
+                    "timer_id": .string(timer.timerID), "run_id": .string(timer.runID), "kind": .string(timer.kind),
+                    "due_ms": .int(timer.dueAt),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.upsertTimers, [Self.json(rows)]))
+            let earliest = batch.scheduledTimers.map(\.dueAt).min() ?? 0
+            statements.append(.prepared(StoreSQL.notifyTimers, [PostgresBind(String(earliest))]))
+        }
+        if !batch.outbox.isEmpty {
+            var rows = JSONRows()
+            for message in batch.outbox {
+                rows.append([
+                    "exchange": .string(message.exchange), "routing_key": .string(message.routingKey),
+                    "message_id": .string(message.messageID), "correlation_id": .string(message.correlationID),
+                    "type": .string(message.type), "content_type": .string(message.contentType),
+                    "headers": .json(.object(message.headers.mapValues(JSONValue.string))),
+                    "body": .hex(message.body), "created_ms": .int(message.createdAt),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.insertOutbox, [Self.json(rows)]))
+            statements.append(.prepared(StoreSQL.notifyOutbox))
+        }
+        if !batch.audit.isEmpty {
+            var rows = JSONRows()
+            for stored in batch.audit {
+                let entry = stored.entry
+                rows.append([
+                    "run_id": .string(entry.runID), "seq": .int(entry.sequence), "at_ms": .int(entry.at),
+                    "kind": .string(entry.kind), "actor": .string(entry.actor), "data": .json(entry.data),
+                    "prev": .hex(stored.previousHash), "hash": .hex(stored.hash),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.insertAudit, [Self.json(rows)]))
+        }
+        if !batch.incidents.isEmpty {
+            var rows = JSONRows()
+            for incident in batch.incidents {
+                rows.append([
+                    "kind": .string(incident.kind), "run_id": .string(incident.runID), "detail": .json(incident.detail),
+                    "created_ms": .int(incident.createdAt),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.insertIncidents, [Self.json(rows)]))
+        }
+        guard !statements.isEmpty else { return }
+        _ = try await connection.pipeline(statements)
+    }
+
+    static func json(_ rows: JSONRows) -> PostgresBind {
+        PostgresBind(PostgresJSON(bytes: rows.encoded))
+    }
+
+    static func jsonArray(_ strings: [String]) -> PostgresBind {
+        PostgresBind(PostgresJSON(bytes: JSONValue.array(strings.map(JSONValue.string)).canonicalEncoding))
+    }
+
+    static func runRow(_ row: PostgresRow) throws(PostgresError) -> RunRow {
+        RunRow(
+            runID: try row.decode(column: 0), playbookID: try row.decode(column: 1), versionID: try row.decode(column: 2),
+            status: try row.decode(column: 3), state: Array((try row.decode(String.self, column: 4)).utf8),
+            traceID: try row.decode(column: 5), triggerEventID: try row.decode(column: 6),
+            triggerType: try row.decode(column: 7), auditSequence: try row.decode(column: 8),
+            auditHead: try row.decode(column: 9), createdAt: try row.decode(column: 10),
+            updatedAt: try row.decode(column: 11), finishedAt: try row.decode(column: 12))
+    }
+}
