@@ -11,8 +11,45 @@ public enum RunCommand: Hashable, Sendable, Codable {
     case cancelTimer(TimerID)
     /// Publish on the governance exchange.
     case emit(GovernanceEvent)
+    /// A transition that sends no message of its own (a skip, a switch decision, a timeout, an accepted
+    /// signal or approval, pause, resume, cancel): for the audit trail and timelines.
+    case audit(AuditRecord)
     /// The run reached its end (`.completed`, `.failed` or `.cancelled`).
     case runFinished(RunStatus)
+}
+
+/// A transition worth recording that has no governance message.
+public struct AuditRecord: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        /// `when:` was false.
+        case skipped
+        /// A switch picked its target; detail `High → human_review`.
+        case decided
+        /// A wait ran out, or an SLA breach sent the step to `on_timeout`.
+        case timedOut = "timed_out"
+        /// A signal ended a wait.
+        case signalled
+        case approved
+        case refused
+        case paused
+        case resumed
+        case cancelled
+    }
+
+    public var kind: Kind
+    public var step: StepID?
+    public var at: Instant
+    /// Who acted (the approver), when someone did.
+    public var actor: String?
+    public var detail: String?
+
+    public init(kind: Kind, step: StepID? = nil, at: Instant, actor: String? = nil, detail: String? = nil) {
+        self.kind = kind
+        self.step = step
+        self.at = at
+        self.actor = actor
+        self.detail = detail
+    }
 }
 
 /// Where a task message goes.

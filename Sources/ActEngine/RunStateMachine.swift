@@ -122,15 +122,19 @@ public struct RunStateMachine: Sendable {
         case .approval(let step, let approved, let actor, let reason, let payload):
             approvalReceived(step, approved: approved, actor: actor, reason: reason, payload: payload)
         case .pause:
-            if state.status == .running { state.status = .paused }
+            guard state.status == .running else { return }
+            state.status = .paused
+            audit(.paused)
         case .resume:
             guard state.status == .paused else { return }
             state.status = .running
+            audit(.resumed, detail: state.heldDispatches.isEmpty ? nil : "\(state.heldDispatches.count) held dispatches")
             let held = state.heldDispatches
             state.heldDispatches = []
             for dispatch in held { send(dispatch) }
         case .cancel(let reason):
             state.failure = RunFailure(step: nil, reason: reason)
+            audit(.cancelled, detail: reason)
             abandonActiveSteps(reason: "run cancelled: \(reason)")
             startCompensation(ending: .cancelled)
         }
@@ -239,6 +243,7 @@ public struct RunStateMachine: Sendable {
             // An earlier wait's completion may have moved the flow on; finish only what is still waiting.
             guard let current = state.record(record.step), current.visit == record.visit, current.status == .waiting
             else { continue }
+            audit(.signalled, step: record.step, detail: name)
             finish(record.step, .completed(payload))
         }
     }
@@ -259,9 +264,11 @@ public struct RunStateMachine: Sendable {
             members["actor"] = .string(actor)
             members["approved"] = true
             if let reason { members["reason"] = .string(reason) }
+            audit(.approved, step: stepID, actor: actor, detail: reason)
             finish(stepID, .completed(.object(members)))
         } else {
             let why = "refused by \(actor)" + (reason.map { ": \($0)" } ?? "")
+            audit(.refused, step: stepID, actor: actor, detail: reason)
             emit(.stepFailed, step: stepID, assignee: spec.assignee.label, detail: why, willRetry: false)
             finish(stepID, .failed(why, reported: true))
         }
@@ -351,6 +358,7 @@ public struct RunStateMachine: Sendable {
         state.currentStep = step.id
         if let condition = step.when, !condition.holds(in: state) {
             close(r, status: .skipped)
+            audit(.skipped, step: step.id, detail: "when: false")
             state.currentStep = nil
             return .next(successor(of: step))
         }
@@ -379,6 +387,7 @@ public struct RunStateMachine: Sendable {
                     "value": value, "case": .string(matched?.match ?? "default"), "target": .string(target.rawValue),
                 ]
                 close(r, status: .completed)
+                audit(.decided, step: step.id, detail: "\(key) → \(target)")
                 return .next(.step(target))
             }
             let reason = "no case matched \(choice.expressionSource) = \(value.caseKey.isEmpty ? value.typeName : key)"
@@ -400,6 +409,7 @@ public struct RunStateMachine: Sendable {
         }
         if let condition = branch.when, !condition.holds(in: state) {
             close(r, status: .skipped)
+            audit(.skipped, step: branch.id, detail: "when: false")
             return
         }
         switch branch.kind {
@@ -505,7 +515,10 @@ public struct RunStateMachine: Sendable {
         case .timedOut:
             close(r, status: .timedOut)
             if case .wait = step.kind {
+                audit(.timedOut, step: id, detail: "wait ran out after \((now - record.startedAt).description)")
                 emit(.stepCompleted, step: id, duration: now - record.startedAt, detail: "timeout")
+            } else {
+                audit(.timedOut, step: id, detail: "SLA \(step.sla?.duration.description ?? "?") breached")
             }
         }
         if case .parallel(let block) = step.kind {
@@ -682,6 +695,12 @@ public struct RunStateMachine: Sendable {
                 )
             )
         )
+    }
+
+    private mutating func audit(
+        _ kind: AuditRecord.Kind, step: StepID? = nil, actor: String? = nil, detail: String? = nil
+    ) {
+        output.append(.audit(AuditRecord(kind: kind, step: step, at: now, actor: actor, detail: detail)))
     }
 
     private mutating func schedule(
