@@ -47,6 +47,8 @@ public struct RunStateMachine: Sendable {
     let index: PlaybookIndex
     /// Commands produced by the event being handled.
     private var output: [RunCommand] = []
+    /// The top-level step the flow last left, to name it when its successor does not exist.
+    private var lastLeft: StepID?
     /// The instant of the event being handled.
     private(set) var now: Instant
 
@@ -284,13 +286,13 @@ public struct RunStateMachine: Sendable {
             current.outcome = .failed
             current.error = failure
             emit(
-                .stepFailed, step: current.step, task: id, attempt: 1, assignee: assignee, duration: duration,
+                .stepFailed, step: current.step, visit: current.visit, task: id, attempt: 1, assignee: assignee, duration: duration,
                 detail: failure, willRetry: false, isCompensation: true
             )
         } else {
             current.outcome = .completed
             emit(
-                .stepCompleted, step: current.step, task: id, attempt: 1, assignee: assignee, duration: duration,
+                .stepCompleted, step: current.step, visit: current.visit, task: id, attempt: 1, assignee: assignee, duration: duration,
                 isCompensation: true
             )
         }
@@ -340,7 +342,7 @@ public struct RunStateMachine: Sendable {
                 return
             case .step(let id):
                 guard let step = index.step(id), index.isTopLevel(id) else {
-                    flow = .fail(state.currentStep, "unknown step \(id)")
+                    flow = .fail(lastLeft, "unknown step \(id)")
                     continue
                 }
                 switch enterTopLevel(step) {
@@ -352,6 +354,7 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func enterTopLevel(_ step: Step) -> Entered {
+        lastLeft = step.id
         guard let r = beginVisit(step) else {
             return .next(.fail(step.id, loopLimitReason(step.id)))
         }
@@ -529,6 +532,7 @@ public struct RunStateMachine: Sendable {
             return joinIfDone(block)
         }
         state.currentStep = nil
+        lastLeft = id
         switch outcome {
         case .completed(let value):
             if case .choice = step.kind {} else {
@@ -623,7 +627,7 @@ public struct RunStateMachine: Sendable {
             send(
                 TaskDispatch(
                     task: id, attempt: 1, run: state.runID, playbook: state.playbookID, step: item.step,
-                    assignee: action, target: route?.target ?? .routingKey(action.routingKey), agent: route?.agent,
+                    visit: item.visit, assignee: action, target: route?.target ?? .routingKey(action.routingKey), agent: route?.agent,
                     deadline: nil, payload: state.payload, input: state.record(item.step)?.output,
                     context: dispatchContext(), isCompensation: true
                 )
@@ -655,7 +659,7 @@ public struct RunStateMachine: Sendable {
     private mutating func dispatch(step: Step, assignee: Assignee, task: TaskRecord, input: JSONValue?) {
         let dispatch = TaskDispatch(
             task: task.id, attempt: task.attempt, run: state.runID, playbook: state.playbookID, step: step.id,
-            assignee: assignee, target: task.target, agent: task.agent, deadline: state.record(step.id)?.deadline,
+            visit: state.record(step.id)?.visit ?? 1, assignee: assignee, target: task.target, agent: task.agent, deadline: state.record(step.id)?.deadline,
             payload: state.payload, input: input, context: dispatchContext(), isCompensation: false
         )
         if state.status == .paused {
@@ -668,7 +672,7 @@ public struct RunStateMachine: Sendable {
     private mutating func send(_ dispatch: TaskDispatch) {
         output.append(.dispatchTask(dispatch))
         emit(
-            .stepStarted, step: dispatch.step, task: dispatch.task, attempt: dispatch.attempt,
+            .stepStarted, step: dispatch.step, visit: dispatch.visit, task: dispatch.task, attempt: dispatch.attempt,
             assignee: dispatch.assignee.label, agent: dispatch.agent, isCompensation: dispatch.isCompensation
         )
     }
@@ -682,14 +686,15 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func emit(
-        _ kind: GovernanceEvent.Kind, step: StepID? = nil, task: TaskID? = nil, attempt: Int? = nil,
-        assignee: String? = nil, agent: AgentID? = nil, duration: TimeSpan? = nil, detail: String? = nil,
-        willRetry: Bool? = nil, isCompensation: Bool = false
+        _ kind: GovernanceEvent.Kind, step: StepID? = nil, visit: Int? = nil, task: TaskID? = nil,
+        attempt: Int? = nil, assignee: String? = nil, agent: AgentID? = nil, duration: TimeSpan? = nil,
+        detail: String? = nil, willRetry: Bool? = nil, isCompensation: Bool = false
     ) {
         output.append(
             .emit(
                 GovernanceEvent(
-                    kind: kind, run: state.runID, playbook: state.playbookID, step: step, task: task,
+                    kind: kind, run: state.runID, playbook: state.playbookID, step: step,
+                    visit: visit ?? step.flatMap { state.record($0)?.visit }, task: task,
                     attempt: attempt, assignee: assignee, agent: agent, at: now, duration: duration, detail: detail,
                     willRetry: willRetry, isCompensation: isCompensation
                 )
