@@ -355,8 +355,13 @@ public struct RunStateMachine: Sendable {
 
     private mutating func enterTopLevel(_ step: Step) -> Entered {
         lastLeft = step.id
-        guard let r = beginVisit(step) else {
-            return .next(.fail(step.id, loopLimitReason(step.id)))
+        let r = beginVisit(step)
+        guard state.steps[r].visit <= configuration.maxVisitsPerStep else {
+            let reason = loopLimitReason(step.id)
+            state.steps[r].error = reason
+            close(r, status: .failed)
+            emit(.stepFailed, step: step.id, detail: reason, willRetry: false)
+            return .next(.fail(step.id, reason))
         }
         state.currentStep = step.id
         if let condition = step.when, !condition.holds(in: state) {
@@ -402,11 +407,11 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func enterBranch(_ branch: Step) {
-        guard let r = beginVisit(branch) else {
+        let r = beginVisit(branch)
+        guard state.steps[r].visit <= configuration.maxVisitsPerStep else {
             let reason = loopLimitReason(branch.id)
-            state.steps.append(StepRecord(step: branch.id, visit: configuration.maxVisitsPerStep + 1, startedAt: now))
-            state.steps[state.steps.count - 1].error = reason
-            close(state.steps.count - 1, status: .failed)
+            state.steps[r].error = reason
+            close(r, status: .failed)
             emit(.stepFailed, step: branch.id, detail: reason, willRetry: false)
             return
         }
@@ -430,12 +435,12 @@ public struct RunStateMachine: Sendable {
         }
     }
 
-    /// Creates the record of the next visit of `step`, replacing the previous one.
-    /// - Returns: The record's index, or `nil` when the visit limit is reached.
-    private mutating func beginVisit(_ step: Step) -> Int? {
+    /// Creates the record of the next visit of `step`, replacing the previous one; the caller checks the
+    /// visit against the loop limit.
+    /// - Returns: The record's index.
+    private mutating func beginVisit(_ step: Step) -> Int {
         let existing = recordIndex(step.id)
         let visit = existing.map { state.steps[$0].visit + 1 } ?? 1
-        guard visit <= configuration.maxVisitsPerStep else { return nil }
         let record = StepRecord(step: step.id, visit: visit, startedAt: now)
         if let existing {
             state.steps[existing] = record

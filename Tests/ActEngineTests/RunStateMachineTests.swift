@@ -586,6 +586,24 @@ let ignored: [Transition] = [
         #expect(commands.last == .runFinished(.failed))
     }
 
+    @Test func loopLimitThroughAParallelBlockFailsTheRunWithOneRecordPerStep() {
+        let playbook = Playbook(id: "par-loop", steps: [parallel("p", [task("p.1")], onFailure: "p")])
+        var (machine, _) = RunStateMachine.start(
+            runID: "r", playbook: playbook, payload: nil, now: t0, configuration: EngineConfiguration(maxVisitsPerStep: 3)
+        )
+        var last: [RunCommand] = []
+        for visit in 1...3 {
+            last = machine.handle(
+                .taskFailed(TaskID("r/p.1/\(visit)"), attempt: 1, reason: "x", retryable: false),
+                now: at(.seconds(Int64(visit)))
+            )
+        }
+        #expect(machine.state.steps.map(\.step) == ["p", "p.1"])
+        #expect(machine.state.status == .failed)
+        #expect(machine.state.failure?.reason == "loop limit: step p entered more than 3 times")
+        #expect(last.last == .runFinished(.failed))
+    }
+
     @Test func fanOutDispatchesOneTaskPerMatchingAgentInIdOrder() {
         let (_, commands) = RunStateMachine.start(
             runID: "r", playbook: Playbooks.fanOut, payload: nil, now: t0,
