@@ -11,8 +11,45 @@ public enum RunCommand: Hashable, Sendable, Codable {
     case cancelTimer(TimerID)
     /// Publish on the governance exchange.
     case emit(GovernanceEvent)
+    /// A transition that sends no message of its own (a skip, a switch decision, a timeout, an accepted
+    /// signal or approval, pause, resume, cancel): for the audit trail and timelines.
+    case audit(AuditRecord)
     /// The run reached its end (`.completed`, `.failed` or `.cancelled`).
     case runFinished(RunStatus)
+}
+
+/// A transition worth recording that has no governance message.
+public struct AuditRecord: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        /// `when:` was false.
+        case skipped
+        /// A switch picked its target; detail `High → human_review`.
+        case decided
+        /// A wait ran out, or an SLA breach sent the step to `on_timeout`.
+        case timedOut = "timed_out"
+        /// A signal ended a wait.
+        case signalled
+        case approved
+        case refused
+        case paused
+        case resumed
+        case cancelled
+    }
+
+    public var kind: Kind
+    public var step: StepID?
+    public var at: Instant
+    /// Who acted (the approver), when someone did.
+    public var actor: String?
+    public var detail: String?
+
+    public init(kind: Kind, step: StepID? = nil, at: Instant, actor: String? = nil, detail: String? = nil) {
+        self.kind = kind
+        self.step = step
+        self.at = at
+        self.actor = actor
+        self.detail = detail
+    }
 }
 
 /// Where a task message goes.
@@ -31,6 +68,8 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
     public var run: RunID
     public var playbook: PlaybookID
     public var step: StepID
+    /// The step visit the task belongs to (for a compensation: the visit being undone).
+    public var visit: Int
     public var assignee: Assignee
     public var target: DispatchTarget
     /// The agent the task was routed to, when one was chosen from the registry.
@@ -45,6 +84,27 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
     public var context: JSONValue
     /// Whether this undoes a completed step (`compensate:`).
     public var isCompensation: Bool
+
+    public init(
+        task: TaskID, attempt: Int, run: RunID, playbook: PlaybookID, step: StepID, visit: Int, assignee: Assignee,
+        target: DispatchTarget, agent: AgentID?, deadline: Instant?, payload: JSONValue, input: JSONValue?,
+        context: JSONValue, isCompensation: Bool
+    ) {
+        self.task = task
+        self.attempt = attempt
+        self.run = run
+        self.playbook = playbook
+        self.step = step
+        self.visit = visit
+        self.assignee = assignee
+        self.target = target
+        self.agent = agent
+        self.deadline = deadline
+        self.payload = payload
+        self.input = input
+        self.context = context
+        self.isCompensation = isCompensation
+    }
 
     /// The worker's idempotency key and the message id: task id + `#` + attempt.
     public var idempotencyKey: String { "\(task.rawValue)#\(attempt)" }
@@ -67,6 +127,8 @@ public struct GovernanceEvent: Hashable, Sendable, Codable {
     public var run: RunID
     public var playbook: PlaybookID
     public var step: StepID?
+    /// Which visit of ``step`` (1 unless the flow looped back to it).
+    public var visit: Int?
     public var task: TaskID?
     public var attempt: Int?
     /// The assignee label (`human.investigator`).
@@ -82,7 +144,7 @@ public struct GovernanceEvent: Hashable, Sendable, Codable {
     public var isCompensation: Bool
 
     public init(
-        kind: Kind, run: RunID, playbook: PlaybookID, step: StepID? = nil, task: TaskID? = nil,
+        kind: Kind, run: RunID, playbook: PlaybookID, step: StepID? = nil, visit: Int? = nil, task: TaskID? = nil,
         attempt: Int? = nil, assignee: String? = nil, agent: AgentID? = nil, at: Instant,
         duration: TimeSpan? = nil, detail: String? = nil, willRetry: Bool? = nil, isCompensation: Bool = false
     ) {
@@ -90,6 +152,7 @@ public struct GovernanceEvent: Hashable, Sendable, Codable {
         self.run = run
         self.playbook = playbook
         self.step = step
+        self.visit = visit
         self.task = task
         self.attempt = attempt
         self.assignee = assignee

@@ -178,6 +178,12 @@ public struct CompletedStep: Hashable, Sendable, Codable {
     public var step: StepID
     public var visit: Int
     public var at: Instant
+
+    public init(step: StepID, visit: Int, at: Instant) {
+        self.step = step
+        self.visit = visit
+        self.at = at
+    }
 }
 
 /// What the engine will do when a timer fires.
@@ -201,6 +207,15 @@ public struct PendingTimer: Hashable, Sendable, Codable {
     public var visit: Int
     /// For a retry backoff: the task to dispatch again.
     public var task: TaskID?
+
+    public init(id: TimerID, kind: TimerKind, due: Instant, step: StepID, visit: Int, task: TaskID? = nil) {
+        self.id = id
+        self.kind = kind
+        self.due = due
+        self.step = step
+        self.visit = visit
+        self.task = task
+    }
 }
 
 /// Undo progress: compensations run one at a time, newest completion first.
@@ -213,6 +228,13 @@ public struct CompensationProgress: Hashable, Sendable, Codable {
     public var current: CompensationTask?
     /// Finished compensations, in the order they ran.
     public var done: [CompensationTask]
+
+    public init(ending: RunStatus, remaining: [CompletedStep], current: CompensationTask? = nil, done: [CompensationTask] = []) {
+        self.ending = ending
+        self.remaining = remaining
+        self.current = current
+        self.done = done
+    }
 }
 
 /// One compensation task (`compensate: achSvc.refund` of a completed step visit).
@@ -229,6 +251,15 @@ public struct CompensationTask: Hashable, Sendable, Codable {
     public var outcome: Outcome
     public var error: String?
     public var dispatchedAt: Instant
+
+    public init(step: StepID, visit: Int, task: TaskID, outcome: Outcome, error: String? = nil, dispatchedAt: Instant) {
+        self.step = step
+        self.visit = visit
+        self.task = task
+        self.outcome = outcome
+        self.error = error
+        self.dispatchedAt = dispatchedAt
+    }
 }
 
 /// Why a run failed or was cancelled.
@@ -236,4 +267,9 @@ public struct RunFailure: Hashable, Sendable, Codable {
     /// The step whose failure failed the run; `nil` for a cancel.
     public var step: StepID?
     public var reason: String
+
+    public init(step: StepID?, reason: String) {
+        self.step = step
+        self.reason = reason
+    }
 }

@@ -47,6 +47,8 @@ public struct RunStateMachine: Sendable {
     let index: PlaybookIndex
     /// Commands produced by the event being handled.
     private var output: [RunCommand] = []
+    /// The top-level step the flow last left, to name it when its successor does not exist.
+    private var lastLeft: StepID?
     /// The instant of the event being handled.
     private(set) var now: Instant
 
@@ -122,15 +124,19 @@ public struct RunStateMachine: Sendable {
         case .approval(let step, let approved, let actor, let reason, let payload):
             approvalReceived(step, approved: approved, actor: actor, reason: reason, payload: payload)
         case .pause:
-            if state.status == .running { state.status = .paused }
+            guard state.status == .running else { return }
+            state.status = .paused
+            audit(.paused)
         case .resume:
             guard state.status == .paused else { return }
             state.status = .running
+            audit(.resumed, detail: state.heldDispatches.isEmpty ? nil : "\(state.heldDispatches.count) held dispatches")
             let held = state.heldDispatches
             state.heldDispatches = []
             for dispatch in held { send(dispatch) }
         case .cancel(let reason):
             state.failure = RunFailure(step: nil, reason: reason)
+            audit(.cancelled, detail: reason)
             abandonActiveSteps(reason: "run cancelled: \(reason)")
             startCompensation(ending: .cancelled)
         }
@@ -239,6 +245,7 @@ public struct RunStateMachine: Sendable {
             // An earlier wait's completion may have moved the flow on; finish only what is still waiting.
             guard let current = state.record(record.step), current.visit == record.visit, current.status == .waiting
             else { continue }
+            audit(.signalled, step: record.step, detail: name)
             finish(record.step, .completed(payload))
         }
     }
@@ -259,9 +266,11 @@ public struct RunStateMachine: Sendable {
             members["actor"] = .string(actor)
             members["approved"] = true
             if let reason { members["reason"] = .string(reason) }
+            audit(.approved, step: stepID, actor: actor, detail: reason)
             finish(stepID, .completed(.object(members)))
         } else {
             let why = "refused by \(actor)" + (reason.map { ": \($0)" } ?? "")
+            audit(.refused, step: stepID, actor: actor, detail: reason)
             emit(.stepFailed, step: stepID, assignee: spec.assignee.label, detail: why, willRetry: false)
             finish(stepID, .failed(why, reported: true))
         }
@@ -277,13 +286,13 @@ public struct RunStateMachine: Sendable {
             current.outcome = .failed
             current.error = failure
             emit(
-                .stepFailed, step: current.step, task: id, attempt: 1, assignee: assignee, duration: duration,
+                .stepFailed, step: current.step, visit: current.visit, task: id, attempt: 1, assignee: assignee, duration: duration,
                 detail: failure, willRetry: false, isCompensation: true
             )
         } else {
             current.outcome = .completed
             emit(
-                .stepCompleted, step: current.step, task: id, attempt: 1, assignee: assignee, duration: duration,
+                .stepCompleted, step: current.step, visit: current.visit, task: id, attempt: 1, assignee: assignee, duration: duration,
                 isCompensation: true
             )
         }
@@ -333,7 +342,7 @@ public struct RunStateMachine: Sendable {
                 return
             case .step(let id):
                 guard let step = index.step(id), index.isTopLevel(id) else {
-                    flow = .fail(state.currentStep, "unknown step \(id)")
+                    flow = .fail(lastLeft, "unknown step \(id)")
                     continue
                 }
                 switch enterTopLevel(step) {
@@ -345,12 +354,19 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func enterTopLevel(_ step: Step) -> Entered {
-        guard let r = beginVisit(step) else {
-            return .next(.fail(step.id, loopLimitReason(step.id)))
+        lastLeft = step.id
+        let r = beginVisit(step)
+        guard state.steps[r].visit <= configuration.maxVisitsPerStep else {
+            let reason = loopLimitReason(step.id)
+            state.steps[r].error = reason
+            close(r, status: .failed)
+            emit(.stepFailed, step: step.id, detail: reason, willRetry: false)
+            return .next(.fail(step.id, reason))
         }
         state.currentStep = step.id
         if let condition = step.when, !condition.holds(in: state) {
             close(r, status: .skipped)
+            audit(.skipped, step: step.id, detail: "when: false")
             state.currentStep = nil
             return .next(successor(of: step))
         }
@@ -379,6 +395,7 @@ public struct RunStateMachine: Sendable {
                     "value": value, "case": .string(matched?.match ?? "default"), "target": .string(target.rawValue),
                 ]
                 close(r, status: .completed)
+                audit(.decided, step: step.id, detail: "\(key) → \(target)")
                 return .next(.step(target))
             }
             let reason = "no case matched \(choice.expressionSource) = \(value.caseKey.isEmpty ? value.typeName : key)"
@@ -390,16 +407,17 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func enterBranch(_ branch: Step) {
-        guard let r = beginVisit(branch) else {
+        let r = beginVisit(branch)
+        guard state.steps[r].visit <= configuration.maxVisitsPerStep else {
             let reason = loopLimitReason(branch.id)
-            state.steps.append(StepRecord(step: branch.id, visit: configuration.maxVisitsPerStep + 1, startedAt: now))
-            state.steps[state.steps.count - 1].error = reason
-            close(state.steps.count - 1, status: .failed)
+            state.steps[r].error = reason
+            close(r, status: .failed)
             emit(.stepFailed, step: branch.id, detail: reason, willRetry: false)
             return
         }
         if let condition = branch.when, !condition.holds(in: state) {
             close(r, status: .skipped)
+            audit(.skipped, step: branch.id, detail: "when: false")
             return
         }
         switch branch.kind {
@@ -417,12 +435,12 @@ public struct RunStateMachine: Sendable {
         }
     }
 
-    /// Creates the record of the next visit of `step`, replacing the previous one.
-    /// - Returns: The record's index, or `nil` when the visit limit is reached.
-    private mutating func beginVisit(_ step: Step) -> Int? {
+    /// Creates the record of the next visit of `step`, replacing the previous one; the caller checks the
+    /// visit against the loop limit.
+    /// - Returns: The record's index.
+    private mutating func beginVisit(_ step: Step) -> Int {
         let existing = recordIndex(step.id)
         let visit = existing.map { state.steps[$0].visit + 1 } ?? 1
-        guard visit <= configuration.maxVisitsPerStep else { return nil }
         let record = StepRecord(step: step.id, visit: visit, startedAt: now)
         if let existing {
             state.steps[existing] = record
@@ -505,7 +523,10 @@ public struct RunStateMachine: Sendable {
         case .timedOut:
             close(r, status: .timedOut)
             if case .wait = step.kind {
+                audit(.timedOut, step: id, detail: "wait ran out after \((now - record.startedAt).description)")
                 emit(.stepCompleted, step: id, duration: now - record.startedAt, detail: "timeout")
+            } else {
+                audit(.timedOut, step: id, detail: "SLA \(step.sla?.duration.description ?? "?") breached")
             }
         }
         if case .parallel(let block) = step.kind {
@@ -516,6 +537,7 @@ public struct RunStateMachine: Sendable {
             return joinIfDone(block)
         }
         state.currentStep = nil
+        lastLeft = id
         switch outcome {
         case .completed(let value):
             if case .choice = step.kind {} else {
@@ -610,7 +632,7 @@ public struct RunStateMachine: Sendable {
             send(
                 TaskDispatch(
                     task: id, attempt: 1, run: state.runID, playbook: state.playbookID, step: item.step,
-                    assignee: action, target: route?.target ?? .routingKey(action.routingKey), agent: route?.agent,
+                    visit: item.visit, assignee: action, target: route?.target ?? .routingKey(action.routingKey), agent: route?.agent,
                     deadline: nil, payload: state.payload, input: state.record(item.step)?.output,
                     context: dispatchContext(), isCompensation: true
                 )
@@ -642,7 +664,7 @@ public struct RunStateMachine: Sendable {
     private mutating func dispatch(step: Step, assignee: Assignee, task: TaskRecord, input: JSONValue?) {
         let dispatch = TaskDispatch(
             task: task.id, attempt: task.attempt, run: state.runID, playbook: state.playbookID, step: step.id,
-            assignee: assignee, target: task.target, agent: task.agent, deadline: state.record(step.id)?.deadline,
+            visit: state.record(step.id)?.visit ?? 1, assignee: assignee, target: task.target, agent: task.agent, deadline: state.record(step.id)?.deadline,
             payload: state.payload, input: input, context: dispatchContext(), isCompensation: false
         )
         if state.status == .paused {
@@ -655,7 +677,7 @@ public struct RunStateMachine: Sendable {
     private mutating func send(_ dispatch: TaskDispatch) {
         output.append(.dispatchTask(dispatch))
         emit(
-            .stepStarted, step: dispatch.step, task: dispatch.task, attempt: dispatch.attempt,
+            .stepStarted, step: dispatch.step, visit: dispatch.visit, task: dispatch.task, attempt: dispatch.attempt,
             assignee: dispatch.assignee.label, agent: dispatch.agent, isCompensation: dispatch.isCompensation
         )
     }
@@ -669,19 +691,26 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func emit(
-        _ kind: GovernanceEvent.Kind, step: StepID? = nil, task: TaskID? = nil, attempt: Int? = nil,
-        assignee: String? = nil, agent: AgentID? = nil, duration: TimeSpan? = nil, detail: String? = nil,
-        willRetry: Bool? = nil, isCompensation: Bool = false
+        _ kind: GovernanceEvent.Kind, step: StepID? = nil, visit: Int? = nil, task: TaskID? = nil,
+        attempt: Int? = nil, assignee: String? = nil, agent: AgentID? = nil, duration: TimeSpan? = nil,
+        detail: String? = nil, willRetry: Bool? = nil, isCompensation: Bool = false
     ) {
         output.append(
             .emit(
                 GovernanceEvent(
-                    kind: kind, run: state.runID, playbook: state.playbookID, step: step, task: task,
+                    kind: kind, run: state.runID, playbook: state.playbookID, step: step,
+                    visit: visit ?? step.flatMap { state.record($0)?.visit }, task: task,
                     attempt: attempt, assignee: assignee, agent: agent, at: now, duration: duration, detail: detail,
                     willRetry: willRetry, isCompensation: isCompensation
                 )
             )
         )
+    }
+
+    private mutating func audit(
+        _ kind: AuditRecord.Kind, step: StepID? = nil, actor: String? = nil, detail: String? = nil
+    ) {
+        output.append(.audit(AuditRecord(kind: kind, step: step, at: now, actor: actor, detail: detail)))
     }
 
     private mutating func schedule(
