@@ -1,4 +1,4 @@
-public import ActPlaybook
+import ActPlaybook
 internal import ActPostgres
 internal import Foundation
 

@@ -221,7 +221,8 @@ public struct RetryPolicy: Hashable, Sendable, Codable {
         case .exponential:
             var delay = initial
             for _ in 1..<max(retry, 1) where delay < maxInterval {
-                delay = TimeSpan(milliseconds: delay.milliseconds * 2)
+                let (doubled, overflow) = delay.milliseconds.multipliedReportingOverflow(by: 2)
+                delay = overflow ? maxInterval : TimeSpan(milliseconds: doubled)
             }
             return min(delay, maxInterval)
         }

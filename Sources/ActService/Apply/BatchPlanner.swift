@@ -106,6 +106,12 @@ public struct BatchPlanner: Sendable {
                 case .emit(let event):
                     plan.batch.outbox.append(messages.governance(event, traceID: traceID))
                     effects.append(["emit": .string(event.kind.rawValue)])
+                case .audit(let record):
+                    var note: [String: JSONValue] = ["note": .string(record.kind.rawValue)]
+                    if let step = record.step { note["step"] = .string(step.rawValue) }
+                    if let detail = record.detail { note["detail"] = .string(detail) }
+                    if let actor = record.actor { note["actor"] = .string(actor) }
+                    effects.append(.object(note))
                 case .runFinished(let status):
                     run.row.finishedAt = now.millisecondsSinceEpoch
                     plan.finished[RunID(run.row.runID)] = status

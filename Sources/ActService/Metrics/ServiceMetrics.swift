@@ -1,3 +1,4 @@
+import ActPlaybook
 import ActEngine
 import Metrics
 

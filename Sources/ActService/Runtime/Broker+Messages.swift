@@ -1,5 +1,5 @@
 public import ActAMQP
-public import ActPlaybook
+import ActPlaybook
 public import ActStore
 internal import Foundation
 
@@ -58,15 +58,15 @@ extension ServiceConfiguration {
         let queues = amqp.queues
         let kind: AMQPTopology.Queue.Kind = amqp.queueType == "classic" ? .classic : .quorum
         func queue(_ name: String) -> AMQPTopology.Queue {
-            AMQPTopology.Queue(name: name, kind: kind, deadLetterExchange: exchanges.dead,
+            AMQPTopology.Queue(name, kind: kind, deadLetterExchange: exchanges.dead,
                 deliveryLimit: kind == .quorum ? amqp.deliveryLimit : nil)
         }
         return AMQPTopology(
             exchanges: [exchanges.events, exchanges.tasks, exchanges.results, exchanges.governance, exchanges.dead].map {
-                AMQPTopology.Exchange(name: $0, kind: .topic)
+                AMQPTopology.Exchange($0, kind: .topic)
             },
             queues: [queue(queues.triggers), queue(queues.results),
-                AMQPTopology.Queue(name: queues.dead, kind: kind)],
+                AMQPTopology.Queue(queues.dead, kind: kind)],
             bindings: [
                 AMQPTopology.Binding(queue: queues.results, exchange: exchanges.results, routingKey: "result.#"),
                 AMQPTopology.Binding(queue: queues.dead, exchange: exchanges.dead, routingKey: "#"),

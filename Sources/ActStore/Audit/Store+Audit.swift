@@ -1,4 +1,4 @@
-public import ActPlaybook
+import ActPlaybook
 internal import ActPostgres
 internal import Foundation
 
@@ -18,8 +18,9 @@ extension Store {
     /// - Returns: The checkpoint id and its heads, or `nil` when nothing moved. The caller publishes it to
     ///   the governance exchange (the outside witness) and marks it published.
     public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64) async throws -> (id: Int64, heads: [AuditCheckpoint.Head], signature: [UInt8])? {
-        try await client.withTransaction { connection in
-            let since = try await connection.query(StoreSQL.lastCheckpointTime).first?.decode(Int64?.self, column: 0) ?? 0
+        try await client.withTransaction { connection -> (id: Int64, heads: [AuditCheckpoint.Head], signature: [UInt8])? in
+            let last = try await connection.query(StoreSQL.lastCheckpointTime).first
+            let since: Int64? = try last?.decode(Int64?.self, column: 0) ?? nil
             var heads: [AuditCheckpoint.Head] = []
             for row in try await connection.query(StoreSQL.runHeadsSince, [PostgresBind(since ?? 0)]) {
                 heads.append(AuditCheckpoint.Head(run: try row.decode(column: 0), seq: try row.decode(column: 1),
@@ -31,10 +32,12 @@ extension Store {
             let headsJSON = JSONValue.array(checkpoint.heads.map {
                 ["run": .string($0.run), "seq": .number(Double($0.seq)), "hash": .string($0.hash)]
             }).canonicalEncoding
-            let id: Int64 = try await connection.query(StoreSQL.insertCheckpoint, [
+            let inserted = try await connection.query(StoreSQL.insertCheckpoint, [
                 PostgresBind(now), PostgresBind(keyID), PostgresBind(PostgresJSON(bytes: headsJSON)),
                 PostgresBind(checkpoint.headsDigest.hexString), PostgresBind(signature.hexString),
-            ]).first?.decode(column: 0) ?? 0
+            ])
+            guard let row = inserted.first else { return nil }
+            let id: Int64 = try row.decode(column: 0)
             return (id, checkpoint.heads, signature)
         }
     }

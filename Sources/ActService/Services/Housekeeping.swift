@@ -1,0 +1,72 @@
+import ActEngine
+import ActAMQP
+import ActPlaybook
+import ActStore
+internal import Foundation
+public import Logging
+public import ServiceLifecycle
+
+/// Periodic work that is not on the hot path: keyed audit checkpoints published to the governance exchange
+/// (the outside witness), inbox pruning, catalog refresh (versions registered by other replicas) and the
+/// database-backed gauges (outbox lag, pending timers, runs by status, SLA lights).
+public struct Housekeeping: Service {
+    let orchestrator: Orchestrator
+    let logger: Logger
+
+    public init(orchestrator: Orchestrator, logger: Logger) {
+        self.orchestrator = orchestrator
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let configuration = orchestrator.configuration
+        let checkpointEvery = max(1, configuration.audit.checkpointIntervalSeconds)
+        await cancelWhenGracefulShutdown {
+            var tick = 0
+            while !Task.isCancelled {
+                do {
+                    try await orchestrator.refreshCatalog()
+                    try await snapshot()
+                    if tick % checkpointEvery == 0 { try await checkpoint() }
+                    if tick % 3_600 == 0 { try await orchestrator.store.pruneInbox(olderThanHours: configuration.engine.inboxRetentionHours) }
+                } catch {
+                    logger.info("housekeeping failed; next tick retries", metadata: ["error": "\(error)"])
+                }
+                tick += 1
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Writes a keyed checkpoint over the run heads that moved and publishes it on `audit.checkpoint`.
+    public func checkpoint() async throws {
+        let audit = orchestrator.configuration.audit
+        let now = orchestrator.clock().millisecondsSinceEpoch
+        guard let written = try await orchestrator.store.writeCheckpoint(keyID: audit.keyID, key: Array(audit.key.utf8), now: now)
+        else { return }
+        let body: JSONValue = [
+            "type": "audit.checkpoint", "checkpoint_id": .number(Double(written.id)), "key_id": .string(audit.keyID),
+            "at": .string(OutboundMessages.timestamp(orchestrator.clock())),
+            "signature": .string(written.signature.hexString),
+            "heads": .array(written.heads.map { ["run": .string($0.run), "seq": .number(Double($0.seq)), "hash": .string($0.hash)] }),
+        ]
+        let message = AMQPMessage(body: body.canonicalEncoding, exchange: orchestrator.configuration.amqp.exchanges.governance,
+            routingKey: "audit.checkpoint",
+            properties: AMQPProperties(contentType: "application/json", persistent: true,
+                messageID: "audit.checkpoint:\(written.id)", timestamp: Date(), type: "audit.checkpoint", appID: "hms-act"),
+            mandatory: false)
+        if case .confirmed = try await orchestrator.broker.publish(message) {
+            try await orchestrator.store.markCheckpointPublished(written.id)
+        }
+    }
+
+    private func snapshot() async throws {
+        let store = orchestrator.store
+        let lag = try await store.outboxLag()
+        let timers = try await store.pendingTimerCount()
+        let runs = try await store.runCountsByStatus()
+        let lights = try await store.slaLights()
+        ServiceMetrics.snapshot(outboxPending: lag.count, outboxLagSeconds: lag.oldestSeconds, pendingTimers: timers,
+            runsByStatus: runs, slaRed: lights.red, slaYellow: lights.yellow, slaGreen: lights.green)
+    }
+}
