@@ -148,6 +148,15 @@ let package = Package(
             dependencies: ["ActService", "ActPlaybook", "ActEngine", "ActStore"]
         ),
 
+        .testTarget(
+            name: "ActHTTPTests",
+            dependencies: [
+                "ActHTTP",
+                "ActService",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+
         // MARK: Integration tests (real servers started by scripts/stack)
         .testTarget(
             name: "ActPostgresIntegrationTests",
@@ -156,6 +165,14 @@ let package = Package(
         .testTarget(
             name: "ActAMQPIntegrationTests",
             dependencies: ["ActAMQP", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "ActServiceIntegrationTests",
+            dependencies: [
+                "ActService", "ActStore", "ActAMQP", "ActPostgres", "ActEngine", "ActPlaybook", "ActHTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .testTarget(
             name: "ActStoreIntegrationTests",
