@@ -103,6 +103,17 @@ let package = Package(
             resources: [.copy("Resources")]
         ),
 
+        // MARK: Test support (only test targets import it)
+        .target(
+            name: "ActTesting",
+            dependencies: [
+                "ActPostgres",
+                "ActStore",
+                "ActService",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // MARK: The executable
         .executableTarget(
             name: "ActCLI",
@@ -169,6 +180,7 @@ let package = Package(
         .testTarget(
             name: "ActServiceIntegrationTests",
             dependencies: [
+                "ActTesting",
                 "ActService", "ActStore", "ActAMQP", "ActPostgres", "ActEngine", "ActPlaybook", "ActHTTP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -176,7 +188,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ActStoreIntegrationTests",
-            dependencies: ["ActStore", "ActPostgres", "ActEngine", "ActPlaybook"]
+            dependencies: ["ActTesting", "ActStore", "ActPostgres", "ActEngine", "ActPlaybook"]
         ),
     ]
 )

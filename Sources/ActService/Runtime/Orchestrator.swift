@@ -74,36 +74,16 @@ public final class Orchestrator: Sendable {
         }
     }
 
-    /// The outcome of registering a playbook.
-    public struct Registration: Sendable {
-        public var version: PlaybookVersion
-        public var created: Bool
-        public var warnings: [Diagnostic]
-    }
-
     /// Validates and registers a playbook; binds its triggers on the events exchange.
     ///
     /// - Parameter extraTriggers: Event types to bind in addition to the playbook's own (`--trigger`).
     /// - Throws: ``PlaybookLoadError`` listing every problem (nothing is stored then), or a store/broker error.
-    public func register(source: String, file: String?, extraTriggers: [String] = []) async throws -> Registration {
-        let loaded = try PlaybookLoader.load(yaml: source, file: file)
-        var playbook = loaded.playbook
-        for trigger in extraTriggers where !playbook.triggers.contains(trigger) { playbook.triggers.append(trigger) }
-        let errors = playbook.validate(agents: agents).filter { $0.severity == .error }
-        if !errors.isEmpty { throw PlaybookLoadError(diagnostics: errors) }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let model = Array(try encoder.encode(playbook))
-        var hashed = Array(source.utf8)
-        if !extraTriggers.isEmpty { hashed += Array(("\n# bound triggers: " + extraTriggers.sorted().joined(separator: ",")).utf8) }
-        let checksum = SHA256.hash(data: hashed).map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-        let (version, created) = try await store.registerPlaybook(id: playbook.id.rawValue, checksum: checksum,
-            source: source, model: model, triggers: playbook.triggers)
-        try insert(version)
-        try await bindTriggers(version.triggers)
-        logger.info("playbook registered", metadata: ["playbook.id": "\(version.playbookID)",
-            "playbook.version": "\(version.versionID)", "playbook.created": "\(created)"])
-        return Registration(version: version, created: created, warnings: loaded.warnings)
+    public func register(source: String, file: String?, extraTriggers: [String] = []) async throws -> PlaybookRegistrar.Registration {
+        let registration = try await PlaybookRegistrar.register(source: source, file: file, extraTriggers: extraTriggers,
+            agents: agents, store: store, logger: logger)
+        try insert(registration.version)
+        try await bindTriggers(registration.version.triggers)
+        return registration
     }
 
     /// Binds the trigger queue to each event type (bindings are durable; repeating one is harmless).

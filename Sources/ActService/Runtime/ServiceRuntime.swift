@@ -1,0 +1,64 @@
+import ActAMQP
+public import ActEngine
+public import ActPlaybook
+public import ActPostgres
+import ActStore
+public import Logging
+public import ServiceLifecycle
+
+/// Everything `hms-act serve` runs, built from one configuration: the PostgreSQL pool, the AMQP client,
+/// the orchestrator and its services, in dependency order. ``buildApplication`` adds the HTTP server;
+/// integration tests use the runtime directly.
+public struct ServiceRuntime: Sendable {
+    public let orchestrator: Orchestrator
+    public let postgres: PostgresClient
+    /// Pool, broker, outbox relay, timer scanner, consumers, housekeeping — the `ServiceGroup` order.
+    public let services: [any Service]
+
+    /// Connects to PostgreSQL, migrates, registers the playbooks folder (when given) and builds the services.
+    /// Nothing talks to the broker until the services run.
+    ///
+    /// - Parameters:
+    ///   - registerPlaybooksFrom: A folder of playbooks to register at start (idempotent per version).
+    ///   - clock: The engine's clock (tests may pass their own).
+    public static func make(
+        configuration: ServiceConfiguration,
+        agents: [Agent],
+        registerPlaybooksFrom directory: String?,
+        logger: Logger,
+        clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock
+    ) async throws -> ServiceRuntime {
+        var postgresConfiguration = try PostgresConfiguration(url: configuration.postgres.url)
+        postgresConfiguration.searchPath = configuration.postgres.schema
+        let postgres = PostgresClient(
+            configuration: .init(connection: postgresConfiguration, maxConnections: configuration.postgres.poolSize),
+            logger: logger)
+        let store = Store(client: postgres, schema: configuration.postgres.schema, logger: logger)
+        try await store.migrate()
+        if let directory {
+            _ = try await PlaybookRegistrar.registerDirectory(directory, agents: agents, store: store, logger: logger)
+        }
+        let versions = try await store.playbookVersions()
+        var triggers = Set<String>()
+        for version in versions { triggers.formUnion(version.triggers) }
+
+        var amqpConfiguration = try AMQPConfiguration(url: configuration.amqp.url)
+        amqpConfiguration.heartbeat = .seconds(configuration.amqp.heartbeatSeconds)
+        let broker = AMQPClient(configuration: amqpConfiguration,
+            topology: configuration.topology(triggerTypes: triggers.sorted()), logger: logger)
+        let orchestrator = Orchestrator(store: store, broker: broker, configuration: configuration, agents: agents,
+            logger: logger, clock: clock)
+        try await orchestrator.refreshCatalog()
+
+        let services: [any Service] = [
+            postgres,
+            broker,
+            OutboxRelay(orchestrator: orchestrator, logger: logger),
+            TimerScanner(orchestrator: orchestrator, listenerConfiguration: postgresConfiguration, logger: logger),
+            DeliveryConsumer(kind: .results, orchestrator: orchestrator, logger: logger),
+            DeliveryConsumer(kind: .triggers, orchestrator: orchestrator, logger: logger),
+            Housekeeping(orchestrator: orchestrator, logger: logger),
+        ]
+        return ServiceRuntime(orchestrator: orchestrator, postgres: postgres, services: services)
+    }
+}

@@ -1,0 +1,248 @@
+import ActPlaybook
+import ActPostgres
+import ActStore
+import ActTesting
+import Testing
+
+/// The store against the PostgreSQL server `scripts/stack up` started; each test gets a schema of its own.
+@Suite struct StoreIntegrationTests {
+    static let now: Int64 = 1_800_000_000_000
+
+    /// A registered version and a run row for it, written in one batch, with a chained audit entry.
+    static func seedRun(_ store: Store, runID: String = "wf_test1") async throws -> RunRow {
+        let (version, _) = try await store.registerPlaybook(id: "Test.v1", checksum: "c1", source: "id: Test.v1",
+            model: Array("{}".utf8), triggers: ["test.event"])
+        let entry = AuditEntry(runID: runID, sequence: 1, at: now, kind: "run.started", actor: "test", data: ["n": 1])
+        let hash = AuditChain.hash(previous: [], entry: entry)
+        let run = RunRow(runID: runID, playbookID: "Test.v1", versionID: version.versionID, status: "running",
+            state: Array(#"{"a": 1}"#.utf8), traceID: "0af7651916cd43dd8448eb211c80319c", triggerEventID: "e-1",
+            triggerType: "test.event", auditSequence: 1, auditHead: hash, createdAt: now, updatedAt: now, finishedAt: nil)
+        var batch = StoreBatch()
+        batch.runs = [run]
+        batch.audit = [.init(entry: entry, previousHash: [], hash: hash)]
+        try await store.withTransaction { try await $0.write(batch) }
+        return run
+    }
+
+    @Test func migrationsAreIdempotent() async throws {
+        try await TestDatabase.withStore { store in
+            #expect(try await store.migrate().isEmpty)
+            #expect(try await store.migrate().isEmpty)
+        }
+    }
+
+    @Test func playbookVersionsAreImmutableAndRegisteringTwiceIsHarmless() async throws {
+        try await TestDatabase.withStore { store in
+            let first = try await store.registerPlaybook(id: "P", checksum: "aa", source: "id: P", model: Array("{}".utf8),
+                triggers: ["x"])
+            let again = try await store.registerPlaybook(id: "P", checksum: "aa", source: "id: P", model: Array("{}".utf8),
+                triggers: ["x"])
+            let second = try await store.registerPlaybook(id: "P", checksum: "bb", source: "id: P\n", model: Array("{}".utf8),
+                triggers: ["x", "y"])
+            #expect(first.created && !again.created && second.created)
+            #expect(first.version.versionID == again.version.versionID)
+            #expect(second.version.versionID > first.version.versionID)
+            #expect(second.version.triggers == ["x", "y"])
+            #expect(try await store.playbookVersions().count == 2)
+        }
+    }
+
+    @Test func aBatchRoundTripsThroughOneTransaction() async throws {
+        try await TestDatabase.withStore { store in
+            let run = try await Self.seedRun(store)
+            var batch = StoreBatch()
+            batch.dispatchedTasks = [TaskRow(taskID: "wf_test1/review/1", attempt: 1, runID: run.runID, stepID: "review",
+                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: "dispatched",
+                deadline: Self.now + 4 * 3_600_000, warnAt: Self.now + 3 * 3_600_000, isCompensation: false, output: nil,
+                error: nil, createdAt: Self.now, updatedAt: Self.now)]
+            batch.scheduledTimers = [TimerRow(timerID: "wf_test1/review/1/sla-breach", runID: run.runID, kind: "sla_breach",
+                dueAt: Self.now + 4 * 3_600_000)]
+            batch.outbox = [OutboxMessage(exchange: "hms.tasks", routingKey: "task.human.investigator",
+                messageID: "wf_test1/review/1#1", correlationID: run.runID, type: "hms.task",
+                headers: ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+                body: Array(#"{"task_id":"wf_test1/review/1","bytes":"\u0001é"}"#.utf8), createdAt: Self.now)]
+            try await store.withTransaction { try await $0.write(batch) }
+
+            let open = try await store.openTasks(assignee: "human.investigator", limit: 10)
+            #expect(open.map(\.taskID) == ["wf_test1/review/1"])
+            #expect(open.first?.deadline == Self.now + 4 * 3_600_000)
+            let locked = try await store.withTransaction { try await $0.lockRuns([run.runID, "wf_missing"]) }
+            #expect(locked.keys.sorted() == [run.runID])
+            #expect(locked[run.runID]?.auditHead == run.auditHead)
+            let claimed = try await store.withTransaction { try await $0.claimOutbox(limit: 10) }
+            #expect(claimed.first?.body == batch.outbox[0].body)
+            #expect(claimed.first?.headers == batch.outbox[0].headers)
+
+            var change = StoreBatch()
+            change.taskChanges = [TaskStatusChange(taskID: "wf_test1/review/1", attempt: 1, status: "completed",
+                output: ["ok": true], error: nil, at: Self.now + 1_000)]
+            change.cancelledTimers = ["wf_test1/review/1/sla-breach"]
+            try await store.withTransaction { try await $0.write(change) }
+            #expect(try await store.openTasks(assignee: "human.investigator", limit: 10).isEmpty)
+            #expect(try await store.tasks(ofRun: run.runID).first?.output == ["ok": true])
+            #expect(try await store.pendingTimerCount() == 0)
+        }
+    }
+
+    @Test func aFailedBatchLeavesNothingBehind() async throws {
+        try await TestDatabase.withStore { store in
+            var batch = StoreBatch()
+            batch.outbox = [OutboxMessage(exchange: "x", routingKey: "y", messageID: "m", correlationID: nil, type: "t",
+                headers: [:], body: [1], createdAt: Self.now)]
+            // A timer for a run that does not exist violates the foreign key: the whole batch rolls back.
+            batch.scheduledTimers = [TimerRow(timerID: "t", runID: "wf_nope", kind: "wait_over", dueAt: Self.now)]
+            await #expect(throws: (any Error).self) {
+                try await store.withTransaction { try await $0.write(batch) }
+            }
+            #expect(try await store.outboxLag().count == 0)
+        }
+    }
+
+    @Test func theInboxAcceptsEachKeyOnce() async throws {
+        try await TestDatabase.withStore { store in
+            let first = try await store.withTransaction { try await $0.claimInbox(["a", "b"]) }
+            let second = try await store.withTransaction { try await $0.claimInbox(["b", "c"]) }
+            #expect(first == ["a", "b"])
+            #expect(second == ["c"])
+        }
+    }
+
+    @Test func concurrentTimerClaimersNeverClaimATimerTwice() async throws {
+        try await TestDatabase.withStore(maxConnections: 4) { store in
+            let run = try await Self.seedRun(store)
+            var batch = StoreBatch()
+            batch.scheduledTimers = (0..<300).map {
+                TimerRow(timerID: "timer-\($0)", runID: run.runID, kind: "sla_breach", dueAt: Self.now - 1_000 - Int64($0))
+            }
+            try await store.withTransaction { try await $0.write(batch) }
+            let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while true {
+                            let claimed = try await store.withTransaction { try await $0.claimDueTimers(limit: 7) }
+                            if claimed.isEmpty { return mine }
+                            mine += claimed.map(\.timerID)
+                        }
+                    }
+                }
+                var all: [[String]] = []
+                for try await claim in group { all.append(claim) }
+                return all
+            }
+            let all = claims.flatMap { $0 }
+            #expect(all.count == 300)
+            #expect(Set(all).count == 300)
+        }
+    }
+
+    @Test func concurrentOutboxClaimersNeverShareARow() async throws {
+        try await TestDatabase.withStore(maxConnections: 4) { store in
+            var batch = StoreBatch()
+            batch.outbox = (0..<200).map {
+                OutboxMessage(exchange: "x", routingKey: "k", messageID: "m\($0)", correlationID: nil, type: "t",
+                    headers: [:], body: [UInt8(truncatingIfNeeded: $0)], createdAt: Self.now)
+            }
+            try await store.withTransaction { try await $0.write(batch) }
+            let claims = try await withThrowingTaskGroup(of: [String].self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        var mine: [String] = []
+                        while true {
+                            let rows = try await store.withTransaction { transaction in
+                                let rows = try await transaction.claimOutbox(limit: 9)
+                                try await transaction.deleteOutbox(rows.map(\.outboxID))
+                                return rows
+                            }
+                            if rows.isEmpty { return mine }
+                            mine += rows.map(\.messageID)
+                        }
+                    }
+                }
+                var all: [[String]] = []
+                for try await claim in group { all.append(claim) }
+                return all
+            }
+            let all = claims.flatMap { $0 }
+            #expect(all.count == 200)
+            #expect(Set(all).count == 200)
+        }
+    }
+}
+
+/// The audit trail's promises: append-only in the database, and any tampering found by `verifyAudit`.
+@Suite struct AuditTrailIntegrationTests {
+    static let key: [String: [UInt8]] = ["k1": Array("test checkpoint key".utf8)]
+
+    /// Five chained entries for `run`, plus a signed checkpoint over its head.
+    static func seedChain(_ store: Store, run: String = "wf_audit") async throws {
+        let (version, _) = try await store.registerPlaybook(id: "A", checksum: "a", source: "id: A",
+            model: Array("{}".utf8), triggers: [])
+        var previous: [UInt8] = []
+        var batch = StoreBatch()
+        for sequence in 1...5 {
+            let entry = AuditEntry(runID: run, sequence: Int64(sequence), at: 1_800_000_000_000 + Int64(sequence),
+                kind: "task.completed", actor: "ai.classifier", data: ["step": "s\(sequence)"])
+            let hash = AuditChain.hash(previous: previous, entry: entry)
+            batch.audit.append(.init(entry: entry, previousHash: previous, hash: hash))
+            previous = hash
+        }
+        batch.runs = [RunRow(runID: run, playbookID: "A", versionID: version.versionID, status: "completed",
+            state: Array("{}".utf8), traceID: "t", triggerEventID: nil, triggerType: nil, auditSequence: 5,
+            auditHead: previous, createdAt: 1_800_000_000_000, updatedAt: 1_800_000_000_000, finishedAt: nil)]
+        try await store.withTransaction { try await $0.write(batch) }
+        #expect(try await store.writeCheckpoint(keyID: "k1", key: key["k1"]!, now: 1_800_000_001_000) != nil)
+    }
+
+    /// Runs SQL as the table owner with the append-only triggers off: what a DBA-level intruder could do.
+    static func tamper(_ store: Store, _ sql: String) async throws {
+        try await store.client.withConnection { connection in
+            try await connection.executeScript("""
+                ALTER TABLE audit_log DISABLE TRIGGER USER;
+                \(sql);
+                ALTER TABLE audit_log ENABLE TRIGGER USER
+                """)
+        }
+    }
+
+    @Test func theTrailRefusesUpdateDeleteAndTruncate() async throws {
+        try await TestDatabase.withStore { store in
+            try await Self.seedChain(store)
+            for sql in ["UPDATE audit_log SET actor = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+                await #expect(throws: PostgresError.self) {
+                    try await store.client.withConnection { try await $0.executeScript(sql) }
+                }
+            }
+            #expect(try await store.verifyAudit(keys: Self.key).isIntact)
+        }
+    }
+
+    @Test(arguments: [
+        ("edit", "UPDATE audit_log SET data = '{\"step\": \"forged\"}' WHERE seq = 3", AuditChain.Finding.Kind.edited),
+        ("delete", "DELETE FROM audit_log WHERE seq = 2", .gap),
+        ("reorder", "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 ELSE seq END WHERE seq IN (2, 3)", .broken),
+        ("truncate tail", "DELETE FROM audit_log WHERE seq >= 4", .truncated),
+        ("truncate all", "TRUNCATE audit_log", .truncated),
+    ])
+    func tamperingIsDetected(name: String, sql: String, expected: AuditChain.Finding.Kind) async throws {
+        try await TestDatabase.withStore { store in
+            try await Self.seedChain(store)
+            try await Self.tamper(store, sql)
+            let report = try await store.verifyAudit(keys: Self.key)
+            #expect(!report.isIntact, "\(name) went unnoticed")
+            #expect(report.findings.contains { $0.kind == expected }, "\(name): \(report.findings)")
+        }
+    }
+
+    @Test func aForgedCheckpointIsDetected() async throws {
+        try await TestDatabase.withStore { store in
+            try await Self.seedChain(store)
+            try await store.client.withConnection { connection in
+                try await connection.executeScript(
+                    "UPDATE audit_checkpoints SET heads = '[{\"run\": \"wf_audit\", \"seq\": 4, \"hash\": \"00\"}]'")
+            }
+            let report = try await store.verifyAudit(keys: Self.key)
+            #expect(report.findings.contains { $0.kind == .badCheckpoint })
+        }
+    }
+}
