@@ -5,19 +5,33 @@ extension PostgresConnection {
     /// Runs `body` in a transaction: `BEGIN`, then `COMMIT` when `body` returns, `ROLLBACK` when it throws
     /// or the task is cancelled.
     ///
-    /// `body` runs isolated to this connection, so its statements do not hop threads. Transactions do not
-    /// nest: calling this inside `body` throws ``PostgresError/Code/transactionState``.
+    /// `body` runs in the caller's isolation (so it may capture and mutate the caller's state); each statement
+    /// hops to the connection's thread. Transactions do not nest: calling this inside `body` throws
+    /// ``PostgresError/Code/transactionState``.
     ///
     /// If `body` swallows a failed statement's error, the transaction is already aborted on the server: the
     /// `COMMIT` is replaced by `ROLLBACK` and ``PostgresError/Code/transactionState`` is thrown.
     ///
     /// - Returns: what `body` returns.
     /// - Throws: what `body` throws (after rolling back), or a ``PostgresError``.
-    public func withTransaction<Result: Sendable>(
+    public nonisolated func withTransaction<Result>(
         file: String = #fileID,
         line: Int = #line,
-        _ body: (isolated PostgresConnection) async throws -> Result
+        _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
+        try await beginTransaction(file: file, line: line)
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            await rollBackTransaction(file: file, line: line)
+            throw error
+        }
+        try await endTransaction(commit: true, file: file, line: line)
+        return result
+    }
+
+    private func beginTransaction(file: String, line: Int) async throws(PostgresError) {
         guard !isInTransaction else {
             throw PostgresError(
                 code: .transactionState,
@@ -28,14 +42,16 @@ extension PostgresConnection {
         }
         try await query("BEGIN", file: file, line: line)
         isInTransaction = true
+    }
+
+    private func rollBackTransaction(file: String, line: Int) {
+        isInTransaction = false
+        rollbackQuietly(file: file, line: line)
+    }
+
+    /// Commits when possible, else rolls back and throws; leaves the transaction either way.
+    private func endTransaction(commit: Bool, file: String, line: Int) throws(PostgresError) {
         defer { isInTransaction = false }
-        let result: Result
-        do {
-            result = try await body(self)
-        } catch {
-            rollbackQuietly(file: file, line: line)
-            throw error
-        }
         if Task.isCancelled {
             rollbackQuietly(file: file, line: line)
             throw PostgresError(code: .cancelled, reason: "the task was cancelled; rolled back", file: file, line: line)
@@ -51,7 +67,6 @@ extension PostgresConnection {
         }
         // Not cancellable: once COMMIT is sent, its outcome must be read, or it is unknown.
         _ = try run(PostgresStatement("COMMIT"), cancellable: false, file: file, line: line)
-        return result
     }
 
     /// Sends `ROLLBACK` even when the task is cancelled; a failure means the connection is broken, which

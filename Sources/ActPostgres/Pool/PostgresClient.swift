@@ -123,21 +123,14 @@ public final class PostgresClient: Service, Sendable {
     /// Runs `body` in a transaction on a pooled connection; see ``PostgresConnection/withTransaction(file:line:_:)``.
     ///
     /// - Throws: what `body` throws (after rolling back), or a ``PostgresError``.
-    public func withTransaction<Result: Sendable>(
+    public func withTransaction<Result>(
         file: String = #fileID,
         line: Int = #line,
-        _ body: sending (isolated PostgresConnection) async throws -> Result
+        _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await lease(file: file, line: line)
-        let result: Result
-        do {
-            result = try await connection.withTransaction(file: file, line: line, body)
-        } catch {
-            await giveBack(connection)
-            throw error
+        try await withConnection(file: file, line: line) { connection in
+            try await connection.withTransaction(file: file, line: line, body)
         }
-        await giveBack(connection)
-        return result
     }
 
     // MARK: - Lending
