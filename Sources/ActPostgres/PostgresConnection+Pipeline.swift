@@ -22,6 +22,7 @@ extension PostgresConnection {
     /// - Returns: one ``PostgresRows`` per statement, in order.
     /// - Throws: ``PostgresError`` (see ``query(_:_:file:line:)``), with ``PostgresError/statementIndex`` set
     ///   when a statement failed.
+    @discardableResult
     public func pipeline(
         _ statements: [PostgresStatement],
         file: String = #fileID,
@@ -34,6 +35,7 @@ extension PostgresConnection {
     }
 
     /// Runs `(sql, binds)` pairs in pipeline mode; see ``pipeline(_:file:line:)-(_,_,_)``.
+    @discardableResult
     public func pipeline(
         _ statements: [(sql: String, binds: [PostgresBind])],
         file: String = #fileID,
