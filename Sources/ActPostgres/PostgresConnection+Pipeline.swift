@@ -34,7 +34,7 @@ extension PostgresConnection {
         }
     }
 
-    /// Runs `(sql, binds)` pairs in pipeline mode; see ``pipeline(_:file:line:)-(_,_,_)``.
+    /// Runs `(sql, binds)` pairs in pipeline mode; see the ``PostgresStatement`` overload.
     @discardableResult
     public func pipeline(
         _ statements: [(sql: String, binds: [PostgresBind])],
