@@ -22,6 +22,7 @@ extension PostgresConnection {
     /// - Returns: one ``PostgresRows`` per statement, in order.
     /// - Throws: ``PostgresError`` (see ``query(_:_:file:line:)``), with ``PostgresError/statementIndex`` set
     ///   when a statement failed.
+    @discardableResult
     public func pipeline(
         _ statements: [PostgresStatement],
         file: String = #fileID,
@@ -33,7 +34,8 @@ extension PostgresConnection {
         }
     }
 
-    /// Runs `(sql, binds)` pairs in pipeline mode; see ``pipeline(_:file:line:)-(_,_,_)``.
+    /// Runs `(sql, binds)` pairs in pipeline mode; see the ``PostgresStatement`` overload.
+    @discardableResult
     public func pipeline(
         _ statements: [(sql: String, binds: [PostgresBind])],
         file: String = #fileID,

@@ -57,12 +57,16 @@ public actor PostgresConnection {
         var types: [UInt32]
     }
 
+    /// Receives libpq's notices; kept alive as long as the connection, which points at it.
+    private let noticeSink: NoticeSink
+
     /// The server process serving this connection (`pg_backend_pid()`), or 0 when closed.
     public private(set) var backendProcessID: Int32 = 0
 
     private init(configuration: PostgresConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.noticeSink = NoticeSink(logger: logger)
         self.executor = SerialThreadExecutor(name: "hms-pg-conn")
     }
 
@@ -129,6 +133,20 @@ public actor PostgresConnection {
             throw PostgresError(code: .connectionFailed, reason: message)
         }
         self.conn = conn
+        // libpq prints notices (e.g. "FATAL: terminating connection due to unexpected postmaster exit") to
+        // stderr by default; route them to the logger instead. The sink outlives `conn`: the actor holds it.
+        PQsetNoticeProcessor(
+            conn,
+            { context, message in
+                guard let context, let message else { return }
+                let sink = Unmanaged<NoticeSink>.fromOpaque(context).takeUnretainedValue()
+                sink.logger.debug(
+                    "PostgreSQL notice",
+                    metadata: ["db.notice": "\(String(cString: message).trimmingTrailingNewlines)"]
+                )
+            },
+            Unmanaged.passUnretained(noticeSink).toOpaque()
+        )
         self.cancelObject = PQgetCancel(conn)
         self.backendProcessID = PQbackendPID(conn)
         logger[metadataKey: "db.backend.pid"] = "\(backendProcessID)"
@@ -598,6 +616,12 @@ public actor PostgresConnection {
             line: line
         )
     }
+}
+
+/// Where libpq's notice callback logs to (it gets a raw pointer to this object, so it must be a class).
+final class NoticeSink: Sendable {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
 }
 
 extension String {

@@ -82,7 +82,7 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
     public var constraintName: String?
     /// The table a server error names. A schema name, not data.
     public var tableName: String?
-    /// For ``PostgresConnection/pipeline(_:)-(_)``: the index of the statement that failed.
+    /// For `PostgresConnection.pipeline(_:)`: the index of the statement that failed.
     public var statementIndex: Int?
     /// A short explanation written by this layer (never containing values).
     public var reason: String?

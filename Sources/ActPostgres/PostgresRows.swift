@@ -12,7 +12,7 @@ public struct PostgresColumn: Sendable, Hashable {
 ///
 /// The values are copied out of libpq when the statement completes, so a `PostgresRows` is a plain value:
 /// `Sendable` and usable after the connection moved on. Values are held in PostgreSQL's text format and
-/// decoded on access with ``PostgresRow/decode(_:column:)-(_,Int)``.
+/// decoded on access with ``PostgresRow/decode(_:column:file:line:)-(_,Int,_,_)``.
 public struct PostgresRows: Sendable, RandomAccessCollection {
     final class Storage: Sendable {
         let columns: [PostgresColumn]

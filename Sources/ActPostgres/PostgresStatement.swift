@@ -1,5 +1,5 @@
-/// One SQL statement with its parameters, for ``PostgresConnection/pipeline(_:)-(_)`` and
-/// ``PostgresConnection/query(_:file:line:)``.
+/// One SQL statement with its parameters, for `PostgresConnection.pipeline(_:)` and
+/// `PostgresConnection.query(_:)`.
 public struct PostgresStatement: Sendable, Hashable {
     /// The SQL text, with `$1`, `$2`, … where the parameters go. One statement only.
     public var sql: String
