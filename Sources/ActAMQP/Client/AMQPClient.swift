@@ -57,8 +57,11 @@ public actor AMQPClient: Service {
             do {
                 connection = try await AMQPConnection.connect(configuration: configuration, logger: logger)
                 try await connection.declare(topology)
+                // Installed before the consumers start, so their first deliveries can be acked through the client.
+                install(connection)
                 try await startConsumers(on: connection)
             } catch {
+                self.connection = nil
                 failures += 1
                 let delay = configuration.reconnect.delay(afterFailures: failures)
                 lastError = error as? AMQPError ?? AMQPError(.connectionFailed, replyText: "\(error)")
@@ -69,7 +72,6 @@ public actor AMQPClient: Service {
                 continue
             }
             failures = 0
-            install(connection)
             logger.info("amqp connected", metadata: ["amqp.connection.id": "\(connection.id)"])
             do {
                 try await connection.run()
@@ -113,6 +115,7 @@ public actor AMQPClient: Service {
     ///
     /// - Throws: ``AMQPError/Code/timeout`` (with the last connect error's text) when no connection comes up,
     ///   ``AMQPError/Code/shutdown`` after shutdown, and whatever `body` throws.
+    @discardableResult
     public func withConnection<Result: Sendable>(
         _ body: (AMQPConnection) async throws -> Result
     ) async throws -> Result {

@@ -18,7 +18,7 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     let source: Source
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         let source: Source
 
         public mutating func next() async throws -> AMQPDelivery? {

@@ -680,20 +680,25 @@ public actor AMQPConnection {
     func pump(maxWaitMilliseconds: Int32) throws {
         try ensureOpen()
         defer { if failure == nil { amqp_maybe_release_buffers(state) } }
+        var firstReadMicroseconds = 0
         if amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0 {
-            _ = executor.waitForReadableOrJob(fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds)
+            let waited = executor.waitForReadableOrJob(fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds)
+            // rabbitmq-c checks the receive-heartbeat deadline only when the read's own deadline is not
+            // "immediate"; after an idle wait, read with 1 ms so a silent broker is noticed.
+            if waited == .timedOut { firstReadMicroseconds = 1000 }
         }
         var handled = 0
-        while handled < 256, try readFrame() {
+        while handled < 256, try readFrame(timeoutMicroseconds: handled == 0 ? firstReadMicroseconds : 0) {
             handled += 1
         }
     }
 
-    /// Reads one delivery or frame without blocking. False when nothing is available.
-    private func readFrame() throws -> Bool {
+    /// Reads one delivery or frame, waiting at most `timeoutMicroseconds` (0: not at all). False when
+    /// nothing is available. Sends a heartbeat when one is due.
+    private func readFrame(timeoutMicroseconds: Int) throws -> Bool {
         var envelope = amqp_envelope_t()
-        var zero = Glibc.timeval(tv_sec: 0, tv_usec: 0)
-        let reply = amqp_consume_message(state, &envelope, &zero, 0)
+        var timeout = Glibc.timeval(tv_sec: 0, tv_usec: timeoutMicroseconds)
+        let reply = amqp_consume_message(state, &envelope, &timeout, 0)
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
             defer { amqp_destroy_envelope(&envelope) }

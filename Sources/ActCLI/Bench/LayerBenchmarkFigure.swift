@@ -1,0 +1,1 @@
+struct LayerBenchmarkFigure: Codable { var name: String; var value: Double; var unit: String }
