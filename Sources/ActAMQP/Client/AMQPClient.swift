@@ -210,13 +210,15 @@ public actor AMQPClient: Service {
         }
     }
 
-    func nextDelivery(consumerID id: Int) async throws -> AMQPDelivery? {
+    /// The consumer's next deliveries (all that are buffered, at least one); empty once it ended.
+    func nextDeliveries(consumerID id: Int) async throws -> [AMQPDelivery] {
         while true {
-            guard let (connection, tag) = try await binding(for: id) else { return nil }
+            guard let (connection, tag) = try await binding(for: id) else { return [] }
             do {
-                if let delivery = try await connection.nextDelivery(consumerTag: tag) { return delivery }
+                let deliveries = try await connection.nextDeliveries(consumerTag: tag)
+                if !deliveries.isEmpty { return deliveries }
                 // Ended cleanly: cancelled, or its connection closed during shutdown.
-                if isShutDown || consumers[id] == nil { return nil }
+                if isShutDown || consumers[id] == nil { return [] }
                 unbind(id, from: connection)
             } catch let error as AMQPError where error.isConnectionLevel {
                 unbind(id, from: connection)  // wait for the next connection
