@@ -97,8 +97,16 @@ rmq_up() {
                 rm -f "$RMQ_PID_FILE"
                 _rmq_write_config
                 log "starting rabbitmq (node $RMQ_NODE, 127.0.0.1:$HMS_AMQP_PORT, data $RMQ_DIR)"
-                # setsid: the node survives the shell that started it; its output goes to the log dir.
-                setsid "$RMQ_BIN_DIR/rabbitmq-server" >"$RMQ_DIR/log/startup.log" 2>&1 </dev/null &
+                # setsid: the node survives the shell that started it; its output goes to the log dir. Every
+                # other inherited descriptor is closed first: a caller waiting for EOF on a pipe it gave us
+                # (CI runners, Foundation.Process) would otherwise wait as long as the node runs.
+                (
+                    for fd in /proc/$BASHPID/fd/*; do
+                        fd="${fd##*/}"
+                        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec ${fd}>&-"
+                    done
+                    exec setsid "$RMQ_BIN_DIR/rabbitmq-server" >"$RMQ_DIR/log/startup.log" 2>&1 </dev/null
+                ) &
             fi
             # `wait PIDFILE` blocks until the node wrote its pid file and booted (await_startup fails early).
             "$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" wait --timeout 120 "$RMQ_PID_FILE" >/dev/null 2>&1 \

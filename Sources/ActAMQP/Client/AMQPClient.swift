@@ -57,8 +57,11 @@ public actor AMQPClient: Service {
             do {
                 connection = try await AMQPConnection.connect(configuration: configuration, logger: logger)
                 try await connection.declare(topology)
+                // Installed before the consumers start, so their first deliveries can be acked through the client.
+                install(connection)
                 try await startConsumers(on: connection)
             } catch {
+                self.connection = nil
                 failures += 1
                 let delay = configuration.reconnect.delay(afterFailures: failures)
                 lastError = error as? AMQPError ?? AMQPError(.connectionFailed, replyText: "\(error)")
@@ -69,7 +72,6 @@ public actor AMQPClient: Service {
                 continue
             }
             failures = 0
-            install(connection)
             logger.info("amqp connected", metadata: ["amqp.connection.id": "\(connection.id)"])
             do {
                 try await connection.run()
@@ -113,6 +115,7 @@ public actor AMQPClient: Service {
     ///
     /// - Throws: ``AMQPError/Code/timeout`` (with the last connect error's text) when no connection comes up,
     ///   ``AMQPError/Code/shutdown`` after shutdown, and whatever `body` throws.
+    @discardableResult
     public func withConnection<Result: Sendable>(
         _ body: (AMQPConnection) async throws -> Result
     ) async throws -> Result {
@@ -207,13 +210,15 @@ public actor AMQPClient: Service {
         }
     }
 
-    func nextDelivery(consumerID id: Int) async throws -> AMQPDelivery? {
+    /// The consumer's next deliveries (all that are buffered, at least one); empty once it ended.
+    func nextDeliveries(consumerID id: Int) async throws -> [AMQPDelivery] {
         while true {
-            guard let (connection, tag) = try await binding(for: id) else { return nil }
+            guard let (connection, tag) = try await binding(for: id) else { return [] }
             do {
-                if let delivery = try await connection.nextDelivery(consumerTag: tag) { return delivery }
+                let deliveries = try await connection.nextDeliveries(consumerTag: tag)
+                if !deliveries.isEmpty { return deliveries }
                 // Ended cleanly: cancelled, or its connection closed during shutdown.
-                if isShutDown || consumers[id] == nil { return nil }
+                if isShutDown || consumers[id] == nil { return [] }
                 unbind(id, from: connection)
             } catch let error as AMQPError where error.isConnectionLevel {
                 unbind(id, from: connection)  // wait for the next connection

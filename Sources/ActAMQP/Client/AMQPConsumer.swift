@@ -18,16 +18,25 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
     let source: Source
 
-    public struct AsyncIterator: AsyncIteratorProtocol {
+    /// Fetches every delivery buffered for the consumer in one hop and hands them out one by one.
+    public struct AsyncIterator: AsyncIteratorProtocol, Sendable {
         let source: Source
+        var fetched: [AMQPDelivery] = []
+        var index = 0
 
         public mutating func next() async throws -> AMQPDelivery? {
-            switch source {
-            case .connection(let connection, let tag):
-                return try await connection.nextDelivery(consumerTag: tag)
-            case .client(let client, let id):
-                return try await client.nextDelivery(consumerID: id)
+            if index == fetched.count {
+                switch source {
+                case .connection(let connection, let tag):
+                    fetched = try await connection.nextDeliveries(consumerTag: tag)
+                case .client(let client, let id):
+                    fetched = try await client.nextDeliveries(consumerID: id)
+                }
+                index = 0
+                if fetched.isEmpty { return nil }
             }
+            defer { index += 1 }
+            return fetched[index]
         }
     }
 

@@ -331,8 +331,20 @@ public actor AMQPConnection {
                 break
             }
         }
+        // Fast path: wait for the confirms right here, on this thread, for up to `inlineConfirmWait`: a
+        // confirm usually arrives within a millisecond, and this saves the hops through the pump task.
+        // Other calls on this connection wait at most that long; after it the pump task takes over.
+        let inlineDeadline = ContinuousClock.now + Self.inlineConfirmWait
+        while batches[batchID] != nil && failure == nil && ContinuousClock.now < inlineDeadline {
+            try? pump(maxWaitMilliseconds: 1, ignoringJobs: true)
+        }
+        if let ready = waiter.takeIfReady() { return try ready.get() }
         return try await waiter.wait()
     }
+
+    /// How long ``publish(_:)-([AMQPMessage])`` waits for confirms on the connection thread before it
+    /// suspends: 5 ms, the longest an ack or another publish queued behind it is delayed by it.
+    private static let inlineConfirmWait = Duration.milliseconds(5)
 
     /// Publishes one message and waits for its confirm. See ``publish(_:)-([AMQPMessage])``.
     public func publish(_ message: AMQPMessage) async throws -> PublishOutcome {
@@ -447,6 +459,21 @@ public actor AMQPConnection {
         consumerByChannel[channel] = tag
         logger.debug("amqp consumer started", metadata: ["amqp.queue": "\(queue)", "amqp.consumer_tag": "\(tag)"])
         return tag
+    }
+
+    /// Every buffered delivery of a consumer, or (waiting for it) the next one the pump reads. Empty when
+    /// the consumer ended cleanly. Handing out the whole buffer saves a thread hop per delivery.
+    func nextDeliveries(consumerTag: String) async throws -> [AMQPDelivery] {
+        guard var consumer = consumers[consumerTag] else {
+            if let failure { throw failure }
+            return []
+        }
+        let buffered = consumer.drain()
+        if !buffered.isEmpty {
+            consumers[consumerTag] = consumer
+            return buffered
+        }
+        return try await nextDelivery(consumerTag: consumerTag).map { [$0] } ?? []
     }
 
     /// The next delivery for a consumer: buffered, or the next one the pump reads. Nil when it ended cleanly.
@@ -677,23 +704,29 @@ public actor AMQPConnection {
     /// another call is queued on this connection), then handles what is available, at most 256 frames so a
     /// flood cannot starve other calls. Each read also lets rabbitmq-c send a due heartbeat and detect a
     /// missed one.
-    func pump(maxWaitMilliseconds: Int32) throws {
+    func pump(maxWaitMilliseconds: Int32, ignoringJobs: Bool = false) throws {
         try ensureOpen()
         defer { if failure == nil { amqp_maybe_release_buffers(state) } }
+        var firstReadMicroseconds = 0
         if amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0 {
-            _ = executor.waitForReadableOrJob(fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds)
+            let waited = executor.waitForReadableOrJob(
+                fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds, ignoringJobs: ignoringJobs)
+            // rabbitmq-c checks the receive-heartbeat deadline only when the read's own deadline is not
+            // "immediate"; after an idle wait, read with 1 ms so a silent broker is noticed.
+            if waited == .timedOut { firstReadMicroseconds = 1000 }
         }
         var handled = 0
-        while handled < 256, try readFrame() {
+        while handled < 256, try readFrame(timeoutMicroseconds: handled == 0 ? firstReadMicroseconds : 0) {
             handled += 1
         }
     }
 
-    /// Reads one delivery or frame without blocking. False when nothing is available.
-    private func readFrame() throws -> Bool {
+    /// Reads one delivery or frame, waiting at most `timeoutMicroseconds` (0: not at all). False when
+    /// nothing is available. Sends a heartbeat when one is due.
+    private func readFrame(timeoutMicroseconds: Int) throws -> Bool {
         var envelope = amqp_envelope_t()
-        var zero = Glibc.timeval(tv_sec: 0, tv_usec: 0)
-        let reply = amqp_consume_message(state, &envelope, &zero, 0)
+        var timeout = Glibc.timeval(tv_sec: 0, tv_usec: timeoutMicroseconds)
+        let reply = amqp_consume_message(state, &envelope, &timeout, 0)
         switch reply.reply_type {
         case AMQP_RESPONSE_NORMAL:
             defer { amqp_destroy_envelope(&envelope) }
@@ -837,6 +870,14 @@ private struct ConsumerState {
     init(channel: UInt16, queue: String) {
         self.channel = channel
         self.queue = queue
+    }
+
+    mutating func drain() -> [AMQPDelivery] {
+        guard head < buffer.count else { return [] }
+        let result = head == 0 ? buffer : Array(buffer[head...])
+        buffer.removeAll(keepingCapacity: true)
+        head = 0
+        return result
     }
 
     mutating func popFirst() -> AMQPDelivery? {

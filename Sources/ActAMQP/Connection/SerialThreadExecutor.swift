@@ -141,7 +141,14 @@ final class SerialThreadExecutor: SerialExecutor, @unchecked Sendable {
 
     /// Blocks the current job until `fd` is readable, another job is enqueued (or ``wakeUp()`` is called),
     /// or the timeout passes. Call only from a job running on this executor.
-    func waitForReadableOrJob(fd: Int32, timeoutMilliseconds: Int32) -> WaitResult {
+    ///
+    /// With `ignoringJobs`, only the socket and the timeout end the wait: a caller that waits briefly for
+    /// its own reply (a publisher confirm) uses it to avoid thread hops, bounding the delay of other jobs.
+    func waitForReadableOrJob(fd: Int32, timeoutMilliseconds: Int32, ignoringJobs: Bool = false) -> WaitResult {
+        if ignoringJobs {
+            var single = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            return poll(&single, 1, timeoutMilliseconds) > 0 ? .readable : .timedOut
+        }
         // Drain stale wake bytes first, then publish "waiting" and check the queue under the lock: an
         // enqueue after this point either is seen here or writes a fresh byte that ends the poll.
         var scratch = [UInt8](repeating: 0, count: 64)

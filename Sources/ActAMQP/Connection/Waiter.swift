@@ -39,6 +39,16 @@ final class Waiter<Value: Sendable>: Sendable {
         }
     }
 
+    /// The result if it was delivered and nobody waits yet (then nobody will): lets a caller that pumped
+    /// the reply itself return without suspending.
+    func takeIfReady() -> Result<Value, any Error>? {
+        state.withLock { state in
+            guard case .done(let result) = state else { return nil }
+            state = .consumed
+            return result
+        }
+    }
+
     /// Delivers the result. Returns false when a result was already delivered (e.g. the waiter was cancelled).
     @discardableResult
     func resume(with result: Result<Value, any Error>) -> Bool {
