@@ -182,7 +182,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         let body: SignalRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
         guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
         let result = try await submit(.worker(.signal(runID: runID.rawValue, name: name, payload: body.payload ?? .null),
-            messageID: request.idempotencyKey))
+            messageID: request.idempotencyKey.map { "\(runID.rawValue):\(name):\($0)" }))
         let (outcome, reason) = try Self.outcome(result.outcome)
         return try APIResponse.json(SignalAccepted(runID: runID.rawValue, signal: name, outcome: outcome, reason: reason),
             status: .accepted)
