@@ -6,6 +6,8 @@ struct HMSAct: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hms-act",
         abstract: "Workflow orchestrator for citizen-service playbooks.",
-        subcommands: [PlaybookCommand.self]
+        subcommands: [
+            PlaybookCommand.self, SimulateCommand.self,
+        ]
     )
 }
