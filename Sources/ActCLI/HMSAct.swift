@@ -7,7 +7,9 @@ struct HMSAct: AsyncParsableCommand {
         commandName: "hms-act",
         abstract: "Workflow orchestrator for citizen-service playbooks.",
         subcommands: [
-            PlaybookCommand.self, SimulateCommand.self,
+            PlaybookCommand.self, SimulateCommand.self, RunsCommand.self, WatchCommand.self,
+            PauseCommand.self, ResumeCommand.self, CancelCommand.self, SignalCommand.self, ApproveCommand.self,
+            TasksCommand.self,
         ]
     )
 }
