@@ -11,9 +11,21 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable, Sendable {
 }
 
 /// The options every API command shares: where the server is, the token, and the output format.
-///
-/// `--api` falls back to `HMS_API_URL` and then `http://127.0.0.1:8100`; `--token` to `HMS_API_TOKEN`.
 struct ClientOptions: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
+    var output: OutputFormat = .table
+
+    /// The client these options describe.
+    func client() throws(CLIError) -> APIClient {
+        try connection.client()
+    }
+}
+
+/// Where the API is and the token: `--api` falls back to `HMS_API_URL` and then `http://127.0.0.1:8100`;
+/// `--token` to `HMS_API_TOKEN`. (`tasks complete` uses these alone: its `--output` is the task's output.)
+struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("api"), help: ArgumentHelp(
         "The hms-act API root (env HMS_API_URL; default http://127.0.0.1:8100).", valueName: "url"))
     var api: String?
@@ -21,9 +33,6 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("token"), help: ArgumentHelp(
         "A bearer token of the API (env HMS_API_TOKEN).", valueName: "secret"))
     var token: String?
-
-    @Option(name: [.short, .customLong("output")], help: "Output format: table or json.")
-    var output: OutputFormat = .table
 
     static let defaultAPI = "http://127.0.0.1:8100"
 

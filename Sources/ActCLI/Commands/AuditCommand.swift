@@ -75,7 +75,10 @@ extension AuditCommand {
                               Start the local stack with `scripts/stack up`, or pass --postgres-url / POSTGRES_URL.
                             """)
                     }
-                    throw CLIError("the audit check failed: \(error.reason ?? "\(error.code)") (sqlState \(error.sqlState ?? "-")); is the schema '\(schemaName)' migrated? Start hms-act once to migrate it")
+                    if error.sqlState == "42P01" || error.sqlState == "3F000" {
+                        throw CLIError("the schema '\(schemaName)' of \(postgres) has no hms-act tables: start hms-act once (`hms-act serve`) to migrate it, or name the right one with --schema")
+                    }
+                    throw CLIError("the audit check failed: \(error.reason ?? "\(error.code)") (SQLSTATE \(error.sqlState ?? "-"))")
                 }
                 intact = report.isIntact
                 switch output {
@@ -95,7 +98,11 @@ extension AuditCommand {
                     ]))
                 case .table:
                     print("checked \(report.runsChecked) run\(report.runsChecked == 1 ? "" : "s"), \(report.entriesChecked) entr\(report.entriesChecked == 1 ? "y" : "ies"), \(report.checkpointsChecked) checkpoint\(report.checkpointsChecked == 1 ? "" : "s") (keys: \(keyring.keys.sorted().joined(separator: ", ")))")
-                    for finding in report.findings { print("  ✖ \(finding)") }
+                    for finding in report.findings {
+                        let place = [finding.runID.map { "run \($0)" }, finding.sequence.map { "entry \($0)" }]
+                            .compactMap { $0 }.joined(separator: " ")
+                        print("  ✖ \(finding.kind.rawValue)" + (place.isEmpty ? "" : " – \(place)") + ": \(finding.message)")
+                    }
                     print(report.isIntact ? "✔ audit trail intact" : "✘ \(report.findings.count) finding\(report.findings.count == 1 ? "" : "s"): the audit trail was altered")
                 }
             }

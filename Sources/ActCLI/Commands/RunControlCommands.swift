@@ -15,12 +15,12 @@ enum RunControl {
         let answer = try await api.post(
             "/v1/runs/\(APIClient.encodeComponent(run))/\(action)", json: .object(body)
         ).json()
-        printOutcome(answer, client: client) { "\(action) \(run): \(RunControl.outcome($0))" }
+        printOutcome(answer, format: client.output) { "\(action) \(run): \(RunControl.outcome($0))" }
     }
 
     /// Prints an answer as JSON or as one line made by `line`, with the server's `reason` when there is one.
-    static func printOutcome(_ answer: JSONValue, client: ClientOptions, line: (JSONValue) -> String) {
-        switch client.output {
+    static func printOutcome(_ answer: JSONValue, format: OutputFormat, line: (JSONValue) -> String) {
+        switch format {
         case .json:
             print(Console.pretty(answer))
         case .table:
@@ -130,7 +130,7 @@ struct SignalCommand: AsyncParsableCommand {
                 "/v1/runs/\(APIClient.encodeComponent(runID))/signals/\(APIClient.encodeComponent(name))",
                 json: .object(body)
             ).json()
-            RunControl.printOutcome(answer, client: client) { "signal \(name) → \(runID): \(RunControl.outcome($0))" }
+            RunControl.printOutcome(answer, format: client.output) { "signal \(name) → \(runID): \(RunControl.outcome($0))" }
         }
     }
 }
@@ -172,7 +172,7 @@ struct ApproveCommand: AsyncParsableCommand {
                 "/v1/callbacks/\(APIClient.encodeComponent(runID))/\(APIClient.encodeComponent(step))",
                 json: .object(body)
             ).json()
-            RunControl.printOutcome(answer, client: client) {
+            RunControl.printOutcome(answer, format: client.output) {
                 "\(refuse ? "refused" : "approved") \(step) of \(runID): \(RunControl.outcome($0))"
             }
         }

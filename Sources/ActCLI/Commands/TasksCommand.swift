@@ -75,11 +75,14 @@ extension TasksCommand {
         @Option(help: "The attempt to complete; default the latest.")
         var attempt: Int?
 
-        @OptionGroup var client: ClientOptions
+        @Flag(help: "Print the server's answer as JSON.")
+        var json = false
+
+        @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
             try await Console.reportingErrors {
-                let api = try client.client()
+                let api = try connection.client()
                 var body: [String: JSONValue] = [
                     "output": try output.map { try Console.parseJSON($0, option: "--output") } ?? .object([:])
                 ]
@@ -88,7 +91,7 @@ extension TasksCommand {
                 let answer = try await api.post(
                     "/v1/tasks/\(APIClient.encodeComponent(taskID))/complete", json: .object(body)
                 ).json()
-                RunControl.printOutcome(answer, client: client) {
+                RunControl.printOutcome(answer, format: json ? .json : .table) {
                     "completed \(taskID)#\(Console.cell($0["attempt"])): \(RunControl.outcome($0))"
                 }
             }
@@ -123,7 +126,7 @@ extension TasksCommand {
                 let answer = try await api.post(
                     "/v1/tasks/\(APIClient.encodeComponent(taskID))/fail", json: .object(body)
                 ).json()
-                RunControl.printOutcome(answer, client: client) {
+                RunControl.printOutcome(answer, format: client.output) {
                     "failed \(taskID)#\(Console.cell($0["attempt"])): \(RunControl.outcome($0))"
                 }
             }

@@ -24,7 +24,8 @@ struct WatchCommand: AsyncParsableCommand {
         abstract: "Follow a run (or a playbook's newest runs) until it finishes.",
         discussion: """
             A `wf_…` argument names a run; anything else is a playbook id, whose newest --last runs are \
-            followed. On a terminal the timeline is redrawn in place; otherwise only new lines are printed.
+            followed. On a terminal the timeline is redrawn in place; otherwise only new lines are printed. \
+            With -o json nothing is drawn and the final run detail is printed when the runs are over.
             Exit status: 0 completed, 1 failed, 2 cancelled, 3 --timeout reached.
             """
     )
@@ -93,12 +94,18 @@ struct WatchCommand: AsyncParsableCommand {
         var drawnLines = 0
         while true {
             var views: [RunView] = []
+            var details: [JSONValue] = []
             for id in runIDs {
-                views.append(RunView(json: try await api.get("/v1/runs/" + APIClient.encodeComponent(id)).json()))
+                let detail = try await api.get("/v1/runs/" + APIClient.encodeComponent(id)).json()
+                details.append(detail)
+                views.append(RunView(json: detail))
             }
             let now = Date()
             let lines = views.flatMap { WatchTimeline.lines(for: $0, now: now) }
-            if terminal {
+            let finished = views.allSatisfy(\.isFinished)
+            if client.output == .json {
+                if finished { print(Console.pretty(details.count == 1 ? details[0] : .array(details))) }
+            } else if terminal {
                 var frame = drawnLines > 0 ? "\u{1B}[\(drawnLines)F\u{1B}[J" : ""
                 frame += lines.map(\.text).joined(separator: "\n") + "\n"
                 FileHandle.standardOutput.write(Data(frame.utf8))
@@ -109,7 +116,7 @@ struct WatchCommand: AsyncParsableCommand {
                     print(line.text)
                 }
             }
-            if views.allSatisfy(\.isFinished) {
+            if finished {
                 if views.contains(where: { $0.status == "failed" }) { return 1 }
                 if views.contains(where: { $0.status == "cancelled" }) { return 2 }
                 return 0

@@ -17,8 +17,10 @@ struct WorkerCommand: AsyncParsableCommand {
             Declares its own durable queue (default demo-worker) bound to the tasks exchange with each \
             --routing-key (default task.#), plus every agent's own `queue` from the agent folder, consumes \
             tasks and answers on reply_to:
-              ai.fraud-labeler → {"severity": "High"|"Low"}   ai.classifier → {"category": "loud party"}
-              human.<desk>     → {"decision": "done", "by": "<desk>#<n>"}   anything else → {"ok": true}
+              ai.fraud-labeler  {"severity": "High"|"Low"}
+              ai.classifier     {"category": "loud party"}
+              human.<desk>      {"decision": "done", "by": "<desk>#<n>"}
+              anything else     {"ok": true}
             Leave a desk unanswered with --skip (e.g. --skip human.investigator shows the FTC 4h SLA \
             escalation). Stops gracefully on SIGINT or SIGTERM.
             """
