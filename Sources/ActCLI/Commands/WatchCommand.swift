@@ -63,12 +63,17 @@ struct WatchCommand: AsyncParsableCommand {
     /// The runs to follow, oldest first.
     private func resolveRuns(_ api: APIClient) async throws -> [String] {
         if target.hasPrefix("wf_") { return [target] }
-        let page = try await api.get("/v1/runs", query: [("playbook", target), ("limit", String(last))]).json()
         var runs: [(id: String, created: Date?)] = []
-        if case .array(let items)? = page["runs"] {
-            runs = items.compactMap { item in
-                item["run_id"]?.stringValue.map { ($0, RunView.date(item["created_at"])) }
+        // Right after `emit` the run may take a moment to appear: look a few times before giving up.
+        for attempt in 0..<6 {
+            if attempt > 0 { try await Task.sleep(for: .milliseconds(500)) }
+            let page = try await api.get("/v1/runs", query: [("playbook", target), ("limit", String(last))]).json()
+            if case .array(let items)? = page["runs"] {
+                runs = items.compactMap { item in
+                    item["run_id"]?.stringValue.map { ($0, RunView.date(item["created_at"])) }
+                }
             }
+            if !runs.isEmpty { break }
         }
         if runs.isEmpty {
             // Not a playbook with runs: perhaps a run id without the usual prefix.
