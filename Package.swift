@@ -164,7 +164,14 @@ let package = Package(
             dependencies: [
                 "ActHTTP",
                 "ActService",
+                "ActStore",
+                "ActEngine",
+                "ActPlaybook",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
 

@@ -6,6 +6,10 @@ struct HMSAct: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hms-act",
         abstract: "Workflow orchestrator for citizen-service playbooks.",
-        subcommands: [PlaybookCommand.self]
+        subcommands: [
+            PlaybookCommand.self, SimulateCommand.self, EmitCommand.self, RunsCommand.self, WatchCommand.self,
+            PauseCommand.self, ResumeCommand.self, CancelCommand.self, SignalCommand.self, ApproveCommand.self,
+            TasksCommand.self, AuditCommand.self, WorkerCommand.self, CompletionCommand.self,
+        ]
     )
 }

@@ -6,8 +6,8 @@ import Foundation
 struct PlaybookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "playbook",
-        abstract: "Validate playbooks and draw their flow.",
-        subcommands: [Validate.self, Graph.self]
+        abstract: "Validate, register and draw playbooks.",
+        subcommands: [Validate.self, Register.self, Graph.self]
     )
 }
 
@@ -79,6 +79,72 @@ extension PlaybookCommand {
                 print("\(reports.count) file\(reports.count == 1 ? "" : "s"), \(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")")
             }
             if reports.contains(where: { !$0.valid }) { throw ExitCode(1) }
+        }
+    }
+
+    /// `hms-act playbook register FILE… [--trigger TYPE]…`: `POST /v1/playbooks` for each file.
+    struct Register: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register playbooks with the server (needs an admin token).",
+            discussion: """
+                Each file is sent as YAML; the server validates it and stores an immutable version (the same \
+                source again returns the existing version). --trigger binds extra event types to it. Exits with \
+                status 1 when any file is refused; the problems are listed with line and column.
+                """
+        )
+
+        @Argument(help: "Playbook files (YAML or JSON).")
+        var files: [String]
+
+        @Option(name: .customLong("trigger"), help: ArgumentHelp("An event type that starts the playbook, besides its own trigger; repeat for several.", valueName: "type"))
+        var triggers: [String] = []
+
+        @OptionGroup var client: ClientOptions
+
+        func run() async throws {
+            var refused = 0
+            try await Console.reportingErrors {
+                let api = try client.client()
+                var answers: [JSONValue] = []
+                for file in files {
+                    guard let data = FileManager.default.contents(atPath: file) else {
+                        throw CLIError("cannot read '\(file)'")
+                    }
+                    let response: APIClient.Response
+                    do {
+                        if triggers.isEmpty {
+                            response = try await api.post("/v1/playbooks", body: data, contentType: "application/yaml")
+                        } else {
+                            let body: JSONValue = [
+                                "source": .string(String(decoding: data, as: UTF8.self)),
+                                "file": .string((file as NSString).lastPathComponent),
+                                "triggers": .array(triggers.map(JSONValue.string)),
+                            ]
+                            response = try await api.post("/v1/playbooks", json: body)
+                        }
+                    } catch let error as APIError {
+                        guard error.status == 422 || error.status == 400 else { throw error }
+                        refused += 1
+                        Console.error("\(file): error: \(error)")
+                        continue
+                    }
+                    let answer = try response.json()
+                    answers.append(answer)
+                    guard client.output == .table else { continue }
+                    let checksum = answer["checksum"]?.stringValue.map { String($0.prefix(12)) } ?? "-"
+                    var triggerList: [String] = []
+                    if case .array(let items)? = answer["triggers"] { triggerList = items.compactMap(\.stringValue) }
+                    let created = answer["created"] == .bool(true) ? "registered" : "already registered"
+                    print("✔ \(file): \(Console.cell(answer["playbook"])) version \(Console.cell(answer["version"])) \(created)"
+                        + " (sha256 \(checksum)…)"
+                        + (triggerList.isEmpty ? "; no trigger: start it with POST /v1/runs" : "; triggered by \(triggerList.joined(separator: ", "))"))
+                    if case .array(let warnings)? = answer["warnings"] {
+                        for warning in warnings { print("  " + APIError.describe(diagnostic: warning)) }
+                    }
+                }
+                if client.output == .json { print(Console.pretty(.array(answers))) }
+            }
+            if refused > 0 { throw ExitCode.failure }
         }
     }
 

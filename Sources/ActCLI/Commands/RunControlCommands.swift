@@ -1,0 +1,180 @@
+import ActPlaybook
+import ArgumentParser
+import Foundation
+
+/// The operator's commands on one run: `pause`, `resume`, `cancel`, `signal` and `approve`.
+enum RunControl {
+    /// `POST /v1/runs/{run}/{action}` with `{"reason", "actor"}`; prints the outcome.
+    static func send(
+        _ action: String, run: String, reason: String?, actor: String?, client: ClientOptions
+    ) async throws {
+        let api = try client.client()
+        var body: [String: JSONValue] = [:]
+        if let reason { body["reason"] = .string(reason) }
+        body["actor"] = .string(actor ?? defaultActor)
+        let answer = try await api.post(
+            "/v1/runs/\(APIClient.encodeComponent(run))/\(action)", json: .object(body)
+        ).json()
+        printOutcome(answer, format: client.output) { "\(action) \(run): \(RunControl.outcome($0))" }
+    }
+
+    /// Prints an answer as JSON or as one line made by `line`, with the server's `reason` when there is one.
+    static func printOutcome(_ answer: JSONValue, format: OutputFormat, line: (JSONValue) -> String) {
+        switch format {
+        case .json:
+            print(Console.pretty(answer))
+        case .table:
+            print(line(answer) + (answer["reason"]?.stringValue.map { " – \($0)" } ?? ""))
+        }
+    }
+
+    /// The `outcome` of an answer (`applied`, `ignored`, …); `accepted` when the server says none.
+    static func outcome(_ answer: JSONValue) -> String {
+        answer["outcome"]?.stringValue ?? "accepted"
+    }
+
+    /// Who the audit trail names when `--actor` is not given: `cli:<user>`.
+    static var defaultActor: String {
+        "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "operator")
+    }
+}
+
+/// `hms-act pause RUN [--reason TEXT]`.
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause",
+        abstract: "Pause a run: answers still count, but no new task is dispatched until resumed."
+    )
+
+    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
+    var runID: String
+    @Option(help: "Why, for the audit trail.")
+    var reason: String?
+    @Option(help: "Who, for the audit trail (default cli:$USER).")
+    var actor: String?
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        try await Console.reportingErrors {
+            try await RunControl.send("pause", run: runID, reason: reason, actor: actor, client: client)
+        }
+    }
+}
+
+/// `hms-act resume RUN [--reason TEXT]`.
+struct ResumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume",
+        abstract: "Resume a paused run: held tasks are dispatched."
+    )
+
+    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
+    var runID: String
+    @Option(help: "Why, for the audit trail.")
+    var reason: String?
+    @Option(help: "Who, for the audit trail (default cli:$USER).")
+    var actor: String?
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        try await Console.reportingErrors {
+            try await RunControl.send("resume", run: runID, reason: reason, actor: actor, client: client)
+        }
+    }
+}
+
+/// `hms-act cancel RUN [--reason TEXT]`.
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Cancel a run; completed steps with `compensate:` are undone."
+    )
+
+    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
+    var runID: String
+    @Option(help: "Why, for the audit trail.")
+    var reason: String?
+    @Option(help: "Who, for the audit trail (default cli:$USER).")
+    var actor: String?
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        try await Console.reportingErrors {
+            try await RunControl.send("cancel", run: runID, reason: reason, actor: actor, client: client)
+        }
+    }
+}
+
+/// `hms-act signal RUN NAME [--payload JSON]`: ends a wait early (chapter 002's new bank details).
+struct SignalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "signal",
+        abstract: "Send a named signal to a run, e.g. to end a wait early.",
+        discussion: "Example: hms-act signal wf_… wait_for_fix --payload '{\"iban\": \"DE89…\"}'"
+    )
+
+    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
+    var runID: String
+    @Argument(help: "The signal name the wait listens for (by default the wait step's id).")
+    var name: String
+    @Option(help: ArgumentHelp("The signal's payload as JSON (or @file.json).", valueName: "json"))
+    var payload: String?
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        try await Console.reportingErrors {
+            let api = try client.client()
+            var body: [String: JSONValue] = [:]
+            if let payload { body["payload"] = try Console.parseJSON(payload, option: "--payload") }
+            let answer = try await api.post(
+                "/v1/runs/\(APIClient.encodeComponent(runID))/signals/\(APIClient.encodeComponent(name))",
+                json: .object(body)
+            ).json()
+            RunControl.printOutcome(answer, format: client.output) { "signal \(name) → \(runID): \(RunControl.outcome($0))" }
+        }
+    }
+}
+
+/// `hms-act approve RUN STEP --actor A [--reason R] [--refuse]`: the human decision on a `pause: true` step.
+struct ApproveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "approve",
+        abstract: "Approve (or with --refuse, refuse) a step that waits for a human decision (`pause: true`)."
+    )
+
+    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
+    var runID: String
+    @Argument(help: "The step waiting for approval, e.g. zoningApproval.")
+    var step: String
+    @Option(help: "Who decides, for the audit trail (e.g. officer#2).")
+    var actor: String
+    @Option(help: "Why.")
+    var reason: String?
+    @Flag(help: "Refuse instead of approve (the run fails and compensates).")
+    var refuse = false
+    @Option(help: ArgumentHelp("Extra data for the step's output, as JSON (or @file.json).", valueName: "json"))
+    var payload: String?
+    @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        guard !actor.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ValidationError("--actor must name who decides, e.g. --actor officer#2")
+        }
+    }
+
+    func run() async throws {
+        try await Console.reportingErrors {
+            let api = try client.client()
+            var body: [String: JSONValue] = ["approved": .bool(!refuse), "actor": .string(actor)]
+            if let reason { body["reason"] = .string(reason) }
+            if let payload { body["payload"] = try Console.parseJSON(payload, option: "--payload") }
+            let answer = try await api.post(
+                "/v1/callbacks/\(APIClient.encodeComponent(runID))/\(APIClient.encodeComponent(step))",
+                json: .object(body)
+            ).json()
+            RunControl.printOutcome(answer, format: client.output) {
+                "\(refuse ? "refused" : "approved") \(step) of \(runID): \(RunControl.outcome($0))"
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ActAMQP
+import ActService
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `--config FILE`, for the commands that talk to RabbitMQ or PostgreSQL directly (`emit`, `worker`,
+/// `audit verify`) and so need hms-act's configuration: `config/hms-act.yaml` (or `HMS_CONFIG`, or this
+/// file), then the environment (`AMQP_URL`, `POSTGRES_URL`, `HMS_EXCHANGE_*`, `HMS_AUDIT_KEY`, …).
+struct ConfigurationOptions: ParsableArguments {
+    @Option(name: .customLong("config"), help: ArgumentHelp(
+        "hms-act's configuration file (default HMS_CONFIG or config/hms-act.yaml when present).", valueName: "file"))
+    var file: String?
+
+    /// The configuration with environment overrides.
+    ///
+    /// - Throws: ``CLIError`` saying which file or setting is wrong.
+    func load() throws(CLIError) -> ServiceConfiguration {
+        do {
+            return try ConfigurationLoader.load(file: file)
+        } catch {
+            throw CLIError(error.description)
+        }
+    }
+}
+
+/// Opening a short-lived AMQP connection for a CLI command, with errors that say what to do.
+enum Broker {
+    /// A logger for the AMQP layer that stays quiet unless something goes wrong.
+    static func quietLogger(_ label: String) -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// Parses `url`.
+    ///
+    /// - Throws: ``CLIError`` naming the problem (never the password).
+    static func configuration(url: String, name: String) throws(CLIError) -> AMQPConfiguration {
+        do {
+            var configuration = try AMQPConfiguration(url: url)
+            configuration.connectionName = name
+            configuration.connectTimeout = .seconds(5)
+            return configuration
+        } catch {
+            let reason = (error as? AMQPError)?.replyText ?? "\(error)"
+            throw CLIError("the AMQP URL is not usable: \(reason); write e.g. amqp://guest:guest@127.0.0.1:5672/%2f")
+        }
+    }
+
+    /// Connects, turning failures into a message that names the broker and how to start one.
+    static func connect(_ configuration: AMQPConfiguration, logger: Logger) async throws(CLIError) -> AMQPConnection {
+        do {
+            return try await AMQPConnection.connect(configuration: configuration, logger: logger)
+        } catch let error as AMQPError where error.code == .authenticationFailed {
+            throw CLIError("RabbitMQ at \(configuration) refused the login (\(error.replyText ?? "access refused")); check the user and password in --amqp-url or AMQP_URL")
+        } catch {
+            let reason = (error as? AMQPError)?.replyText ?? "\(error)"
+            throw CLIError("""
+                cannot connect to RabbitMQ at \(configuration) (\(reason))
+                  Start the local stack with `scripts/stack up` (or `scripts/demo`), or pass --amqp-url / AMQP_URL.
+                """)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+public import ActEngine
+public import ActService
+
+/// What the HTTP API needs from the service, and nothing more: the seam between the routes and the
+/// ``Orchestrator`` (STYLE.md §3.6).
+///
+/// The routes only parse requests, call one of these operations and shape the answer; every rule of the
+/// service (inbox dedup, run locks, the engine) stays behind it. The real conformance is
+/// `extension Orchestrator: ControlPlane`; the tests drive an in-memory one that runs the same
+/// ``BatchPlanner`` over in-memory tables.
+public protocol ControlPlane: Sendable {
+    /// Applies inputs in one batch, as a delivery would be.
+    ///
+    /// - Returns: One result per input, in order: its outcome and the runs it concerns (for a trigger, the
+    ///   runs of every playbook it starts, also when they had been started before).
+    /// - Throws: A store error; nothing was applied then.
+    func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult]
+
+    /// Runs, newest first, filtered by status and playbook id.
+    ///
+    /// - Parameters:
+    ///   - after: The cursor of a previous page (``API/RunPage/next``).
+    ///   - limit: Runs per page, 1…500.
+    func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage
+
+    /// One run's summary; `nil` when there is no such run. Cheap: no steps, tasks or audit trail.
+    func runSummary(id: RunID) async throws -> API.RunSummary?
+
+    /// Everything about one run; `nil` when there is no such run.
+    func runDetail(id: RunID) async throws -> API.RunDetail?
+
+    /// Open (dispatched, unanswered) tasks, oldest first.
+    ///
+    /// - Parameter assignee: An assignee label (`ai.fraud-labeler`); `nil` for all open tasks.
+    func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task]
+
+    /// The latest attempt of a task; `nil` when there is no such task.
+    func latestTaskAttempt(id: TaskID) async throws -> API.Task?
+
+    /// Validates and registers a playbook.
+    ///
+    /// - Parameters:
+    ///   - file: A file name for diagnostics.
+    ///   - triggers: Event types to bind in addition to the playbook's own.
+    /// - Throws: `PlaybookLoadError` listing every problem (nothing is stored then), or a store error.
+    func registerPlaybook(source: String, file: String?, triggers: [String]) async throws -> API.PlaybookRegistration
+
+    /// The newest version of every registered playbook, by id.
+    func listPlaybooks() async throws -> [API.PlaybookSummary]
+
+    /// The newest version of one playbook with its source; `nil` when there is no such playbook.
+    func playbookDetail(id: String) async throws -> API.PlaybookDetail?
+
+    /// The agent registry, by id.
+    func listAgents() async throws -> [API.Agent]
+
+    /// Open incidents, newest first.
+    func listIncidents(limit: Int) async throws -> [API.Incident]
+
+    /// Whether PostgreSQL and the broker answer.
+    func checkReadiness() async -> API.Readiness
+}
+
+/// What became of one submitted input.
+public struct SubmissionResult: Hashable, Sendable {
+    public var outcome: BatchOutcome
+    /// The runs the input concerns.
+    public var runs: [RunID]
+
+    public init(outcome: BatchOutcome, runs: [RunID]) {
+        self.outcome = outcome
+        self.runs = runs
+    }
+}

@@ -1,0 +1,82 @@
+public import ActEngine
+public import ActService
+import ActPlaybook
+import ActStore
+
+/// The real control plane: the orchestrator applies inputs, its store answers the queries.
+extension Orchestrator: ControlPlane {
+    public func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult] {
+        let applied = try await apply(inputs)
+        let catalog = self.catalog  // refreshed by `apply` when an input named a playbook it did not know
+        return zip(inputs, applied.outcomes).map { input, outcome in
+            switch outcome {
+            case .applied, .ignored: SubmissionResult(outcome: outcome, runs: input.runIDs(catalog: catalog))
+            case .rejected: SubmissionResult(outcome: outcome, runs: [])
+            }
+        }
+    }
+
+    public func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage {
+        let page = try await store.listRuns(status: status, playbookID: playbook, after: after, limit: limit)
+        return API.RunPage(runs: page.runs.map(API.RunSummary.init), next: page.nextCursor)
+    }
+
+    public func runSummary(id: RunID) async throws -> API.RunSummary? {
+        try await store.run(id: id.rawValue).map(API.RunSummary.init)
+    }
+
+    public func runDetail(id: RunID) async throws -> API.RunDetail? {
+        guard let row = try await store.run(id: id.rawValue) else { return nil }
+        if catalog.byVersion[row.versionID] == nil { try await refreshCatalog() }
+        async let tasks = store.tasks(ofRun: row.runID)
+        async let audit = store.auditTrail(runID: row.runID)
+        return try API.RunDetail(row: row, playbook: catalog.byVersion[row.versionID]?.playbook, tasks: try await tasks,
+            audit: try await audit, slaWarningFraction: configuration.engine.slaWarningFraction,
+            now: Orchestrator.wallClock())
+    }
+
+    public func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
+        try await store.openTasks(assignee: assignee, limit: limit).map(API.Task.init)
+    }
+
+    public func latestTaskAttempt(id: TaskID) async throws -> API.Task? {
+        try await store.latestAttempt(taskID: id.rawValue).map(API.Task.init)
+    }
+
+    public func registerPlaybook(source: String, file: String?, triggers: [String]) async throws
+        -> API.PlaybookRegistration
+    {
+        let registration = try await register(source: source, file: file, extraTriggers: triggers)
+        return API.PlaybookRegistration(version: registration.version, created: registration.created,
+            warnings: registration.warnings)
+    }
+
+    public func listPlaybooks() async throws -> [API.PlaybookSummary] {
+        try await refreshCatalog()
+        let catalog = self.catalog
+        return catalog.latest.keys.sorted().compactMap { id in
+            catalog.latestEntry(playbookID: id).map { API.PlaybookSummary(version: $0.version, playbook: $0.playbook) }
+        }
+    }
+
+    public func playbookDetail(id: String) async throws -> API.PlaybookDetail? {
+        try await refreshCatalog()
+        guard let entry = catalog.latestEntry(playbookID: id) else { return nil }
+        return API.PlaybookDetail(summary: API.PlaybookSummary(version: entry.version, playbook: entry.playbook),
+            source: entry.version.source)
+    }
+
+    public func listAgents() async throws -> [API.Agent] {
+        let now = Orchestrator.wallClock()
+        return agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: now) }
+    }
+
+    public func listIncidents(limit: Int) async throws -> [API.Incident] {
+        try await store.openIncidents(limit: limit).map(API.Incident.init)
+    }
+
+    public func checkReadiness() async -> API.Readiness {
+        let (postgres, amqp) = await readiness()
+        return API.Readiness(postgres: postgres, amqp: amqp)
+    }
+}

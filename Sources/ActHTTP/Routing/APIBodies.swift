@@ -1,0 +1,114 @@
+import ActPlaybook
+
+// The request and acknowledgement bodies of the command routes (see http-contract.md and
+// Resources/openapi.yaml). Responses with data are in ``API``.
+
+/// `POST /v1/runs`.
+struct StartRunRequest: Decodable {
+    var playbook: String
+    var payload: JSONValue?
+    var id: String?
+}
+
+/// `POST /v1/runs/{id}/pause|resume|cancel` (the body is optional).
+struct RunCommandRequest: Decodable {
+    var reason: String?
+    var actor: String?
+}
+
+/// `POST /v1/tasks/{id}/fail`.
+struct FailTaskRequest: Decodable {
+    var reason: String
+    var retryable: Bool?
+    var attempt: Int?
+    var agent: String?
+}
+
+/// `POST /v1/runs/{id}/signals/{name}`.
+struct SignalRequest: Decodable {
+    var payload: JSONValue?
+}
+
+/// `POST /v1/callbacks/{run}/{step}`.
+struct CallbackRequest: Decodable {
+    var approved: Bool
+    var actor: String?
+    var reason: String?
+    var payload: JSONValue?
+}
+
+/// `POST /v1/playbooks` with a JSON body (YAML bodies are the source itself).
+struct RegisterPlaybookRequest: Decodable {
+    var source: String
+    var file: String?
+    var triggers: [String]?
+}
+
+/// 202 of `POST /v1/events` and `POST /v1/runs`.
+struct EventAccepted: Encodable {
+    var eventID: String
+    var type: String
+    var runs: [String]
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case eventID = "event_id", type, runs, outcome, reason }
+}
+
+/// 202 of `POST /v1/runs/{id}/pause|resume|cancel`.
+struct RunCommandAccepted: Encodable {
+    var runID: String
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case runID = "run_id", outcome, reason }
+}
+
+/// 202 of `POST /v1/tasks/{id}/complete|fail`.
+struct TaskResultAccepted: Encodable {
+    var taskID: String
+    var attempt: Int
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case taskID = "task_id", attempt, outcome, reason }
+}
+
+/// 202 of `POST /v1/runs/{id}/signals/{name}`.
+struct SignalAccepted: Encodable {
+    var runID: String
+    var signal: String
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case runID = "run_id", signal, outcome, reason }
+}
+
+/// 202 of `POST /v1/callbacks/{run}/{step}`.
+struct CallbackAccepted: Encodable {
+    var runID: String
+    var stepID: String
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case runID = "run_id", stepID = "step_id", outcome, reason }
+}
+
+/// `{"runs": …}`, `{"tasks": …}`, … : a list under one key.
+struct Listing<Element: Encodable>: Encodable {
+    var key: String
+    var elements: [Element]
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(_ string: String) { self.stringValue = string }
+        init?(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        try container.encode(elements, forKey: Key(key))
+    }
+}

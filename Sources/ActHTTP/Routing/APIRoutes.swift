@@ -1,0 +1,410 @@
+import ActEngine
+import ActPlaybook
+import ActService
+internal import Foundation
+public import Hummingbird
+public import Logging
+public import Prometheus
+
+/// Builds the router of the HTTP API: every route of the contract (http-contract.md, `/openapi.yaml`),
+/// the chapters' aliases, bearer-token scopes and `problem+json` errors.
+///
+/// `/livez`, `/healthz` and `/readyz` are open; every other route, unknown ones included, needs a token.
+///
+/// - Parameters:
+///   - controlPlane: What the routes act on (the ``Orchestrator`` in `serve`).
+///   - tokens: `name:secret:scope+scope` entries (`ServiceConfiguration.http.tokens`).
+///   - metrics: The registry `/metrics` exposes.
+///   - logger: For problems found while building (malformed token entries, a missing OpenAPI document).
+public func buildRouter(
+    controlPlane: some ControlPlane,
+    tokens: [String],
+    metrics: PrometheusCollectorRegistry,
+    logger: Logger
+) -> Router<APIRequestContext> {
+    let routes = APIRoutes(controlPlane: controlPlane, metrics: metrics, openAPI: OpenAPIDocument.load(logger: logger))
+    let router = Router(context: APIRequestContext.self)
+    router.add(middleware: ProblemMiddleware())
+
+    // Probes: open, so that Kubernetes needs no token.
+    router.get("/livez") { _, _ in try APIResponse.json(["status": "ok"]) }
+    router.get("/healthz") { _, _ in try APIResponse.json(["status": "ok"]) }
+    router.get("/readyz", use: routes.readiness)
+
+    router.add(middleware: BearerAuthenticator(tokens: TokenTable(tokens, logger: logger)))
+
+    let read = router.group().add(middleware: RequireScope(scope: .read))
+    read.get("/metrics", use: routes.metrics)
+    read.get("/openapi.yaml", use: routes.openAPIDocument)
+    read.get("/v1/runs", use: routes.listRuns)
+    read.get("/v1/runs/:id", use: routes.runDetail)
+    read.get("/v1/tasks", use: routes.openTasks)
+    read.get("/act/tasks", use: routes.openTasks)
+    read.get("/v1/playbooks", use: routes.listPlaybooks)
+    read.get("/v1/playbooks/:id", use: routes.playbookDetail)
+    read.get("/v1/agents", use: routes.agents)
+    read.get("/v1/incidents", use: routes.incidents)
+
+    let operate = router.group().add(middleware: RequireScope(scope: .operate))
+    operate.post("/v1/events", use: routes.postEvent)
+    operate.post("/act/events", use: routes.postEvent)
+    operate.post("/v1/runs", use: routes.startRun)
+    operate.post("/v1/runs/:id/pause") { try await routes.runCommand($0, $1, command: .pause) }
+    operate.post("/v1/runs/:id/resume") { try await routes.runCommand($0, $1, command: .resume) }
+    operate.post("/v1/runs/:id/cancel") { try await routes.runCommand($0, $1, command: .cancel) }
+    operate.post("/v1/runs/:id/signals/:name", use: routes.signal)
+    for prefix in ["/v1/tasks", "/act/tasks"] {
+        operate.post("\(prefix)/:id/complete", use: routes.completeTask)
+        operate.post("\(prefix)/:id/fail", use: routes.failTask)
+    }
+    operate.post("/v1/callbacks/:run/:step", use: routes.callback)
+    operate.post("/callbacks/:run/:step", use: routes.callback)
+
+    let admin = router.group().add(middleware: RequireScope(scope: .admin))
+    admin.post("/v1/playbooks", use: routes.registerPlaybook)
+    return router
+}
+
+/// The handlers, over one control plane.
+struct APIRoutes<Plane: ControlPlane>: Sendable {
+    typealias Context = APIRequestContext
+
+    let controlPlane: Plane
+    let metrics: PrometheusCollectorRegistry
+    let openAPI: [UInt8]?
+
+    // MARK: Probes and documents
+
+    @Sendable func readiness(_ request: Request, context: Context) async throws -> Response {
+        let readiness = await controlPlane.checkReadiness()
+        return try APIResponse.json(readiness, status: readiness.isReady ? .ok : .serviceUnavailable)
+    }
+
+    @Sendable func metrics(_ request: Request, context: Context) async throws -> Response {
+        var buffer: [UInt8] = []
+        metrics.emit(into: &buffer)
+        return APIResponse.bytes(buffer, contentType: "text/plain; version=0.0.4")
+    }
+
+    @Sendable func openAPIDocument(_ request: Request, context: Context) async throws -> Response {
+        guard let openAPI else {
+            throw APIProblem(.internalServerError, slug: "internal", title: "Internal server error",
+                detail: "the OpenAPI document is missing from this build")
+        }
+        return APIResponse.bytes(openAPI, contentType: "application/yaml")
+    }
+
+    // MARK: Events and runs
+
+    @Sendable func postEvent(_ request: Request, context: Context) async throws -> Response {
+        let body = try await APIRequest.body(of: request, context: context)
+        var headers: [String: JSONValue] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            if name.hasPrefix("ce-") || name == "traceparent" { headers[name] = .string(field.value) }
+        }
+        let message = InboundMessage(routingKey: "", contentType: request.headers[.contentType], headers: headers,
+            body: body)
+        let event = try TriggerEvent(message: message)
+        return try await accept(event, input: .trigger(event), context: context)
+    }
+
+    @Sendable func startRun(_ request: Request, context: Context) async throws -> Response {
+        let body: StartRunRequest = try await APIRequest.decode(request, context: context)
+        guard !body.playbook.isEmpty else { throw APIProblem.badRequest("`playbook` must not be empty", field: "playbook") }
+        let event = TriggerEvent(id: body.id ?? UUID().uuidString.lowercased(), type: "hms.run.start",
+            source: context.principal?.name, payload: body.payload ?? .object([:]),
+            traceparent: request.traceparent)
+        return try await accept(event, input: .start(playbookID: body.playbook, event: event), context: context)
+    }
+
+    private func accept(_ event: TriggerEvent, input: BatchInput, context: Context) async throws -> Response {
+        let result = try await submit(input)
+        let (outcome, reason): (String, String?)
+        switch result.outcome {
+        case .applied: (outcome, reason) = ("applied", nil)
+        case .ignored(let why): (outcome, reason) = ("ignored", why)
+        case .rejected(let why):
+            if case .start(let playbookID, _) = input {
+                throw APIProblem.notFound("no playbook \(playbookID) is registered; register it with POST /v1/playbooks",
+                    slug: "playbook-not-found")
+            }
+            throw APIProblem(.badRequest, slug: "unreadable-message", title: "Unreadable message", detail: why)
+        }
+        return try APIResponse.json(EventAccepted(eventID: event.id, type: event.type,
+            runs: result.runs.map(\.rawValue), outcome: outcome, reason: reason), status: .accepted)
+    }
+
+    @Sendable func listRuns(_ request: Request, context: Context) async throws -> Response {
+        let query = request.uri.queryParameters
+        let status = query.get("status").flatMap { $0.isEmpty ? nil : $0 }
+        if let status, RunStatus(rawValue: status) == nil {
+            throw APIProblem.badRequest("`status` must be one of "
+                + RunStatus.allCases.map(\.rawValue).joined(separator: ", "), field: "status")
+        }
+        let page = try await controlPlane.listRuns(status: status,
+            playbook: query.get("playbook").flatMap { $0.isEmpty ? nil : $0 },
+            after: query.get("after").flatMap { $0.isEmpty ? nil : $0 }, limit: try APIRequest.limit(request))
+        return try APIResponse.json(page)
+    }
+
+    @Sendable func runDetail(_ request: Request, context: Context) async throws -> Response {
+        let runID = RunID(try APIRequest.pathParameter("id", context: context))
+        guard let detail = try await controlPlane.runDetail(id: runID) else { throw Self.runNotFound(runID) }
+        return try APIResponse.json(detail)
+    }
+
+    enum OperatorCommand {
+        case pause, resume, cancel
+    }
+
+    func runCommand(_ request: Request, _ context: Context, command: OperatorCommand) async throws -> Response {
+        let runID = RunID(try APIRequest.pathParameter("id", context: context))
+        let body: RunCommandRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
+        let event: RunEvent =
+            switch command {
+            case .pause: .pause
+            case .resume: .resume
+            case .cancel: .cancel(reason: body.reason ?? "cancelled by \(context.principal?.name ?? "an operator")")
+            }
+        let key = request.idempotencyKey.map { "\(runID.rawValue):\(command):\($0)" }
+        let result = try await submit(.operatorCommand(runID: runID, event: event,
+            actor: body.actor ?? context.principal?.name ?? "operator", key: key))
+        let (outcome, reason) = try Self.outcome(result.outcome)
+        return try APIResponse.json(RunCommandAccepted(runID: runID.rawValue, outcome: outcome, reason: reason),
+            status: .accepted)
+    }
+
+    @Sendable func signal(_ request: Request, context: Context) async throws -> Response {
+        let runID = RunID(try APIRequest.pathParameter("id", context: context))
+        let name = try APIRequest.pathParameter("name", context: context)
+        let body: SignalRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
+        let result = try await submit(.worker(.signal(runID: runID.rawValue, name: name, payload: body.payload ?? .null),
+            messageID: request.idempotencyKey.map { "\(runID.rawValue):\(name):\($0)" }))
+        let (outcome, reason) = try Self.outcome(result.outcome)
+        return try APIResponse.json(SignalAccepted(runID: runID.rawValue, signal: name, outcome: outcome, reason: reason),
+            status: .accepted)
+    }
+
+    @Sendable func callback(_ request: Request, context: Context) async throws -> Response {
+        let runID = RunID(try APIRequest.pathParameter("run", context: context))
+        let stepID = try APIRequest.pathParameter("step", context: context)
+        let body: CallbackRequest = try await APIRequest.decode(request, context: context)
+        guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
+        let actor = body.actor.flatMap { $0.isEmpty ? nil : $0 } ?? context.principal?.name ?? "operator"
+        let result = try await submit(.worker(.approval(WorkerMessage.Approval(runID: runID.rawValue, stepID: stepID,
+            approved: body.approved, actor: actor, reason: body.reason, payload: body.payload ?? .null)), messageID: nil))
+        let (outcome, reason) = try Self.outcome(result.outcome)
+        return try APIResponse.json(CallbackAccepted(runID: runID.rawValue, stepID: stepID, outcome: outcome,
+            reason: reason), status: .accepted)
+    }
+
+    // MARK: Tasks
+
+    @Sendable func openTasks(_ request: Request, context: Context) async throws -> Response {
+        let actor = request.uri.queryParameters.get("actor").flatMap { $0.isEmpty ? nil : $0 }
+        let tasks = try await controlPlane.listOpenTasks(assignee: actor.map(Self.assigneeLabel),
+            limit: try APIRequest.limit(request))
+        return try APIResponse.json(Listing(key: "tasks", elements: tasks))
+    }
+
+    @Sendable func completeTask(_ request: Request, context: Context) async throws -> Response {
+        let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
+        let body: JSONValue = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        guard case .object(let members) = body else {
+            throw APIProblem.badRequest("the body must be a JSON object: {\"output\": {…}} or the output itself",
+                field: "output")
+        }
+        var output = body
+        var attempt: Int?
+        var agent: String?
+        if let wrapped = members["output"] {
+            output = wrapped
+            attempt = try Self.attempt(members["attempt"])
+            if let value = members["agent"], value != .null {
+                guard let text = value.stringValue else { throw APIProblem.badRequest("`agent` must be a string", field: "agent") }
+                agent = text
+            }
+        }
+        return try await taskResult(taskID, attempt: attempt, agent: agent, outcome: .completed(output: output),
+            context: context)
+    }
+
+    @Sendable func failTask(_ request: Request, context: Context) async throws -> Response {
+        let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
+        let body: FailTaskRequest = try await APIRequest.decode(request, context: context)
+        if let attempt = body.attempt, attempt < 1 { throw APIProblem.badRequest("`attempt` must be 1 or more", field: "attempt") }
+        return try await taskResult(taskID, attempt: body.attempt, agent: body.agent,
+            outcome: .failed(reason: body.reason, retryable: body.retryable ?? true), context: context)
+    }
+
+    private func taskResult(_ taskID: TaskID, attempt: Int?, agent: String?,
+        outcome: WorkerMessage.TaskResult.Outcome, context: Context) async throws -> Response
+    {
+        guard let latest = try await controlPlane.latestTaskAttempt(id: taskID) else {
+            throw APIProblem.notFound("no task \(taskID); copy `task_id` from GET /v1/tasks", slug: "task-not-found")
+        }
+        let attempt = attempt ?? latest.attempt
+        let result = try await submit(.worker(.taskResult(WorkerMessage.TaskResult(taskID: taskID.rawValue,
+            attempt: attempt, outcome: outcome, agent: agent ?? context.principal?.name)), messageID: nil))
+        let (outcome, reason) = try Self.outcome(result.outcome)
+        return try APIResponse.json(TaskResultAccepted(taskID: taskID.rawValue, attempt: attempt, outcome: outcome,
+            reason: reason), status: .accepted)
+    }
+
+    // MARK: Playbooks, agents, incidents
+
+    @Sendable func registerPlaybook(_ request: Request, context: Context) async throws -> Response {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let source: String
+        var file: String?
+        var triggers: [String] = []
+        if contentType.hasPrefix("application/json") {
+            let body: RegisterPlaybookRequest = try await APIRequest.decode(request, context: context)
+            source = body.source
+            file = body.file
+            triggers = body.triggers ?? []
+        } else {
+            let bytes = try await APIRequest.body(of: request, context: context)
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw APIProblem.badRequest("the playbook is not UTF-8 text")
+            }
+            source = text
+        }
+        guard !source.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw APIProblem.badRequest("the playbook source is empty; send YAML or {\"source\": \"…\"}", field: "source")
+        }
+        let registration = try await controlPlane.registerPlaybook(source: source, file: file, triggers: triggers)
+        return try APIResponse.json(registration, status: registration.created ? .created : .ok)
+    }
+
+    @Sendable func listPlaybooks(_ request: Request, context: Context) async throws -> Response {
+        try APIResponse.json(Listing(key: "playbooks", elements: try await controlPlane.listPlaybooks()))
+    }
+
+    @Sendable func playbookDetail(_ request: Request, context: Context) async throws -> Response {
+        let id = try APIRequest.pathParameter("id", context: context)
+        guard let detail = try await controlPlane.playbookDetail(id: id) else {
+            throw APIProblem.notFound("no playbook \(id) is registered", slug: "playbook-not-found")
+        }
+        return try APIResponse.json(detail)
+    }
+
+    @Sendable func agents(_ request: Request, context: Context) async throws -> Response {
+        try APIResponse.json(Listing(key: "agents", elements: try await controlPlane.listAgents()))
+    }
+
+    @Sendable func incidents(_ request: Request, context: Context) async throws -> Response {
+        let incidents = try await controlPlane.listIncidents(limit: try APIRequest.limit(request, default: 100))
+        return try APIResponse.json(Listing(key: "incidents", elements: incidents))
+    }
+
+    // MARK: Helpers
+
+    private func submit(_ input: BatchInput) async throws -> SubmissionResult {
+        guard let result = try await controlPlane.submit([input]).first else {
+            throw APIProblem(.internalServerError, slug: "internal", title: "Internal server error",
+                detail: "the input was not applied; try again")
+        }
+        return result
+    }
+
+    /// `applied`/`ignored` with the reason; a rejection (a state this replica cannot read) is a 409.
+    static func outcome(_ outcome: BatchOutcome) throws -> (String, String?) {
+        switch outcome {
+        case .applied: return ("applied", nil)
+        case .ignored(let reason): return ("ignored", reason)
+        case .rejected(let reason):
+            throw APIProblem(.conflict, slug: "rejected", title: "Rejected", detail: reason)
+        }
+    }
+
+    static func runNotFound(_ runID: RunID) -> APIProblem {
+        APIProblem.notFound("no run \(runID); list runs with GET /v1/runs", slug: "run-not-found")
+    }
+
+    static func attempt(_ value: JSONValue?) throws -> Int? {
+        guard let value, value != .null else { return nil }
+        guard case .number(let number) = value, number >= 1, number < 1_000_000, number == number.rounded() else {
+            throw APIProblem.badRequest("`attempt` must be an integer, 1 or more", field: "attempt")
+        }
+        return Int(number)
+    }
+
+    /// The assignee label of an actor as the chapters write it: `AI:fraud-labeler` → `ai.fraud-labeler`,
+    /// `HUMAN:x` → `human.x`, `SVC:x` → `svc.x`; labels (`ai.x`) and topics stay as they are.
+    static func assigneeLabel(_ actor: String) -> String {
+        guard let colon = actor.firstIndex(of: ":") else { return actor }
+        let name = actor[actor.index(after: colon)...]
+        switch actor[..<colon].lowercased() {
+        case "ai": return "ai." + name
+        case "human": return "human." + name
+        case "svc": return "svc." + name
+        default: return actor
+        }
+    }
+}
+
+/// Reading requests: bodies within the limit, JSON bodies, path parameters and `limit`.
+enum APIRequest {
+    /// The body, at most ``APIRequestContext/maximumBodySize`` bytes (413 beyond, before reading when the
+    /// `Content-Length` says so).
+    static func body(of request: Request, context: APIRequestContext) async throws -> [UInt8] {
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > context.maxUploadSize {
+            throw APIProblem.bodyTooLarge
+        }
+        var buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        return buffer.readBytes(length: buffer.readableBytes) ?? []
+    }
+
+    /// The body decoded as JSON; an empty body reads as `emptyAs` when given.
+    static func decode<Value: Decodable>(_ request: Request, context: APIRequestContext, emptyAs: String? = nil)
+        async throws -> Value
+    {
+        var bytes = try await body(of: request, context: context)
+        if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            guard let emptyAs else { throw APIProblem.badRequest("the body is empty; send a JSON object") }
+            bytes = Array(emptyAs.utf8)
+        }
+        return try JSONDecoder().decode(Value.self, from: Data(bytes))
+    }
+
+    /// A path parameter, percent-decoded (task ids contain `/` and arrive as `%2F`).
+    static func pathParameter(_ name: String, context: APIRequestContext) throws -> String {
+        guard let raw = context.parameters.get(name), let decoded = raw.removingPercentEncoding, !decoded.isEmpty else {
+            throw APIProblem.badRequest("the path parameter `\(name)` is not valid percent-encoding", field: name)
+        }
+        return decoded
+    }
+
+    /// `limit`: 1 to 500, `default` when absent.
+    static func limit(_ request: Request, default defaultLimit: Int = 50) throws -> Int {
+        guard let text = request.uri.queryParameters.get("limit"), !text.isEmpty else { return defaultLimit }
+        guard let limit = Int(text), (1...500).contains(limit) else {
+            throw APIProblem.badRequest("`limit` must be a whole number from 1 to 500", field: "limit")
+        }
+        return limit
+    }
+}
+
+/// Writing responses.
+enum APIResponse {
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let bytes = try APIEncoding.encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func bytes(_ bytes: [UInt8], contentType: String) -> Response {
+        Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+extension Request {
+    /// `Idempotency-Key`: makes a repeated command change nothing.
+    var idempotencyKey: String? { headers[.init("Idempotency-Key")!] }
+    /// A W3C `traceparent` the run continues.
+    var traceparent: String? { headers[.init("traceparent")!] }
+}

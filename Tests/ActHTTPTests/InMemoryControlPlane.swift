@@ -1,0 +1,209 @@
+import ActEngine
+import ActHTTP
+import ActPlaybook
+import ActService
+import ActStore
+import Foundation
+import Synchronization
+
+/// An honest in-memory ``ControlPlane``: inputs go through the real ``BatchPlanner`` and
+/// ``PlaybookCatalog`` (so runs really move through the engine), and the planner's writes land in
+/// in-memory tables shaped like the store's (runs, tasks, audit, inbox, timers). The answers are built
+/// with the same ``API`` conversions as the real conformance on ``Orchestrator``.
+///
+/// What it cannot model: transactions across replicas and `SKIP LOCKED` (integration tests cover those).
+final class InMemoryControlPlane: ControlPlane {
+    struct Tables {
+        var catalog = PlaybookCatalog()
+        var versions: [PlaybookVersion] = []
+        var runs: [String: RunRow] = [:]
+        /// Every task attempt, in dispatch order.
+        var tasks: [TaskRow] = []
+        var audit: [String: [AuditChain.StoredEntry]] = [:]
+        var inbox: Set<String> = []
+        var timers: [String: TimerRow] = [:]
+        var incidents: [Incident] = []
+        var now: Instant
+        var readiness = API.Readiness(postgres: true, amqp: true)
+    }
+
+    let agents: [Agent]
+    let slaWarningFraction = 0.8
+    private let tables: Mutex<Tables>
+
+    init(agents: [Agent] = [], now: Instant = Instant(millisecondsSinceEpoch: 1_795_000_000_000)) {
+        self.agents = agents
+        self.tables = Mutex(Tables(now: now))
+    }
+
+    /// Moves the clock.
+    func advance(milliseconds: Int64) {
+        tables.withLock { $0.now = Instant(millisecondsSinceEpoch: $0.now.millisecondsSinceEpoch + milliseconds) }
+    }
+
+    func setReadiness(_ readiness: API.Readiness) { tables.withLock { $0.readiness = readiness } }
+
+    func addIncident(_ incident: Incident) { tables.withLock { $0.incidents.append(incident) } }
+
+    var now: Instant { tables.withLock { $0.now } }
+
+    // MARK: ControlPlane
+
+    func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult] {
+        tables.withLock { tables in
+            var items = inputs.map { BatchPlanner.Item($0) }
+            for index in items.indices {
+                guard let key = items[index].input.inboxKey else { continue }
+                items[index].fresh = tables.inbox.insert(key).inserted
+            }
+            let planner = BatchPlanner(catalog: tables.catalog,
+                engine: EngineConfiguration(agents: agents, slaWarningFraction: slaWarningFraction),
+                messages: OutboundMessages(exchanges: ServiceConfiguration.AMQP.Exchanges()))
+            var locked: [String: RunRow] = [:]
+            for item in items where item.fresh {
+                for runID in item.input.runIDs(catalog: tables.catalog) { locked[runID.rawValue] = tables.runs[runID.rawValue] }
+            }
+            let plan = planner.plan(items, runs: locked, now: tables.now)
+            Self.write(plan.batch, into: &tables)
+            return zip(inputs, plan.outcomes).map { input, outcome in
+                switch outcome {
+                case .applied, .ignored: SubmissionResult(outcome: outcome, runs: input.runIDs(catalog: tables.catalog))
+                case .rejected: SubmissionResult(outcome: outcome, runs: [])
+                }
+            }
+        }
+    }
+
+    /// What `StoreTransaction.write` does, on the tables.
+    private static func write(_ batch: StoreBatch, into tables: inout Tables) {
+        for run in batch.runs { tables.runs[run.runID] = run }
+        for task in batch.dispatchedTasks {
+            if let index = tables.tasks.firstIndex(where: { $0.taskID == task.taskID && $0.attempt == task.attempt }) {
+                tables.tasks[index] = task
+            } else {
+                tables.tasks.append(task)
+            }
+        }
+        for change in batch.taskChanges {
+            guard let index = tables.tasks.firstIndex(where: { $0.taskID == change.taskID && $0.attempt == change.attempt })
+            else { continue }
+            tables.tasks[index].status = change.status
+            tables.tasks[index].output = change.output ?? tables.tasks[index].output
+            tables.tasks[index].error = change.error ?? tables.tasks[index].error
+            tables.tasks[index].updatedAt = change.at
+        }
+        for timer in batch.scheduledTimers { tables.timers[timer.timerID] = timer }
+        for id in batch.cancelledTimers { tables.timers[id] = nil }
+        for entry in batch.audit { tables.audit[entry.entry.runID, default: []].append(entry) }
+        tables.incidents += batch.incidents
+    }
+
+    func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage {
+        tables.withLock { tables in
+            var cursor: (Int64, String)?
+            if let after, let separator = after.firstIndex(of: ":"), let time = Int64(after[..<separator]) {
+                cursor = (time, String(after[after.index(after: separator)...]))
+            }
+            let rows = tables.runs.values
+                .filter { status == nil || $0.status == status }
+                .filter { playbook == nil || $0.playbookID == playbook }
+                .filter { row in cursor.map { (row.createdAt, row.runID) < $0 } ?? true }
+                .sorted { ($0.createdAt, $0.runID) > ($1.createdAt, $1.runID) }
+            let limit = max(1, min(limit, 500))
+            let page = Array(rows.prefix(limit))
+            let next = rows.count > limit ? page.last.map { "\($0.createdAt):\($0.runID)" } : nil
+            return API.RunPage(runs: page.map(API.RunSummary.init), next: next)
+        }
+    }
+
+    func runSummary(id: RunID) async throws -> API.RunSummary? {
+        tables.withLock { $0.runs[id.rawValue].map(API.RunSummary.init) }
+    }
+
+    func runDetail(id: RunID) async throws -> API.RunDetail? {
+        try tables.withLock { tables in
+            guard let row = tables.runs[id.rawValue] else { return nil }
+            return try API.RunDetail(row: row, playbook: tables.catalog.byVersion[row.versionID]?.playbook,
+                tasks: tables.tasks.filter { $0.runID == row.runID }, audit: tables.audit[row.runID] ?? [],
+                slaWarningFraction: slaWarningFraction, now: tables.now)
+        }
+    }
+
+    func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
+        tables.withLock { tables in
+            tables.tasks.filter { $0.status == "dispatched" && (assignee == nil || $0.assignee == assignee) }
+                .prefix(limit).map(API.Task.init)
+        }
+    }
+
+    func latestTaskAttempt(id: TaskID) async throws -> API.Task? {
+        tables.withLock { tables in
+            tables.tasks.filter { $0.taskID == id.rawValue }.max { $0.attempt < $1.attempt }.map(API.Task.init)
+        }
+    }
+
+    func registerPlaybook(source: String, file: String?, triggers: [String]) async throws -> API.PlaybookRegistration {
+        let loaded = try PlaybookLoader.load(yaml: source, file: file)
+        var playbook = loaded.playbook
+        for trigger in triggers where !playbook.triggers.contains(trigger) { playbook.triggers.append(trigger) }
+        let errors = playbook.validate(agents: agents).filter(\.isError)
+        if !errors.isEmpty { throw PlaybookLoadError(diagnostics: errors) }
+        let checksum = Self.checksum(source + "\u{0}" + triggers.sorted().joined(separator: ","))
+        let model = Array(try JSONEncoder().encode(playbook))
+        return tables.withLock { tables in
+            if let existing = tables.versions.first(where: {
+                $0.playbookID == playbook.id.rawValue && $0.checksum == checksum
+            }) {
+                return API.PlaybookRegistration(version: existing, created: false, warnings: loaded.warnings)
+            }
+            let version = PlaybookVersion(versionID: Int64(tables.versions.count + 1), playbookID: playbook.id.rawValue,
+                checksum: checksum, source: source, model: model, triggers: playbook.triggers,
+                registeredAt: tables.now.millisecondsSinceEpoch)
+            tables.versions.append(version)
+            tables.catalog.insert(version: version, playbook: playbook)
+            return API.PlaybookRegistration(version: version, created: true, warnings: loaded.warnings)
+        }
+    }
+
+    func listPlaybooks() async throws -> [API.PlaybookSummary] {
+        tables.withLock { tables in
+            tables.catalog.latest.keys.sorted().compactMap { id in
+                tables.catalog.latestEntry(playbookID: id).map {
+                    API.PlaybookSummary(version: $0.version, playbook: $0.playbook)
+                }
+            }
+        }
+    }
+
+    func playbookDetail(id: String) async throws -> API.PlaybookDetail? {
+        tables.withLock { tables in
+            tables.catalog.latestEntry(playbookID: id).map {
+                API.PlaybookDetail(summary: API.PlaybookSummary(version: $0.version, playbook: $0.playbook),
+                    source: $0.version.source)
+            }
+        }
+    }
+
+    func listAgents() async throws -> [API.Agent] {
+        let now = self.now
+        return agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: now) }
+    }
+
+    func listIncidents(limit: Int) async throws -> [API.Incident] {
+        tables.withLock { tables in
+            tables.incidents.sorted { $0.createdAt > $1.createdAt }.prefix(limit).map(API.Incident.init)
+        }
+    }
+
+    func checkReadiness() async -> API.Readiness { tables.withLock { $0.readiness } }
+
+    /// FNV-1a, 64 bits, hex: stands in for the store's SHA-256 (only equality matters here).
+    private static func checksum(_ text: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        return String(hash, radix: 16)
+    }
+}

@@ -1,0 +1,119 @@
+import ActHTTP
+import ActPlaybook
+import ActStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@Suite("playbooks, agents, incidents")
+struct PlaybookRouteTests {
+    @Test(arguments: ["application/yaml", "text/yaml", "application/x-yaml"])
+    func registerYAML(contentType: String) async throws {
+        let world = try await TestWorld()
+        try await world.test { client in
+            let created = try await client.send(.post, "/v1/playbooks", token: Token.admin, json: nil,
+                body: Array(Playbooks.ftc.utf8), contentType: contentType)
+            #expect(created.status == .created)
+            let registration = try created.decode(API.PlaybookRegistration.self)
+            #expect(registration.playbook == "FTC-Complaint")
+            #expect(registration.version == 1)
+            #expect(registration.triggers == ["ComplaintLogged"])
+            #expect(registration.created)
+            #expect(!registration.checksum.isEmpty)
+            #expect(try created.json["warnings"]?.arrayValue != nil)
+
+            let again = try await client.send(.post, "/v1/playbooks", token: Token.admin, json: nil,
+                body: Array(Playbooks.ftc.utf8), contentType: contentType)
+            #expect(again.status == .ok)
+            #expect(try again.json["created"] == false)
+            #expect(try again.json["version"] == 1)
+        }
+    }
+
+    @Test func registerJSONWithExtraTriggers() async throws {
+        let world = try await TestWorld()
+        try await world.test { client in
+            let body = try String(decoding: APIEncodingForTests.encode(["source": .string(Playbooks.zoning),
+                "file": "zoning.yaml", "triggers": ["zoning.amended"]]), as: UTF8.self)
+            let response = try await client.send(.post, "/v1/playbooks", token: Token.admin, json: body)
+            #expect(response.status == .created)
+            #expect(try response.json["triggers"] == ["zoning.requested", "zoning.amended"])
+            let started = try await client.send(.post, "/v1/events", json: #"{"type": "zoning.amended"}"#)
+            #expect(try started.json["outcome"] == "applied")
+
+            let broken = try String(decoding: APIEncodingForTests.encode(["source": .string(Playbooks.broken),
+                "file": "broken.yaml"]), as: UTF8.self)
+            let refused = try await client.send(.post, "/v1/playbooks", token: Token.admin, json: broken)
+            #expect(refused.status == .unprocessableContent)
+            #expect(try refused.json[path: "diagnostics.0.file"] == "broken.yaml")
+
+            let empty = try await client.send(.post, "/v1/playbooks", token: Token.admin, json: #"{"source": "  "}"#)
+            #expect(empty.status == .badRequest)
+        }
+    }
+
+    @Test func listAndDetail() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc, Playbooks.zoning])
+        try await world.test { client in
+            let list = try await client.send(.get, "/v1/playbooks", token: Token.read)
+            #expect(list.status == .ok)
+            let playbooks = try #require(try list.json["playbooks"]?.arrayValue)
+            #expect(playbooks.map { $0["playbook"] } == ["FTC-Complaint", "ZoningApproval"])
+            #expect(playbooks.first?["steps"] == 5)
+            #expect(playbooks.first?["description"] == .null)
+            #expect(playbooks.first?["registered_at"]?.stringValue?.hasSuffix("Z") == true)
+
+            let detail = try await client.send(.get, "/v1/playbooks/FTC-Complaint", token: Token.read)
+            #expect(detail.status == .ok)
+            let decoded = try detail.decode(API.PlaybookDetail.self)
+            #expect(decoded.source == Playbooks.ftc)
+            #expect(decoded.summary.triggers == ["ComplaintLogged"])
+        }
+    }
+
+    @Test func agents() async throws {
+        let inspector = Agent(id: "human.field_inspector", skills: ["noise-meter"],
+            shift: Shift(startMinute: 0, endMinute: 1, timeZone: "UTC"), queue: "inspection.queue")
+        let labeler = Agent(id: "ai.fraud-labeler", skills: ["fraud"])
+        let world = try await TestWorld(agents: [inspector, labeler])
+        try await world.test { client in
+            let response = try await client.send(.get, "/v1/agents", token: Token.read)
+            #expect(response.status == .ok)
+            let agents = try #require(try response.json["agents"]?.arrayValue)
+            #expect(agents.map { $0["id"] } == ["ai.fraud-labeler", "human.field_inspector"])
+            #expect(agents[0] == ["id": "ai.fraud-labeler", "skills": ["fraud"], "shift": .null, "queue": .null,
+                "routing_key": "task.ai.fraud-labeler", "on_shift": true])
+            #expect(agents[1]["queue"] == "inspection.queue")
+            #expect(agents[1]["routing_key"] == .null)
+            #expect(agents[1]["shift"] == "0:00-0:01 UTC")
+            #expect(agents[1]["on_shift"] == false)  // the clock of the fake is not at 00:00 UTC
+        }
+    }
+
+    @Test func incidents() async throws {
+        let world = try await TestWorld()
+        world.plane.addIncident(Incident(incidentID: 1, kind: "unroutable", runID: "wf_1", detail: ["key": "task.x"],
+            createdAt: 1_000))
+        world.plane.addIncident(Incident(incidentID: 2, kind: "poison", runID: nil, detail: .null, createdAt: 2_000))
+        try await world.test { client in
+            let response = try await client.send(.get, "/v1/incidents", token: Token.read)
+            #expect(response.status == .ok)
+            let incidents = try #require(try response.json["incidents"]?.arrayValue)
+            #expect(incidents.map { $0["id"] } == [2, 1])
+            #expect(incidents[0]["run_id"] == .null)
+            #expect(incidents[1] == ["id": 1, "kind": "unroutable", "run_id": "wf_1", "detail": ["key": "task.x"],
+                "created_at": "1970-01-01T00:00:01.000Z"])
+            do {
+                let value = try await client.send(.get, "/v1/incidents?limit=1")
+                #expect(try value.json["incidents"]?.arrayValue?.count == 1)
+            }
+        }
+    }
+}
+
+enum APIEncodingForTests {
+    static func encode(_ value: JSONValue) throws -> [UInt8] {
+        Array(try JSONEncoder().encode(value))
+    }
+}
