@@ -288,8 +288,13 @@ public actor PostgresConnection {
         _ body: () throws(PostgresError) -> T
     ) async throws(PostgresError) -> T {
         let executor = self.executor
-        let result: Result<T, PostgresError> = await withTaskCancellationHandler {
-            Result { () throws(PostgresError) in try body() }
+        // The operation must capture `self` (the isolated parameter): only then is the closure isolated to this
+        // actor (SE-0420), so `body` runs on the connection's own thread. Without the capture it is a
+        // nonisolated closure and the blocking libpq calls would run on the cooperative pool, where two
+        // statements waiting on a lock are enough to starve every other task.
+        let result: Result<T, PostgresError> = await withTaskCancellationHandler { [self] in
+            self.assertIsolated("libpq calls must run on the connection's thread")
+            return Result { () throws(PostgresError) in try body() }
         } onCancel: {
             executor.wake()
         }

@@ -114,7 +114,7 @@ import Testing
             let run = try await Self.seedRun(store)
             var batch = StoreBatch()
             batch.scheduledTimers = (0..<300).map {
-                TimerRow(timerID: "timer-\($0)", runID: run.runID, kind: "sla_breach", dueAt: Self.now - 1_000 - Int64($0))
+                TimerRow(timerID: "timer-\($0)", runID: run.runID, kind: "sla_breach", dueAt: 1_600_000_000_000 - Int64($0))
             }
             try await store.withTransaction { try await $0.write(batch) }
             let claims = try await withThrowingTaskGroup(of: [String].self) { group in
@@ -222,7 +222,7 @@ import Testing
     @Test(arguments: [
         ("edit", "UPDATE audit_log SET data = '{\"step\": \"forged\"}' WHERE seq = 3", AuditChain.Finding.Kind.edited),
         ("delete", "DELETE FROM audit_log WHERE seq = 2", .gap),
-        ("reorder", "UPDATE audit_log SET seq = CASE seq WHEN 2 THEN 3 WHEN 3 THEN 2 ELSE seq END WHERE seq IN (2, 3)", .broken),
+        ("reorder", "UPDATE audit_log SET seq = -2 WHERE seq = 2; UPDATE audit_log SET seq = 2 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = -2", .broken),
         ("truncate tail", "DELETE FROM audit_log WHERE seq >= 4", .truncated),
         ("truncate all", "TRUNCATE audit_log", .truncated),
     ])
