@@ -172,7 +172,7 @@ enum StoreSQL {
         ON CONFLICT (message_id) DO NOTHING
         RETURNING message_id
         """
-    static let pruneInbox = "DELETE FROM inbox WHERE received_at < now() - make_interval(hours => $1)"
+    static let pruneInbox = "DELETE FROM inbox WHERE received_at < now() - make_interval(hours => $1::integer)"
 
     // MARK: incidents
 
