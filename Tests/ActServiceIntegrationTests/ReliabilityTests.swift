@@ -112,6 +112,20 @@ import Testing
     }
 }
 
+extension ReliabilityTests {
+    @Test func sigtermDrainsAndExitsZero() async throws {
+        let binary = TestEnvironment.packageRoot + "/.build/debug/hms-act"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build hms-act first (swift build)")
+        try await SystemHarness.run(playbooks: [Self.noise], replicas: 0) { _ in .complete([:]) } _: { system in
+            let serve = try ServeProcess.start(binary: binary, system: system)
+            try await system.emitWhenBound("noise.complaint.filed", id: "term-1")
+            try await system.waitForEnd(of: System.runID(playbook: "NoiseComplaint.v1", eventID: "term-1"))
+            let status = try await serve.terminate()
+            #expect(status == 0, "hms-act serve exited \(status) on SIGTERM")
+        }
+    }
+}
+
 /// An `hms-act serve` child process on the system's schema and exchanges.
 struct ServeProcess {
     let process: Process
@@ -143,6 +157,18 @@ struct ServeProcess {
         process.standardError = FileHandle.nullDevice
         try process.run()
         return ServeProcess(process: process)
+    }
+
+    /// SIGTERM, then the exit status once the process is gone (waited for off the cooperative pool).
+    func terminate() async throws -> Int32 {
+        process.terminate()
+        let process = self.process
+        return await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                process.waitUntilExit()
+                continuation.resume(returning: process.terminationStatus)
+            }
+        }
     }
 
     /// SIGKILL: no drain, no goodbye.

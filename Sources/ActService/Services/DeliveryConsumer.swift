@@ -77,8 +77,12 @@ public struct DeliveryConsumer: Service {
             group.addTask {
                 // Reading stops at graceful shutdown; what was read is still applied below.
                 defer { buffer.finish() }
-                try await cancelWhenGracefulShutdown {
-                    for try await delivery in consumer { buffer.append(delivery) }
+                do {
+                    try await cancelWhenGracefulShutdown {
+                        for try await delivery in consumer { buffer.append(delivery) }
+                    }
+                } catch is CancellationError {
+                    // Graceful shutdown (or cancellation) stopped the reading; what was read is applied below.
                 }
                 try? await broker.cancel(consumer)
             }
