@@ -4,23 +4,9 @@ public import ActPlaybook
 ///
 /// The service derives it from the trigger's event id, so a redelivered trigger maps to the same run.
 /// Every task and timer id of the run starts with it.
-public struct RunID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct RunID: StringIdentifier {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public var description: String { rawValue }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// The identifier of one task: one step visit (and, for fan-out, one agent), across all its attempts.
@@ -28,46 +14,18 @@ public struct RunID: RawRepresentable, Hashable, Comparable, Sendable, Codable, 
 /// Derived, never random: `<run>/<step>/<visit>` for a single task, `<run>/<step>/<visit>/<agent>` for a
 /// fan-out task and `<run>/<step>/<visit>/compensate` for a compensation. Together with the attempt it is
 /// the worker's idempotency key (``TaskDispatch/idempotencyKey``).
-public struct TaskID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct TaskID: StringIdentifier {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public var description: String { rawValue }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// The identifier of one timer: `<run>/<step>/<visit>/sla-warning`, `…/sla-breach`, `…/wait` or
 /// `<task>/retry/<attempt>`.
 ///
 /// Derived from the run, step and visit so that replicas and replays schedule the same rows.
-public struct TimerID: RawRepresentable, Hashable, Comparable, Sendable, Codable, CustomStringConvertible,
-    ExpressibleByStringLiteral
-{
+public struct TimerID: StringIdentifier {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
-    public var description: String { rawValue }
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        self.rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
 }
 
 /// A point in time: milliseconds since 1970-01-01T00:00:00Z.
