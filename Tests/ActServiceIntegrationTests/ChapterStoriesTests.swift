@@ -202,4 +202,35 @@ import Testing
             #expect(report.body["context"]?["steps"]?["inspection"]?["inspector#1"] == ["decibels": 71])
         }
     }
+
+    @Test func epaRegistrationReportsALateInspectorAssignmentToGovernanceOnce() async throws {
+        // Chapter 004: steps with SLAs only (tasks go to the topic named after the step); the inspector
+        // assignment answers late, after its SLA: one sla.violation, and the run still completes.
+        let playbook = """
+            id: epa_waste_reg
+            trigger: epa.waste_registration.submitted
+            steps:
+              - {id: collect_form,     sla: "5m"}
+              - {id: validate_tax_id,  sla: "2m"}
+              - {id: charge_fee,       sla: "1m"}
+              - {id: assign_inspector, sla: "1s"}
+            """
+        try await SystemHarness.run(playbooks: [playbook]) { task in
+            task.stepID == "assign_inspector" ? .ignore : .complete(["ok": true])
+        } _: { system in
+            try await system.emit("epa.waste_registration.submitted", id: "F8700-12-42", payload: ["form_id": "F8700-12-42"])
+            let run = System.runID(playbook: "epa_waste_reg", eventID: "F8700-12-42")
+            try await system.governance.wait("the assignment SLA breach") {
+                $0.contains { $0.routingKey == "sla.violation" && $0.body["run_id"]?.stringValue == run }
+            }
+            let assignment = try #require(system.tasks.all.first { $0.routingKey == "task.assign_inspector" })
+            try await system.reply(["task_id": assignment.body["task_id"]!, "attempt": 1, "status": "completed",
+                "output": ["inspector": "inspector#3"]])
+            #expect(try await system.waitForEnd(of: run) == "run.completed")
+            #expect(system.governance.count("sla.violation", run: run) == 1)
+            let topics = system.tasks.all.filter { $0.body["run_id"]?.stringValue == run }.map(\.routingKey)
+            #expect(topics == ["task.collect_form", "task.validate_tax_id", "task.charge_fee", "task.assign_inspector"])
+        }
+    }
 }
+

@@ -136,7 +136,8 @@ rmq_down() {
             log "stopping rabbitmq (node $RMQ_NODE, pid $pid)"
             # A stopped (SIGSTOP) node cannot answer rabbitmqctl; wake it first (harmless otherwise).
             kill -CONT "$pid" 2>/dev/null || true
-            "$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" stop "$RMQ_PID_FILE" >/dev/null 2>&1 \
+            # rabbitmqctl waits for the pid to exit; bound it, then fall back to signals.
+            timeout 60 "$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" stop "$RMQ_PID_FILE" >/dev/null 2>&1 \
                 || kill -TERM "$pid" 2>/dev/null || true
             local deadline=$((SECONDS + 30))
             while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
