@@ -39,13 +39,8 @@ enum RunControl {
     }
 }
 
-/// `hms-act pause RUN [--reason TEXT]`.
-struct PauseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pause",
-        abstract: "Pause a run: answers still count, but no new task is dispatched until resumed."
-    )
-
+/// What `pause`, `resume` and `cancel` take: the run, why and who (for the audit trail), and the API client.
+struct RunActionOptions: ParsableArguments {
     @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
     var runID: String
     @Option(help: "Why, for the audit trail.")
@@ -54,11 +49,24 @@ struct PauseCommand: AsyncParsableCommand {
     var actor: String?
     @OptionGroup var client: ClientOptions
 
-    func run() async throws {
+    /// Sends `action` for the run and prints the outcome.
+    func send(_ action: String) async throws {
         try await Console.reportingErrors {
-            try await RunControl.send("pause", run: runID, reason: reason, actor: actor, client: client)
+            try await RunControl.send(action, run: runID, reason: reason, actor: actor, client: client)
         }
     }
+}
+
+/// `hms-act pause RUN [--reason TEXT]`.
+struct PauseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause",
+        abstract: "Pause a run: answers still count, but no new task is dispatched until resumed."
+    )
+
+    @OptionGroup var options: RunActionOptions
+
+    func run() async throws { try await options.send("pause") }
 }
 
 /// `hms-act resume RUN [--reason TEXT]`.
@@ -68,19 +76,9 @@ struct ResumeCommand: AsyncParsableCommand {
         abstract: "Resume a paused run: held tasks are dispatched."
     )
 
-    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
-    var runID: String
-    @Option(help: "Why, for the audit trail.")
-    var reason: String?
-    @Option(help: "Who, for the audit trail (default cli:$USER).")
-    var actor: String?
-    @OptionGroup var client: ClientOptions
+    @OptionGroup var options: RunActionOptions
 
-    func run() async throws {
-        try await Console.reportingErrors {
-            try await RunControl.send("resume", run: runID, reason: reason, actor: actor, client: client)
-        }
-    }
+    func run() async throws { try await options.send("resume") }
 }
 
 /// `hms-act cancel RUN [--reason TEXT]`.
@@ -90,19 +88,9 @@ struct CancelCommand: AsyncParsableCommand {
         abstract: "Cancel a run; completed steps with `compensate:` are undone."
     )
 
-    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
-    var runID: String
-    @Option(help: "Why, for the audit trail.")
-    var reason: String?
-    @Option(help: "Who, for the audit trail (default cli:$USER).")
-    var actor: String?
-    @OptionGroup var client: ClientOptions
+    @OptionGroup var options: RunActionOptions
 
-    func run() async throws {
-        try await Console.reportingErrors {
-            try await RunControl.send("cancel", run: runID, reason: reason, actor: actor, client: client)
-        }
-    }
+    func run() async throws { try await options.send("cancel") }
 }
 
 /// `hms-act signal RUN NAME [--payload JSON]`: ends a wait early (chapter 002's new bank details).

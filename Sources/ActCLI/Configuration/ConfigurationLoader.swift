@@ -1,3 +1,4 @@
+import ActPlaybook
 import ActService
 import Foundation
 import Yams
@@ -53,7 +54,7 @@ enum ConfigurationLoader {
         let settings = Dictionary(uniqueKeysWithValues: ServiceConfiguration.settings.map { ($0.key, $0) })
         for value in values {
             guard let setting = settings[value.key] else {
-                let suggestion = settings.keys.min { distance($0, value.key) < distance($1, value.key) }
+                let suggestion = Suggestion.closest(to: value.key, in: settings.keys.sorted())
                 throw LoadError(description: "\(path):\(value.line): unknown setting \(value.key)"
                     + (suggestion.map { "; did you mean \($0)?" } ?? ""))
             }
@@ -91,20 +92,5 @@ enum ConfigurationLoader {
         case .alias:
             throw LoadError(description: "\(path):\(line): aliases are not allowed in the configuration")
         }
-    }
-
-    private static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var row = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var previous = row[0]
-            row[0] = i
-            for j in stride(from: 1, through: b.count, by: 1) {
-                let current = row[j]
-                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
-                previous = current
-            }
-        }
-        return row[b.count]
     }
 }

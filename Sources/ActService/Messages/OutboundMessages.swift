@@ -2,7 +2,6 @@ public import ActEngine
 public import ActPlaybook
 public import ActStore
 internal import Crypto
-internal import Foundation
 
 /// Builds the messages hms-act publishes (DESIGN.md §3): task messages on the tasks exchange (or an
 /// agent's own queue) and governance events. Every message is persistent JSON with `message_id`,
@@ -98,14 +97,8 @@ public struct OutboundMessages: Sendable {
             body: JSONValue.object(body).canonicalEncoding, createdAt: event.at.millisecondsSinceEpoch)
     }
 
-    /// RFC 3339 UTC with milliseconds.
-    public static func timestamp(_ instant: Instant) -> String {
-        let date = Date(timeIntervalSince1970: Double(instant.millisecondsSinceEpoch) / 1_000)
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        formatter.timeZone = TimeZone(secondsFromGMT: 0)
-        return formatter.string(from: date)
-    }
+    /// RFC 3339 UTC with milliseconds (see ``ActEngine/Instant/rfc3339``).
+    public static func timestamp(_ instant: Instant) -> String { instant.rfc3339 }
 
     /// `00-<trace id>-<span id>-01`, the span id derived from the message id so a republished row keeps it.
     public static func traceparent(traceID: String, messageID: String) -> String {
