@@ -79,3 +79,58 @@ private func measureAMQPLayer(
         LayerBenchmarkFigure(name: "amqp.consume.acked.multiple_100", value: rate(total, consumeElapsed), unit: "messages/s"))
     return figures
 }
+
+/// The broker's end-to-end ceiling for one message stream: persistent messages of `messageSize` bytes
+/// published with confirms (a window of `window`) while a consumer on the same queue reads and acks them
+/// (one multiple ack per 100), both at once, as hms-act and its workers use RabbitMQ.
+///
+/// - Returns: messages per second from the first publish to the last delivery.
+func runAMQPRoundTripCeiling(
+    configuration: AMQPConfiguration, kind: AMQPTopology.Queue.Kind, messages: Int, messageSize: Int, window: Int,
+    logger: Logger
+) async throws -> Double {
+    let queue = "hms-act.bench.ceiling.\(UUID().uuidString.prefix(8))"
+    let publisher = AMQPClient(
+        configuration: configuration, topology: AMQPTopology(queues: [.init(queue, kind: kind)]), logger: logger)
+    let consumer = AMQPClient(configuration: configuration, logger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await publisher.run() }
+        group.addTask { try await consumer.run() }
+        defer { group.cancelAll() }
+        // The first call waits for the connection and the declared queue.
+        _ = try await publisher.withConnection { _ in }
+        let deliveries = try await consumer.consume(queue: queue, prefetch: UInt16(clamping: window * 2))
+        let message = AMQPMessage(
+            body: [UInt8](repeating: UInt8(ascii: "x"), count: messageSize), exchange: "", routingKey: queue,
+            properties: AMQPProperties(persistent: true))
+        let elapsed = try await ContinuousClock().measure {
+            try await withThrowingTaskGroup(of: Void.self) { phase in
+                phase.addTask {
+                    var sent = 0
+                    while sent < messages {
+                        let count = min(window, messages - sent)
+                        let outcomes = try await publisher.publish(Array(repeating: message, count: count))
+                        guard outcomes.allSatisfy({ $0 == .confirmed }) else {
+                            throw CLIError("the ceiling's publish was not confirmed")
+                        }
+                        sent += count
+                    }
+                }
+                phase.addTask {
+                    var received = 0
+                    for try await delivery in deliveries {
+                        received += 1
+                        if received % 100 == 0 || received == messages {
+                            try await consumer.ack(delivery.deliveryTag, multiple: true)
+                        }
+                        if received == messages { break }
+                    }
+                }
+                try await phase.waitForAll()
+            }
+        }
+        try await consumer.cancel(deliveries)
+        _ = try? await publisher.withConnection { try await $0.deleteQueue(queue) }
+        return Double(messages) / benchSeconds(elapsed)
+    }
+}

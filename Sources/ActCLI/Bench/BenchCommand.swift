@@ -9,7 +9,101 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure hms-act and its layers against real servers.",
-        subcommands: [LayersCommand.self])
+        subcommands: [RunCommand.self, LayersCommand.self])
+
+    /// `hms-act bench run`: hms-act end to end (see ``OrchestratorBenchmark``).
+    struct RunCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "hms-act end to end: runs/s and transitions/s, latency, SLA timer lag with many pending timers, RSS.",
+            discussion: """
+                Starts its own `hms-act serve` (this executable unless --binary) with a throwaway schema, exchanges \
+                and queues, drives it with triggers and an echo worker, and prints a table; --json also writes the \
+                figures. Use scripts/bench, which builds a release binary and starts durable servers; --smoke is the \
+                few-hundred-run version the test command runs so the harness never rots.
+                """)
+
+        @Option(help: "PostgreSQL URL (default: $POSTGRES_URL).")
+        var postgresURL: String?
+
+        @Option(help: "AMQP URL (default: $AMQP_URL).")
+        var amqpURL: String?
+
+        @Option(help: "The hms-act executable to serve with (default: this one).")
+        var binary: String?
+
+        @Option(help: "Five-step runs in the throughput phase.")
+        var runs = 20_000
+
+        @Option(help: "Runs in flight in the throughput phase (closed loop).")
+        var concurrency = 1_000
+
+        @Option(help: "Seconds of each open-loop latency level.")
+        var latencySeconds = 10
+
+        @Option(help: "Runs left waiting on a task for the memory phase.")
+        var openRuns = 100_000
+
+        @Option(help: "Pending SLA timers when the burst of breaches comes.")
+        var timers = 1_000_000
+
+        @Option(help: "Runs whose SLA expires in the timer phase.")
+        var breaches = 2_000
+
+        @Option(help: "The SLA of those runs, in seconds.")
+        var breachSLA = 5
+
+        @Option(help: "Messages in the broker's ceiling measurement.")
+        var ceilingMessages = 30_000
+
+        @Option(help: "HTTP port of the server under test.")
+        var port = 58_200
+
+        @Option(help: "Queue type of hms-act's queues and the workers': quorum or classic.")
+        var queueType = "quorum"
+
+        @Flag(help: "A few hundred runs and small phases: checks the harness, measures nothing worth quoting.")
+        var smoke = false
+
+        @Option(help: "Write the report as JSON to this file.")
+        var json: String?
+
+        func run() async throws {
+            let environment = ProcessInfo.processInfo.environment
+            guard let postgres = postgresURL ?? environment["POSTGRES_URL"], let amqp = amqpURL ?? environment["AMQP_URL"]
+            else {
+                throw ValidationError("give --postgres-url and --amqp-url, or run eval \"$(scripts/stack env)\" first")
+            }
+            guard ["quorum", "classic"].contains(queueType) else {
+                throw ValidationError("--queue-type must be quorum or classic, not \(queueType)")
+            }
+            let settings = OrchestratorBenchmark.Settings(
+                binary: binary ?? Self.ownExecutable(),
+                runs: smoke ? 300 : runs, concurrency: smoke ? 100 : concurrency,
+                latencySeconds: smoke ? 2 : latencySeconds, latencyFractions: [0.25, 0.5, 0.75],
+                openRuns: smoke ? 2_000 : openRuns, timers: smoke ? 20_000 : timers,
+                breaches: smoke ? 50 : breaches, breachSLASeconds: smoke ? 2 : breachSLA,
+                ceilingMessages: smoke ? 2_000 : ceilingMessages, port: port, queueType: queueType)
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-bench-\(UUID().uuidString.prefix(8))").path
+            var logger = Logger(label: "hms-act.bench")
+            logger.logLevel = .warning
+            let benchmark = OrchestratorBenchmark(settings: settings, amqpURL: amqp, postgresURL: postgres, workDirectory: work,
+                logger: logger)
+            let report = try await benchmark.run { print("· \($0)") }
+            print(report.table)
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+                print("report written to \(json)")
+            }
+            try? FileManager.default.removeItem(atPath: work)
+        }
+
+        static func ownExecutable() -> String {
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        }
+    }
 
     /// `hms-act bench layers`: the raw rates of the two client layers with no orchestration on top.
     struct LayersCommand: AsyncParsableCommand {
