@@ -41,7 +41,10 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Seconds of each open-loop latency level.")
         var latencySeconds = 10
 
-        @Option(help: "Runs left waiting on a task for the memory phase.")
+        @Option(help: "Open-loop levels as fractions of the measured maximum, comma-separated (empty: skip).")
+        var latencyFractions = "0.25,0.5,0.75"
+
+        @Option(help: "Runs left waiting on a task for the memory phase (0: skip the memory and timer phases).")
         var openRuns = 100_000
 
         @Option(help: "Pending SLA timers when the burst of breaches comes.")
@@ -77,10 +80,16 @@ struct BenchCommand: AsyncParsableCommand {
             guard ["quorum", "classic"].contains(queueType) else {
                 throw ValidationError("--queue-type must be quorum or classic, not \(queueType)")
             }
+            let fractions = try latencyFractions.split(separator: ",").map { text in
+                guard let fraction = Double(text.trimmingCharacters(in: .whitespaces)), fraction > 0, fraction <= 1 else {
+                    throw ValidationError("--latency-fractions takes numbers in (0, 1], like 0.25,0.5,0.75; not '\(text)'")
+                }
+                return fraction
+            }
             let settings = OrchestratorBenchmark.Settings(
                 binary: binary ?? Self.ownExecutable(),
                 runs: smoke ? 300 : runs, concurrency: smoke ? 100 : concurrency,
-                latencySeconds: smoke ? 2 : latencySeconds, latencyFractions: [0.25, 0.5, 0.75],
+                latencySeconds: smoke ? 2 : latencySeconds, latencyFractions: fractions,
                 openRuns: smoke ? 2_000 : openRuns, timers: smoke ? 20_000 : timers,
                 breaches: smoke ? 50 : breaches, breachSLASeconds: smoke ? 2 : breachSLA,
                 ceilingMessages: smoke ? 2_000 : ceilingMessages, port: port, queueType: queueType)

@@ -49,6 +49,8 @@ struct OrchestratorBenchmark {
         var transitionsPerSecond: Double
         var throughputSeconds: Double
         var meanTaskBytes: Int
+        /// CPU microseconds per transition in the throughput phase, by process (hms-act, broker, database, driver).
+        var cpuMicrosecondsPerTransition: [String: Double]
         var ceilingMessagesPerSecond: Double
         /// transitions/s ÷ (ceiling ÷ 2): a transition moves at least two messages (task and result).
         var ratioToCeiling: Double
@@ -137,6 +139,9 @@ struct OrchestratorBenchmark {
             }
             let sequential = publisher("bench.sequential", "Bench.Sequential", "t")
             progress("throughput: \(settings.runs) runs of \(Self.steps) steps, \(settings.concurrency) in flight …")
+            let cpu = ProcessCPU(server: server.process.processIdentifier, amqpPort: amqpConfiguration.port,
+                postgresPort: postgresConfiguration.port)
+            let cpuBefore = cpu.sample()
             let throughputElapsed = try await ContinuousClock().measure {
                 var sent = 0
                 while sent < settings.runs {
@@ -156,6 +161,11 @@ struct OrchestratorBenchmark {
             let runsPerSecond = Double(settings.runs) / seconds
             let transitionsPerSecond = runsPerSecond * Double(Self.steps)
             let meanTaskBytes = ledger.meanTaskBytes
+            let cpuAfter = cpu.sample()
+            let transitions = Double(settings.runs * Self.steps)
+            let cpuPerTransition = cpuAfter.reduce(into: [String: Double]()) { result, entry in
+                result[entry.key] = (entry.value - (cpuBefore[entry.key] ?? 0)) / transitions * 1e6
+            }
             progress(String(format: "throughput: %.0f runs/s, %.0f transitions/s (%.1f s)", runsPerSecond, transitionsPerSecond, seconds))
             ledger.forgetRuns()
 
@@ -180,54 +190,58 @@ struct OrchestratorBenchmark {
                 ledger.forgetRuns()
             }
 
-            // 4. Memory with open runs.
-            let hold = publisher("bench.hold", "Bench.Hold", "h")
-            progress("memory: opening \(settings.openRuns) runs that wait on a task …")
-            var opened = 0
-            while opened < settings.openRuns {
-                let count = min(500, settings.openRuns - opened)
-                try await hold.publish(opened..<(opened + count))
-                opened += count
-            }
-            try await waitUntil("\(settings.openRuns) runs waiting", timeout: .seconds(max(120, settings.openRuns / 100)), server: server) {
-                try await holdClient.withConnection { try await $0.declareQueue(names.holdQueueDeclaration(kind: queueKind)).messageCount }
-                    >= settings.openRuns
-            }
-            try await Task.sleep(for: .seconds(2))
-            let rssOpen = server.residentMegabytes()
-            progress(String(format: "memory: RSS %.1f MB with %d open runs", rssOpen, settings.openRuns))
+            // 4 and 5 (skipped with --open-runs 0).
+            var (rssOpen, rssAfter, pending, breachLag) = (0.0, 0.0, 0, LatencySummary(nanoseconds: []))
+            if settings.openRuns > 0 {
+                // 4. Memory with open runs.
+                let hold = publisher("bench.hold", "Bench.Hold", "h")
+                progress("memory: opening \(settings.openRuns) runs that wait on a task …")
+                var opened = 0
+                while opened < settings.openRuns {
+                    let count = min(500, settings.openRuns - opened)
+                    try await hold.publish(opened..<(opened + count))
+                    opened += count
+                }
+                try await waitUntil("\(settings.openRuns) runs waiting", timeout: .seconds(max(120, settings.openRuns / 100)), server: server) {
+                    try await holdClient.withConnection { try await $0.declareQueue(names.holdQueueDeclaration(kind: queueKind)).messageCount }
+                        >= settings.openRuns
+                }
+                try await Task.sleep(for: .seconds(2))
+                rssOpen = server.residentMegabytes()
+                progress(String(format: "memory: RSS %.1f MB with %d open runs", rssOpen, settings.openRuns))
 
-            // 5. Timers: fill up to `timers` pending ones, then a burst of expiring SLAs.
-            let pending = try await fillTimers(postgresConfiguration, names: names, progress: progress)
-            let breach = publisher("bench.breach", "Bench.Breach", "b")
-            progress("timers: \(settings.breaches) runs whose \(settings.breachSLASeconds) s SLA expires, with \(pending) timers pending …")
-            try await breach.publish(0..<settings.breaches)
-            try await waitUntil("\(settings.breaches) SLA violations", timeout: .seconds(settings.breachSLASeconds + 60), server: server) {
-                ledger.breachCount >= settings.breaches
-            }
-            let breachLag = ledger.breachLags()
-            progress("timers: deadline → sla.violation \(breachLag.line)")
+                // 5. Timers: fill up to `timers` pending ones, then a burst of expiring SLAs.
+                pending = try await fillTimers(postgresConfiguration, names: names, progress: progress)
+                let breach = publisher("bench.breach", "Bench.Breach", "b")
+                progress("timers: \(settings.breaches) runs whose \(settings.breachSLASeconds) s SLA expires, with \(pending) timers pending …")
+                try await breach.publish(0..<settings.breaches)
+                try await waitUntil("\(settings.breaches) SLA violations", timeout: .seconds(settings.breachSLASeconds + 60), server: server) {
+                    ledger.breachCount >= settings.breaches
+                }
+                breachLag = ledger.breachLags()
+                progress("timers: deadline → sla.violation \(breachLag.line)")
 
-            // 4b. Finish the open runs; memory afterwards.
-            ledger.forgetRuns()
-            progress("memory: answering the \(settings.openRuns) open runs …")
-            group.addTask {
-                try await EchoWorker(reader: BatchingReader(client: holdClient, queue: names.holdQueue, prefetch: 2_000, maxBatch: 500),
-                    client: holdClient, resultsExchange: names.results, ledger: ledger).run()
+                // 4b. Finish the open runs; memory afterwards.
+                ledger.forgetRuns()
+                progress("memory: answering the \(settings.openRuns) open runs …")
+                group.addTask {
+                    try await EchoWorker(reader: BatchingReader(client: holdClient, queue: names.holdQueue, prefetch: 2_000, maxBatch: 500),
+                        client: holdClient, resultsExchange: names.results, ledger: ledger).run()
+                }
+                try await waitUntil("the open runs completed", timeout: .seconds(max(120, settings.openRuns / 50)), server: server) {
+                    ledger.completedCount >= settings.openRuns
+                }
+                try await Task.sleep(for: .seconds(3))
+                rssAfter = server.residentMegabytes()
+                progress(String(format: "memory: RSS %.1f MB after they finished", rssAfter))
             }
-            try await waitUntil("the open runs completed", timeout: .seconds(max(120, settings.openRuns / 50)), server: server) {
-                ledger.completedCount >= settings.openRuns
-            }
-            try await Task.sleep(for: .seconds(3))
-            let rssAfter = server.residentMegabytes()
-            progress(String(format: "memory: RSS %.1f MB after they finished", rssAfter))
 
             let status = server.stop()
             try? await cleanUp(names, postgres: postgresConfiguration, client: publisherClient)
             return Report(
                 startedAt: Date().description, machine: Self.machine(), settings: settings,
                 runsPerSecond: runsPerSecond, transitionsPerSecond: transitionsPerSecond, throughputSeconds: seconds,
-                meanTaskBytes: meanTaskBytes, ceilingMessagesPerSecond: ceiling,
+                meanTaskBytes: meanTaskBytes, cpuMicrosecondsPerTransition: cpuPerTransition, ceilingMessagesPerSecond: ceiling,
                 ratioToCeiling: transitionsPerSecond / (ceiling / 2), latency: levels,
                 rssIdleMB: rssIdle, rssOpenRunsMB: rssOpen, rssAfterMB: rssAfter, pendingTimers: pending,
                 breachLag: breachLag, serverExitStatus: status)
@@ -424,6 +438,8 @@ extension OrchestratorBenchmark.Report {
             "figure                                        value           target",
             String(format: "runs/s (5 steps, closed loop)            %10.0f", runsPerSecond),
             String(format: "step transitions/s                       %10.0f           ≥ 3,000", transitionsPerSecond),
+            "CPU µs per transition: " + cpuMicrosecondsPerTransition.sorted { $0.value > $1.value }
+                .map { String(format: "%@ %.0f", $0.key, $0.value) }.joined(separator: ", "),
             String(format: "broker ceiling, publish+consume msg/s    %10.0f           (%d-byte messages)", ceilingMessagesPerSecond, meanTaskBytes),
             String(format: "transitions/s ÷ (ceiling ÷ 2)            %10.2f", ratioToCeiling),
         ]

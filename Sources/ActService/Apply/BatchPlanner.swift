@@ -29,6 +29,8 @@ public struct BatchPlanner: Sendable {
         public var finished: [RunID: RunStatus] = [:]
         /// Runs started in this batch.
         public var started: [RunID] = []
+        /// The new state of every run in `batch.runs`, by run id, for ``RunStateCache``.
+        public var states: [String: RunState] = [:]
     }
 
     /// One input with whether the inbox claim found it new.
@@ -54,7 +56,9 @@ public struct BatchPlanner: Sendable {
     ///   - items: The inputs with their inbox verdicts.
     ///   - runs: The locked rows of every run the inputs touch (absent: the run does not exist).
     ///   - now: The instant the batch applies at.
-    public func plan(_ items: [Item], runs: [String: RunRow], now: Instant) -> Plan {
+    /// - Parameter knownStates: Decoded states of some of `runs`, known to match their rows (see
+    ///   ``RunStateCache``); the others are decoded from the rows.
+    public func plan(_ items: [Item], runs: [String: RunRow], knownStates: [String: RunState] = [:], now: Instant) -> Plan {
         var plan = Plan()
         var working: [RunID: WorkingRun] = [:]
         var timers: [String: TimerRow?] = [:]  // last operation per timer id: schedule (row) or cancel (nil)
@@ -67,7 +71,7 @@ public struct BatchPlanner: Sendable {
             guard let entry = catalog.byVersion[row.versionID] else {
                 return .failure(MessageRejection("run \(runID) uses playbook version \(row.versionID), which this replica cannot load"))
             }
-            guard let state = try? decoder.decode(RunState.self, from: Data(row.state)) else {
+            guard let state = knownStates[runID.rawValue] ?? (try? decoder.decode(RunState.self, from: Data(row.state))) else {
                 return .failure(MessageRejection("run \(runID) has a state this version of hms-act cannot read"))
             }
             return .success(WorkingRun(row: row, machine: RunStateMachine(state: state, playbook: entry.playbook,
@@ -262,14 +266,15 @@ public struct BatchPlanner: Sendable {
             }
         }
 
+        // jsonb keeps its own key order, so sorting keys here would only cost time.
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
         for runID in working.keys.sorted() {
             guard var run = working[runID], run.changed else { continue }
             run.row.status = run.machine.state.status.rawValue
             run.row.updatedAt = now.millisecondsSinceEpoch
             run.row.state = (try? encoder.encode(run.machine.state)).map { Array($0) } ?? run.row.state
             plan.batch.runs.append(run.row)
+            plan.states[runID.rawValue] = run.machine.state
         }
         for id in timerOrder {
             switch timers[id] {

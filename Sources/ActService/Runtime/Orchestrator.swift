@@ -19,6 +19,8 @@ public final class Orchestrator: Sendable {
     let logger: Logger
     let clock: @Sendable () -> Instant
     private let state: Mutex<State>
+    /// States this replica committed last (see ``RunStateCache``).
+    private let stateCache = Mutex(RunStateCache())
     /// Wakes the outbox relay after a commit that wrote outbox rows.
     let outboxSignal = Signal()
 
@@ -171,12 +173,15 @@ public final class Orchestrator: Sendable {
             try await refreshCatalog()
             planner = self.planner
         }
-        let plan = planner.plan(items, runs: runs, now: clock())
+        let known = stateCache.withLock { $0.states(matching: runs) }
+        let plan = planner.plan(items, runs: runs, knownStates: known, now: clock())
         try await transaction.write(plan.batch)
         return plan
     }
 
+    /// After commit: wakes the relay, remembers the new states, counts runs.
     private func record(_ plan: BatchPlanner.Plan) {
+        stateCache.withLock { $0.record(plan.batch.runs, states: plan.states) }
         if !plan.batch.outbox.isEmpty { outboxSignal.signal() }
         for run in plan.batch.runs where plan.started.contains(RunID(run.runID)) {
             ServiceMetrics.runStarted(playbook: run.playbookID)
