@@ -156,7 +156,7 @@ let package = Package(
 
         .testTarget(
             name: "ActServiceTests",
-            dependencies: ["ActService", "ActPlaybook", "ActEngine", "ActStore"]
+            dependencies: ["ActService", "ActAMQP", "ActPlaybook", "ActEngine", "ActStore"]
         ),
 
         .testTarget(

@@ -26,6 +26,34 @@ public enum TestEnvironment {
         environment["AMQP_URL"] ?? "amqp://hms:hms-local@127.0.0.1:55672/%2f"
     }
 
+    /// The least-privilege users that `scripts/stack up` creates (deploy/rabbitmq/create-users.sh).
+    public enum AMQPUser: String, Sendable, CaseIterable {
+        /// hms-act itself: `HMS_ACT_AMQP_URL`.
+        case service = "HMS_ACT_AMQP_URL"
+        /// The demo worker (queues demo-worker and the agents' own): `HMS_WORKER_AMQP_URL`.
+        case worker = "HMS_WORKER_AMQP_URL"
+        /// A trigger emitter, hms.events only: `HMS_PUBLISHER_AMQP_URL`.
+        case publisher = "HMS_PUBLISHER_AMQP_URL"
+    }
+
+    /// Why a least-privilege URL is missing, and how to get it.
+    public struct MissingVariable: Error, CustomStringConvertible {
+        public var variable: String
+        public var description: String {
+            "\(variable) is not set: run the tests in a shell that did `eval \"$(scripts/stack up)\"` (the stack creates "
+                + "the least-privilege users of deploy/rabbitmq/create-users.sh and prints their URLs)"
+        }
+    }
+
+    /// The URL of one of the stack's least-privilege users.
+    ///
+    /// - Throws: ``MissingVariable`` when the variable is not set (unlike `AMQP_URL` there is no default:
+    ///   a broker that is not the stack's has no such users).
+    public static func amqpURL(_ user: AMQPUser) throws -> String {
+        guard let url = environment[user.rawValue], !url.isEmpty else { throw MissingVariable(variable: user.rawValue) }
+        return url
+    }
+
     /// The package root (for `playbooks/`, `agents/`), from this file's location.
     public static var packageRoot: String {
         var url = URL(fileURLWithPath: #filePath)

@@ -27,7 +27,8 @@ def main():
 
     connection = pika.BlockingConnection(pika.URLParameters(args.amqp_url))
     channel = connection.channel()
-    channel.exchange_declare(args.exchange, exchange_type="topic", durable=True)
+    # hms-act declares its exchanges: only check that it exists (a listener's user may not declare it).
+    channel.exchange_declare(args.exchange, passive=True)
     channel.queue_declare(args.queue, durable=True)
     for key in args.key or ["sla.violation"]:
         channel.queue_bind(args.queue, args.exchange, routing_key=key)

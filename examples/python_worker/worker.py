@@ -61,7 +61,8 @@ def main():
                  "start it with scripts/stack up or set AMQP_URL")
     channel = connection.channel()
     channel.confirm_delivery()  # publishes now wait for the broker's confirm (and raise when unroutable)
-    channel.exchange_declare(args.tasks_exchange, exchange_type="topic", durable=True)
+    # hms-act declares its exchanges: only check that it exists (a worker's user may not declare it).
+    channel.exchange_declare(args.tasks_exchange, passive=True)
     channel.queue_declare(args.queue, durable=True)
     channel.queue_bind(args.queue, args.tasks_exchange, routing_key=args.routing_key)
     channel.basic_qos(prefetch_count=args.prefetch)

@@ -9,12 +9,28 @@
 #   HMS_AMQP_USER       user created on the node (default hms)
 #   HMS_AMQP_PASSWORD   its password (default hms-local; a throwaway for a loopback-only test node)
 #
+# Every start imports deploy/rabbitmq/definitions.json (the topology production imports too) and creates
+# the least-privilege users of deploy/rabbitmq/create-users.sh with loopback-only passwords: hms-act (the
+# service), hms-demo-worker (demo-worker and the agents' own queues) and hms-publisher (hms.events only).
+# The administrator above keeps full rights: the tests declare exchanges and queues of their own.
+#
 # Derived ports (all loopback): distribution = AMQP port + 1, private epmd = AMQP port + 2, rabbitmqctl's
 # own distribution range = AMQP port + 10 … + 19. None of them is a RabbitMQ or Erlang default.
 
 # The package's unwrapped scripts: the PATH wrappers (/usr/sbin/rabbitmqctl…) switch to the rabbitmq user
 # and its home, which would lose our environment.
 RMQ_BIN_DIR="${RMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}"
+
+# deploy/rabbitmq/ of this checkout (also when sourced from elsewhere than scripts/stack).
+RMQ_DEPLOY_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy/rabbitmq" && pwd)"
+
+# The least-privilege users of the local node and their (loopback-only, throwaway) passwords.
+RMQ_SERVICE_USER=hms-act
+RMQ_SERVICE_PASSWORD=hms-act-local
+RMQ_WORKER_USER=hms-demo-worker
+RMQ_WORKER_PASSWORD=hms-demo-worker-local
+RMQ_PUBLISHER_USER=hms-publisher
+RMQ_PUBLISHER_PASSWORD=hms-publisher-local
 
 # The largest message the node accepts (8 MiB). RabbitMQ 3.10's default is 128 MiB; a small limit keeps the
 # "message above max size is refused" conformance test cheap. Tests read it from HMS_AMQP_MAX_MESSAGE_SIZE.
@@ -123,8 +139,39 @@ rmq_up() {
         if "$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" -q list_users 2>/dev/null | grep -q '^guest[[:space:]]'; then
             "$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" -q delete_user guest >/dev/null
         fi
+        _rmq_import_topology
         log "rabbitmq ready (pid $(cat "$RMQ_PID_FILE"))"
     )
+}
+
+# The shared topology and the least-privilege users (run inside rmq_up's environment).
+_rmq_import_topology() {
+    "$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" -q import_definitions "$RMQ_DEPLOY_DIR/definitions.json" >/dev/null \
+        || die "importing deploy/rabbitmq/definitions.json failed; see $RMQ_DIR/log/"
+    # An import keeps a queue that exists already, whatever its arguments: hms-act's queues declared as
+    # classic by an older demo would make `hms-act serve` fail with 406 PRECONDITION_FAILED.
+    local stale
+    stale="$("$RMQ_BIN_DIR/rabbitmqctl" -n "$RMQ_NODE" -q list_queues --no-table-headers name type 2>/dev/null \
+        | awk '$1 ~ /^hms-act\./ && $2 != "quorum" { printf "%s ", $1 }')"
+    if [ -n "$stale" ]; then
+        log "warning: ${stale}exist(s) as classic queues, not as deploy/rabbitmq/definitions.json declares them (quorum);" \
+            "hms-act will refuse them: scripts/stack down && rm -rf $RMQ_DIR && scripts/stack up"
+    fi
+    # The demo worker consumes demo-worker and every agent's own queue (agents/*.json "queue").
+    local agent_queues=() queue
+    while IFS= read -r queue; do
+        [ -n "$queue" ] && agent_queues+=(--queue "$queue")
+    done < <(sed -n 's/.*"queue"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' "$RMQ_DEPLOY_DIR"/../../agents/*.json 2>/dev/null | sort -u)
+    HMS_PASSWORD_HMS_ACT="$RMQ_SERVICE_PASSWORD" \
+        HMS_PASSWORD_HMS_DEMO_WORKER="$RMQ_WORKER_PASSWORD" \
+        HMS_PASSWORD_HMS_PUBLISHER="$RMQ_PUBLISHER_PASSWORD" \
+        RABBITMQCTL="$RMQ_BIN_DIR/rabbitmqctl -n $RMQ_NODE" \
+        HMS_RABBITMQ_VHOST=/ \
+        "$RMQ_DEPLOY_DIR/create-users.sh" \
+        service "$RMQ_SERVICE_USER" \
+        -- worker "$RMQ_WORKER_USER" --queue demo-worker "${agent_queues[@]}" \
+        -- publisher "$RMQ_PUBLISHER_USER" \
+        || die "creating the least-privilege users (deploy/rabbitmq/create-users.sh) failed"
 }
 
 rmq_down() {
@@ -167,6 +214,9 @@ rmq_env() {
     (
         _rmq_setup_env
         echo "export AMQP_URL=amqp://${HMS_AMQP_USER}:${HMS_AMQP_PASSWORD}@127.0.0.1:${HMS_AMQP_PORT}/%2f"
+        echo "export HMS_ACT_AMQP_URL=amqp://${RMQ_SERVICE_USER}:${RMQ_SERVICE_PASSWORD}@127.0.0.1:${HMS_AMQP_PORT}/%2f"
+        echo "export HMS_WORKER_AMQP_URL=amqp://${RMQ_WORKER_USER}:${RMQ_WORKER_PASSWORD}@127.0.0.1:${HMS_AMQP_PORT}/%2f"
+        echo "export HMS_PUBLISHER_AMQP_URL=amqp://${RMQ_PUBLISHER_USER}:${RMQ_PUBLISHER_PASSWORD}@127.0.0.1:${HMS_AMQP_PORT}/%2f"
         echo "export HMS_AMQP_PORT=${HMS_AMQP_PORT}"
         echo "export HMS_AMQP_MAX_MESSAGE_SIZE=${RMQ_MAX_MESSAGE_SIZE}"
     )

@@ -236,12 +236,12 @@ public actor AMQPConnection {
         for binding in topology.bindings { try bind(binding) }
     }
 
-    /// Declares an exchange (idempotent when the arguments match).
+    /// Declares an exchange (idempotent when the arguments match), or checks that it exists (`passive`).
     public func declareExchange(_ exchange: AMQPTopology.Exchange) throws {
         let channel = try useControlChannel()
         defer { arena.deallocateAll() }
         _ = amqp_exchange_declare(
-            state, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.name), 0,
+            state, channel, arena.bytes(exchange.name), arena.bytes(exchange.kind.name), exchange.passive ? 1 : 0,
             exchange.durable ? 1 : 0, exchange.autoDelete ? 1 : 0, 0, arena.table(exchange.arguments))
         try checkRPC(channel: channel, context: "exchange.declare")
     }

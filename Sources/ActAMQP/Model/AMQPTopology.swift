@@ -22,17 +22,21 @@ public struct AMQPTopology: Sendable, Hashable {
         public var kind: Kind
         public var durable: Bool
         public var autoDelete: Bool
+        /// Only check that the exchange exists (404 NOT_FOUND otherwise); needs no permission on it, so a
+        /// client without `configure` rights (a worker) can check the exchanges it uses.
+        public var passive: Bool
         public var arguments: [String: AMQPFieldValue]
 
         /// An exchange; durable by default.
         public init(
             _ name: String, kind: Kind = .topic, durable: Bool = true, autoDelete: Bool = false,
-            arguments: [String: AMQPFieldValue] = [:]
+            passive: Bool = false, arguments: [String: AMQPFieldValue] = [:]
         ) {
             self.name = name
             self.kind = kind
             self.durable = durable
             self.autoDelete = autoDelete
+            self.passive = passive
             self.arguments = arguments
         }
     }

@@ -16,7 +16,8 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Declares its own durable queue (default demo-worker) bound to the tasks exchange with each \
             --routing-key (default task.#), plus every agent's own `queue` from the agent folder, consumes \
-            tasks and answers on reply_to:
+            tasks and answers on reply_to. The exchanges must exist (hms-act declares them): the worker \
+            needs no rights on them beyond binding and publishing results:
               ai.fraud-labeler  {"severity": "High"|"Low"}
               ai.classifier     {"category": "loud party"}
               human.<desk>      {"decision": "done", "by": "<desk>#<n>"}
@@ -92,10 +93,12 @@ struct WorkerCommand: AsyncParsableCommand {
             let agentQueues = Array(Set(agents.compactMap(\.queue))).sorted()
             let agentKeys = agents.compactMap(\.routingKey).filter { key in !keys.contains(key) }
 
+            // The exchanges are hms-act's (it declares them, as does deploy/rabbitmq/definitions.json): the
+            // worker only checks that they exist, which needs no `configure` right on them.
             let topology = AMQPTopology(
                 exchanges: [
-                    AMQPTopology.Exchange(exchanges.tasks, kind: .topic),
-                    AMQPTopology.Exchange(exchanges.results, kind: .topic),
+                    AMQPTopology.Exchange(exchanges.tasks, kind: .topic, passive: true),
+                    AMQPTopology.Exchange(exchanges.results, kind: .topic, passive: true),
                 ],
                 queues: ([queue] + agentQueues).map { AMQPTopology.Queue($0, kind: .classic) },
                 bindings: (keys + agentKeys).map {
@@ -113,8 +116,14 @@ struct WorkerCommand: AsyncParsableCommand {
                 try await probe.declare(topology)
             } catch let error as AMQPError {
                 await probe.close()
-                throw CLIError("declaring the worker's queues failed: \(error)"
-                    + (error.replyCode == 406 ? "; a queue exists with other arguments (e.g. quorum): delete it or pick another with --queue" : ""))
+                let hint =
+                    switch error.replyCode {
+                    case 404: "; start hms-act once (`hms-act serve`) or import deploy/rabbitmq/definitions.json so the exchanges exist"
+                    case 403: "; the user may not declare, bind or read these queues (deploy/rabbitmq/create-users.sh worker … --queue)"
+                    case 406: "; a queue exists with other arguments (e.g. quorum): delete it or pick another with --queue"
+                    default: ""
+                    }
+                throw CLIError("declaring the worker's queues failed: \(error)" + hint)
             }
             await probe.close()
 
