@@ -107,6 +107,9 @@ struct BenchCommand: AsyncParsableCommand {
                 print("report written to \(json)")
             }
             try? FileManager.default.removeItem(atPath: work)
+            guard report.serverExitStatus == 0 else {
+                throw CLIError("hms-act serve exited with status \(report.serverExitStatus) on SIGTERM instead of draining and exiting 0")
+            }
         }
 
         static func ownExecutable() -> String {
