@@ -29,6 +29,9 @@ public struct BatchPlanner: Sendable {
         public var finished: [RunID: RunStatus] = [:]
         /// Runs started in this batch.
         public var started: [RunID] = []
+        /// The governance events this batch emits (its outbox holds their messages), for the metrics
+        /// recorded once it commits.
+        public var emitted: [GovernanceEvent] = []
     }
 
     /// One input with whether the inbox claim found it new.
@@ -105,6 +108,7 @@ public struct BatchPlanner: Sendable {
                     timers[id.rawValue] = .some(nil)
                 case .emit(let event):
                     plan.batch.outbox.append(messages.governance(event, traceID: traceID))
+                    plan.emitted.append(event)
                     effects.append(["emit": .string(event.kind.rawValue)])
                 case .audit(let record):
                     var note: [String: JSONValue] = ["note": .string(record.kind.rawValue)]
