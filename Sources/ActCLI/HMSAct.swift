@@ -7,7 +7,8 @@ struct HMSAct: AsyncParsableCommand {
         commandName: "hms-act",
         abstract: "Workflow orchestrator for citizen-service playbooks.",
         subcommands: [
-            ServeCommand.self, PlaybookCommand.self, SimulateCommand.self, EmitCommand.self, RunsCommand.self, WatchCommand.self,
+            ServeCommand.self, MigrateCommand.self, PlaybookCommand.self, SimulateCommand.self, EmitCommand.self,
+            RunsCommand.self, WatchCommand.self,
             PauseCommand.self, ResumeCommand.self, CancelCommand.self, SignalCommand.self, ApproveCommand.self,
             TasksCommand.self, AuditCommand.self, WorkerCommand.self, BenchCommand.self, CompletionCommand.self,
         ]

@@ -37,6 +37,16 @@ struct Migrator {
 }
 
 extension Store {
+    /// The migrations this build ships, oldest first, as their version and file name
+    /// (`1`, `0001_initial.sql`): what ``migrate()`` applies, for `hms-act migrate` to report.
+    ///
+    /// - Throws: When the resource folder is missing from the build or a file name has no number.
+    public static func bundledMigrations() throws -> [(version: Int, name: String)] {
+        try Migrator.bundled().map { ($0.version, $0.name) }
+    }
+}
+
+extension Store {
     /// Creates the schema if needed and applies pending migrations.
     ///
     /// - Returns: The versions applied by this call (empty when the schema was up to date).
@@ -51,9 +61,16 @@ extension Store {
         let logger = self.logger
         return try await client.withConnection { connection in
             // Identifiers cannot be parameters; the name was checked above and is quoted here.
-            try await connection.executeScript("CREATE SCHEMA IF NOT EXISTS \"\(schema)\"")
             try await connection.executeScript("SET search_path TO \"\(schema)\"")
-            try await connection.execute(StoreSQL.createMigrationsTable)
+            // `CREATE … IF NOT EXISTS` is not safe against a concurrent create of the same name: the loser can
+            // fail with a unique violation in the catalog. Replicas (or a migration Job and a replica) starting
+            // together on an empty database therefore create the schema and the bookkeeping table under the
+            // same advisory lock as the migrations.
+            try await connection.withTransaction { connection in
+                try await connection.query(StoreSQL.migrationLock)
+                try await connection.executeScript("CREATE SCHEMA IF NOT EXISTS \"\(schema)\"")
+                try await connection.execute(StoreSQL.createMigrationsTable)
+            }
             var applied: [Int] = []
             for migration in migrations {
                 let done: Bool = try await connection.withTransaction { connection in

@@ -42,6 +42,10 @@ import Testing
         #expect(task.correlationID == run.runID)
         #expect(task.headers["traceparent"]?.hasPrefix("00-\(run.traceID)-") == true)
         #expect(plan.batch.outbox.contains { $0.routingKey == "metrics.step_started" })
+        // Every governance message in the outbox is listed for the metrics recorded after the commit.
+        #expect(plan.emitted.map(\.kind.rawValue) == plan.batch.outbox.filter { $0.exchange == "hms.governance" }
+            .map(\.routingKey))
+        #expect(plan.emitted.map(\.kind) == [.stepStarted])
         #expect(plan.batch.audit.map(\.entry.kind) == ["run.started"])
         #expect(plan.batch.audit.first?.entry.sequence == 1)
     }

@@ -32,6 +32,34 @@ import Testing
         }
     }
 
+    /// Replicas (or the migration Job and a replica) starting together on an empty database: nobody fails
+    /// on the race to create the schema, and every migration is applied exactly once.
+    @Test func concurrentMigrationsOfAnEmptySchemaApplyEachMigrationOnce() async throws {
+        let schema = TestEnvironment.uniqueSchema("mig")
+        var configuration = TestEnvironment.postgres
+        configuration.searchPath = schema
+        let stores = (0..<4).map { _ in
+            Store(client: PostgresClient(configuration: .init(connection: configuration, maxConnections: 1),
+                logger: TestEnvironment.logger("test.postgres")), schema: schema, logger: TestEnvironment.logger("test.store"))
+        }
+        do {
+            let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+                for store in stores { group.addTask { try await store.migrate() } }
+                var all: [Int] = []
+                for try await versions in group { all += versions }
+                return all
+            }
+            let shipped = try Store.bundledMigrations().map(\.version)
+            #expect(!shipped.isEmpty)
+            #expect(applied.sorted() == shipped)
+            #expect(try await stores[0].migrate().isEmpty)
+            try await TestDatabase.drop(schema)
+        } catch {
+            try? await TestDatabase.drop(schema)
+            throw error
+        }
+    }
+
     @Test func playbookVersionsAreImmutableAndRegisteringTwiceIsHarmless() async throws {
         try await TestDatabase.withStore { store in
             let first = try await store.registerPlaybook(id: "P", checksum: "aa", source: "id: P", model: Array("{}".utf8),

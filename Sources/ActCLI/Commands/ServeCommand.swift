@@ -57,7 +57,7 @@ struct ServeCommand: AsyncParsableCommand {
             return handler
         }
         let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        MetricsSystem.bootstrap(DocumentedPrometheusFactory(registry: registry))
         let logger = Logger(label: "hms-act")
 
         if configuration.http.tokens.isEmpty {

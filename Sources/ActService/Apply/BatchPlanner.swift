@@ -31,6 +31,9 @@ public struct BatchPlanner: Sendable {
         public var started: [RunID] = []
         /// The new state of every run in `batch.runs`, by run id, for ``RunStateCache``.
         public var states: [String: RunState] = [:]
+        /// The governance events this batch emits (its outbox holds their messages), for the metrics
+        /// recorded once it commits.
+        public var emitted: [GovernanceEvent] = []
     }
 
     /// One input with whether the inbox claim found it new.
@@ -109,6 +112,7 @@ public struct BatchPlanner: Sendable {
                     timers[id.rawValue] = .some(nil)
                 case .emit(let event):
                     plan.batch.outbox.append(messages.governance(event, traceID: traceID))
+                    plan.emitted.append(event)
                     effects.append(["emit": .string(event.kind.rawValue)])
                 case .audit(let record):
                     var note: [String: JSONValue] = ["note": .string(record.kind.rawValue)]

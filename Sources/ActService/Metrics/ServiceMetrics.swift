@@ -73,3 +73,45 @@ enum ServiceMetrics {
         Gauge(label: "hms_act_open_tasks", dimensions: [("sla", "green")]).record(slaGreen)
     }
 }
+
+/// What an exporter needs to know about the metrics above beyond their names: the help text of each
+/// (Prometheus `# HELP`; the same words as the docs' metrics table) and histogram buckets where the
+/// defaults do not fit. `ActCLI` reads it when it installs the Prometheus factory; a metric missing here
+/// is served without help text, which `scripts/check-deploy` (`promtool check metrics`) refuses.
+public enum ServiceMetricsCatalog {
+    public static let help: [String: String] = [
+        "hms_act_runs_started_total": "Runs started.",
+        "hms_act_runs_finished_total": "Runs completed, failed or cancelled.",
+        "hms_act_governance_events_total": "Governance messages produced (metrics.step_started, sla.violation, ...).",
+        "hms_act_step_duration_seconds": "Step visit duration, on completion.",
+        "hms_act_messages_total": "Deliveries consumed: applied, ignored (duplicates, late answers), dead_lettered.",
+        "hms_act_queue_wait_seconds": "Publish timestamp to batch commit.",
+        "hms_act_batch_size": "Inputs applied per transaction.",
+        "hms_act_batch_duration_seconds": "One batch transaction.",
+        "hms_act_outbox_published_total": "Outbox rows confirmed or retried (nacked, unroutable).",
+        "hms_act_timers_fired_total": "Timers claimed and applied.",
+        "hms_act_incidents_total": "Incidents recorded (unroutable_task).",
+        "hms_act_consumer_up": "1 while a consumer runs.",
+        "hms_act_outbox_pending": "Outbox rows waiting to be published.",
+        "hms_act_outbox_lag_seconds": "Age of the oldest outbox row waiting to be published.",
+        "hms_act_timers_pending": "Timers scheduled.",
+        "hms_act_runs": "Runs by status.",
+        "hms_act_open_tasks": "Open tasks by SLA light: green, yellow (past warning), red (past deadline).",
+    ]
+
+    /// Histogram buckets for durations that outgrow the exporter's default (5 ms … 10 s): a step is a
+    /// human desk as often as a service, and takes minutes to days (SLAs of `48h`, `5d`); a queue backs up
+    /// for minutes when consumers are down. Past the last bucket a quantile says only "more than that".
+    public static let durationBuckets: [String: [Duration]] = [
+        "hms_act_step_duration_seconds": [
+            .milliseconds(100), .milliseconds(500), .seconds(1), .seconds(5), .seconds(15), .seconds(60),
+            .seconds(300), .seconds(900), .seconds(3_600), .seconds(4 * 3_600), .seconds(12 * 3_600),
+            .seconds(24 * 3_600), .seconds(2 * 24 * 3_600), .seconds(5 * 24 * 3_600), .seconds(10 * 24 * 3_600),
+        ],
+        "hms_act_queue_wait_seconds": [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2_500), .seconds(5), .seconds(10),
+            .seconds(30), .seconds(60), .seconds(300), .seconds(900),
+        ],
+    ]
+}

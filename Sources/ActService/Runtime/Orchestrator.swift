@@ -191,6 +191,9 @@ public final class Orchestrator: Sendable {
                 ServiceMetrics.runFinished(playbook: run.playbookID, status: status.rawValue)
             }
         }
+        for event in plan.emitted {
+            ServiceMetrics.governance(event)
+        }
     }
 
     // MARK: Health
