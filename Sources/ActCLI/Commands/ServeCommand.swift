@@ -39,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String?
 
     func run() async throws {
+        Self.limitMallocArenas()
         var configuration: ServiceConfiguration
         do {
             configuration = try ConfigurationLoader.load(file: config)
@@ -84,4 +85,24 @@ struct ServeCommand: AsyncParsableCommand {
         try await application.runService()
         logger.info("hms-act stopped")
     }
+
+    /// glibc gives each thread that allocates under contention an arena of its own and rarely returns their
+    /// memory, so a burst (100,000 runs finishing at once in `hms-act bench run`) left RSS at twice its
+    /// level with the runs open (184 MB against 98). Two arenas keep it flat (measured: 67.3 → 67.5 MB
+    /// around 30,000 runs finishing) at no measurable cost in throughput. `MALLOC_ARENA_MAX` still wins.
+    static func limitMallocArenas() {
+        #if canImport(Glibc)
+        if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil {
+            _ = glibcMallopt(glibcMallocArenaMax, 2)
+        }
+        #endif
+    }
 }
+
+#if canImport(Glibc)
+/// `mallopt(3)`; Glibc's module map leaves out `<malloc.h>`.
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+/// `M_ARENA_MAX` of `<malloc.h>`.
+private let glibcMallocArenaMax: Int32 = -8
+#endif
