@@ -15,11 +15,11 @@
 # ================================
 FROM swift:6.3-bookworm AS build
 
-# The C client headers behind the system-library targets CLibPQ and CRabbitMQ, found through pkg-config,
-# and libcurl's: the CLI's API client uses URLSession, and a static FoundationNetworking links -lcurl.
+# The C client headers behind the system-library targets CLibPQ and CRabbitMQ, found through pkg-config.
+# (The CLI's API client speaks HTTP over a plain socket, not URLSession, so libcurl is not needed.)
 RUN export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends pkg-config libpq-dev librabbitmq-dev libcurl4-openssl-dev \
+    && apt-get -q install -y --no-install-recommends pkg-config libpq-dev librabbitmq-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
@@ -32,7 +32,7 @@ RUN swift package resolve
 COPY . .
 
 # Release build with the Swift runtime and Foundation linked in statically: the runtime image needs no
-# toolchain, only the C libraries (libpq, librabbitmq, libcurl) and glibc/libstdc++.
+# toolchain, only the C libraries (libpq, librabbitmq) and glibc/libstdc++.
 RUN swift build -c release --static-swift-stdlib --product hms-act
 
 # Stage what the runtime image gets: the binary, the crash backtracer, and the SwiftPM resource bundles.
@@ -54,12 +54,11 @@ RUN bin="$(swift build --package-path /build -c release --show-bin-path)" \
 # ================================
 FROM debian:bookworm-slim
 
-# Only the shared libraries the binary needs (scripts/check-deploy checks its NEEDED entries): librabbitmq,
-# libpq, and libcurl, which Foundation's URLSession (the CLI's API client) loads even when the Swift
-# runtime is static. Plus CA certificates for amqps:// and TLS to PostgreSQL, and time zones.
+# Only the shared libraries the binary needs (scripts/check-deploy checks its NEEDED entries): librabbitmq and
+# libpq. Plus CA certificates for amqps:// and TLS to PostgreSQL, and time zones.
 RUN export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends librabbitmq4 libpq5 libcurl4 ca-certificates tzdata \
+    && apt-get -q install -y --no-install-recommends librabbitmq4 libpq5 ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 
 # A numeric user and group: Kubernetes can only prove runAsNonRoot for a numeric USER (k8s/ sets the same ids).

@@ -1,11 +1,7 @@
 import ActPlaybook
 import Foundation
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
-/// A small client of the hms-act HTTP API (`/work/wt/http-contract.md`), over Foundation's `URLSession`.
+/// A small client of the hms-act HTTP API (`docs/http-api.md`), over ``HTTPExchange`` (plain HTTP/1.1).
 ///
 /// Every call sends `Authorization: Bearer <token>` when a token is set, and turns the server's
 /// `application/problem+json` answers into ``APIError/problem(_:)``. A server that cannot be reached
@@ -15,7 +11,6 @@ struct APIClient: Sendable {
     var baseURL: URL
     /// A bearer secret (`HMS_API_TOKEN`), or nil when the server runs without tokens.
     var token: String?
-    var session: URLSession = .shared
 
     /// One HTTP answer.
     struct Response: Sendable {
@@ -79,32 +74,37 @@ struct APIClient: Sendable {
         headers: [String: String] = [:]
     ) async throws -> Response {
         let url = try url(path, query: query)
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.timeoutInterval = 30
-        request.setValue("application/json, application/problem+json", forHTTPHeaderField: "Accept")
-        if let token, !token.isEmpty { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        request.httpBody = body
-        let data: Data
-        let response: URLResponse
+        guard url.scheme == "http", let host = url.host,
+            let components = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        else {
+            throw APIError.badRequest(
+                "\(baseURL.absoluteString) is not an http:// URL; the CLI speaks plain HTTP: reach a remote API with "
+                    + "`kubectl port-forward svc/hms-act 8100:8100` and HMS_API_URL=http://127.0.0.1:8100, or run it in the pod")
+        }
+        var target = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
+        if let query = components.percentEncodedQuery { target += "?" + query }
+        let port = url.port ?? 80
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
+        head += "Accept: application/json, application/problem+json\r\nUser-Agent: hms-act-cli\r\n"
+        if let token, !token.isEmpty { head += "Authorization: Bearer \(token)\r\n" }
+        if let contentType { head += "Content-Type: \(contentType)\r\n" }
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "Content-Length: \(body?.count ?? 0)\r\n\r\n"
+        let answer: HTTPExchange.Answer
         do {
-            (data, response) = try await session.data(for: request)
-        } catch let error as URLError {
-            throw Self.describe(error, url: baseURL)
-        } catch is CancellationError {
-            throw APIError.cancelled
+            answer = try await HTTPExchange.perform(host: host, port: port, request: Array(head.utf8) + Array(body ?? Data()))
         } catch {
-            throw APIError.unreachable(url: baseURL.absoluteString, reason: "\(error.localizedDescription)")
+            switch error {
+            case .unreachable(let reason): throw APIError.unreachable(url: baseURL.absoluteString, reason: reason)
+            case .timedOut: throw APIError.unreachable(url: baseURL.absoluteString, reason: "no answer within 30 s")
+            case .malformed(let reason): throw APIError.badResponse("the answer from \(url) is not HTTP: \(reason)")
+            }
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw APIError.badResponse("the answer from \(url) is not HTTP")
+        if Task.isCancelled { throw APIError.cancelled }
+        guard (200..<300).contains(answer.status) else {
+            throw APIError.problem(Problem(status: answer.status, body: answer.body, url: url))
         }
-        guard (200..<300).contains(http.statusCode) else {
-            throw APIError.problem(Problem(status: http.statusCode, body: data, url: url))
-        }
-        return Response(status: http.statusCode, body: data)
+        return Response(status: answer.status, body: answer.body)
     }
 
     /// The full URL of `path` (already percent-encoded where needed) with `query` (nil values left out).
@@ -127,17 +127,6 @@ struct APIClient: Sendable {
         return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 
-    private static func describe(_ error: URLError, url: URL) -> APIError {
-        switch error.code {
-        case .cannotConnectToHost, .cannotFindHost, .networkConnectionLost, .notConnectedToInternet,
-            .dnsLookupFailed, .timedOut:
-            return .unreachable(url: url.absoluteString, reason: error.localizedDescription)
-        case .cancelled:
-            return .cancelled
-        default:
-            return .unreachable(url: url.absoluteString, reason: error.localizedDescription)
-        }
-    }
 }
 
 /// An `application/problem+json` answer (RFC 9457), as the API sends for every error.
@@ -155,7 +144,7 @@ struct Problem: Sendable {
         self.status = status
         let json = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .null
         self.type = json["type"]?.stringValue
-        self.title = json["title"]?.stringValue ?? HTTPURLResponse.localizedString(forStatusCode: status)
+        self.title = json["title"]?.stringValue ?? Self.reason(status)
         var detail = json["detail"]?.stringValue
         if detail == nil, json == .null, !body.isEmpty {
             detail = String(decoding: body.prefix(500), as: UTF8.self)
@@ -166,6 +155,22 @@ struct Problem: Sendable {
         self.detail = detail
         if case .array(let items)? = json["diagnostics"] { diagnostics = items } else { diagnostics = [] }
         if case .array(let items)? = json["errors"] { errors = items } else { errors = [] }
+    }
+
+    /// The reason phrase of a status without a problem body.
+    static func reason(_ status: Int) -> String {
+        switch status {
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 409: "Conflict"
+        case 422: "Unprocessable Content"
+        case 500: "Internal Server Error"
+        case 502: "Bad Gateway"
+        case 503: "Service Unavailable"
+        default: "HTTP \(status)"
+        }
     }
 }
 
