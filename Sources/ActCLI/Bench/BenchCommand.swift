@@ -98,7 +98,8 @@ struct BenchCommand: AsyncParsableCommand {
             logger.logLevel = .warning
             let benchmark = OrchestratorBenchmark(settings: settings, amqpURL: amqp, postgresURL: postgres, workDirectory: work,
                 logger: logger)
-            let report = try await benchmark.run { print("· \($0)") }
+            // Progress goes out unbuffered, so a log file shows it as it happens.
+            let report = try await benchmark.run { FileHandle.standardOutput.write(Data("· \($0)\n".utf8)) }
             print(report.table)
             if let json {
                 let encoder = JSONEncoder()
