@@ -39,8 +39,12 @@ public struct StoreTransaction: Sendable {
     }
 
     /// Claims up to `limit` outbox rows that are available now.
-    public func claimOutbox(limit: Int) async throws -> [OutboxMessage] {
-        try await connection.query(StoreSQL.claimOutbox, [PostgresBind(limit)]).map { row throws(PostgresError) in
+    ///
+    /// - Parameter partition: Only rows whose run (`correlation_id`) hashes to `index` of `count` shares, so
+    ///   several relays split the runs between them and each run's messages keep their order.
+    public func claimOutbox(limit: Int, partition: (index: Int, count: Int) = (0, 1)) async throws -> [OutboxMessage] {
+        try await connection.query(StoreSQL.claimOutbox,
+            [PostgresBind(limit), PostgresBind(partition.count), PostgresBind(partition.index)]).map { row throws(PostgresError) in
             let headersText: String = try row.decode(column: 7)
             let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
             return OutboxMessage(

@@ -166,6 +166,51 @@ import Testing
         }
     }
 
+    @Test func outboxPartitionsSplitTheRunsWithoutSharingOrLosingARow() async throws {
+        try await TestDatabase.withStore(maxConnections: 4) { store in
+            var batch = StoreBatch()
+            batch.outbox = (0..<240).map {
+                OutboxMessage(exchange: "x", routingKey: "k", messageID: "m\($0)", correlationID: "wf_\($0 % 24)", type: "t",
+                    headers: [:], body: [UInt8(truncatingIfNeeded: $0)], createdAt: Self.now)
+            }
+            try await store.withTransaction { try await $0.write(batch) }
+            // Three relays claim concurrently, each its own share, in small batches.
+            let shares = try await withThrowingTaskGroup(of: [OutboxMessage].self) { group in
+                for index in 0..<3 {
+                    group.addTask {
+                        var mine: [OutboxMessage] = []
+                        while true {
+                            let rows = try await store.withTransaction { transaction in
+                                let rows = try await transaction.claimOutbox(limit: 7, partition: (index, 3))
+                                try await transaction.deleteOutbox(rows.map(\.outboxID))
+                                return rows
+                            }
+                            if rows.isEmpty { return mine }
+                            mine += rows
+                        }
+                    }
+                }
+                var all: [[OutboxMessage]] = []
+                for try await share in group { all.append(share) }
+                return all
+            }
+            let all = shares.flatMap { $0 }
+            #expect(all.count == 240)
+            #expect(Set(all.map(\.messageID)).count == 240)
+            // A run's messages all go to one relay, in the order they were written.
+            let runsPerShare = shares.map { Set($0.compactMap(\.correlationID)) }
+            #expect(runsPerShare[0].isDisjoint(with: runsPerShare[1]) && runsPerShare[1].isDisjoint(with: runsPerShare[2])
+                && runsPerShare[0].isDisjoint(with: runsPerShare[2]))
+            #expect(runsPerShare.filter { !$0.isEmpty }.count > 1)
+            for share in shares {
+                for run in Set(share.compactMap(\.correlationID)) {
+                    let ids = share.filter { $0.correlationID == run }.map(\.outboxID)
+                    #expect(ids == ids.sorted())
+                }
+            }
+        }
+    }
+
     @Test func concurrentOutboxClaimersNeverShareARow() async throws {
         try await TestDatabase.withStore(maxConnections: 4) { store in
             var batch = StoreBatch()

@@ -125,13 +125,16 @@ struct BatchingReader: Sendable {
         }
     }
 
-    /// Runs until cancelled. `handle` gets each batch with the time each delivery arrived; the batch is
-    /// acknowledged after `handle` returns.
+    /// Runs until cancelled. `handle` gets each batch with the time each delivery arrived. Batches are
+    /// handled as they come, without waiting for the previous one (a worker answering "at once" must not
+    /// queue tasks behind a publisher confirm); they are acknowledged in order, each once its own `handle`
+    /// and every earlier one have returned, with one multiple ack.
     func run(_ handle: @escaping @Sendable ([(AMQPDelivery, UInt64)]) async throws -> Void) async throws {
         let consumer = try await client.consume(queue: queue, prefetch: prefetch)
         let buffer = Buffer()
         let client = self.client
         let maxBatch = self.maxBatch
+        let (handled, handedOver) = AsyncStream.makeStream(of: (AMQPDeliveryTag, Task<Void, any Error>).self)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { buffer.wake.finish() }
@@ -142,6 +145,7 @@ struct BatchingReader: Sendable {
                 }
             }
             group.addTask {
+                defer { handedOver.finish() }
                 for await _ in buffer.wakeups {
                     while true {
                         let batch = buffer.items.withLock { items -> [(AMQPDelivery, UInt64)] in
@@ -150,9 +154,14 @@ struct BatchingReader: Sendable {
                             return batch
                         }
                         guard let last = batch.last else { break }
-                        try await handle(batch)
-                        try await client.ack(last.0.deliveryTag, multiple: true)
+                        handedOver.yield((last.0.deliveryTag, Task { try await handle(batch) }))
                     }
+                }
+            }
+            group.addTask {
+                for await (tag, work) in handled {
+                    try await work.value
+                    try await client.ack(tag, multiple: true)
                 }
             }
             try await group.next()

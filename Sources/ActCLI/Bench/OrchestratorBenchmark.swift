@@ -175,7 +175,9 @@ struct OrchestratorBenchmark {
                 messageSize: meanTaskBytes, window: 500, logger: logger)
             progress(String(format: "ceiling: %.0f messages/s published+consumed (%d-byte messages)", ceiling, meanTaskBytes))
 
-            // 3. Latency, open loop.
+            // 3. Latency, open loop, after the broker has settled from the ceiling's queue (its first
+            // seconds showed stalls otherwise).
+            try await Task.sleep(for: .seconds(5))
             var levels: [LatencyLevel] = []
             for (index, fraction) in settings.latencyFractions.enumerated() {
                 let rate = runsPerSecond * fraction

@@ -64,6 +64,8 @@ extension ServiceConfiguration {
             summary: "Wait for more deliveries before applying a batch"),
         .init(key: "engine.outbox_batch_size", environment: "HMS_OUTBOX_BATCH_SIZE", target: .int(\.engine.outboxBatchSize),
             summary: "Outbox rows per confirm batch"),
+        .init(key: "engine.outbox_relays", environment: "HMS_OUTBOX_RELAYS", target: .int(\.engine.outboxRelays),
+            summary: "Outbox relays per replica, each for its share of the runs"),
         .init(key: "engine.timer_poll_ms", environment: "HMS_TIMER_POLL_MS", target: .int(\.engine.timerPollMilliseconds),
             summary: "Timer scan interval when not woken by NOTIFY"),
         .init(key: "engine.inbox_retention_hours", environment: "HMS_INBOX_RETENTION_HOURS",
@@ -125,6 +127,7 @@ extension ServiceConfiguration {
         try require((0.0..<1.0).contains(engine.slaWarningFraction) && engine.slaWarningFraction > 0,
             "engine.sla_warning_fraction must be between 0 and 1 (e.g. 0.8), got \(engine.slaWarningFraction)")
         try require(engine.batchSize >= 1 && engine.batchSize <= 10_000, "engine.batch_size must be 1…10000")
+        try require(engine.outboxRelays >= 1 && engine.outboxRelays <= 16, "engine.outbox_relays must be 1…16")
         try require(amqp.prefetch >= 1 && amqp.prefetch <= 65_535, "amqp.prefetch must be 1…65535")
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")

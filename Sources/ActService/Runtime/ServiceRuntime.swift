@@ -50,10 +50,10 @@ public struct ServiceRuntime: Sendable {
             logger: logger, clock: clock)
         try await orchestrator.refreshCatalog()
 
-        let services: [any Service] = [
-            postgres,
-            broker,
-            OutboxRelay(orchestrator: orchestrator, logger: logger),
+        let relays = configuration.engine.outboxRelays
+        let services: [any Service] = [postgres, broker] + (0..<relays).map {
+            OutboxRelay(orchestrator: orchestrator, logger: logger, partition: ($0, relays)) as any Service
+        } + [
             TimerScanner(orchestrator: orchestrator, listenerConfiguration: postgresConfiguration, logger: logger),
             DeliveryConsumer(kind: .results, orchestrator: orchestrator, logger: logger),
             DeliveryConsumer(kind: .triggers, orchestrator: orchestrator, logger: logger),

@@ -15,9 +15,14 @@ public import ServiceLifecycle
 public struct OutboxRelay: Service {
     let orchestrator: Orchestrator
     let logger: Logger
+    /// This relay's share of the runs: `index` of `count` (see ``StoreTransaction/claimOutbox(limit:partition:)``).
+    let partition: (index: Int, count: Int)
 
-    public init(orchestrator: Orchestrator, logger: Logger) {
+    public init(orchestrator: Orchestrator, logger: Logger, partition: (index: Int, count: Int) = (0, 1)) {
         self.orchestrator = orchestrator
+        self.partition = partition
+        var logger = logger
+        if partition.count > 1 { logger[metadataKey: "outbox.relay"] = "\(partition.index + 1)/\(partition.count)" }
         self.logger = logger
     }
 
@@ -53,7 +58,7 @@ public struct OutboxRelay: Service {
         let store = orchestrator.store
         let logger = self.logger
         return try await store.withTransaction { transaction in
-            let rows = try await transaction.claimOutbox(limit: limit)
+            let rows = try await transaction.claimOutbox(limit: limit, partition: partition)
             guard !rows.isEmpty else { return 0 }
             let outcomes = try await broker.publish(rows.map(AMQPMessage.init(outbox:)))
             var done: [Int64] = []

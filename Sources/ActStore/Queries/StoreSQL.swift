@@ -150,6 +150,7 @@ enum StoreSQL {
         SELECT outbox_id, exchange, routing_key, message_id, correlation_id, type, content_type, headers::text, body,
                (extract(epoch FROM created_at) * 1000)::bigint, attempts
         FROM outbox WHERE available_at <= now()
+          AND ($2::int = 1 OR (hashtext(coalesce(correlation_id, '')) & 2147483647) % $2::int = $3::int)
         ORDER BY outbox_id LIMIT $1
         FOR UPDATE SKIP LOCKED
         """
