@@ -23,11 +23,7 @@ struct BenchCommand: AsyncParsableCommand {
                 few-hundred-run version the test command runs so the harness never rots.
                 """)
 
-        @Option(help: "PostgreSQL URL (default: $POSTGRES_URL).")
-        var postgresURL: String?
-
-        @Option(help: "AMQP URL (default: $AMQP_URL).")
-        var amqpURL: String?
+        @OptionGroup var servers: BenchServerOptions
 
         @Option(help: "The hms-act executable to serve with (default: this one).")
         var binary: String?
@@ -72,11 +68,7 @@ struct BenchCommand: AsyncParsableCommand {
         var json: String?
 
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
-            guard let postgres = postgresURL ?? environment["POSTGRES_URL"], let amqp = amqpURL ?? environment["AMQP_URL"]
-            else {
-                throw ValidationError("give --postgres-url and --amqp-url, or run eval \"$(scripts/stack env)\" first")
-            }
+            let (postgres, amqp) = try servers.urls()
             guard ["quorum", "classic"].contains(queueType) else {
                 throw ValidationError("--queue-type must be quorum or classic, not \(queueType)")
             }
@@ -128,11 +120,7 @@ struct BenchCommand: AsyncParsableCommand {
                 eval "$(scripts/stack env)". Use a release build for figures worth quoting.
                 """)
 
-        @Option(help: "PostgreSQL URL (default: $POSTGRES_URL).")
-        var postgresURL: String?
-
-        @Option(help: "AMQP URL (default: $AMQP_URL).")
-        var amqpURL: String?
+        @OptionGroup var servers: BenchServerOptions
 
         @Option(help: "Rows per PostgreSQL measurement.")
         var rows = 5_000
@@ -147,11 +135,7 @@ struct BenchCommand: AsyncParsableCommand {
         var output = "table"
 
         func run() async throws {
-            let environment = ProcessInfo.processInfo.environment
-            guard let postgres = postgresURL ?? environment["POSTGRES_URL"], let amqp = amqpURL ?? environment["AMQP_URL"]
-            else {
-                throw ValidationError("give --postgres-url and --amqp-url, or run eval \"$(scripts/stack env)\" first")
-            }
+            let (postgres, amqp) = try servers.urls()
             let logger = Logger(label: "hms-act.bench")
             var figures = try await runPostgresLayerBenchmark(
                 configuration: try PostgresConfiguration(url: postgres), rows: rows, logger: logger)
@@ -169,5 +153,23 @@ struct BenchCommand: AsyncParsableCommand {
                 }
             }
         }
+    }
+}
+
+/// The servers a benchmark measures.
+struct BenchServerOptions: ParsableArguments {
+    @Option(help: "PostgreSQL URL (default: $POSTGRES_URL).")
+    var postgresURL: String?
+
+    @Option(help: "AMQP URL (default: $AMQP_URL).")
+    var amqpURL: String?
+
+    /// The URLs from the options, else from the environment.
+    func urls() throws -> (postgres: String, amqp: String) {
+        let environment = ProcessInfo.processInfo.environment
+        guard let postgres = postgresURL ?? environment["POSTGRES_URL"], let amqp = amqpURL ?? environment["AMQP_URL"] else {
+            throw ValidationError("give --postgres-url and --amqp-url, or run eval \"$(scripts/stack env)\" first")
+        }
+        return (postgres, amqp)
     }
 }

@@ -15,10 +15,13 @@ public struct AuditReport: Hashable, Sendable {
 extension Store {
     /// Writes a keyed checkpoint over the heads of every run whose chain moved since the last checkpoint.
     ///
-    /// - Returns: The checkpoint id and its heads, or `nil` when nothing moved. The caller publishes it to
-    ///   the governance exchange (the outside witness) and marks it published.
-    public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64) async throws -> (id: Int64, heads: [AuditCheckpoint.Head], signature: [UInt8])? {
-        try await client.withTransaction { connection -> (id: Int64, heads: [AuditCheckpoint.Head], signature: [UInt8])? in
+    /// - Returns: The checkpoint id, how many heads it signs, their digest and the signature, or `nil` when
+    ///   nothing moved. The caller publishes it to the governance exchange (the outside witness) and marks it
+    ///   published.
+    public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64) async throws
+        -> (id: Int64, headCount: Int, digest: [UInt8], signature: [UInt8])?
+    {
+        try await client.withTransaction { connection -> (id: Int64, headCount: Int, digest: [UInt8], signature: [UInt8])? in
             let last = try await connection.query(StoreSQL.lastCheckpointTime).first
             let since: Int64? = try last?.decode(Int64?.self, column: 0) ?? nil
             var heads: [AuditCheckpoint.Head] = []
@@ -38,7 +41,7 @@ extension Store {
             ])
             guard let row = inserted.first else { return nil }
             let id: Int64 = try row.decode(column: 0)
-            return (id, checkpoint.heads, signature)
+            return (id, checkpoint.heads.count, checkpoint.headsDigest, signature)
         }
     }
 
