@@ -35,11 +35,6 @@ private func measureAMQPLayer(
     let clock = ContinuousClock()
     var figures: [LayerBenchmarkFigure] = []
 
-    func rate(_ count: Int, _ elapsed: Duration) -> Double {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(count) / seconds : 0
-    }
-
     func publish(batchSize: Int) async throws -> Duration {
         try await clock.measure {
             var sent = 0
@@ -58,7 +53,7 @@ private func measureAMQPLayer(
         let elapsed = try await publish(batchSize: batchSize)
         figures.append(
             LayerBenchmarkFigure(
-                name: "amqp.publish.confirmed.batch_\(batchSize)", value: rate(messages, elapsed), unit: "messages/s"))
+                name: "amqp.publish.confirmed.batch_\(batchSize)", value: benchRate(messages, elapsed), unit: "messages/s"))
     }
 
     let total = messages * 3
@@ -76,7 +71,7 @@ private func measureAMQPLayer(
     }
     try await client.cancel(consumer)
     figures.append(
-        LayerBenchmarkFigure(name: "amqp.consume.acked.multiple_100", value: rate(total, consumeElapsed), unit: "messages/s"))
+        LayerBenchmarkFigure(name: "amqp.consume.acked.multiple_100", value: benchRate(total, consumeElapsed), unit: "messages/s"))
     return figures
 }
 
@@ -131,6 +126,6 @@ func runAMQPRoundTripCeiling(
         }
         try await consumer.cancel(deliveries)
         _ = try? await publisher.withConnection { try await $0.deleteQueue(queue) }
-        return Double(messages) / benchSeconds(elapsed)
+        return benchRate(messages, elapsed)
     }
 }

@@ -33,6 +33,12 @@ struct LatencySummary: Codable, Sendable, Hashable {
     }
 }
 
+/// `count` per second of `duration` (0 for no time).
+func benchRate(_ count: Int, _ duration: Duration) -> Double {
+    let seconds = benchSeconds(duration)
+    return seconds > 0 ? Double(count) / seconds : 0
+}
+
 /// Seconds in a `Duration`, as a `Double`.
 func benchSeconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18

@@ -48,10 +48,6 @@ private func measure(on connection: PostgresConnection, rows: Int, logger: Logge
     let clock = ContinuousClock()
     let payload = String(repeating: "x", count: 64)
     func binds(_ id: Int) -> [PostgresBind] { [PostgresBind(id), PostgresBind(payload)] }
-    func perSecond(_ count: Int, _ duration: Duration) -> Double {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return seconds > 0 ? Double(count) / seconds : 0
-    }
 
     try await connection.executeScript(PostgresLayerBenchmarkSQL.createTable)
 
@@ -87,11 +83,11 @@ private func measure(on connection: PostgresConnection, rows: Int, logger: Logge
     logger.debug("postgres layer benchmark: prepared statements done")
 
     return [
-        LayerBenchmarkFigure(name: "postgres.single_row_commits", value: perSecond(rows, single), unit: "commits/s"),
-        LayerBenchmarkFigure(name: "postgres.pipelined_batch_rows", value: perSecond(rows, batched), unit: "rows/s"),
+        LayerBenchmarkFigure(name: "postgres.single_row_commits", value: benchRate(rows, single), unit: "commits/s"),
+        LayerBenchmarkFigure(name: "postgres.pipelined_batch_rows", value: benchRate(rows, batched), unit: "rows/s"),
         LayerBenchmarkFigure(
             name: "postgres.prepared_rows_one_transaction",
-            value: perSecond(rows, prepared),
+            value: benchRate(rows, prepared),
             unit: "rows/s"
         ),
     ]

@@ -26,11 +26,6 @@ struct ProcessCPU {
         groups.mapValues { pids in pids.reduce(0) { $0 + Self.cpuSeconds($1) } }
     }
 
-    /// The PostgreSQL backends come and go; this re-reads the children before a phase.
-    func refreshed(server: Int32, amqpPort: Int?, postgresPort: Int?) -> ProcessCPU {
-        ProcessCPU(server: server, amqpPort: amqpPort, postgresPort: postgresPort)
-    }
-
     static func cpuSeconds(_ pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")

@@ -47,12 +47,7 @@ extension AuditCommand {
             var intact = true
             try await Console.reportingErrors {
                 let configuration = try configurationOptions.load()
-                var postgres: PostgresConfiguration
-                do {
-                    postgres = try PostgresConfiguration(url: postgresURL ?? configuration.postgres.url)
-                } catch let error as PostgresError {
-                    throw CLIError("the PostgreSQL URL is not usable (\(error.reason ?? "\(error.code)")); write e.g. postgresql://hms@127.0.0.1:5432/hms_act")
-                }
+                var postgres = try PostgresConfiguration.fromCLI(postgresURL ?? configuration.postgres.url)
                 postgres.applicationName = "hms-act audit verify"
                 postgres.connectTimeout = .seconds(5)
                 let schemaName = schema ?? configuration.postgres.schema

@@ -42,12 +42,7 @@ struct MigrateCommand: AsyncParsableCommand {
     func run() async throws {
         try await Console.reportingErrors {
             let configuration = try configurationOptions.load()
-            var postgres: PostgresConfiguration
-            do {
-                postgres = try PostgresConfiguration(url: postgresURL ?? configuration.postgres.url)
-            } catch let error as PostgresError {
-                throw CLIError("the PostgreSQL URL is not usable (\(error.reason ?? "\(error.code)")); write e.g. postgresql://hms@127.0.0.1:5432/hms_act")
-            }
+            var postgres = try PostgresConfiguration.fromCLI(postgresURL ?? configuration.postgres.url)
             let schemaName = schema ?? configuration.postgres.schema
             guard !schemaName.isEmpty, schemaName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw CLIError("the schema name \(schemaName) must be letters, digits and underscores")

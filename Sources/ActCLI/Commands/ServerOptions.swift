@@ -1,4 +1,5 @@
 import ActAMQP
+import ActPostgres
 import ActService
 import ArgumentParser
 import Foundation
@@ -60,6 +61,18 @@ enum Broker {
                 cannot connect to RabbitMQ at \(configuration) (\(reason))
                   Start the local stack with `scripts/stack up` (or `scripts/demo`), or pass --amqp-url / AMQP_URL.
                 """)
+        }
+    }
+}
+
+extension PostgresConfiguration {
+    /// A configuration from a URL given on the command line or in the configuration, with an error that
+    /// shows the form to write.
+    static func fromCLI(_ url: String) throws -> PostgresConfiguration {
+        do {
+            return try PostgresConfiguration(url: url)
+        } catch {
+            throw CLIError("the PostgreSQL URL is not usable (\(error.reason ?? "\(error.code)")); write e.g. postgresql://hms@127.0.0.1:5432/hms_act")
         }
     }
 }
