@@ -156,6 +156,30 @@ import Testing
         #expect(found[3].message == "expected a positive number for 'wait_days', got a string")
     }
 
+    /// A span the database cannot hold used to validate and then wedge every batch that scheduled it
+    /// (SQLSTATE 22008): spans are refused past ten years, in every spelling.
+    @Test func durationsLongerThanTenYearsAreRefused() {
+        let found = refusal(playbook("""
+              - id: a
+                agent: ai.a
+                sla: 300000000d
+              - id: b
+                wait: 3651d
+              - id: c
+                wait_days: 100000
+              - id: d
+                agent: ai.d
+                sla: 3650d
+
+            """), file: "p.yaml")
+        #expect(found.codes == ["bad-duration", "bad-duration", "bad-duration"])
+        #expect(found[0].message == "'300000000d' for 'sla' is longer than 3650d (10 years), the longest span a timer holds")
+        #expect(found[0].fix == "write a duration of at most 3650d, e.g. `sla: 365d`")
+        #expect(found[0].location == loc(6, 10))
+        #expect(found[1].message.hasPrefix("'3651d' for 'wait'"))
+        #expect(found[2].message == "expected a positive number for 'wait_days', got a number (100000)")
+    }
+
     @Test func badExpressionsPointAtTheColumnInTheFile() {
         let found = refusal(playbook("""
               - id: a

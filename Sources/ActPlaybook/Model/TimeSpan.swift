@@ -13,6 +13,9 @@ public struct TimeSpan: Hashable, Comparable, Sendable, Codable, CustomStringCon
     public static func hours(_ value: Int64) -> TimeSpan { TimeSpan(milliseconds: value * 3_600_000) }
     public static func days(_ value: Int64) -> TimeSpan { TimeSpan(milliseconds: value * 86_400_000) }
     public static let zero = TimeSpan(milliseconds: 0)
+    /// The longest span a playbook may write (`3650d`, ten years): every deadline computed from it stays
+    /// far inside PostgreSQL's timestamp range, and no SLA, wait or backoff is meant to be longer.
+    public static let longest = TimeSpan.days(3_650)
 
     public static func < (lhs: TimeSpan, rhs: TimeSpan) -> Bool { lhs.milliseconds < rhs.milliseconds }
     public static func + (lhs: TimeSpan, rhs: TimeSpan) -> TimeSpan {

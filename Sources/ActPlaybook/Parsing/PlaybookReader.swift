@@ -405,7 +405,7 @@ struct PlaybookReader {
     mutating func readCount(_ node: Node, key: String, unit: Int64) -> TimeSpan? {
         let tag = node.tag.rawValue
         if !node.isQuoted, tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float", let value = node.float,
-            value > 0, value <= 3_650 * 86_400_000 / Double(unit)
+            value > 0, value <= Double(TimeSpan.longest.milliseconds) / Double(unit)
         {
             return TimeSpan(milliseconds: Int64((value * Double(unit)).rounded()))
         }
@@ -436,6 +436,13 @@ struct PlaybookReader {
         guard span.milliseconds > 0 else {
             source.error("bad-duration", "the duration for '\(what)' must be longer than 0",
                 fix: "write one of \(Self.durationForms)", at: node)
+            return nil
+        }
+        guard span <= TimeSpan.longest else {
+            // A deadline this far away would validate here and then fail in the database (SQLSTATE 22008).
+            source.error("bad-duration",
+                "'\(scalar.string)' for '\(what)' is longer than \(TimeSpan.longest) (10 years), the longest span a timer holds",
+                fix: "write a duration of at most \(TimeSpan.longest), e.g. `\(what): 365d`", at: node)
             return nil
         }
         return span
