@@ -156,7 +156,7 @@ let package = Package(
 
         .testTarget(
             name: "ActServiceTests",
-            dependencies: ["ActService", "ActAMQP", "ActPlaybook", "ActEngine", "ActStore"]
+            dependencies: ["ActService", "ActAMQP", "ActPostgres", "ActPlaybook", "ActEngine", "ActStore"]
         ),
 
         .testTarget(
@@ -164,6 +164,7 @@ let package = Package(
             dependencies: [
                 "ActHTTP",
                 "ActService",
+                "ActPostgres",
                 "ActStore",
                 "ActEngine",
                 "ActPlaybook",

@@ -32,7 +32,7 @@ extension Orchestrator: ControlPlane {
         async let audit = store.auditTrail(runID: row.runID)
         return try API.RunDetail(row: row, playbook: catalog.byVersion[row.versionID]?.playbook, tasks: try await tasks,
             audit: try await audit, slaWarningFraction: configuration.engine.slaWarningFraction,
-            now: Orchestrator.wallClock())
+            now: now())
     }
 
     public func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
@@ -67,8 +67,8 @@ extension Orchestrator: ControlPlane {
     }
 
     public func listAgents() async throws -> [API.Agent] {
-        let now = Orchestrator.wallClock()
-        return agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: now) }
+        let instant = now()
+        return agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: instant) }
     }
 
     public func listIncidents(limit: Int) async throws -> [API.Incident] {
@@ -77,6 +77,6 @@ extension Orchestrator: ControlPlane {
 
     public func checkReadiness() async -> API.Readiness {
         let (postgres, amqp) = await readiness()
-        return API.Readiness(postgres: postgres, amqp: amqp)
+        return API.Readiness(postgres: postgres, amqp: amqp, retrying: health.retryingQueues)
     }
 }

@@ -82,6 +82,14 @@ public struct Store: Sendable {
 
     // MARK: Health
 
+    /// PostgreSQL's clock (`clock_timestamp()`), in milliseconds since the epoch: the clock deadlines
+    /// are computed on and timers are claimed by.
+    public func databaseTimeMilliseconds() async throws -> Int64 {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.databaseTime).first!.decode(Int64.self, column: 0)
+        }
+    }
+
     /// Whether a connection can be had and answers.
     public func ping() async -> Bool {
         do {

@@ -56,6 +56,11 @@ public struct StoreTransaction: Sendable {
         }
     }
 
+    /// Moves a timer's due time `seconds` from now (a timer that cannot be applied as it is).
+    public func postponeTimer(_ timerID: String, seconds: Int) async throws {
+        try await connection.execute(StoreSQL.postponeTimer, [PostgresBind(timerID), PostgresBind(Double(seconds))])
+    }
+
     /// Deletes outbox rows after their publish was confirmed.
     public func deleteOutbox(_ ids: [Int64]) async throws {
         guard !ids.isEmpty else { return }

@@ -98,6 +98,17 @@ public enum TestDatabase {
         }
     }
 
+    /// Runs SQL in a test schema on a connection of its own: how a test injects a fault (renames a table,
+    /// adds a constraint) under a running service.
+    public static func execute(_ sql: String, schema: String) async throws {
+        var configuration = TestEnvironment.postgres
+        configuration.searchPath = schema
+        let connection = try await PostgresConnection.connect(configuration: configuration,
+            logger: TestEnvironment.logger("test.postgres"))
+        defer { Task { await connection.close() } }
+        try await connection.executeScript(sql)
+    }
+
     /// Drops a test schema and everything in it.
     public static func drop(_ schema: String) async throws {
         let connection = try await PostgresConnection.connect(configuration: TestEnvironment.postgres,

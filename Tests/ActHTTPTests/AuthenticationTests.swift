@@ -42,13 +42,20 @@ struct AuthenticationTests {
             #expect(try live.json == ["status": "ok"])
             let ready = try await client.send(.get, "/readyz", token: nil)
             #expect(ready.status == .ok)
-            #expect(try ready.json == ["postgres": true, "amqp": true])
+            #expect(try ready.json == ["postgres": true, "amqp": true, "retrying": []])
         }
         world.plane.setReadiness(API.Readiness(postgres: true, amqp: false))
         try await world.test { client in
             let ready = try await client.send(.get, "/readyz", token: nil)
             #expect(ready.status == .serviceUnavailable)
-            #expect(try ready.json == ["postgres": true, "amqp": false])
+            #expect(try ready.json == ["postgres": true, "amqp": false, "retrying": []])
+        }
+        // Both servers answer, but a consumer cannot commit its batch: the replica makes no progress.
+        world.plane.setReadiness(API.Readiness(postgres: true, amqp: true, retrying: ["hms-act.triggers"]))
+        try await world.test { client in
+            let ready = try await client.send(.get, "/readyz", token: nil)
+            #expect(ready.status == .serviceUnavailable)
+            #expect(try ready.json == ["postgres": true, "amqp": true, "retrying": ["hms-act.triggers"]])
         }
     }
 

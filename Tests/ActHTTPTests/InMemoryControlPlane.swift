@@ -25,6 +25,8 @@ final class InMemoryControlPlane: ControlPlane {
         var incidents: [Incident] = []
         var now: Instant
         var readiness = API.Readiness(postgres: true, amqp: true)
+        /// Thrown by the next submissions, as the real store would (an outage, a value it refuses).
+        var submitFailure: (any Error & Sendable)?
     }
 
     let agents: [Agent]
@@ -45,12 +47,16 @@ final class InMemoryControlPlane: ControlPlane {
 
     func addIncident(_ incident: Incident) { tables.withLock { $0.incidents.append(incident) } }
 
+    /// Makes every submission throw `error` (nil: work again).
+    func failSubmissions(with error: (any Error & Sendable)?) { tables.withLock { $0.submitFailure = error } }
+
     var now: Instant { tables.withLock { $0.now } }
 
     // MARK: ControlPlane
 
     func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult] {
-        tables.withLock { tables in
+        if let failure = tables.withLock({ $0.submitFailure }) { throw failure }
+        return tables.withLock { tables in
             var items = inputs.map { BatchPlanner.Item($0) }
             for index in items.indices {
                 guard let key = items[index].input.inboxKey else { continue }

@@ -130,7 +130,9 @@ extension ReliabilityTests {
 struct ServeProcess {
     let process: Process
 
-    static func start(binary: String, system: System) throws -> ServeProcess {
+    static func start(binary: String, system: System, environment extra: [String: String] = [:],
+        standardError: FileHandle = .nullDevice) throws -> ServeProcess
+    {
         let c = system.configuration
         var environment = ProcessInfo.processInfo.environment
         environment["AMQP_URL"] = c.amqp.url
@@ -149,12 +151,21 @@ struct ServeProcess {
         environment["HMS_HTTP_HOST"] = "127.0.0.1"
         environment["HMS_LOG_LEVEL"] = "warning"
         environment["HMS_CONFIG"] = nil
+        environment.merge(extra) { _, new in new }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["serve", "--playbooks", system.playbooksDirectory, "--agents", "/nonexistent"]
+        let arguments = ["serve", "--playbooks", system.playbooksDirectory, "--agents", "/nonexistent"]
+        if extra["LD_PRELOAD"] != nil {
+            // Spawned directly with a preloaded library, the Swift runtime saw no arguments here; through a
+            // shell's exec it sees them as usual.
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "exec \"$0\" \"$@\"", binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = standardError
         try process.run()
         return ServeProcess(process: process)
     }
@@ -169,6 +180,20 @@ struct ServeProcess {
                 continuation.resume(returning: process.terminationStatus)
             }
         }
+    }
+
+    /// SIGTERM, then the exit status if the process is gone within `timeout`; otherwise SIGKILL and nil.
+    func terminate(within timeout: Duration) async throws -> Int32? {
+        process.terminate()
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while process.isRunning, clock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        guard !process.isRunning else {
+            kill()
+            return nil
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 
     /// SIGKILL: no drain, no goodbye.

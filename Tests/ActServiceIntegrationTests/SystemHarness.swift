@@ -140,6 +140,8 @@ enum SystemHarness {
         playbooks: [String],
         agents: [Agent] = [],
         replicas: Int = 1,
+        configure: (inout ServiceConfiguration) -> Void = { _ in },
+        wallClock: @escaping @Sendable () -> Instant = Orchestrator.wallClock,
         answer: @escaping @Sendable (TaskMessage) -> Answer,
         _ body: @escaping @Sendable (System) async throws -> Void
     ) async throws {
@@ -161,6 +163,7 @@ enum SystemHarness {
         configuration.postgres.schema = "s_\(suffix)"
         configuration.engine.timerPollMilliseconds = 100
         configuration.audit.key = "test-audit-key"
+        configure(&configuration)
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-\(suffix)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -173,7 +176,7 @@ enum SystemHarness {
         var runtimes: [ServiceRuntime] = []
         for replica in 0..<replicas {
             runtimes.append(try await ServiceRuntime.make(configuration: configuration, agents: agents,
-                registerPlaybooksFrom: replica == 0 ? directory : nil, logger: logger))
+                registerPlaybooksFrom: replica == 0 ? directory : nil, logger: logger, wallClock: wallClock))
         }
         // Without an in-process replica, the schema is created by the test's own `hms-act serve` process;
         // the recorders' topology (declared below) already covers the exchanges it publishes to.

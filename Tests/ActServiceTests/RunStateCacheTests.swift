@@ -6,8 +6,11 @@ import Testing
 
 @Suite("run state cache")
 struct RunStateCacheTests {
-    func row(_ id: String, sequence: Int64, head: [UInt8] = [1, 2, 3], status: String = "running") -> RunRow {
-        RunRow(runID: id, playbookID: "P", versionID: 1, status: status, state: [], traceID: "t", triggerEventID: nil,
+    func row(_ id: String, sequence: Int64, head: [UInt8] = [1, 2, 3], status: String = "running", bytes: Int = 0)
+        -> RunRow
+    {
+        RunRow(runID: id, playbookID: "P", versionID: 1, status: status, state: [UInt8](repeating: 32, count: bytes),
+            traceID: "t", triggerEventID: nil,
             triggerType: nil, auditSequence: sequence, auditHead: head, createdAt: 0, updatedAt: 0, finishedAt: nil)
     }
 
@@ -46,5 +49,28 @@ struct RunStateCacheTests {
             #expect(cache.count <= 10)
         }
         #expect(cache.states(matching: ["r94": row("r94", sequence: 1)]).count == 1)
+    }
+
+    /// States carry payloads and outputs of up to a megabyte each: the bound is in bytes, not only entries.
+    @Test func theCacheNeverHoldsMoreBytesThanItsByteCapacity() {
+        var cache = RunStateCache(capacity: 1_000, byteCapacity: 16_000)
+        for index in 0..<200 {
+            cache.record([row("r\(index)", sequence: 1, bytes: 900)], states: ["r\(index)": state("r\(index)")])
+            #expect(cache.bytes <= 16_000)
+        }
+        #expect(cache.count == cache.bytes / 900)
+        // A state above a sixteenth of the capacity is not kept at all, and replaces nothing.
+        cache.record([row("huge", sequence: 1, bytes: 1_001)], states: ["huge": state("huge")])
+        #expect(cache.states(matching: ["huge": row("huge", sequence: 1, bytes: 1_001)]).isEmpty)
+        #expect(cache.states(matching: ["r199": row("r199", sequence: 1, bytes: 900)]).count == 1)
+    }
+
+    @Test func aRecachedRunCountsItsBytesOnce() {
+        var cache = RunStateCache(byteCapacity: 1 << 20)
+        for sequence in 1...50 {
+            cache.record([row("a", sequence: Int64(sequence), bytes: 500)], states: ["a": state("a")])
+        }
+        #expect(cache.bytes == 500)
+        #expect(cache.count == 1)
     }
 }

@@ -266,7 +266,15 @@ import Testing
             state: Array("{}".utf8), traceID: "t", triggerEventID: nil, triggerType: nil, auditSequence: 5,
             auditHead: previous, createdAt: 1_800_000_000_000, updatedAt: 1_800_000_000_000, finishedAt: nil)]
         try await store.withTransaction { try await $0.write(batch) }
-        #expect(try await store.writeCheckpoint(keyID: "k1", key: key["k1"]!, now: 1_800_000_001_000) != nil)
+        let written = try await store.writeCheckpoint(keyID: "k1", key: key["k1"]!, now: 1_800_000_001_000) { written in
+            OutboxMessage(exchange: "hms.governance", routingKey: "audit.checkpoint",
+                messageID: "audit.checkpoint:\(written.id)", correlationID: nil, type: "audit.checkpoint", headers: [:],
+                body: Array("{}".utf8), createdAt: 1_800_000_001_000)
+        }
+        let checkpoint = try #require(written)
+        // The witness message is committed with the checkpoint: the outbox holds it for the relay.
+        let rows = try await store.withTransaction { try await $0.claimOutbox(limit: 10) }
+        #expect(rows.map(\.messageID) == ["audit.checkpoint:\(checkpoint.id)"])
     }
 
     /// Runs SQL as the table owner with the append-only triggers off: what a DBA-level intruder could do.

@@ -304,9 +304,10 @@ public actor AMQPConnection {
     /// Publishes the messages on the publisher channel (confirm mode) and waits until the broker has settled
     /// every one of them.
     ///
-    /// - Returns: one outcome per message, in order: confirmed, nacked, or returned (mandatory and
-    ///   unroutable).
-    /// - Throws: ``AMQPError`` when the channel or connection closes first (outcomes unknown: retry),
+    /// - Returns: one outcome per message, in order: confirmed, nacked, returned (mandatory and
+    ///   unroutable), or channelClosed when the broker closed the channel before confirming it (a message
+    ///   above `max_message_size`, a missing exchange): the others of the batch keep their outcomes.
+    /// - Throws: ``AMQPError`` when the connection closes first (outcomes unknown: retry),
     ///   ``AMQPError/Code/timeout`` after ``AMQPConfiguration/confirmTimeout``, `CancellationError`.
     public func publish(_ messages: [AMQPMessage]) async throws -> [PublishOutcome] {
         guard !messages.isEmpty else { return [] }
@@ -607,9 +608,13 @@ public actor AMQPConnection {
         openChannels.remove(channel)
         if controlChannel == channel { controlChannel = nil }
         if let publisher, publisher.channel == channel {
+            // Each batch keeps the outcomes the broker settled before closing the channel; the rest are
+            // `channelClosed`, so a caller can tell what went through and retry only the others.
             self.publisher = nil
             for ref in Set(publisher.pending.values.map(\.batch)) {
-                batches.removeValue(forKey: ref)?.waiter.resume(throwing: error)
+                guard let batch = batches.removeValue(forKey: ref) else { continue }
+                let closed = PublishOutcome.channelClosed(replyCode: error.replyCode ?? 0, replyText: error.replyText ?? "")
+                batch.waiter.resume(returning: batch.outcomes.map { $0 ?? closed })
             }
         }
         endConsumer(channel: channel, error: error)

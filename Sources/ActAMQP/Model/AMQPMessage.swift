@@ -87,6 +87,12 @@ public enum PublishOutcome: Sendable, Hashable {
     case nacked
     /// The message was mandatory and no queue received it (`basic.return`), e.g. 312 NO_ROUTE.
     case returned(replyCode: UInt16, replyText: String)
+    /// The broker closed the publishing channel before confirming the message: it refused this message or
+    /// one published before it on the same channel (406 for a message above `max_message_size`, 404 for a
+    /// missing exchange). The message may or may not have been stored. Messages of the same batch the
+    /// broker confirmed before closing keep `confirmed`; publish the others again, one at a time, to find
+    /// the one at fault.
+    case channelClosed(replyCode: UInt16, replyText: String)
 }
 
 /// Identifies a delivery for ack, nack and reject: the broker's tag plus the channel and connection it

@@ -73,6 +73,8 @@ struct EmitCommand: AsyncParsableCommand {
                 throw CLIError("no queue is bound to \(type) on \(exchange): is hms-act running with a playbook triggered by it?")
             case .nacked:
                 throw CLIError("RabbitMQ refused the event (nack); nothing was queued, emit it again")
+            case .channelClosed(let code, let text):
+                throw CLIError("RabbitMQ refused the event (\(code) \(text)); if it is too large, send a smaller one")
             }
         }
     }

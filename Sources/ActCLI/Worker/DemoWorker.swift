@@ -93,7 +93,7 @@ struct DemoWorker: Service {
             print(answer.line(taskID: taskID, attempt: attempt, assignee: assignee))
         case .returned(_, let text):
             print("✘ \(taskID)#\(attempt): the result was returned (\(text)): nothing is bound to \(routingKey) on \(exchange); is hms-act running?")
-        case .nacked:
+        case .nacked, .channelClosed:
             print("✘ \(taskID)#\(attempt): RabbitMQ refused the result; the task will come again")
             try await client.nack(delivery.deliveryTag, requeue: true)
             return

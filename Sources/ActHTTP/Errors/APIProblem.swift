@@ -98,6 +98,16 @@ extension APIProblem {
             extensions: ["diagnostics": .array(error.diagnostics.map { JSONValue(API.Diagnostic($0)) })])
     }
 
+    /// 503: PostgreSQL or RabbitMQ cannot be reached (or times out) right now; the client should retry.
+    static var unavailable: APIProblem {
+        var fields = HTTPFields()
+        fields[.retryAfter] = "5"
+        return APIProblem(.serviceUnavailable, slug: "unavailable", title: "Service unavailable",
+            detail: "a server hms-act depends on (PostgreSQL or RabbitMQ) is unreachable or overloaded; nothing was "
+                + "changed. Retry after the number of seconds in Retry-After; /readyz says which server is down",
+            headers: fields)
+    }
+
     /// 413: the body is above ``APIRequestContext/maximumBodySize``.
     static var bodyTooLarge: APIProblem {
         APIProblem(.contentTooLarge, slug: "body-too-large", title: "Body too large",

@@ -13,6 +13,8 @@ import Logging
 /// | `MessageRejection` | 400 `unreadable-message` with the reason |
 /// | `DecodingError` (request bodies) | 400 `invalid-body` naming the field, with `errors` |
 /// | body above the limit | 413 `body-too-large` |
+/// | PostgreSQL or RabbitMQ unreachable, overloaded or timing out (``ApplyFailure/isUnavailable(_:)``) | 503 `unavailable` with `Retry-After` |
+/// | a value PostgreSQL refuses (``ApplyFailure/permanent(reason:)``: U+0000, a date out of range) | 422 `unstorable-body` |
 /// | Hummingbird's `HTTPError` (unknown route: 404) | its status |
 /// | anything else | 500 `internal` with a generic detail; the error is logged, never sent |
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
@@ -47,7 +49,16 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as any HTTPResponseError:
             if error.status == .contentTooLarge { return .bodyTooLarge }
             return Self.problem(status: error.status, detail: nil)
+        case _ where ApplyFailure.isUnavailable(error):
+            logger.warning("request refused: a server is unavailable", metadata: [
+                "http.method": "\(request.method)", "http.path": "\(request.uri.path)", "error": "\(error)",
+            ])
+            return .unavailable
         default:
+            if case .permanent(let reason) = ApplyFailure(error) {
+                return APIProblem(.unprocessableContent, slug: "unstorable-body", title: "The body cannot be stored",
+                    detail: reason)
+            }
             logger.error("request failed", metadata: [
                 "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
                 "error": "\(String(reflecting: type(of: error))): \(error)",

@@ -497,13 +497,16 @@ public enum API {
     public struct Readiness: Hashable, Sendable, Codable {
         public var postgres: Bool
         public var amqp: Bool
+        /// Queues whose consumer is retrying a batch that cannot commit yet (empty when all make progress).
+        public var retrying: [String]
 
-        public init(postgres: Bool, amqp: Bool) {
+        public init(postgres: Bool, amqp: Bool, retrying: [String] = []) {
             self.postgres = postgres
             self.amqp = amqp
+            self.retrying = retrying
         }
 
-        /// Ready only when both answer.
-        public var isReady: Bool { postgres && amqp }
+        /// Ready only when both answer and no consumer is stuck retrying.
+        public var isReady: Bool { postgres && amqp && retrying.isEmpty }
     }
 }

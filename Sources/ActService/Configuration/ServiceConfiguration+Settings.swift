@@ -30,6 +30,8 @@ extension ServiceConfiguration {
             summary: "quorum or classic, for the queues hms-act declares"),
         .init(key: "amqp.delivery_limit", environment: "HMS_AMQP_DELIVERY_LIMIT", target: .int(\.amqp.deliveryLimit),
             summary: "Redeliveries before RabbitMQ dead-letters a message (quorum queues)"),
+        .init(key: "amqp.max_message_bytes", environment: "HMS_AMQP_MAX_MESSAGE_BYTES", target: .int(\.amqp.maxMessageBytes),
+            summary: "Largest message the broker accepts (its max_message_size); larger outbox rows are deferred with an incident"),
         .init(key: "amqp.exchanges.events", environment: "HMS_EXCHANGE_EVENTS", target: .string(\.amqp.exchanges.events),
             summary: "Topic exchange of trigger events"),
         .init(key: "amqp.exchanges.tasks", environment: "HMS_EXCHANGE_TASKS", target: .string(\.amqp.exchanges.tasks),
@@ -60,6 +62,11 @@ extension ServiceConfiguration {
             target: .double(\.engine.slaWarningFraction), summary: "SLA warning point as a fraction of the SLA"),
         .init(key: "engine.batch_size", environment: "HMS_BATCH_SIZE", target: .int(\.engine.batchSize),
             summary: "Deliveries applied per transaction"),
+        .init(key: "engine.batch_bytes", environment: "HMS_BATCH_BYTES", target: .int(\.engine.batchBytes),
+            summary: "Most bytes of message bodies applied per transaction"),
+        .init(key: "engine.consumer_buffer_bytes", environment: "HMS_CONSUMER_BUFFER_BYTES",
+            target: .int(\.engine.consumerBufferBytes),
+            summary: "Most bytes of unacknowledged bodies per consumer: prefetch is at most this / 1 MiB (the largest message)"),
         .init(key: "engine.batch_wait_ms", environment: "HMS_BATCH_WAIT_MS", target: .int(\.engine.batchWaitMilliseconds),
             summary: "Wait for more deliveries before applying a batch"),
         .init(key: "engine.outbox_batch_size", environment: "HMS_OUTBOX_BATCH_SIZE", target: .int(\.engine.outboxBatchSize),
@@ -70,6 +77,12 @@ extension ServiceConfiguration {
             summary: "Timer scan interval when not woken by NOTIFY"),
         .init(key: "engine.inbox_retention_hours", environment: "HMS_INBOX_RETENTION_HOURS",
             target: .int(\.engine.inboxRetentionHours), summary: "How long processed message ids are kept"),
+        .init(key: "engine.task_context_bytes", environment: "HMS_TASK_CONTEXT_BYTES",
+            target: .int(\.engine.taskContextBytes),
+            summary: "Most bytes of earlier steps' outputs a task message carries in `context` (0: no bound)"),
+        .init(key: "engine.clock_skew_warning_ms", environment: "HMS_CLOCK_SKEW_WARNING_MS",
+            target: .int(\.engine.clockSkewWarningMilliseconds),
+            summary: "Warn when this replica's clock differs from PostgreSQL's by more (deadlines follow PostgreSQL's clock)"),
         .init(key: "audit.checkpoint_interval_seconds", environment: "HMS_AUDIT_CHECKPOINT_SECONDS",
             target: .int(\.audit.checkpointIntervalSeconds), summary: "Seconds between audit checkpoints"),
         .init(key: "audit.key_id", environment: "HMS_AUDIT_KEY_ID", target: .string(\.audit.keyID),
@@ -129,6 +142,11 @@ extension ServiceConfiguration {
         try require(engine.batchSize >= 1 && engine.batchSize <= 10_000, "engine.batch_size must be 1…10000")
         try require(engine.outboxRelays >= 1 && engine.outboxRelays <= 16, "engine.outbox_relays must be 1…16")
         try require(amqp.prefetch >= 1 && amqp.prefetch <= 65_535, "amqp.prefetch must be 1…65535")
+        try require(amqp.maxMessageBytes >= 0, "amqp.max_message_bytes must be 0 (no check) or a size in bytes")
+        try require(engine.batchBytes >= 1 << 20, "engine.batch_bytes must be at least 1048576 (one message of the largest size)")
+        try require(engine.consumerBufferBytes >= 1 << 20,
+            "engine.consumer_buffer_bytes must be at least 1048576 (one message of the largest size)")
+        try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")
         try require((0...65_535).contains(http.port), "http.port must be 0…65535")

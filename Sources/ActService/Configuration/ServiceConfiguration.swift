@@ -18,6 +18,10 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// `quorum` for production clusters, `classic` for a single local node.
         public var queueType = "quorum"
         public var deliveryLimit = 5
+        /// The largest message the broker accepts (RabbitMQ's `max_message_size`; 16 MiB is RabbitMQ 4's
+        /// default). The relay does not try to publish a larger outbox row: it defers it with an
+        /// `unpublishable_message` incident instead of letting the broker close the channel. 0: no check.
+        public var maxMessageBytes = 16 << 20
         public var exchanges = Exchanges()
         public var queues = Queues()
         public init() {}
@@ -60,6 +64,12 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var slaWarningFraction = 0.8
         /// Deliveries applied per Postgres transaction.
         public var batchSize = 200
+        /// Most bytes of message bodies applied per transaction (a batch stops short of `batchSize` when its
+        /// bodies reach it; one larger message still forms a batch of its own).
+        public var batchBytes = 8 << 20
+        /// Most bytes of unacknowledged bodies a consumer may hold: the prefetch is lowered to this divided by
+        /// the largest body a message may have (1 MiB), so a burst of large messages cannot exhaust memory.
+        public var consumerBufferBytes = 64 << 20
         /// How long the batcher waits for more deliveries once it has one, in milliseconds. 0: none; under
         /// load, deliveries that arrive while a batch commits form the next batch anyway (measured with
         /// `hms-act bench run`: 0 ms gave more throughput and less latency than 2 ms).
@@ -73,6 +83,13 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var timerPollMilliseconds = 250
         /// Inbox rows older than this are pruned, in hours.
         public var inboxRetentionHours = 168
+        /// The most a task message carries of earlier steps' outputs (its `context`), in bytes of JSON.
+        /// Past it the context keeps only the previous step's result and says what was left out, so a few
+        /// large AI outputs never make task messages grow past what the broker accepts. 0: no bound.
+        public var taskContextBytes = 256 << 10
+        /// A start-up (and housekeeping) warning when this replica's clock differs from PostgreSQL's by more
+        /// than this, in milliseconds. Deadlines follow PostgreSQL's clock either way.
+        public var clockSkewWarningMilliseconds = 1_000
         public init() {}
     }
 

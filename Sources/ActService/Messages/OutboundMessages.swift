@@ -8,9 +8,12 @@ internal import Crypto
 /// `correlation_id` = run id, `type`, `timestamp`, `content_type` and a W3C `traceparent` header.
 public struct OutboundMessages: Sendable {
     public var exchanges: ServiceConfiguration.AMQP.Exchanges
+    /// The most bytes of earlier outputs a task's `context` carries (``ServiceConfiguration/Engine-swift.struct/taskContextBytes``); 0: no bound.
+    public var taskContextBytes: Int
 
-    public init(exchanges: ServiceConfiguration.AMQP.Exchanges) {
+    public init(exchanges: ServiceConfiguration.AMQP.Exchanges, taskContextBytes: Int = 0) {
         self.exchanges = exchanges
+        self.taskContextBytes = taskContextBytes
     }
 
     /// The routing key workers answer on for this assignee: `result.<label>`.
@@ -44,7 +47,7 @@ public struct OutboundMessages: Sendable {
             "deadline": dispatch.deadline.map { .string(Self.timestamp($0)) } ?? .null,
             "payload": dispatch.payload,
             "input": dispatch.input ?? .null,
-            "context": dispatch.context,
+            "context": Self.bounded(context: dispatch.context, limit: taskContextBytes, run: dispatch.run),
             "compensation": .bool(dispatch.isCompensation),
             "reply_to": [
                 "exchange": .string(exchanges.results),
@@ -64,6 +67,37 @@ public struct OutboundMessages: Sendable {
                 "x-hms-reply-to": Self.resultRoutingKey(for: dispatch.assignee),
             ],
             body: body.canonicalEncoding, createdAt: now.millisecondsSinceEpoch)
+    }
+
+    /// `context` (`{"steps": {id: output}, "result": …}`) within about `limit` bytes of JSON: the largest
+    /// of the step outputs and `result` are left out first, until the rest fits, and `omitted` lists what
+    /// was left out and where to read it. A task message so stays well below the broker's message limit
+    /// however large earlier AI outputs were.
+    public static func bounded(context: JSONValue, limit: Int, run: RunID) -> JSONValue {
+        guard limit > 0, context.approximateEncodedSize > limit, case .object(var members) = context else { return context }
+        var steps: [String: JSONValue] = [:]
+        if case .object(let outputs)? = members["steps"] { steps = outputs }
+        var candidates = steps.map { (field: $0.key, size: $0.value.approximateEncodedSize + $0.key.utf8.count + 4) }
+        if let result = members["result"], result != .null {
+            candidates.append((field: "result", size: result.approximateEncodedSize))
+        }
+        candidates.sort { $0.size > $1.size || ($0.size == $1.size && $0.field < $1.field) }
+        var omitted: [String] = []
+        var size = context.approximateEncodedSize + 200  // what `omitted` adds
+        for candidate in candidates where size > limit {
+            omitted.append(candidate.field)
+            size -= candidate.size
+        }
+        for field in omitted {
+            if field == "result" && steps[field] == nil { members["result"] = .null } else { steps[field] = nil }
+        }
+        members["steps"] = .object(steps)
+        members["omitted"] = [
+            "fields": .array(omitted.sorted().map(JSONValue.string)),
+            "reason": .string("earlier outputs above engine.task_context_bytes (\(limit) bytes) are left out of task messages"),
+            "read": .string("GET /v1/runs/\(run.rawValue)"),
+        ]
+        return .object(members)
     }
 
     /// A governance event; its routing key is the kind (`sla.violation`, `metrics.step_started`, …).
@@ -127,5 +161,20 @@ public struct OutboundMessages: Sendable {
 
     static func digest(_ text: String, length: Int) -> String {
         String(Array(SHA256.hash(data: Array(text.utf8))).hexString.prefix(length))
+    }
+}
+
+extension JSONValue {
+    /// About how many bytes the canonical encoding takes (exact for ASCII text without escapes), without
+    /// encoding: enough to bound what a message carries.
+    var approximateEncodedSize: Int {
+        switch self {
+        case .null: 4
+        case .bool: 5
+        case .number: 24
+        case .string(let text): text.utf8.count + 2
+        case .array(let elements): elements.reduce(2) { $0 + $1.approximateEncodedSize + 1 }
+        case .object(let members): members.reduce(2) { $0 + $1.key.utf8.count + 4 + $1.value.approximateEncodedSize }
+        }
     }
 }

@@ -54,6 +54,25 @@ enum ServiceMetrics {
         Gauge(label: "hms_act_consumer_up", dimensions: [("queue", queue)]).record(up ? 1 : 0)
     }
 
+    /// A consumer's batch failed transiently and waits to be retried; the gauge says it is stuck retrying.
+    static func batchRetried(queue: String) {
+        Counter(label: "hms_act_batch_retries_total", dimensions: [("queue", queue)]).increment()
+    }
+
+    static func consumerRetrying(queue: String, _ retrying: Bool) {
+        Gauge(label: "hms_act_consumer_retrying", dimensions: [("queue", queue)]).record(retrying ? 1 : 0)
+    }
+
+    /// A service loop (timer scanner, relay, housekeeping) failed and waits to retry.
+    static func loopFailed(service: String) {
+        Counter(label: "hms_act_loop_failures_total", dimensions: [("service", service)]).increment()
+    }
+
+    /// How far PostgreSQL's clock is ahead of this replica's (see ``DatabaseClock``).
+    static func clockOffset(milliseconds: Int64) {
+        Gauge(label: "hms_act_clock_offset_seconds").record(Double(milliseconds) / 1_000)
+    }
+
     static func incidents(kind: String, count: Int = 1) {
         Counter(label: "hms_act_incidents_total", dimensions: [("kind", kind)]).increment(by: count)
     }
@@ -90,8 +109,12 @@ public enum ServiceMetricsCatalog {
         "hms_act_batch_duration_seconds": "One batch transaction.",
         "hms_act_outbox_published_total": "Outbox rows confirmed or retried (nacked, unroutable).",
         "hms_act_timers_fired_total": "Timers claimed and applied.",
-        "hms_act_incidents_total": "Incidents recorded (unroutable_task).",
+        "hms_act_incidents_total": "Incidents recorded (unroutable_task, unpublishable_message, poison_timer).",
         "hms_act_consumer_up": "1 while a consumer runs.",
+        "hms_act_consumer_retrying": "1 while a consumer retries a batch that failed transiently (database or broker unreachable).",
+        "hms_act_clock_offset_seconds": "How far PostgreSQL's clock is ahead of this replica's; deadlines follow PostgreSQL's.",
+        "hms_act_batch_retries_total": "Batch attempts that failed transiently and were retried.",
+        "hms_act_loop_failures_total": "Failed iterations of the relay, timer scanner and housekeeping loops.",
         "hms_act_outbox_pending": "Outbox rows waiting to be published.",
         "hms_act_outbox_lag_seconds": "Age of the oldest outbox row waiting to be published.",
         "hms_act_timers_pending": "Timers scheduled.",

@@ -18,11 +18,15 @@ public final class Orchestrator: Sendable {
     public let configuration: ServiceConfiguration
     let logger: Logger
     let clock: @Sendable () -> Instant
+    /// The clock `clock` reads when it follows the database (housekeeping keeps it in step).
+    let databaseClock: DatabaseClock?
     private let state: Mutex<State>
     /// States this replica committed last (see ``RunStateCache``).
     private let stateCache = Mutex(RunStateCache())
     /// Wakes the outbox relay after a commit that wrote outbox rows.
     let outboxSignal = Signal()
+    /// What the services report about their own progress, for readiness.
+    public let health = ServiceHealth()
 
     struct State {
         var catalog = PlaybookCatalog()
@@ -31,8 +35,9 @@ public final class Orchestrator: Sendable {
     }
 
     public init(store: Store, broker: AMQPClient, configuration: ServiceConfiguration, agents: [Agent], logger: Logger,
-        clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock)
+        clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock, databaseClock: DatabaseClock? = nil)
     {
+        self.databaseClock = databaseClock
         self.store = store
         self.broker = broker
         self.configuration = configuration
@@ -46,6 +51,9 @@ public final class Orchestrator: Sendable {
         Instant(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000).rounded(.down)))
     }
 
+    /// The time deadlines and SLA lights are computed on (PostgreSQL's clock, see ``DatabaseClock``).
+    public func now() -> Instant { clock() }
+
     public var catalog: PlaybookCatalog { state.withLock { $0.catalog } }
     public var agents: [Agent] { state.withLock { $0.agents } }
 
@@ -53,7 +61,8 @@ public final class Orchestrator: Sendable {
         state.withLock { state in
             BatchPlanner(catalog: state.catalog,
                 engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction),
-                messages: OutboundMessages(exchanges: configuration.amqp.exchanges))
+                messages: OutboundMessages(exchanges: configuration.amqp.exchanges,
+                    taskContextBytes: configuration.engine.taskContextBytes))
         }
     }
 
@@ -136,10 +145,47 @@ public final class Orchestrator: Sendable {
 
     /// Claims and applies up to `limit` due timers in one transaction.
     ///
+    /// When PostgreSQL refuses what a timer produces (``ApplyFailure/permanent(reason:)``), the timers are
+    /// applied one by one instead: each that fails is postponed by an hour with a `poison_timer` incident,
+    /// so one run's bad data never stops every other run's SLAs and waits.
+    ///
     /// - Returns: How many timers were claimed (a full batch means more may be due).
     public func fireDueTimers(limit: Int) async throws -> Int {
+        do {
+            return try await fireDueTimersOnce(limit: limit, claimed: nil)
+        } catch {
+            guard case .permanent = ApplyFailure(error) else { throw error }
+        }
+        var fired = 0
+        while fired < limit {
+            let claimed = TimerClaim()
+            do {
+                guard try await fireDueTimersOnce(limit: 1, claimed: claimed) == 1 else { break }
+            } catch {
+                guard case .permanent(let reason) = ApplyFailure(error), let timer = claimed.timer else {
+                    throw error
+                }
+                try await postpone(timer, reason: reason)
+            }
+            fired += 1
+        }
+        return fired
+    }
+
+    /// The timer a one-timer transaction claimed, kept after it rolled back.
+    private final class TimerClaim: Sendable {
+        private let row = Mutex<TimerRow?>(nil)
+        var timer: TimerRow? {
+            get { row.withLock { $0 } }
+            set { row.withLock { $0 = newValue } }
+        }
+    }
+
+    private func fireDueTimersOnce(limit: Int, claimed: TimerClaim?) async throws -> Int {
         let plan = try await store.withTransaction { transaction in
-            try await self.apply([], claimTimers: limit, in: transaction)
+            try await self.apply([], claimTimers: limit, in: transaction) { timers in
+                claimed?.timer = timers.first
+            }
         }
         if !plan.outcomes.isEmpty {
             ServiceMetrics.timersFired(count: plan.outcomes.count)
@@ -148,12 +194,30 @@ public final class Orchestrator: Sendable {
         return plan.outcomes.count
     }
 
-    private func apply(_ items: [BatchPlanner.Item], claimTimers: Int, in transaction: StoreTransaction) async throws
-        -> BatchPlanner.Plan
+    /// Postpones a timer that cannot be applied, with an incident saying why.
+    private func postpone(_ timer: TimerRow, reason: String) async throws {
+        logger.error("a timer cannot be applied; postponed by an hour", metadata: [
+            "run.id": "\(timer.runID)", "timer.id": "\(timer.timerID)", "timer.kind": "\(timer.kind)", "error": "\(reason)",
+        ])
+        try await store.withTransaction { transaction in
+            try await transaction.postponeTimer(timer.timerID, seconds: 3_600)
+            var batch = StoreBatch()
+            batch.incidents = [Incident(kind: "poison_timer", runID: timer.runID, detail: [
+                "timer_id": .string(timer.timerID), "kind": .string(timer.kind), "reason": .string(reason),
+                "fix": .string("the timer fires again in an hour; fix the run's data (or cancel the run) before then"),
+            ], createdAt: clock().millisecondsSinceEpoch)]
+            try await transaction.write(batch)
+        }
+        ServiceMetrics.incidents(kind: "poison_timer")
+    }
+
+    private func apply(_ items: [BatchPlanner.Item], claimTimers: Int, in transaction: StoreTransaction,
+        onClaim: ([TimerRow]) -> Void = { _ in }) async throws -> BatchPlanner.Plan
     {
         var items = items
         if claimTimers > 0 {
             let timers = try await transaction.claimDueTimers(limit: claimTimers)
+            onClaim(timers)
             items += timers.map { BatchPlanner.Item(.timer($0)) }
         }
         guard !items.isEmpty else { return BatchPlanner.Plan() }
@@ -198,7 +262,8 @@ public final class Orchestrator: Sendable {
 
     // MARK: Health
 
-    /// Whether PostgreSQL answers and the broker has a live connection.
+    /// Whether PostgreSQL answers and the broker has a live connection. (A consumer stuck retrying shows
+    /// in ``health`` too.)
     public func readiness() async -> (postgres: Bool, amqp: Bool) {
         async let postgres = store.ping()
         let amqp: Bool
@@ -258,5 +323,24 @@ final class Signal: Sendable {
             group.cancelAll()
             self.state.withLock { $0.isSet = false }
         }
+    }
+}
+
+/// Progress the services report: which consumers are retrying a batch that cannot commit yet. Readiness is
+/// false while any is, so a replica that cannot make progress is taken out of the Service and shows on
+/// `/readyz`, besides `hms_act_consumer_retrying` and its alert.
+public final class ServiceHealth: Sendable {
+    private let retrying = Mutex<Set<String>>([])
+
+    public init() {}
+
+    /// Queues whose consumer is retrying now.
+    public var retryingQueues: [String] { retrying.withLock { $0.sorted() } }
+
+    func consumer(_ queue: String, retrying isRetrying: Bool) {
+        retrying.withLock { queues in
+            if isRetrying { queues.insert(queue) } else { queues.remove(queue) }
+        }
+        ServiceMetrics.consumerRetrying(queue: queue, isRetrying)
     }
 }

@@ -20,13 +20,16 @@ public struct ServiceRuntime: Sendable {
     ///
     /// - Parameters:
     ///   - registerPlaybooksFrom: A folder of playbooks to register at start (idempotent per version).
-    ///   - clock: The engine's clock (tests may pass their own).
+    ///   - clock: The engine's clock (tests may pass their own); by default a ``DatabaseClock``, measured
+    ///     here and kept in step by housekeeping.
+    ///   - wallClock: The replica's own clock, which the ``DatabaseClock`` corrects (tests skew it).
     public static func make(
         configuration: ServiceConfiguration,
         agents: [Agent],
         registerPlaybooksFrom directory: String?,
         logger: Logger,
-        clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock
+        clock: (@Sendable () -> Instant)? = nil,
+        wallClock: @escaping @Sendable () -> Instant = Orchestrator.wallClock
     ) async throws -> ServiceRuntime {
         var postgresConfiguration = try PostgresConfiguration(url: configuration.postgres.url)
         postgresConfiguration.searchPath = configuration.postgres.schema
@@ -35,6 +38,9 @@ public struct ServiceRuntime: Sendable {
             logger: logger)
         let store = Store(client: postgres, schema: configuration.postgres.schema, logger: logger)
         try await store.migrate()
+        let databaseClock = DatabaseClock(wall: wallClock)
+        try await databaseClock.synchronize(with: store, warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds),
+            logger: logger)
         if let directory {
             _ = try await PlaybookRegistrar.registerDirectory(directory, agents: agents, store: store, logger: logger)
         }
@@ -47,7 +53,7 @@ public struct ServiceRuntime: Sendable {
         let broker = AMQPClient(configuration: amqpConfiguration,
             topology: configuration.topology(triggerTypes: triggers.sorted()), logger: logger)
         let orchestrator = Orchestrator(store: store, broker: broker, configuration: configuration, agents: agents,
-            logger: logger, clock: clock)
+            logger: logger, clock: clock ?? databaseClock.now, databaseClock: clock == nil ? databaseClock : nil)
         try await orchestrator.refreshCatalog()
 
         let relays = configuration.engine.outboxRelays

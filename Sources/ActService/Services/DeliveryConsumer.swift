@@ -9,11 +9,15 @@ internal import Synchronization
 /// ``ServiceConfiguration/Engine-swift.struct/batchSize`` deliveries (or what arrived within
 /// `batchWaitMilliseconds` of the first) are applied in one transaction, then acknowledged with one
 /// `multiple` ack. A message that cannot be read or applied is copied to `hms.dead` with the reason in the
-/// `x-hms-reason` header and acknowledged, so it never blocks the queue.
+/// `x-hms-reason` header and acknowledged, so it never blocks the queue. That includes a message the
+/// database refuses (U+0000 in a payload, a date out of range): a batch failing with a data error is split
+/// until the message at fault is alone (see ``ApplyFailure``), and the rest of the batch commits.
 ///
 /// On graceful shutdown it stops consuming, applies and acknowledges what it holds, and returns. If the
-/// database is unreachable it keeps the batch unacknowledged and retries with backoff; if the process dies
-/// instead, the broker redelivers and the inbox makes the repeat harmless.
+/// database is unreachable it keeps the batch unacknowledged and retries with backoff, marks itself
+/// retrying (readiness false, `hms_act_consumer_retrying`), and gives up the batch at graceful shutdown
+/// so the drain never waits on it; the broker redelivers what was not acknowledged, and the inbox makes a
+/// repeat harmless.
 public struct DeliveryConsumer: Service {
     public enum Kind: String, Sendable {
         case triggers
@@ -55,10 +59,18 @@ public struct DeliveryConsumer: Service {
             signal.signal()
         }
 
-        func take(upTo limit: Int) -> (batch: [AMQPDelivery], finished: Bool) {
+        /// Up to `limit` deliveries, stopping once their bodies add up to `maxBytes` (at least one).
+        func take(upTo limit: Int, maxBytes: Int) -> (batch: [AMQPDelivery], finished: Bool) {
             state.withLock { state in
-                let batch = Array(state.deliveries.prefix(limit))
-                state.deliveries.removeFirst(batch.count)
+                var count = 0
+                var bytes = 0
+                for delivery in state.deliveries.prefix(limit) {
+                    if count > 0, bytes + delivery.body.count > maxBytes { break }
+                    bytes += delivery.body.count
+                    count += 1
+                }
+                let batch = Array(state.deliveries.prefix(count))
+                state.deliveries.removeFirst(count)
                 return (batch, state.finished && state.deliveries.isEmpty)
             }
         }
@@ -66,7 +78,7 @@ public struct DeliveryConsumer: Service {
 
     public func run() async throws {
         let engine = orchestrator.configuration.engine
-        let prefetch = UInt16(clamping: orchestrator.configuration.amqp.prefetch)
+        let prefetch = UInt16(clamping: Self.prefetch(orchestrator.configuration))
         let consumer = try await orchestrator.broker.consume(queue: queue, prefetch: prefetch,
             consumerTag: "hms-act.\(kind.rawValue).\(ProcessInfo.processInfo.processIdentifier)")
         ServiceMetrics.consumerUp(queue: queue, true)
@@ -88,7 +100,7 @@ public struct DeliveryConsumer: Service {
             }
             group.addTask {
                 while true {
-                    var (batch, finished) = buffer.take(upTo: engine.batchSize)
+                    var (batch, finished) = buffer.take(upTo: engine.batchSize, maxBytes: engine.batchBytes)
                     if batch.isEmpty {
                         if finished { return }
                         await buffer.signal.wait(timeout: .seconds(1))
@@ -96,7 +108,8 @@ public struct DeliveryConsumer: Service {
                     }
                     if batch.count < engine.batchSize, engine.batchWaitMilliseconds > 0 {
                         try? await Task.sleep(for: .milliseconds(engine.batchWaitMilliseconds))
-                        batch += buffer.take(upTo: engine.batchSize - batch.count).batch
+                        let bytes = batch.reduce(0) { $0 + $1.body.count }
+                        batch += buffer.take(upTo: engine.batchSize - batch.count, maxBytes: engine.batchBytes - bytes).batch
                     }
                     await process(batch)
                     if finished { return }
@@ -105,6 +118,14 @@ public struct DeliveryConsumer: Service {
             try await group.waitForAll()
         }
         logger.info("consumer stopped")
+    }
+
+    /// Unacknowledged deliveries the broker may push: `amqp.prefetch`, but no more than
+    /// `engine.consumer_buffer_bytes` of bodies of the largest size a message may have (1 MiB), so what
+    /// a consumer holds is bounded in bytes, not only in messages.
+    static func prefetch(_ configuration: ServiceConfiguration) -> Int {
+        let byBytes = max(1, configuration.engine.consumerBufferBytes / TriggerEvent.maximumBodySize)
+        return min(configuration.amqp.prefetch, byBytes)
     }
 
     /// Applies one batch, retrying while the store is unreachable, then acknowledges it.
@@ -125,12 +146,14 @@ public struct DeliveryConsumer: Service {
             }
         }
         var backoff = Duration.milliseconds(100)
+        var retrying = false
+        defer { if retrying { orchestrator.health.consumer(queue, retrying: false) } }
         while true {
             do {
-                let applied = try await orchestrator.apply(inputs)
+                let outcomes = try await applyIsolatingPoison(inputs)
                 var appliedCount = 0
                 var ignoredCount = 0
-                for (position, outcome) in zip(positions, applied.outcomes) {
+                for (position, outcome) in zip(positions, outcomes) {
                     switch outcome {
                     case .applied: appliedCount += 1
                     case .ignored(let reason):
@@ -143,11 +166,22 @@ public struct DeliveryConsumer: Service {
                 ServiceMetrics.message(queue: queue, outcome: "ignored", count: ignoredCount)
                 break
             } catch {
+                // Transient: the batch may commit later. Nothing is acknowledged, nothing dead-lettered.
+                if !retrying {
+                    retrying = true
+                    orchestrator.health.consumer(queue, retrying: true)
+                }
+                ServiceMetrics.batchRetried(queue: queue)
+                if Task.isShuttingDownGracefully || Task.isCancelled {
+                    logger.warning("shutting down with a batch that could not be applied; the broker redelivers it",
+                        metadata: ["error": "\(error)", "batch.size": "\(deliveries.count)"])
+                    return
+                }
                 logger.warning("batch could not be applied; retrying",
                     metadata: ["error": "\(error)", "batch.size": "\(deliveries.count)", "retry.in": "\(backoff)"])
-                do { try await Task.sleep(for: backoff) } catch {
-                    return  // cancelled: unacknowledged deliveries go back to the queue
-                }
+                // Graceful shutdown ends the wait: a batch that cannot commit must not hold up the drain.
+                let wait = backoff
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
                 backoff = min(backoff * 2, .seconds(10))
             }
         }
@@ -166,6 +200,27 @@ public struct DeliveryConsumer: Service {
         } catch {
             // The connection went away: the broker redelivers, and the inbox ignores the repeats.
             logger.info("ack failed after commit; the broker will redeliver", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Applies `inputs` in one transaction. When PostgreSQL refuses the data (``ApplyFailure/permanent(reason:)``)
+    /// the batch is split in halves, recursively, until each input at fault is alone: those are rejected
+    /// (dead-lettered with the reason) and every other input commits. A transient error is thrown for the
+    /// caller to retry; halves that committed before it are then repeats, which the inbox ignores.
+    private func applyIsolatingPoison(_ inputs: [BatchInput]) async throws -> [BatchOutcome] {
+        guard !inputs.isEmpty else { return [] }
+        do {
+            return try await orchestrator.apply(inputs).outcomes
+        } catch {
+            guard case .permanent(let reason) = ApplyFailure(error) else { throw error }
+            if inputs.count == 1 {
+                logger.warning("message refused by the database; dead-lettering it",
+                    metadata: ["message.reason": "\(reason)"])
+                return [.rejected(reason: reason)]
+            }
+            let middle = inputs.count / 2
+            let first = try await applyIsolatingPoison(Array(inputs[..<middle]))
+            return first + (try await applyIsolatingPoison(Array(inputs[middle...])))
         }
     }
 

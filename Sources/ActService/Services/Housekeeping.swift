@@ -25,11 +25,17 @@ public struct Housekeeping: Service {
             var tick = 0
             while !Task.isCancelled {
                 do {
+                    if tick % 10 == 0, let clock = orchestrator.databaseClock {
+                        try await clock.synchronize(with: orchestrator.store,
+                            warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds), logger: logger,
+                            first: false)
+                    }
                     try await orchestrator.refreshCatalog()
                     try await snapshot()
                     if tick % checkpointEvery == 0 { try await checkpoint() }
                     if tick % 3_600 == 0 { try await orchestrator.store.pruneInbox(olderThanHours: configuration.engine.inboxRetentionHours) }
                 } catch {
+                    ServiceMetrics.loopFailed(service: "housekeeping")
                     logger.info("housekeeping failed; next tick retries", metadata: ["error": "\(error)"])
                 }
                 tick += 1
@@ -38,30 +44,38 @@ public struct Housekeeping: Service {
         }
     }
 
-    /// Writes a keyed checkpoint over the run heads that moved and publishes it on `audit.checkpoint`.
+    /// Writes a keyed checkpoint over the run heads that moved, with its `audit.checkpoint` message in the
+    /// outbox of the same transaction: the relay publishes it with confirms and retries like any other
+    /// message, so no checkpoint goes unwitnessed because one publish failed.
     ///
     /// The message carries the heads' digest, not the heads: the digest pins them (the signature is over
     /// it), and a minute of 1,000 transitions/s moves ~60,000 heads, a message of several megabytes built in
     /// memory every minute. The heads stay in `audit_checkpoints`, where `hms-act audit verify` reads them.
     public func checkpoint() async throws {
         let audit = orchestrator.configuration.audit
-        let now = orchestrator.clock().millisecondsSinceEpoch
-        guard let written = try await orchestrator.store.writeCheckpoint(keyID: audit.keyID, key: Array(audit.key.utf8), now: now)
-        else { return }
+        let now = orchestrator.clock()
+        let governance = orchestrator.configuration.amqp.exchanges.governance
+        let written = try await orchestrator.store.writeCheckpoint(keyID: audit.keyID, key: Array(audit.key.utf8),
+            now: now.millisecondsSinceEpoch)
+        { written in
+            Self.checkpointMessage(written, keyID: audit.keyID, at: now, exchange: governance)
+        }
+        if written != nil { orchestrator.outboxSignal.signal() }
+    }
+
+    /// The `audit.checkpoint` governance message (docs/amqp-contract.md).
+    static func checkpointMessage(_ written: Store.WrittenCheckpoint, keyID: String, at: Instant, exchange: String)
+        -> OutboxMessage
+    {
         let body: JSONValue = [
-            "type": "audit.checkpoint", "checkpoint_id": .number(Double(written.id)), "key_id": .string(audit.keyID),
-            "at": .string(OutboundMessages.timestamp(orchestrator.clock())),
+            "type": "audit.checkpoint", "checkpoint_id": .number(Double(written.id)), "key_id": .string(keyID),
+            "at": .string(OutboundMessages.timestamp(at)),
             "signature": .string(written.signature.hexString),
             "heads_count": .number(Double(written.headCount)), "heads_digest": .string(written.digest.hexString),
         ]
-        let message = AMQPMessage(body: body.canonicalEncoding, exchange: orchestrator.configuration.amqp.exchanges.governance,
-            routingKey: "audit.checkpoint",
-            properties: AMQPProperties(contentType: "application/json", persistent: true,
-                messageID: "audit.checkpoint:\(written.id)", timestamp: Date(), type: "audit.checkpoint", appID: "hms-act"),
-            mandatory: false)
-        if case .confirmed = try await orchestrator.broker.publish(message) {
-            try await orchestrator.store.markCheckpointPublished(written.id)
-        }
+        return OutboxMessage(exchange: exchange, routingKey: "audit.checkpoint",
+            messageID: "audit.checkpoint:\(written.id)", correlationID: nil, type: "audit.checkpoint",
+            headers: [:], body: body.canonicalEncoding, createdAt: at.millisecondsSinceEpoch)
     }
 
     private func snapshot() async throws {

@@ -11,7 +11,9 @@ public import ServiceLifecycle
 /// A task that no queue receives (returned by the broker) is not dropped: an `unroutable_task` incident
 /// records it and the row is retried with backoff until a worker queue is bound. A returned governance
 /// message means nobody subscribed to that kind; it is confirmed and removed. A nack or a lost
-/// connection leaves the rows for the next attempt, so delivery is at-least-once.
+/// connection leaves the rows for the next attempt, so delivery is at-least-once. A message the broker
+/// refuses (too large, or closing the channel) is isolated: it is deferred alone with an incident and
+/// never holds back the rows around it (see ``relayOnce(limit:)``).
 public struct OutboxRelay: Service {
     let orchestrator: Orchestrator
     let logger: Logger
@@ -40,6 +42,7 @@ public struct OutboxRelay: Service {
                         await orchestrator.outboxSignal.wait(timeout: .milliseconds(200))
                     }
                 } catch {
+                    ServiceMetrics.loopFailed(service: "outbox_relay")
                     logger.warning("outbox relay failed; retrying", metadata: ["error": "\(error)", "retry.in": "\(backoff)"])
                     try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, .seconds(10))
@@ -49,57 +52,137 @@ public struct OutboxRelay: Service {
         logger.info("outbox relay stopped")
     }
 
+    /// Rows larger than this are published in a confirm batch of their own (1 MiB: no trigger or result
+    /// body is larger, so only tasks carrying large outputs are).
+    static let publishAloneAbove = 1 << 20
+
     /// Publishes up to `limit` rows in one confirm batch.
+    ///
+    /// Each row has its own outcome: a confirmed row is deleted (and never published again because another
+    /// row failed), a nacked or unroutable one is deferred, and one the broker refuses (above
+    /// `amqp.max_message_bytes`, or closing the channel) is deferred alone with its error and attempt count
+    /// and an `unpublishable_message` incident, while the rest of the batch goes through.
     ///
     /// - Returns: How many rows were claimed.
     @discardableResult
     public func relayOnce(limit: Int) async throws -> Int {
         let broker = orchestrator.broker
         let store = orchestrator.store
-        let logger = self.logger
+        let maxBytes = orchestrator.configuration.amqp.maxMessageBytes
         return try await store.withTransaction { transaction in
             let rows = try await transaction.claimOutbox(limit: limit, partition: partition)
             guard !rows.isEmpty else { return 0 }
-            let outcomes = try await broker.publish(rows.map(AMQPMessage.init(outbox:)))
-            var done: [Int64] = []
-            var retry: [Int64] = []
-            var incidents: [Incident] = []
-            var nacked = 0
-            for (row, outcome) in zip(rows, outcomes) {
-                switch outcome {
-                case .confirmed:
-                    done.append(row.outboxID)
-                case .nacked:
-                    nacked += 1
-                    retry.append(row.outboxID)
-                case .returned(let code, let text):
-                    if row.type == "hms.task" {
-                        retry.append(row.outboxID)
-                        if row.attempts == 0 {
-                            incidents.append(Incident(kind: "unroutable_task", runID: row.correlationID, detail: [
-                                "exchange": .string(row.exchange), "routing_key": .string(row.routingKey),
-                                "message_id": .string(row.messageID), "reply": .string("\(code) \(text)"),
-                                "fix": .string("bind a worker queue to \(row.routingKey) on \(row.exchange.isEmpty ? "the default exchange" : row.exchange); the task is retried until then"),
-                            ], createdAt: row.createdAt))
-                            logger.warning("task is unroutable: no queue is bound to its routing key",
-                                metadata: ["amqp.routing_key": "\(row.routingKey)", "run.id": "\(row.correlationID ?? "")"])
-                        }
-                    } else {
-                        done.append(row.outboxID)
+            var outcomes = [RowOutcome?](repeating: nil, count: rows.count)
+            // Too large for the broker: refusing it would close the channel; say why without trying.
+            var sendable: [Int] = []
+            for (index, row) in rows.enumerated() {
+                if maxBytes > 0, row.body.count > maxBytes {
+                    outcomes[index] = .refused("the message is \(row.body.count) bytes, above amqp.max_message_bytes "
+                        + "(\(maxBytes)); raise RabbitMQ's max_message_size and the setting together, or bound what "
+                        + "the message carries (limits.task_context_bytes)")
+                } else {
+                    sendable.append(index)
+                }
+            }
+            // Large rows go alone: if the broker refuses one it closes the channel, and the outcome of
+            // everything unconfirmed on it becomes unknown; alone, only that row is affected.
+            let batched = sendable.filter { rows[$0].body.count <= Self.publishAloneAbove }
+            let alone = sendable.filter { rows[$0].body.count > Self.publishAloneAbove }
+            for group in [batched] + alone.map({ [$0] }) where !group.isEmpty {
+                let published = try await broker.publish(group.map { AMQPMessage(outbox: rows[$0]) })
+                let unsettled = zip(group, published).filter {
+                    if case .channelClosed = $0.1 { return true } else { return false }
+                }
+                for (index, outcome) in zip(group, published) { outcomes[index] = RowOutcome(outcome) }
+                // The broker closed the channel: the row at fault is among the unsettled ones, whose outcome
+                // is unknown. Alone, each either goes through or is the one refused.
+                if unsettled.count > 1 {
+                    for (index, _) in unsettled {
+                        outcomes[index] = RowOutcome(try await broker.publish(AMQPMessage(outbox: rows[index])))
                     }
                 }
             }
-            try await transaction.deleteOutbox(done)
-            try await transaction.deferOutbox(retry, error: nacked > 0 ? "nacked by the broker" : "unroutable")
-            if !incidents.isEmpty {
-                var batch = StoreBatch()
-                batch.incidents = incidents
-                try await transaction.write(batch)
-                ServiceMetrics.incidents(kind: "unroutable_task", count: incidents.count)
-            }
-            ServiceMetrics.published(outcome: "confirmed", count: done.count)
-            if !retry.isEmpty { ServiceMetrics.published(outcome: "retried", count: retry.count) }
+            try await settle(rows, outcomes.map { $0! }, in: transaction)
             return rows.count
         }
+    }
+
+    /// What to do with one claimed row after publishing.
+    private enum RowOutcome {
+        case confirmed
+        case nacked
+        case returned(code: UInt16, text: String)
+        /// The broker will not take this message as it is.
+        case refused(String)
+
+        init(_ outcome: PublishOutcome) {
+            switch outcome {
+            case .confirmed: self = .confirmed
+            case .nacked: self = .nacked
+            case .returned(let code, let text): self = .returned(code: code, text: text)
+            case .channelClosed(let code, let text): self = .refused("RabbitMQ refused the message: \(code) \(text)")
+            }
+        }
+    }
+
+    /// Deletes confirmed rows, defers the others with their reason, and records incidents on first failure.
+    private func settle(_ rows: [OutboxMessage], _ outcomes: [RowOutcome], in transaction: StoreTransaction) async throws {
+        var done: [Int64] = []
+        var deferred: [String: [Int64]] = [:]
+        var incidents: [Incident] = []
+        for (row, outcome) in zip(rows, outcomes) {
+            switch outcome {
+            case .confirmed:
+                done.append(row.outboxID)
+            case .nacked:
+                deferred["nacked by the broker", default: []].append(row.outboxID)
+            case .returned(let code, let text):
+                guard row.type == "hms.task" else {
+                    // A governance kind nobody subscribed to: nothing to deliver.
+                    done.append(row.outboxID)
+                    continue
+                }
+                deferred["unroutable", default: []].append(row.outboxID)
+                if row.attempts == 0 {
+                    incidents.append(Incident(kind: "unroutable_task", runID: row.correlationID, detail: [
+                        "exchange": .string(row.exchange), "routing_key": .string(row.routingKey),
+                        "message_id": .string(row.messageID), "reply": .string("\(code) \(text)"),
+                        "fix": .string("bind a worker queue to \(row.routingKey) on \(row.exchange.isEmpty ? "the default exchange" : row.exchange); the task is retried until then"),
+                    ], createdAt: row.createdAt))
+                    logger.warning("task is unroutable: no queue is bound to its routing key",
+                        metadata: ["amqp.routing_key": "\(row.routingKey)", "run.id": "\(row.correlationID ?? "")"])
+                }
+            case .refused(let reason):
+                deferred[reason, default: []].append(row.outboxID)
+                ServiceMetrics.published(outcome: "refused", count: 1)
+                logger.error("the broker refuses an outbox message; it is retried alone with backoff",
+                    metadata: ["outbox.id": "\(row.outboxID)", "message.type": "\(row.type)",
+                        "message.bytes": "\(row.body.count)", "message.reason": "\(reason)",
+                        "run.id": "\(row.correlationID ?? "")"])
+                if row.attempts == 0 {
+                    incidents.append(Incident(kind: "unpublishable_message", runID: row.correlationID, detail: [
+                        "outbox_id": .string(String(row.outboxID)), "exchange": .string(row.exchange),
+                        "routing_key": .string(row.routingKey), "message_id": .string(row.messageID),
+                        "type": .string(row.type), "bytes": .string(String(row.body.count)), "reason": .string(reason),
+                        "fix": .string("the row stays in the outbox and is retried with backoff (at most every 5 minutes): "
+                            + "raise the broker's max_message_size and amqp.max_message_bytes, or delete the row "
+                            + "after handling the step by hand"),
+                    ], createdAt: row.createdAt))
+                }
+            }
+        }
+        try await transaction.deleteOutbox(done)
+        for (reason, ids) in deferred.sorted(by: { $0.key < $1.key }) {
+            try await transaction.deferOutbox(ids, error: reason)
+        }
+        if !incidents.isEmpty {
+            var batch = StoreBatch()
+            batch.incidents = incidents
+            try await transaction.write(batch)
+            for incident in incidents { ServiceMetrics.incidents(kind: incident.kind) }
+        }
+        ServiceMetrics.published(outcome: "confirmed", count: done.count)
+        let retried = deferred.values.reduce(0) { $0 + $1.count }
+        if retried > 0 { ServiceMetrics.published(outcome: "retried", count: retried) }
     }
 }

@@ -38,6 +38,7 @@ public struct TimerScanner: Service {
                             backoff = .milliseconds(100)
                             if fired < batchSize { await signal.wait(timeout: poll) }
                         } catch {
+                            ServiceMetrics.loopFailed(service: "timer_scanner")
                             logger.warning("timer scan failed; retrying", metadata: ["error": "\(error)"])
                             try? await Task.sleep(for: backoff)
                             backoff = min(backoff * 2, .seconds(5))

@@ -13,15 +13,25 @@ public struct AuditReport: Hashable, Sendable {
 }
 
 extension Store {
-    /// Writes a keyed checkpoint over the heads of every run whose chain moved since the last checkpoint.
+    /// A checkpoint as written: its id, how many heads it signs, their digest and the signature.
+    public struct WrittenCheckpoint: Sendable, Hashable {
+        public var id: Int64
+        public var headCount: Int
+        public var digest: [UInt8]
+        public var signature: [UInt8]
+    }
+
+    /// Writes a keyed checkpoint over the heads of every run whose chain moved since the last checkpoint,
+    /// and, in the same transaction, the outbox row that publishes it to the governance exchange (the
+    /// outside witness): a checkpoint is witnessed exactly like every other message, even if the broker is
+    /// down when it is written.
     ///
-    /// - Returns: The checkpoint id, how many heads it signs, their digest and the signature, or `nil` when
-    ///   nothing moved. The caller publishes it to the governance exchange (the outside witness) and marks it
-    ///   published.
-    public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64) async throws
-        -> (id: Int64, headCount: Int, digest: [UInt8], signature: [UInt8])?
+    /// - Parameter message: Builds the governance message for the written checkpoint.
+    /// - Returns: The checkpoint, or `nil` when nothing moved.
+    public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64,
+        message: @Sendable (WrittenCheckpoint) -> OutboxMessage) async throws -> WrittenCheckpoint?
     {
-        try await client.withTransaction { connection -> (id: Int64, headCount: Int, digest: [UInt8], signature: [UInt8])? in
+        try await client.withTransaction { connection -> WrittenCheckpoint? in
             let last = try await connection.query(StoreSQL.lastCheckpointTime).first
             let since: Int64? = try last?.decode(Int64?.self, column: 0) ?? nil
             var heads: [AuditCheckpoint.Head] = []
@@ -40,15 +50,12 @@ extension Store {
                 PostgresBind(checkpoint.headsDigest.hexString), PostgresBind(signature.hexString),
             ])
             guard let row = inserted.first else { return nil }
-            let id: Int64 = try row.decode(column: 0)
-            return (id, checkpoint.heads.count, checkpoint.headsDigest, signature)
-        }
-    }
-
-    /// Marks a checkpoint as published to the governance exchange.
-    public func markCheckpointPublished(_ id: Int64) async throws {
-        try await client.withConnection { connection in
-            _ = try await connection.execute(StoreSQL.markCheckpointPublished, [PostgresBind(id)])
+            let written = WrittenCheckpoint(id: try row.decode(column: 0), headCount: checkpoint.heads.count,
+                digest: checkpoint.headsDigest, signature: signature)
+            var batch = StoreBatch()
+            batch.outbox = [message(written)]
+            try await StoreTransaction(connection: connection).write(batch)
+            return written
         }
     }
 

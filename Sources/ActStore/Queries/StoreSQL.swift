@@ -131,6 +131,7 @@ enum StoreSQL {
             SELECT timer_id FROM timers WHERE due_at <= now() ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING timer_id, run_id, kind, (extract(epoch FROM due_at) * 1000)::bigint
         """
+    static let postponeTimer = "UPDATE timers SET due_at = now() + make_interval(secs => $2::double precision) WHERE timer_id = $1"
     static let nextTimerDue = "SELECT (extract(epoch FROM min(due_at)) * 1000)::bigint FROM timers"
     static let pendingTimerCount = "SELECT count(*) FROM timers"
     static let notifyTimers = "SELECT pg_notify('hms_act_timers', $1)"
@@ -216,8 +217,8 @@ enum StoreSQL {
     // MARK: audit_checkpoints
 
     static let insertCheckpoint = """
-        INSERT INTO audit_checkpoints (at, key_id, heads, heads_digest, signature)
-        VALUES (to_timestamp($1 / 1000.0), $2, $3::jsonb, decode($4, 'hex'), decode($5, 'hex'))
+        INSERT INTO audit_checkpoints (at, key_id, heads, heads_digest, signature, published)
+        VALUES (to_timestamp($1 / 1000.0), $2, $3::jsonb, decode($4, 'hex'), decode($5, 'hex'), true)
         RETURNING checkpoint_id
         """
     static let checkpoints = """
@@ -226,9 +227,9 @@ enum StoreSQL {
         """
     static let lastCheckpointTime =
         "SELECT (extract(epoch FROM max(at)) * 1000)::bigint FROM audit_checkpoints"
-    static let markCheckpointPublished = "UPDATE audit_checkpoints SET published = true WHERE checkpoint_id = $1"
 
     // MARK: health
 
     static let ping = "SELECT 1"
+    static let databaseTime = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 }
