@@ -161,7 +161,7 @@ let package = Package(
 
         .testTarget(
             name: "ActServiceTests",
-            dependencies: ["ActService", "ActAMQP", "ActPlaybook", "ActEngine", "ActStore"]
+            dependencies: ["ActService", "ActAMQP", "ActPlaybook", "ActEngine", "ActStore", "ActPostgres"]
         ),
 
         .testTarget(
