@@ -150,6 +150,11 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "ActPostgresTests",
+            dependencies: ["ActPostgres"]
+        ),
+
+        .testTarget(
             name: "ActStoreTests",
             dependencies: ["ActStore", "ActPlaybook"]
         ),

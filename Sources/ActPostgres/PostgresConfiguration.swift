@@ -37,6 +37,61 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     /// one schema; `nil` keeps the server's default. Only letters, digits, `_` and `,` are passed on.
     public var searchPath: String? = nil
 
+    /// The server cancels any statement that runs longer (`statement_timeout`, SQLSTATE `57014`); `.zero`
+    /// turns the limit off. Sent at connect, so it bounds every statement of the session, lock waits included.
+    public var statementTimeout: Duration = .seconds(30)
+    /// The server stops a statement that waits longer for a lock (`lock_timeout`, SQLSTATE `55P03`), so a
+    /// row held by a stuck transaction fails the waiter quickly instead of stalling it; `.zero` turns it off.
+    public var lockTimeout: Duration = .seconds(10)
+    /// The server ends a session that sits inside a transaction without sending anything for longer
+    /// (`idle_in_transaction_session_timeout`, SQLSTATE `25P03`), which releases the locks a forgotten or
+    /// stuck client holds; `.zero` turns it off.
+    public var idleInTransactionSessionTimeout: Duration = .seconds(60)
+    /// TCP keepalive probes on the connection's socket, so that a peer that vanished (a dead host, a dropped
+    /// NAT entry) is noticed; `nil` turns them off. Ignored for unix sockets.
+    public var keepalives: Keepalives? = Keepalives()
+    /// How long sent data may stay unacknowledged before the kernel drops the connection (`tcp_user_timeout`,
+    /// Linux); `.zero` keeps the system's default (minutes). Ignored for unix sockets.
+    public var tcpUserTimeout: Duration = .seconds(30)
+    /// How much longer than ``statementTimeout`` the client waits for an answer before it gives the
+    /// connection up; see ``answerTimeout``.
+    public var answerTimeoutGrace: Duration = .seconds(5)
+
+    /// TCP keepalive timing, as libpq's `keepalives_idle`, `keepalives_interval` and `keepalives_count`.
+    ///
+    /// A silent peer is given up after about `idle + interval × count` (25 s by default). libpq counts whole
+    /// seconds: durations are rounded up, and anything below 1 s is sent as 1 s.
+    public struct Keepalives: Sendable, Hashable {
+        /// Quiet time before the first probe.
+        public var idle: Duration
+        /// Time between unanswered probes.
+        public var interval: Duration
+        /// Unanswered probes before the connection is dropped.
+        public var count: Int
+
+        /// Creates keepalive timing.
+        public init(idle: Duration = .seconds(10), interval: Duration = .seconds(5), count: Int = 3) {
+            self.idle = idle
+            self.interval = interval
+            self.count = count
+        }
+    }
+
+    /// How long the client waits for the server to send anything while a statement runs, before it closes
+    /// the connection and fails the statement with ``PostgresError/Code/timedOut``: ``statementTimeout``
+    /// plus ``answerTimeoutGrace``; `nil` (no client deadline) when ``statementTimeout`` is off.
+    ///
+    /// The server enforces ``statementTimeout`` itself, so a healthy server answers well within this. One
+    /// that does not is hung (a stopped or starved backend, a half-open TCP connection whose peer still
+    /// acknowledges packets): closing the socket is then the only way to end the wait, and it also makes
+    /// the server roll back the session's transaction and release its locks once the backend runs again.
+    /// The deadline comes from this configuration: a session that raises its own `statement_timeout` with
+    /// `SET` keeps it, so raise ``statementTimeout`` (or open the connection with a configuration of its own)
+    /// for statements that legitimately run longer.
+    public var answerTimeout: Duration? {
+        statementTimeout > .zero ? statementTimeout + max(.zero, answerTimeoutGrace) : nil
+    }
+
     /// Creates a configuration.
     public init(
         host: String = "127.0.0.1",
@@ -155,6 +210,77 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
                 throw invalid("unsupported URL parameter '\(key.prefix(40))'")
             }
         }
+    }
+
+    /// The `options` libpq sends at connect: the session settings the decoders rely on, the timeouts and
+    /// the search path, as `-c name=value` pairs (times in milliseconds).
+    package var sessionOptions: String {
+        var options = "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex"
+        options += " -c statement_timeout=\(Self.milliseconds(statementTimeout))"
+        options += " -c lock_timeout=\(Self.milliseconds(lockTimeout))"
+        options += " -c idle_in_transaction_session_timeout=\(Self.milliseconds(idleInTransactionSessionTimeout))"
+        if let path = Self.safeSearchPath(searchPath) { options += " -c search_path=" + path }
+        return options
+    }
+
+    /// The keywords and values passed to `PQconnectdbParams`, password included (never log them).
+    package var libpqParameters: [(key: String, value: String)] {
+        // libpq counts whole seconds and treats anything below 2 as 2 (0 would mean "wait forever").
+        let connectSeconds = max(2, Self.wholeSeconds(connectTimeout))
+        var parameters: [(key: String, value: String)] = [
+            ("host", host),
+            ("port", String(port)),
+            ("user", user),
+            ("dbname", database),
+            ("connect_timeout", String(connectSeconds)),
+            ("application_name", applicationName),
+            ("sslmode", tls.rawValue),
+            ("client_encoding", "UTF8"),
+            ("options", sessionOptions),
+        ]
+        if let keepalives {
+            parameters += [
+                ("keepalives", "1"),
+                ("keepalives_idle", String(max(1, Self.wholeSeconds(keepalives.idle)))),
+                ("keepalives_interval", String(max(1, Self.wholeSeconds(keepalives.interval)))),
+                ("keepalives_count", String(max(1, keepalives.count))),
+            ]
+        } else {
+            parameters.append(("keepalives", "0"))
+        }
+        parameters.append(("tcp_user_timeout", String(Self.milliseconds(tcpUserTimeout))))
+        if let password { parameters.append(("password", password)) }
+        return parameters
+    }
+
+    /// A search path made only of identifier characters and commas; anything else is dropped rather than
+    /// passed into the options string.
+    static func safeSearchPath(_ searchPath: String?) -> String? {
+        guard let searchPath, !searchPath.isEmpty,
+            searchPath.unicodeScalars.allSatisfy({
+                $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == ","
+            })
+        else { return nil }
+        return searchPath
+    }
+
+    /// Whole milliseconds, rounded up so that a small positive limit never becomes 0 ("off"), capped at
+    /// PostgreSQL's largest value (`INT_MAX`); negative durations count as 0.
+    static func milliseconds(_ duration: Duration) -> Int {
+        guard duration > .zero else { return 0 }
+        let (seconds, attoseconds) = duration.components
+        let attosecondsPerMillisecond: Int64 = 1_000_000_000_000_000
+        let rest = (attoseconds + attosecondsPerMillisecond - 1) / attosecondsPerMillisecond
+        guard seconds < Int64(Int32.max) / 1000 else { return Int(Int32.max) }
+        return Int(min(Int64(Int32.max), seconds * 1000 + rest))
+    }
+
+    /// Whole seconds, rounded up; negative durations count as 0.
+    static func wholeSeconds(_ duration: Duration) -> Int {
+        guard duration > .zero else { return 0 }
+        let (seconds, attoseconds) = duration.components
+        guard seconds < Int64(Int32.max) else { return Int(Int32.max) }
+        return Int(seconds) + (attoseconds > 0 ? 1 : 0)
     }
 
     private static func percentDecoded(_ text: Substring, part: String) throws(PostgresError) -> String {

@@ -114,7 +114,8 @@ extension PostgresConnection {
                 chunkStart += chunk.count
             }
         } catch {
-            leavePipelineMode(conn)
+            // A timed-out wait closed the connection (and freed `conn`): only an open one has a pipeline to leave.
+            if let open = self.conn { leavePipelineMode(open) }
             if ownTransaction { rollbackQuietly(file: file, line: line) }
             throw error
         }

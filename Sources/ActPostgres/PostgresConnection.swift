@@ -80,7 +80,9 @@ public actor PostgresConnection {
     /// Opens a connection.
     ///
     /// The connection sets `client_encoding` UTF8, `DateStyle` ISO, `TimeZone` UTC and `bytea_output` hex,
-    /// which the decoders rely on.
+    /// which the decoders rely on, and the configuration's `statement_timeout`, `lock_timeout`,
+    /// `idle_in_transaction_session_timeout`, TCP keepalives and `tcp_user_timeout`
+    /// (``PostgresConfiguration/statementTimeout`` and the fields after it).
     ///
     /// - Parameters:
     ///   - configuration: where to connect and as whom.
@@ -97,21 +99,7 @@ public actor PostgresConnection {
 
     private func open() throws(PostgresError) {
         let c = configuration
-        // libpq counts whole seconds and treats anything below 2 as 2 (0 would mean "wait forever").
-        let timeoutSeconds = max(2, Int(c.connectTimeout.components.seconds))
-        var parameters: [(String, String)] = [
-            ("host", c.host),
-            ("port", String(c.port)),
-            ("user", c.user),
-            ("dbname", c.database),
-            ("connect_timeout", String(timeoutSeconds)),
-            ("application_name", c.applicationName),
-            ("sslmode", c.tls.rawValue),
-            ("client_encoding", "UTF8"),
-            ("options", "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex" + Self.searchPathOption(c.searchPath)),
-        ]
-        if let password = c.password { parameters.append(("password", password)) }
-
+        let parameters = c.libpqParameters
         let keys = parameters.map { strdup($0.0) }
         let values = parameters.map { strdup($0.1) }
         defer {
@@ -151,15 +139,6 @@ public actor PostgresConnection {
         self.backendProcessID = PQbackendPID(conn)
         logger[metadataKey: "db.backend.pid"] = "\(backendProcessID)"
         logger.debug("PostgreSQL connection opened", metadata: ["db.host": "\(c.host)", "db.port": "\(c.port)"])
-    }
-
-    /// ` -c search_path=…` for a search path made only of identifier characters and commas; anything else
-    /// is dropped rather than passed into the options string.
-    static func searchPathOption(_ searchPath: String?) -> String {
-        guard let searchPath, !searchPath.isEmpty,
-            searchPath.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "," })
-        else { return "" }
-        return " -c search_path=" + searchPath
     }
 
     /// Closes the connection. Statements issued afterwards fail with ``PostgresError/Code/connectionClosed``.
@@ -464,19 +443,36 @@ public actor PostgresConnection {
     ///
     /// When `cancellable` and the task is cancelled meanwhile, sends a cancel request once and keeps reading:
     /// the server then ends the statement with SQLSTATE `57014`.
+    ///
+    /// When the server sends nothing for ``PostgresConfiguration/answerTimeout`` (every byte that arrives
+    /// restarts the wait), the connection is closed and ``PostgresError/Code/timedOut`` is thrown: a server
+    /// that enforces its own `statement_timeout` answers sooner, so it is hung (a stopped backend, a peer that
+    /// acknowledges packets but never answers), and a cancel request would not reach it either. Callers must
+    /// not touch their `conn` pointer after this throws.
     func nextResult(
         _ conn: OpaquePointer,
         cancellable: Bool,
         file: String,
         line: Int
     ) throws(PostgresError) -> OpaquePointer? {
+        let answerTimeout = configuration.answerTimeout
+        let clock = ContinuousClock()
+        var deadline = answerTimeout.map { clock.now + $0 }
         while PQisBusy(conn) != 0 {
             let socket = PQsocket(conn)
             guard socket >= 0 else { throw connectionLost(conn, file: file, line: line) }
             // The 1 s timeout is only a safety net: a cancellation normally ends the wait through `wake()`.
-            switch executor.wait(forReadable: socket, timeoutMilliseconds: 1000, wakeForJobs: false) {
+            var waitMilliseconds: Int32 = 1000
+            if let answerTimeout, let deadline {
+                let remaining = deadline - clock.now
+                guard remaining > .zero else { throw noAnswer(within: answerTimeout, file: file, line: line) }
+                waitMilliseconds = Int32(min(1000, PostgresConfiguration.milliseconds(remaining)))
+            }
+            switch executor.wait(forReadable: socket, timeoutMilliseconds: waitMilliseconds, wakeForJobs: false) {
             case .readable:
                 guard PQconsumeInput(conn) != 0 else { throw connectionLost(conn, file: file, line: line) }
+                // The server is alive and answering: measure silence from here.
+                deadline = answerTimeout.map { clock.now + $0 }
             case .woken, .timedOut, .jobsPending:
                 if cancellable && !cancelRequested && Task.isCancelled {
                     requestCancel()
@@ -484,6 +480,42 @@ public actor PostgresConnection {
             }
         }
         return PQgetResult(conn)
+    }
+
+    /// Closes the hung connection and returns the error that says so.
+    ///
+    /// `PQfinish` closes the socket; once the backend runs again it reads end-of-file, rolls back and ends,
+    /// which releases its locks.
+    private func noAnswer(within timeout: Duration, file: String, line: Int) -> PostgresError {
+        let seconds = Self.secondsText(timeout)
+        logger.info(
+            "PostgreSQL sent no answer in time; closing the connection",
+            metadata: ["db.answer_timeout_seconds": "\(seconds)"]
+        )
+        close()
+        return PostgresError(
+            code: .timedOut,
+            reason: "no answer from PostgreSQL within \(seconds) s (statement timeout + grace); the connection was "
+                + "closed and will be replaced. The server or the network is hung or overloaded; if statements "
+                + "legitimately run longer, raise the statement timeout",
+            file: file,
+            line: line
+        )
+    }
+
+    /// `2`, `2.5`, `0.25`: a duration in seconds, without trailing zeros.
+    static func secondsText(_ duration: Duration) -> String {
+        let milliseconds = PostgresConfiguration.milliseconds(duration)
+        let whole = milliseconds / 1000
+        var fraction = milliseconds % 1000
+        guard fraction > 0 else { return String(whole) }
+        var digits = 3
+        while fraction % 10 == 0 {
+            fraction /= 10
+            digits -= 1
+        }
+        let padded = String(repeating: "0", count: digits - String(fraction).count) + String(fraction)
+        return "\(whole).\(padded)"
     }
 
     private func requestCancel() {

@@ -21,6 +21,8 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
             case cancelled
             case pipelineAborted
             case poolClosed
+            case poolTimeout
+            case timedOut
             case transactionState
             case unexpectedResult
         }
@@ -46,6 +48,13 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         public static let pipelineAborted = Code(.pipelineAborted)
         /// The ``PostgresClient`` has shut down.
         public static let poolClosed = Code(.poolClosed)
+        /// No pooled connection came free within ``PostgresClient/Configuration-swift.struct/acquireTimeout``:
+        /// every connection stayed lent out. Nothing was sent; the caller may retry later.
+        public static let poolTimeout = Code(.poolTimeout)
+        /// The server sent nothing within ``PostgresConfiguration/answerTimeout`` while a statement ran, so the
+        /// connection was presumed hung and closed (a pool opens a new one). The statement's outcome is unknown
+        /// (a `COMMIT` may or may not have happened); retrying on a new connection may succeed.
+        public static let timedOut = Code(.timedOut)
         /// A transaction was started inside another, or the transaction was left in a failed state.
         public static let transactionState = Code(.transactionState)
         /// The server answered with a result this layer does not handle (e.g. `COPY`).
@@ -62,6 +71,8 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
             case .cancelled: "cancelled"
             case .pipelineAborted: "pipelineAborted"
             case .poolClosed: "poolClosed"
+            case .poolTimeout: "poolTimeout"
+            case .timedOut: "timedOut"
             case .transactionState: "transactionState"
             case .unexpectedResult: "unexpectedResult"
             }
@@ -127,10 +138,19 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
     public var isForeignKeyViolation: Bool { sqlState == "23503" }
     /// `40001` or `40P01`: a serialization failure or deadlock; the transaction may be retried.
     public var isSerializationFailure: Bool { sqlState == "40001" || sqlState == "40P01" }
-    /// The connection is unusable: it failed to open, broke, or the server is shutting down (class `08`,
-    /// `57P01`–`57P03`). Retrying on a new connection may succeed.
+    /// `55P03`: the statement waited longer than ``PostgresConfiguration/lockTimeout`` for a lock (or a
+    /// `NOWAIT` lock was taken). The transaction may be retried.
+    public var isLockNotAvailable: Bool { sqlState == "55P03" }
+    /// A time limit ran out: the server's statement or lock timeout (`57014` without a cancellation by this
+    /// client, `55P03`), the client's deadline for an answer (``Code/timedOut``) or the pool's lease wait
+    /// (``Code/poolTimeout``). Usually transient: retry later, and look for what holds the locks or connections.
+    public var isTimeout: Bool {
+        code == .timedOut || code == .poolTimeout || isLockNotAvailable || (code == .server && sqlState == "57014")
+    }
+    /// The connection is unusable: it failed to open, broke, did not answer in time (``Code/timedOut``), or the
+    /// server is shutting down (class `08`, `57P01`–`57P03`). Retrying on a new connection may succeed.
     public var isConnectionError: Bool {
-        if code == .connectionFailed || code == .connectionClosed { return true }
+        if code == .connectionFailed || code == .connectionClosed || code == .timedOut { return true }
         guard let sqlState else { return false }
         return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }

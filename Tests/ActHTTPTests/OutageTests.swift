@@ -14,6 +14,8 @@ struct OutageTests {
     @Test("an unreachable or overloaded database is 503 with Retry-After", arguments: [
         PostgresError(code: .connectionFailed, reason: "connection refused"),
         PostgresError(code: .connectionClosed, reason: "server closed the connection"),
+        PostgresError(code: .poolTimeout, reason: "no connection within 10 s"),
+        PostgresError(code: .timedOut, reason: "no answer within 35 s"),
         PostgresError(code: .server, sqlState: "57P01"),
         PostgresError(code: .server, sqlState: "53300"),
         PostgresError(code: .server, sqlState: "57014"),

@@ -145,33 +145,37 @@ extension ActPostgresIntegration {
     }
 }
 
-/// Blocking libpq calls must run on each connection's own thread, never on the cooperative pool (which has
-/// one thread per core). Two statements blocked on a lock held by a third transaction used to occupy both
-/// cooperative threads on a 2-core machine, so the holder could never commit: a deadlock. This test
-/// blocks more statements than there are cores and requires the holder to finish.
-@Suite struct CooperativePoolTests {
-    @Test(.timeLimit(.minutes(1)))
-    func blockedStatementsDoNotStarveOtherTasks() async throws {
-        let configuration = TestDatabase.configuration
-        let logger = Logger(label: "test.cooperative-pool")
-        let holder = try await PostgresConnection.connect(configuration: configuration, logger: logger)
-        let lockKey = Int64.random(in: 1...Int64.max)
-        let waiters = ProcessInfo.processInfo.activeProcessorCount + 2
-        try await holder.query("SELECT pg_advisory_lock($1)", [PostgresBind(lockKey)])
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<waiters {
-                group.addTask {
-                    let waiter = try await PostgresConnection.connect(configuration: configuration, logger: logger)
-                    try await waiter.query("SELECT pg_advisory_lock($1)", [PostgresBind(lockKey)])
-                    try await waiter.query("SELECT pg_advisory_unlock($1)", [PostgresBind(lockKey)])
-                    await waiter.close()
+extension ActPostgresIntegration {
+    /// Blocking libpq calls must run on each connection's own thread, never on the cooperative pool (which has
+    /// one thread per core). Two statements blocked on a lock held by a third transaction used to occupy both
+    /// cooperative threads on a 2-core machine, so the holder could never commit: a deadlock. This test
+    /// blocks more statements than there are cores and requires the holder to finish.
+    ///
+    /// Inside the serialized suite: run beside the kill -9 test, its connections lose the server mid-test.
+    @Suite struct CooperativePoolTests {
+        @Test(.timeLimit(.minutes(1)))
+        func blockedStatementsDoNotStarveOtherTasks() async throws {
+            let configuration = TestDatabase.configuration
+            let logger = Logger(label: "test.cooperative-pool")
+            let holder = try await PostgresConnection.connect(configuration: configuration, logger: logger)
+            let lockKey = Int64.random(in: 1...Int64.max)
+            let waiters = ProcessInfo.processInfo.activeProcessorCount + 2
+            try await holder.query("SELECT pg_advisory_lock($1)", [PostgresBind(lockKey)])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<waiters {
+                    group.addTask {
+                        let waiter = try await PostgresConnection.connect(configuration: configuration, logger: logger)
+                        try await waiter.query("SELECT pg_advisory_lock($1)", [PostgresBind(lockKey)])
+                        try await waiter.query("SELECT pg_advisory_unlock($1)", [PostgresBind(lockKey)])
+                        await waiter.close()
+                    }
                 }
+                // Give the waiters time to block on the lock; the holder must still run and release it.
+                try await Task.sleep(for: .milliseconds(300))
+                try await holder.query("SELECT pg_advisory_unlock($1)", [PostgresBind(lockKey)])
+                try await group.waitForAll()
             }
-            // Give the waiters time to block on the lock; the holder must still run and release it.
-            try await Task.sleep(for: .milliseconds(300))
-            try await holder.query("SELECT pg_advisory_unlock($1)", [PostgresBind(lockKey)])
-            try await group.waitForAll()
+            await holder.close()
         }
-        await holder.close()
     }
 }

@@ -283,6 +283,9 @@ struct OrchestratorBenchmark {
     ///
     /// - Returns: The number of pending timers.
     private func fillTimers(_ configuration: PostgresConfiguration, names: Names, progress: (String) -> Void) async throws -> Int {
+        // Copying a million timers in one statement may take longer than the default statement timeout.
+        var configuration = configuration
+        configuration.statementTimeout = .zero
         let connection = try await PostgresConnection.connect(configuration: configuration, logger: logger)
         defer { Task { await connection.close() } }
         func count() async throws -> Int {

@@ -48,6 +48,7 @@ extension AuditCommand {
             try await Console.reportingErrors {
                 let configuration = try configurationOptions.load()
                 var postgres = try PostgresConfiguration.fromCLI(postgresURL ?? configuration.postgres.url)
+                configuration.postgres.applySessionSettings(to: &postgres)
                 postgres.applicationName = "hms-act audit verify"
                 postgres.connectTimeout = .seconds(5)
                 let schemaName = schema ?? configuration.postgres.schema

@@ -47,6 +47,7 @@ struct MigrateCommand: AsyncParsableCommand {
             guard !schemaName.isEmpty, schemaName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw CLIError("the schema name \(schemaName) must be letters, digits and underscores")
             }
+            configuration.postgres.applySessionSettings(to: &postgres)
             postgres.applicationName = "hms-act migrate"
             postgres.connectTimeout = .seconds(5)
             postgres.searchPath = schemaName

@@ -5,9 +5,11 @@ import Synchronization
 /// A small pool of ``PostgresConnection``s.
 ///
 /// Connections open lazily, up to ``Configuration-swift.struct/maxConnections``; when all are busy, callers
-/// wait in line. A connection is checked before it is lent out: one that broke while idle (server restart,
-/// `pg_terminate_backend`) is closed and replaced, so the next use after a restart simply reconnects. One that
-/// breaks while lent out is discarded when it comes back.
+/// wait in line, at most ``Configuration-swift.struct/acquireTimeout``. A connection is checked before it is lent
+/// out: one that broke while idle (server restart, `pg_terminate_backend`) is closed and replaced, so the next use
+/// after a restart simply reconnects. One that breaks while lent out (including one closed because the server
+/// did not answer in time, ``PostgresError/Code/timedOut``) is discarded when it comes back, and its slot opens
+/// a new connection on the next lease.
 ///
 /// ## Running a client
 /// The client is a `Service`: add it to your `ServiceGroup` before the services that use it. ``run()``
@@ -28,11 +30,40 @@ public final class PostgresClient: Service, Sendable {
         /// The most connections open at once. PostgreSQL's default `max_connections` is 100, shared by every
         /// replica and tool, so keep this small.
         public var maxConnections: Int
+        /// How long a caller waits in line for a connection before ``PostgresError/Code/poolTimeout``. A pool
+        /// whose connections are all held by stuck work then fails fast and visibly instead of stalling every
+        /// caller behind it.
+        public var acquireTimeout: Duration
+        /// The names of the two settings above as the application's operators know them, for the
+        /// ``PostgresError/Code/poolTimeout`` error's advice (e.g. a configuration key); the property names
+        /// by default.
+        public var settingNames: SettingNames
+
+        /// Names for ``maxConnections`` and ``acquireTimeout`` in error messages.
+        public struct SettingNames: Sendable, Hashable {
+            /// What raises ``maxConnections``.
+            public var maxConnections: String
+            /// What raises ``acquireTimeout``.
+            public var acquireTimeout: String
+
+            /// Creates setting names.
+            public init(maxConnections: String = "maxConnections", acquireTimeout: String = "acquireTimeout") {
+                self.maxConnections = maxConnections
+                self.acquireTimeout = acquireTimeout
+            }
+        }
 
         /// Creates pool settings.
-        public init(connection: PostgresConfiguration, maxConnections: Int = 4) {
+        public init(
+            connection: PostgresConfiguration,
+            maxConnections: Int = 4,
+            acquireTimeout: Duration = .seconds(10),
+            settingNames: SettingNames = SettingNames()
+        ) {
             self.connection = connection
             self.maxConnections = max(1, maxConnections)
+            self.acquireTimeout = acquireTimeout
+            self.settingNames = settingNames
         }
     }
 
@@ -102,7 +133,9 @@ public final class PostgresClient: Service, Sendable {
     ///
     /// - Returns: what `body` returns.
     /// - Throws: what `body` throws, or ``PostgresError`` (``PostgresError/Code/connectionFailed``,
-    ///   ``PostgresError/Code/poolClosed``, ``PostgresError/Code/cancelled`` while waiting for a connection).
+    ///   ``PostgresError/Code/poolClosed``, ``PostgresError/Code/cancelled`` while waiting for a connection,
+    ///   ``PostgresError/Code/poolTimeout`` when none came free within
+    ///   ``Configuration-swift.struct/acquireTimeout``).
     public func withConnection<Result>(
         file: String = #fileID,
         line: Int = #line,
@@ -160,42 +193,114 @@ public final class PostgresClient: Service, Sendable {
         }
     }
 
-    /// Takes an idle connection or a free slot, or waits in line for one.
+    /// Takes an idle connection or a free slot, or waits in line for one, at most
+    /// ``Configuration-swift.struct/acquireTimeout``.
     private func acquire(file: String, line: Int) async throws(PostgresError) -> Lease {
+        // The common case takes no continuation and no timer task.
+        let immediate: Result<Lease, PostgresError>? = state.withLock { state in
+            takeImmediately(&state, file: file, line: line)
+        }
+        if let immediate { return try immediate.get() }
+
         let id = state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        let result = await withTaskCancellationHandler {
+        let deadline = ContinuousClock.now + configuration.acquireTimeout
+        let result = await withTaskGroup(of: Void.self, returning: Result<Lease, PostgresError>.self) { group in
+            // The timer fails this waiter when it is still in line at the deadline; it is cancelled as soon as
+            // the wait ends. Removal under the lock decides which side wins, and a waiter that would join the
+            // line after the timer looked checks the deadline itself (`waitInLine`).
+            group.addTask {
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                } catch {
+                    return
+                }
+                self.removeWaiter(id)?.resume(returning: .failure(self.leaseTimedOut(file: file, line: line)))
+            }
+            let result = await waitInLine(id: id, deadline: deadline, file: file, line: line)
+            group.cancelAll()
+            return result
+        }
+        if case .failure(let error) = result, error.code == .poolTimeout {
+            logger.info(
+                "PostgreSQL pool: no connection came free in time",
+                metadata: [
+                    "db.pool.max_connections": "\(configuration.maxConnections)",
+                    "db.pool.acquire_timeout_seconds": "\(PostgresConnection.secondsText(configuration.acquireTimeout))",
+                ]
+            )
+        }
+        return try result.get()
+    }
+
+    /// An idle connection or a free slot when there is one; a failure when the pool is shut down or the task
+    /// cancelled; nil when the caller must wait.
+    private func takeImmediately(_ state: inout State, file: String, line: Int) -> Result<Lease, PostgresError>? {
+        if state.isShutDown {
+            return .failure(PostgresError(code: .poolClosed, reason: "the pool shut down", file: file, line: line))
+        }
+        if let connection = state.idle.popLast() { return .success(.connection(connection)) }
+        if state.slotsInUse < configuration.maxConnections {
+            state.slotsInUse += 1
+            return .success(.open)
+        }
+        return nil
+    }
+
+    /// Waits for ``giveBack(_:)`` or ``releaseSlot()`` to hand over a lease, for cancellation, or for the
+    /// acquire timer.
+    private func waitInLine(
+        id: Int,
+        deadline: ContinuousClock.Instant,
+        file: String,
+        line: Int
+    ) async -> Result<Lease, PostgresError> {
+        await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Lease, PostgresError>, Never>) in
                 let immediate: Result<Lease, PostgresError>? = state.withLock { state in
-                    if state.isShutDown {
-                        return .failure(PostgresError(code: .poolClosed, reason: "the pool shut down", file: file, line: line))
-                    }
-                    if let connection = state.idle.popLast() { return .success(.connection(connection)) }
-                    if state.slotsInUse < configuration.maxConnections {
-                        state.slotsInUse += 1
-                        return .success(.open)
-                    }
+                    // Checked again under the lock: a connection may have come back since the first look.
+                    if let immediate = takeImmediately(&state, file: file, line: line) { return immediate }
                     // Checked under the lock: a cancellation handler that ran before this point found no
                     // waiter to remove, so the waiter must not be added.
                     if Task.isCancelled {
                         return .failure(PostgresError(code: .cancelled, reason: "cancelled while waiting for a connection", file: file, line: line))
                     }
+                    // The timer may have looked for this waiter already (a tiny timeout, a busy machine).
+                    if ContinuousClock.now >= deadline { return .failure(leaseTimedOut(file: file, line: line)) }
                     state.waiters.append((id, continuation))
                     return nil
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation = state.withLock { state in
-                state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0).continuation }
-            }
-            continuation?.resume(
+            removeWaiter(id)?.resume(
                 returning: .failure(PostgresError(code: .cancelled, reason: "cancelled while waiting for a connection", file: file, line: line))
             )
         }
-        return try result.get()
+    }
+
+    /// Takes waiter `id` out of the line; nil when it is no longer waiting (served, cancelled or timed out).
+    private func removeWaiter(_ id: Int) -> CheckedContinuation<Result<Lease, PostgresError>, Never>? {
+        state.withLock { state in
+            state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0).continuation }
+        }
+    }
+
+    private func leaseTimedOut(file: String, line: Int) -> PostgresError {
+        let size = configuration.maxConnections
+        let seconds = PostgresConnection.secondsText(configuration.acquireTimeout)
+        let names = configuration.settingNames
+        return PostgresError(
+            code: .poolTimeout,
+            reason: "no PostgreSQL connection came free within \(seconds) s (pool size \(size), every connection "
+                + "in use). Raise the pool size (\(names.maxConnections)) if the load needs more connections, or "
+                + "the wait (\(names.acquireTimeout)); slow statements or long transactions holding connections "
+                + "show in pg_stat_activity",
+            file: file,
+            line: line
+        )
     }
 
     /// Frees a slot, or hands it straight to the first waiter.

@@ -35,7 +35,7 @@ public enum ApplyFailure: Sendable, Hashable {
     public static func isUnavailable(_ error: any Error) -> Bool {
         switch error {
         case let error as PostgresError:
-            if error.isConnectionError || error.code == .poolClosed { return true }
+            if error.isConnectionError || error.code == .poolClosed || error.code == .poolTimeout { return true }
             guard let state = error.sqlState else { return false }
             // 53: insufficient resources (disk full, too many connections); 57014: statement timeout;
             // 55P03: lock timeout.

@@ -54,6 +54,34 @@ extension ServiceConfiguration {
             summary: "Connections in the pool"),
         .init(key: "postgres.schema", environment: "HMS_POSTGRES_SCHEMA", target: .string(\.postgres.schema),
             summary: "Schema holding hms-act's tables"),
+        .init(key: "postgres.pool_acquire_timeout_ms", environment: "HMS_POSTGRES_POOL_ACQUIRE_TIMEOUT_MS",
+            target: .int(\.postgres.poolAcquireTimeoutMilliseconds),
+            summary: "Wait for a free pooled connection before failing the operation"),
+        .init(key: "postgres.statement_timeout_ms", environment: "HMS_POSTGRES_STATEMENT_TIMEOUT_MS",
+            target: .int(\.postgres.statementTimeoutMilliseconds),
+            summary: "statement_timeout of every connection (0: none, and no client deadline)"),
+        .init(key: "postgres.lock_timeout_ms", environment: "HMS_POSTGRES_LOCK_TIMEOUT_MS",
+            target: .int(\.postgres.lockTimeoutMilliseconds),
+            summary: "lock_timeout of every connection: a lock wait fails with 55P03 after this (0: none)"),
+        .init(key: "postgres.idle_in_transaction_timeout_ms", environment: "HMS_POSTGRES_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            target: .int(\.postgres.idleInTransactionTimeoutMilliseconds),
+            summary: "idle_in_transaction_session_timeout: the server ends a session idle inside a transaction (0: none)"),
+        .init(key: "postgres.answer_grace_ms", environment: "HMS_POSTGRES_ANSWER_GRACE_MS",
+            target: .int(\.postgres.answerGraceMilliseconds),
+            summary: "Client deadline beyond the statement timeout: a connection silent that long is closed and replaced"),
+        .init(key: "postgres.connect_timeout_seconds", environment: "HMS_POSTGRES_CONNECT_TIMEOUT_SECONDS",
+            target: .int(\.postgres.connectTimeoutSeconds),
+            summary: "libpq connect_timeout (at least 2; overrides connect_timeout in the URL)"),
+        .init(key: "postgres.keepalives_idle_seconds", environment: "HMS_POSTGRES_KEEPALIVES_IDLE_SECONDS",
+            target: .int(\.postgres.keepalivesIdleSeconds),
+            summary: "TCP keepalives: silence before the first probe (0: keepalives off)"),
+        .init(key: "postgres.keepalives_interval_seconds", environment: "HMS_POSTGRES_KEEPALIVES_INTERVAL_SECONDS",
+            target: .int(\.postgres.keepalivesIntervalSeconds), summary: "TCP keepalives: time between unanswered probes"),
+        .init(key: "postgres.keepalives_count", environment: "HMS_POSTGRES_KEEPALIVES_COUNT",
+            target: .int(\.postgres.keepalivesCount), summary: "TCP keepalives: unanswered probes before the connection drops"),
+        .init(key: "postgres.tcp_user_timeout_ms", environment: "HMS_POSTGRES_TCP_USER_TIMEOUT_MS",
+            target: .int(\.postgres.tcpUserTimeoutMilliseconds),
+            summary: "tcp_user_timeout: sent data unacknowledged this long drops the connection (0: system default)"),
         .init(key: "http.host", environment: "HMS_HTTP_HOST", target: .string(\.http.host), summary: "HTTP listen address"),
         .init(key: "http.port", environment: "HMS_HTTP_PORT", target: .int(\.http.port), summary: "HTTP port (0: any free port)"),
         .init(key: "http.tokens", environment: "HMS_API_TOKENS", target: .strings(\.http.tokens),
@@ -149,6 +177,27 @@ extension ServiceConfiguration {
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")
+        // PostgreSQL takes time settings up to INT_MAX milliseconds (about 24.8 days).
+        let milliseconds = 0...Int(Int32.max)
+        for (key, value) in [
+            ("postgres.statement_timeout_ms", postgres.statementTimeoutMilliseconds),
+            ("postgres.lock_timeout_ms", postgres.lockTimeoutMilliseconds),
+            ("postgres.idle_in_transaction_timeout_ms", postgres.idleInTransactionTimeoutMilliseconds),
+            ("postgres.answer_grace_ms", postgres.answerGraceMilliseconds),
+            ("postgres.tcp_user_timeout_ms", postgres.tcpUserTimeoutMilliseconds),
+        ] {
+            try require(milliseconds.contains(value), "\(key) must be 0…\(Int32.max) milliseconds (0: off), got \(value)")
+        }
+        try require((1...Int(Int32.max)).contains(postgres.poolAcquireTimeoutMilliseconds),
+            "postgres.pool_acquire_timeout_ms must be at least 1 millisecond (e.g. 10000)")
+        try require(postgres.connectTimeoutSeconds >= 2 && postgres.connectTimeoutSeconds <= 3600,
+            "postgres.connect_timeout_seconds must be 2…3600 (libpq treats less than 2 as 2 and 0 as forever)")
+        try require(postgres.keepalivesIdleSeconds >= 0 && postgres.keepalivesIdleSeconds <= 32_767,
+            "postgres.keepalives_idle_seconds must be 0…32767 (0 turns keepalives off)")
+        try require(postgres.keepalivesIntervalSeconds >= 1 && postgres.keepalivesIntervalSeconds <= 32_767,
+            "postgres.keepalives_interval_seconds must be 1…32767")
+        try require(postgres.keepalivesCount >= 1 && postgres.keepalivesCount <= 127,
+            "postgres.keepalives_count must be 1…127")
         try require((0...65_535).contains(http.port), "http.port must be 0…65535")
         try require(postgres.schema.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !postgres.schema.isEmpty,
             "postgres.schema must be letters, digits and underscores")

@@ -48,6 +48,27 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var poolSize = 6
         /// The schema holding hms-act's tables; created by the migrations when missing.
         public var schema = "hms_act"
+        /// How long a caller waits for a free pooled connection before failing, in milliseconds.
+        public var poolAcquireTimeoutMilliseconds = 10_000
+        /// `statement_timeout` of every connection, in milliseconds (0: none, and no client deadline).
+        public var statementTimeoutMilliseconds = 30_000
+        /// `lock_timeout` of every connection, in milliseconds (0: none).
+        public var lockTimeoutMilliseconds = 10_000
+        /// `idle_in_transaction_session_timeout` of every connection, in milliseconds (0: none).
+        public var idleInTransactionTimeoutMilliseconds = 60_000
+        /// How much longer than the statement timeout the client waits for any answer before it closes the
+        /// connection as hung, in milliseconds.
+        public var answerGraceMilliseconds = 5_000
+        /// libpq `connect_timeout`, in seconds (at least 2); overrides a `connect_timeout` in the URL.
+        public var connectTimeoutSeconds = 10
+        /// TCP keepalives: seconds of silence before the first probe (0: keepalives off).
+        public var keepalivesIdleSeconds = 10
+        /// TCP keepalives: seconds between unanswered probes.
+        public var keepalivesIntervalSeconds = 5
+        /// TCP keepalives: unanswered probes before the connection is dropped.
+        public var keepalivesCount = 3
+        /// `tcp_user_timeout`: how long sent data may stay unacknowledged, in milliseconds (0: system default).
+        public var tcpUserTimeoutMilliseconds = 30_000
         public init() {}
     }
 

@@ -31,11 +31,9 @@ public struct ServiceRuntime: Sendable {
         clock: (@Sendable () -> Instant)? = nil,
         wallClock: @escaping @Sendable () -> Instant = Orchestrator.wallClock
     ) async throws -> ServiceRuntime {
-        var postgresConfiguration = try PostgresConfiguration(url: configuration.postgres.url)
-        postgresConfiguration.searchPath = configuration.postgres.schema
-        let postgres = PostgresClient(
-            configuration: .init(connection: postgresConfiguration, maxConnections: configuration.postgres.poolSize),
-            logger: logger)
+        let clientConfiguration = try configuration.postgres.clientConfiguration()
+        let postgresConfiguration = clientConfiguration.connection
+        let postgres = PostgresClient(configuration: clientConfiguration, logger: logger)
         let store = Store(client: postgres, schema: configuration.postgres.schema, logger: logger)
         try await store.migrate()
         let databaseClock = DatabaseClock(wall: wallClock)
