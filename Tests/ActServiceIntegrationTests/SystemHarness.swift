@@ -27,8 +27,7 @@ struct TaskMessage: Sendable {
     var runID: String { body["run_id"]?.stringValue ?? "" }
     var assignee: String { body["assignee"]?.stringValue ?? "" }
     var attempt: Int {
-        if case .number(let n)? = body["attempt"] { return Int(n) }
-        return 0
+        body["attempt"]?.numberValue?.intValue ?? 0
     }
     var isCompensation: Bool { body["compensation"] == .bool(true) }
 }
@@ -217,10 +216,10 @@ enum SystemHarness {
                     switch answer(task) {
                     case .ignore: return
                     case .complete(let output):
-                        reply = ["task_id": .string(task.taskID), "attempt": .number(Double(task.attempt)),
+                        reply = ["task_id": .string(task.taskID), "attempt": .int(task.attempt),
                             "status": "completed", "output": output]
                     case .fail(let reason, let retryable):
-                        reply = ["task_id": .string(task.taskID), "attempt": .number(Double(task.attempt)),
+                        reply = ["task_id": .string(task.taskID), "attempt": .int(task.attempt),
                             "status": "failed", "reason": .string(reason), "retryable": .bool(retryable)]
                     }
                     let replyTo = body["reply_to"]?["routing_key"]?.stringValue ?? "result.test"

@@ -49,10 +49,10 @@ public struct Housekeeping: Service {
         guard let written = try await orchestrator.store.writeCheckpoint(keyID: audit.keyID, key: Array(audit.key.utf8), now: now)
         else { return }
         let body: JSONValue = [
-            "type": "audit.checkpoint", "checkpoint_id": .number(Double(written.id)), "key_id": .string(audit.keyID),
+            "type": "audit.checkpoint", "checkpoint_id": .int(written.id), "key_id": .string(audit.keyID),
             "at": .string(OutboundMessages.timestamp(orchestrator.clock())),
             "signature": .string(written.signature.hexString),
-            "heads_count": .number(Double(written.headCount)), "heads_digest": .string(written.digest.hexString),
+            "heads_count": .int(written.headCount), "heads_digest": .string(written.digest.hexString),
         ]
         let message = AMQPMessage(body: body.canonicalEncoding, exchange: orchestrator.configuration.amqp.exchanges.governance,
             routingKey: "audit.checkpoint",
