@@ -241,13 +241,14 @@ enum SystemHarness {
         try? await TestDatabase.drop(configuration.postgres.schema)
     }
 
-    /// Consumes a queue, decoding JSON bodies, acking each message after `handle`.
+    /// Consumes a queue, decoding JSON bodies (numbers exactly, as a worker reading the bytes sees them),
+    /// acking each message after `handle`.
     private static func consume(_ client: AMQPClient, queue: String,
         _ handle: @Sendable (AMQPDelivery, JSONValue) async throws -> Void) async throws
     {
         let consumer = try await client.consume(queue: queue, prefetch: 100)
         for try await delivery in consumer {
-            let body = (try? JSONDecoder().decode(JSONValue.self, from: Data(delivery.body))) ?? .null
+            let body = (try? JSONValue(parsing: delivery.body)) ?? .null
             try await handle(delivery, body)
             try await client.ack(delivery.deliveryTag)
         }
