@@ -17,7 +17,7 @@ import Testing
         return "\(value)"
     }
 
-    @Test(arguments: exactOnly + ["0.1", "1e+400", "1.5e-400", "123456789012345678901234567890123456789012"])
+    @Test(arguments: exactOnly + ["0.1", "1.7976931348623157e+308", "5e-324", "123456789012345678901234567890123456789012"])
     func parsingKeepsTheDigits(text: String) throws {
         let value = try JSONValue(parsing: Array("[\(text)]".utf8))
         #expect(value == .array([.number(try #require(JSONNumber(text)))]))
@@ -153,7 +153,7 @@ import Testing
 
     @Test(arguments: [
         "", " ", "[1,]", "{\"a\":1,}", "{a:1}", "[01]", "[1.]", "\"\\ud800\"", "\"\\udc00x\"", "\"abc", "\"a\u{01}\"",
-        "tru", "nul", "[1] 2", "\"\\x\"", "{\"a\" 1}", "[\"\\u12\"]", "\u{FEFF}",
+        "tru", "nul", "[1] 2", "\"\\x\"", "{\"a\" 1}", "[\"\\u12\"]", "\u{FEFF}", "[1e400]", "[-1e309]", "[1e-400]",
     ])
     func rejectsInvalidDocuments(text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue(parsing: Array(text.utf8)) }

@@ -15,9 +15,10 @@ extension JSONValue {
     /// Parses a UTF-8 JSON document (RFC 8259), keeping every number exactly as written (``JSONNumber``).
     ///
     /// Unlike `JSONDecoder`, which hands numbers over as `Double` or `Decimal`, this reads the digits
-    /// themselves: `9007199254740993`, `12345678901234567890123456789012345678901234` and `1e400` stay
-    /// those values. A leading byte order mark and surrounding whitespace are allowed; a repeated object
-    /// key keeps its last value.
+    /// themselves: `9007199254740993` and `12345678901234567890123456789012345678901234` stay those
+    /// values. Numbers beyond a `Double`'s range (`1e400`, `1e-400`) are refused, as `JSONDecoder` refuses
+    /// them: a run's state goes through `Codable`, which cannot write them. A leading byte order mark
+    /// and surrounding whitespace are allowed; a repeated object key keeps its last value.
     ///
     /// - Throws: ``ParseError`` saying what is wrong and at which byte.
     public init(parsing bytes: some Collection<UInt8>) throws(ParseError) {
@@ -146,6 +147,11 @@ private struct JSONReader {
         guard let number = JSONNumber(String(decoding: bytes[start..<index], as: UTF8.self)) else {
             index = start
             throw error("invalid number")
+        }
+        let double = number.doubleValue
+        guard double.isFinite, double != 0 || number == 0 else {
+            index = start
+            throw error("number beyond the range of a Double (about 1e-324 to 1.8e308)")
         }
         return number
     }
