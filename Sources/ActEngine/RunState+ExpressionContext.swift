@@ -32,8 +32,8 @@ extension RunState: ExpressionContext {
             switch field {
             case "output": return record.output?.value(at: tail)
             case "status": return tail.isEmpty ? .string(record.status.rawValue) : nil
-            case "attempt": return tail.isEmpty ? .number(Double(record.tasks.first?.attempt ?? 0)) : nil
-            case "visit": return tail.isEmpty ? .number(Double(record.visit)) : nil
+            case "attempt": return tail.isEmpty ? .int(record.tasks.first?.attempt ?? 0) : nil
+            case "visit": return tail.isEmpty ? .int(record.visit) : nil
             default: return nil
             }
         default:

@@ -142,7 +142,7 @@ extension Store {
         try await client.withConnection { connection in
             try await connection.query(StoreSQL.openIncidents, [PostgresBind(max(1, min(limit, 1_000)))]).map { row in
                 let detailText: String = try row.decode(column: 3)
-                let detail = (try? JSONDecoder().decode(JSONValue.self, from: Data(detailText.utf8))) ?? .null
+                let detail = (try? JSONValue(parsing: Array(detailText.utf8))) ?? .null
                 return Incident(incidentID: try row.decode(column: 0), kind: try row.decode(column: 1),
                     runID: try row.decode(column: 2), detail: detail, createdAt: try row.decode(column: 4))
             }
@@ -166,7 +166,7 @@ extension Store {
 
     static func taskRow(_ row: PostgresRow) throws(PostgresError) -> TaskRow {
         let outputText: String? = try row.decode(column: 11)
-        let output = outputText.flatMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0.utf8)) }
+        let output = outputText.flatMap { try? JSONValue(parsing: Array($0.utf8)) }
         return TaskRow(
             taskID: try row.decode(column: 0), attempt: try row.decode(column: 1), runID: try row.decode(column: 2),
             stepID: try row.decode(column: 3), assignee: try row.decode(column: 4), agentID: try row.decode(column: 5),
@@ -177,7 +177,7 @@ extension Store {
 
     static func auditEntry(_ row: PostgresRow) throws(PostgresError) -> AuditChain.StoredEntry {
         let dataText: String = try row.decode(column: 5)
-        let data = (try? JSONDecoder().decode(JSONValue.self, from: Data(dataText.utf8))) ?? .null
+        let data = (try? JSONValue(parsing: Array(dataText.utf8))) ?? .null
         return AuditChain.StoredEntry(
             entry: AuditEntry(runID: try row.decode(column: 0), sequence: try row.decode(column: 1),
                 at: try row.decode(column: 2), kind: try row.decode(column: 3), actor: try row.decode(column: 4),

@@ -124,7 +124,7 @@ func driveRandomly(seed: UInt64) -> (Playbook, RunStateMachine, Observed) {
                 let roll = rng.int(0...99)
                 let answer: RunEvent =
                     roll < 70
-                    ? .taskCompleted(d.task, attempt: d.attempt, output: ["n": .number(Double(roll))])
+                    ? .taskCompleted(d.task, attempt: d.attempt, output: ["n": .int(roll)])
                     : .taskFailed(d.task, attempt: d.attempt, reason: "boom", retryable: roll < 90)
                 pending.append((later, answer))
                 if rng.chance(0.15) { pending.append((later + .seconds(1), answer)) }

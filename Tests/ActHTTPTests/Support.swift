@@ -185,8 +185,7 @@ extension JSONValue {
     }
 
     var intValue: Int? {
-        if case .number(let number) = self { return Int(exactly: number) }
-        return nil
+        numberValue?.intValue
     }
 
     var arrayValue: [JSONValue]? {

@@ -27,8 +27,7 @@ struct TaskMessage: Sendable {
     var runID: String { body["run_id"]?.stringValue ?? "" }
     var assignee: String { body["assignee"]?.stringValue ?? "" }
     var attempt: Int {
-        if case .number(let n)? = body["attempt"] { return Int(n) }
-        return 0
+        body["attempt"]?.numberValue?.intValue ?? 0
     }
     var isCompensation: Bool { body["compensation"] == .bool(true) }
 }
@@ -220,10 +219,10 @@ enum SystemHarness {
                     switch answer(task) {
                     case .ignore: return
                     case .complete(let output):
-                        reply = ["task_id": .string(task.taskID), "attempt": .number(Double(task.attempt)),
+                        reply = ["task_id": .string(task.taskID), "attempt": .int(task.attempt),
                             "status": "completed", "output": output]
                     case .fail(let reason, let retryable):
-                        reply = ["task_id": .string(task.taskID), "attempt": .number(Double(task.attempt)),
+                        reply = ["task_id": .string(task.taskID), "attempt": .int(task.attempt),
                             "status": "failed", "reason": .string(reason), "retryable": .bool(retryable)]
                     }
                     let replyTo = body["reply_to"]?["routing_key"]?.stringValue ?? "result.test"
@@ -245,13 +244,14 @@ enum SystemHarness {
         try? await TestDatabase.drop(configuration.postgres.schema)
     }
 
-    /// Consumes a queue, decoding JSON bodies, acking each message after `handle`.
+    /// Consumes a queue, decoding JSON bodies (numbers exactly, as a worker reading the bytes sees them),
+    /// acking each message after `handle`.
     private static func consume(_ client: AMQPClient, queue: String,
         _ handle: @Sendable (AMQPDelivery, JSONValue) async throws -> Void) async throws
     {
         let consumer = try await client.consume(queue: queue, prefetch: 100)
         for try await delivery in consumer {
-            let body = (try? JSONDecoder().decode(JSONValue.self, from: Data(delivery.body))) ?? .null
+            let body = (try? JSONValue(parsing: delivery.body)) ?? .null
             try await handle(delivery, body)
             try await client.ack(delivery.deliveryTag)
         }

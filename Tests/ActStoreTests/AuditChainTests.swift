@@ -9,7 +9,7 @@ import Testing
         for sequence in 1...Int64(count) {
             let entry = AuditEntry(
                 runID: run, sequence: sequence, at: 1_700_000_000_000 + sequence, kind: "task.completed",
-                actor: "ai.classifier", data: ["step": "classify", "n": .number(Double(sequence))])
+                actor: "ai.classifier", data: ["step": "classify", "n": .int(sequence)])
             let hash = AuditChain.hash(previous: previous, entry: entry)
             stored.append(.init(entry: entry, previousHash: previous, hash: hash))
             previous = hash

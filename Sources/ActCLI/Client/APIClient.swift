@@ -21,7 +21,7 @@ struct APIClient: Sendable {
         func json() throws -> JSONValue {
             guard !body.isEmpty else { return .null }
             do {
-                return try JSONDecoder().decode(JSONValue.self, from: body)
+                return try JSONValue(parsing: body)
             } catch {
                 throw APIError.badResponse("the server answered HTTP \(status) with a body that is not JSON")
             }
@@ -142,7 +142,7 @@ struct Problem: Sendable {
 
     init(status: Int, body: Data, url: URL) {
         self.status = status
-        let json = (try? JSONDecoder().decode(JSONValue.self, from: body)) ?? .null
+        let json = (try? JSONValue(parsing: body)) ?? .null
         self.type = json["type"]?.stringValue
         self.title = json["title"]?.stringValue ?? Self.reason(status)
         var detail = json["detail"]?.stringValue
@@ -225,8 +225,8 @@ enum APIError: Error, CustomStringConvertible {
     static func describe(diagnostic: JSONValue) -> String {
         var location: [String] = []
         if let file = diagnostic["file"]?.stringValue { location.append(file) }
-        if case .number(let line)? = diagnostic["line"] { location.append(String(Int(line))) }
-        if case .number(let column)? = diagnostic["column"] { location.append(String(Int(column))) }
+        if let line = diagnostic["line"]?.numberValue { location.append(line.keyText) }
+        if let column = diagnostic["column"]?.numberValue { location.append(column.keyText) }
         var text = location.isEmpty ? "" : location.joined(separator: ":") + ": "
         text += (diagnostic["severity"]?.stringValue ?? "error") + ": "
         text += diagnostic["message"]?.stringValue ?? "\(diagnostic)"

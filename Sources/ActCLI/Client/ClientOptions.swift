@@ -127,7 +127,7 @@ enum Console {
             source = String(decoding: data, as: UTF8.self)
         }
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(source.utf8))
+            return try JSONValue(parsing: Array(source.utf8))
         } catch {
             throw CLIError("\(option) is not valid JSON: \(text.prefix(80)); write e.g. \(option) '{\"severity\": \"High\"}' or \(option) @file.json")
         }
@@ -138,8 +138,7 @@ enum Console {
         switch value {
         case nil, .null?: return "-"
         case .string(let text)?: return text
-        case .number(let number)?:
-            return number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .number(let number)?: return number.keyText
         case .bool(let bool)?: return String(bool)
         case .array?, .object?: return compact(value ?? .null)
         }

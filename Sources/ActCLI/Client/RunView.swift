@@ -84,8 +84,7 @@ struct RunView: Sendable {
     var isFinished: Bool { ["completed", "failed", "cancelled"].contains(status) }
 
     static func int(_ value: JSONValue?) -> Int? {
-        guard case .number(let number)? = value, number.isFinite, abs(number) < 1e15 else { return nil }
-        return Int(number)
+        value?.numberValue?.intValue
     }
 
     /// An RFC 3339 time, with or without fractional seconds.

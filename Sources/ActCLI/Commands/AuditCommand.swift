@@ -84,13 +84,13 @@ extension AuditCommand {
                             "kind": .string(finding.kind.rawValue), "message": .string(finding.message),
                         ]
                         if let run = finding.runID { entry["run_id"] = .string(run) }
-                        if let sequence = finding.sequence { entry["sequence"] = .number(Double(sequence)) }
+                        if let sequence = finding.sequence { entry["sequence"] = .int(sequence) }
                         return .object(entry)
                     }
                     print(Console.pretty([
-                        "intact": .bool(report.isIntact), "runs_checked": .number(Double(report.runsChecked)),
-                        "entries_checked": .number(Double(report.entriesChecked)),
-                        "checkpoints_checked": .number(Double(report.checkpointsChecked)), "findings": .array(findings),
+                        "intact": .bool(report.isIntact), "runs_checked": .int(report.runsChecked),
+                        "entries_checked": .int(report.entriesChecked),
+                        "checkpoints_checked": .int(report.checkpointsChecked), "findings": .array(findings),
                     ]))
                 case .table:
                     print("checked \(report.runsChecked) run\(report.runsChecked == 1 ? "" : "s"), \(report.entriesChecked) entr\(report.entriesChecked == 1 ? "y" : "ies"), \(report.checkpointsChecked) checkpoint\(report.checkpointsChecked == 1 ? "" : "s") (keys: \(keyring.keys.sorted().joined(separator: ", ")))")

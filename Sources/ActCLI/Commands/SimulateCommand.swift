@@ -133,9 +133,9 @@ struct SimulateCommand: AsyncParsableCommand {
         }
         let json: JSONValue
         do {
-            json = try JSONDecoder().decode(JSONValue.self, from: data)
+            json = try JSONValue(parsing: data)
         } catch {
-            throw CLIError("\(path) is not valid JSON: \(error.localizedDescription); an event looks like {\"type\": \"noise.complaint.filed\", \"payload\": {…}}")
+            throw CLIError("\(path) is not valid JSON: \(error); an event looks like {\"type\": \"noise.complaint.filed\", \"payload\": {…}}")
         }
         guard case .object = json else {
             throw CLIError("\(path) must hold a JSON object: an event {\"type\", \"payload\"} or the payload itself")

@@ -87,7 +87,7 @@ extension TasksCommand {
                     "output": try output.map { try Console.parseJSON($0, option: "--output") } ?? .object([:])
                 ]
                 if let agent { body["agent"] = .string(agent) }
-                if let attempt { body["attempt"] = .number(Double(attempt)) }
+                if let attempt { body["attempt"] = .int(attempt) }
                 let answer = try await api.post(
                     "/v1/tasks/\(APIClient.encodeComponent(taskID))/complete", json: .object(body)
                 ).json()
@@ -122,7 +122,7 @@ extension TasksCommand {
             try await Console.reportingErrors {
                 let api = try client.client()
                 var body: [String: JSONValue] = ["reason": .string(reason), "retryable": .bool(!noRetry)]
-                if let attempt { body["attempt"] = .number(Double(attempt)) }
+                if let attempt { body["attempt"] = .int(attempt) }
                 let answer = try await api.post(
                     "/v1/tasks/\(APIClient.encodeComponent(taskID))/fail", json: .object(body)
                 ).json()

@@ -60,7 +60,7 @@ struct DemoWorker: Service {
     }
 
     private func handle(_ delivery: AMQPDelivery, queue: String) async throws {
-        guard let task = try? JSONDecoder().decode(JSONValue.self, from: Data(delivery.body)),
+        guard let task = try? JSONValue(parsing: delivery.body),
             let taskID = task["task_id"]?.stringValue, let attempt = RunView.int(task["attempt"])
         else {
             print("✘ \(queue): not a task message (no task_id/attempt); rejected")
@@ -139,7 +139,7 @@ struct DemoWorker: Service {
             }
         }
         var body: [String: JSONValue] = [
-            "task_id": .string(taskID), "attempt": .number(Double(attempt)), "agent": .string(agent),
+            "task_id": .string(taskID), "attempt": .int(attempt), "agent": .string(agent),
         ]
         let failed = settings.failureRate > 0 && Double.random(in: 0..<1) < settings.failureRate
         if failed {

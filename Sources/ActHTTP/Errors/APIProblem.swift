@@ -120,7 +120,7 @@ extension JSONValue {
     /// A diagnostic as a JSON object, with explicit `null`s like the other API shapes.
     init(_ diagnostic: API.Diagnostic) {
         func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
-        func optional(_ number: Int?) -> JSONValue { number.map { .number(Double($0)) } ?? .null }
+        func optional(_ number: Int?) -> JSONValue { number.map { .int($0) } ?? .null }
         self = [
             "severity": .string(diagnostic.severity), "code": .string(diagnostic.code),
             "message": .string(diagnostic.message), "fix": optional(diagnostic.fix), "line": optional(diagnostic.line),

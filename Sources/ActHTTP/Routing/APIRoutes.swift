@@ -327,10 +327,10 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
 
     static func attempt(_ value: JSONValue?) throws -> Int? {
         guard let value, value != .null else { return nil }
-        guard case .number(let number) = value, number >= 1, number < 1_000_000, number == number.rounded() else {
+        guard let attempt = value.numberValue?.intValue, attempt >= 1, attempt < 1_000_000 else {
             throw APIProblem.badRequest("`attempt` must be an integer, 1 or more", field: "attempt")
         }
-        return Int(number)
+        return attempt
     }
 
     /// The assignee label of an actor as the chapters write it: `AI:fraud-labeler` → `ai.fraud-labeler`,
@@ -367,6 +367,14 @@ enum APIRequest {
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
             guard let emptyAs else { throw APIProblem.badRequest("the body is empty; send a JSON object") }
             bytes = Array(emptyAs.utf8)
+        }
+        if Value.self == JSONValue.self {  // a whole JSON body: read every number exactly, not through `Decimal`
+            do {
+                if let value = try JSONValue(parsing: bytes) as? Value { return value }
+            } catch {
+                throw DecodingError.dataCorrupted(
+                    DecodingError.Context(codingPath: [], debugDescription: "The given data was not valid JSON: \(error)"))
+            }
         }
         return try JSONDecoder().decode(Value.self, from: Data(bytes))
     }

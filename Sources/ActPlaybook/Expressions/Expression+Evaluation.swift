@@ -73,14 +73,14 @@ extension Expression {
 }
 
 extension JSONValue {
-    /// The text a `switch` case key is matched against: strings as they are, numbers without a
-    /// trailing `.0`, `true`/`false`, `null`.
+    /// The text a `switch` case key is matched against: strings as they are, integers in plain digits
+    /// (``JSONNumber/keyText``: `42`, `9007199254740993`), other numbers in their canonical text (`0.5`),
+    /// `true`/`false`, `null`.
     public var caseKey: String {
         switch self {
         case .null: "null"
         case .bool(let bool): bool ? "true" : "false"
-        case .number(let number):
-            number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+        case .number(let number): number.keyText
         case .string(let string): string
         case .array, .object: ""
         }

@@ -63,7 +63,7 @@ public struct ExpressionParseError: Error, Hashable, Sendable, CustomStringConve
 private struct Token {
     enum Kind: Equatable {
         case name(String)
-        case number(Double)
+        case number(JSONNumber)
         case string(String)
         case symbol(String)
         case end
@@ -179,7 +179,7 @@ private struct Lexer {
             }
         }
         let text = String(characters[start..<index])
-        guard let value = Double(text), value.isFinite else {
+        guard let value = JSONNumber(lenient: text) else {
             throw ExpressionParseError(message: "'\(text)' is not a number", column: column)
         }
         if index < characters.count, Self.isNameStart(characters[index]) {

@@ -1,11 +1,14 @@
+import Foundation
+
 /// A JSON value: event payloads, step outputs and expression results.
 ///
-/// Numbers are kept as `Double` (JSON has one number type). Object keys keep no order; encoding sorts
-/// them so the same value always encodes to the same bytes (the audit trail hashes encodings).
+/// Numbers are exact (``JSONNumber``): an id such as `9007199254740993` or an amount such as
+/// `123456789.123456789` passes through unchanged. Object keys keep no order; encoding sorts them so the
+/// same value always encodes to the same bytes (the audit trail hashes encodings).
 public enum JSONValue: Hashable, Sendable {
     case null
     case bool(Bool)
-    case number(Double)
+    case number(JSONNumber)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -32,6 +35,15 @@ public enum JSONValue: Hashable, Sendable {
             }
         }
         return current
+    }
+
+    /// An integer number.
+    public static func int(_ value: some BinaryInteger) -> JSONValue { .number(JSONNumber(value)) }
+
+    /// The number, when this is one.
+    public var numberValue: JSONNumber? {
+        if case .number(let number) = self { return number }
+        return nil
     }
 
     /// The string, when this is one.
@@ -67,16 +79,26 @@ public enum JSONValue: Hashable, Sendable {
 }
 
 extension JSONValue: Codable {
+    /// Decodes any JSON value.
+    ///
+    /// A decoder hands numbers over as Swift types, not as text, so numbers are read as exactly as
+    /// the decoder allows: `Int64` first, then `Decimal` (Foundation's `JSONDecoder` reads it from the
+    /// literal digits, exactly up to 38 significant digits), then `Double`. ``init(parsing:)`` reads
+    /// every number exactly; use it for whole documents.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
         } else if let bool = try? container.decode(Bool.self) {
             self = .bool(bool)
-        } else if let number = try? container.decode(Double.self) {
-            self = .number(number)
         } else if let string = try? container.decode(String.self) {
             self = .string(string)
+        } else if let integer = try? container.decode(Int64.self) {
+            self = .number(JSONNumber(integer))
+        } else if let number = (try? container.decode(Decimal.self)).flatMap(JSONNumber.init(_:)) {
+            self = .number(number)
+        } else if let number = (try? container.decode(Double.self)).flatMap(JSONNumber.init(_:)) {
+            self = .number(number)
         } else if let array = try? container.decode([JSONValue].self) {
             self = .array(array)
         } else {
@@ -84,12 +106,28 @@ extension JSONValue: Codable {
         }
     }
 
+    /// Encodes the value. Numbers go to the encoder as exactly as its types allow: integers as `Int64`
+    /// or `UInt64`, numbers a `Double` denotes exactly (``JSONNumber``) as that `Double` (the bytes
+    /// written before numbers were exact), others as `Decimal` (Foundation's `JSONEncoder` writes its
+    /// digits), and, beyond `Decimal`'s 38 digits, as the nearest `Double`. ``canonicalEncoding`` (in
+    /// ActStore) writes every number exactly.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         switch self {
         case .null: try container.encodeNil()
         case .bool(let bool): try container.encode(bool)
-        case .number(let number): try container.encode(number)
+        case .number(let number):
+            if let integer = Int64(number.text) {
+                try container.encode(integer)
+            } else if let integer = UInt64(number.text) {
+                try container.encode(integer)
+            } else if let double = number.exactDouble {
+                try container.encode(double)
+            } else if let decimal = number.decimalValue {
+                try container.encode(decimal)
+            } else {
+                try container.encode(number.doubleValue)
+            }
         case .string(let string): try container.encode(string)
         case .array(let elements): try container.encode(elements)
         case .object(let members): try container.encode(members)
@@ -102,8 +140,8 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     ExpressibleByDictionaryLiteral
 {
     public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int) { self = .number(Double(value)) }
-    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(integerLiteral value: Int) { self = .number(JSONNumber(value)) }
+    public init(floatLiteral value: Double) { self = .number(JSONNumber(floatLiteral: value)) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(nilLiteral: ()) { self = .null }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }

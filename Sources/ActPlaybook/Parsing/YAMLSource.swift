@@ -299,7 +299,10 @@ extension Node {
             case "tag:yaml.org,2002:null": return .null
             case "tag:yaml.org,2002:bool": return bool.map(JSONValue.bool) ?? .string(scalar.string)
             case "tag:yaml.org,2002:int", "tag:yaml.org,2002:float":
-                return float.map(JSONValue.number) ?? .string(scalar.string)
+                // The digits as written when they are a JSON number (exact: `0.1`, `12345678901234567890`);
+                // YAML's other spellings (`0x1F`, `1_000`, `010`) through Yams' reading.
+                let number = JSONNumber(scalar.string) ?? float.flatMap { JSONNumber($0) }
+                return number.map(JSONValue.number) ?? .string(scalar.string)
             default: return .string(scalar.string)
             }
         case .sequence(let sequence):

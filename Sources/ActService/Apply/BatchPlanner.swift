@@ -156,7 +156,7 @@ public struct BatchPlanner: Sendable {
             let effects = record(commands, in: &run, traceID: traceID)
             audit(&run, kind: "run.started", actor: event.source ?? "hms-act", data: [
                 "playbook": .string(entry.version.playbookID),
-                "playbook_version": .number(Double(entry.version.versionID)),
+                "playbook_version": .int(entry.version.versionID),
                 "playbook_sha256": .string(entry.version.checksum),
                 "event_id": .string(event.id), "event_type": .string(event.type),
                 "payload": event.payload, "effects": effects,
@@ -219,7 +219,7 @@ public struct BatchPlanner: Sendable {
                 let runID = BatchInput.runID(ofTask: result.taskID)
                 let event: RunEvent
                 var data: [String: JSONValue] = ["task_id": .string(result.taskID),
-                    "attempt": .number(Double(result.attempt))]
+                    "attempt": .int(result.attempt)]
                 let kind: String
                 switch result.outcome {
                 case .completed(let output):
@@ -252,7 +252,7 @@ public struct BatchPlanner: Sendable {
             case .timer(let row):
                 plan.outcomes.append(apply(.timerFired(TimerID(row.timerID)), to: RunID(row.runID),
                     kind: "timer." + row.kind, actor: "hms-act",
-                    data: ["timer_id": .string(row.timerID), "due_ms": .number(Double(row.dueAt))],
+                    data: ["timer_id": .string(row.timerID), "due_ms": .int(row.dueAt)],
                     missing: .ignored(reason: "timer \(row.timerID) belongs to no run")))
             case .operatorCommand(let runID, let event, let actor, _):
                 let kind: String

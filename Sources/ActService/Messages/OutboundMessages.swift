@@ -41,7 +41,7 @@ public struct OutboundMessages: Sendable {
             "playbook": .string(dispatch.playbook.rawValue),
             "step_id": .string(dispatch.step.rawValue),
             "task_id": .string(dispatch.task.rawValue),
-            "attempt": .number(Double(dispatch.attempt)),
+            "attempt": .int(dispatch.attempt),
             "assignee": .string(dispatch.assignee.label),
             "agent": dispatch.agent.map { .string($0.rawValue) } ?? .null,
             "deadline": dispatch.deadline.map { .string(Self.timestamp($0)) } ?? .null,
@@ -111,11 +111,11 @@ public struct OutboundMessages: Sendable {
         ]
         if let step = event.step { body["step_id"] = .string(step.rawValue) }
         if let task = event.task { body["task_id"] = .string(task.rawValue) }
-        if let attempt = event.attempt { body["attempt"] = .number(Double(attempt)) }
+        if let attempt = event.attempt { body["attempt"] = .int(attempt) }
         if let assignee = event.assignee { body["assignee"] = .string(assignee) }
         if let agent = event.agent { body["agent"] = .string(agent.rawValue) }
         if let duration = event.duration {
-            body["duration_ms"] = .number(Double(duration.milliseconds))
+            body["duration_ms"] = .int(duration.milliseconds)
         }
         if let detail = event.detail { body["detail"] = .string(detail) }
         if let willRetry = event.willRetry { body["will_retry"] = .bool(willRetry) }

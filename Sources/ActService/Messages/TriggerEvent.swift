@@ -158,9 +158,9 @@ public struct TriggerEvent: Hashable, Sendable {
 
     static func parseJSON(_ body: [UInt8], what: String) throws(MessageRejection) -> JSONValue {
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(body))
+            return try JSONValue(parsing: body)
         } catch {
-            throw MessageRejection("\(what) is not valid JSON (\(Self.shortReason(error))); send UTF-8 JSON")
+            throw MessageRejection("\(what) is not valid JSON (\(error)); send UTF-8 JSON")
         }
     }
 
@@ -171,10 +171,4 @@ public struct TriggerEvent: Hashable, Sendable {
         return object
     }
 
-    private static func shortReason(_ error: any Error) -> String {
-        if case DecodingError.dataCorrupted(let context) = error {
-            return context.debugDescription
-        }
-        return "unreadable"
-    }
 }

@@ -117,9 +117,7 @@ public enum WorkerMessage: Hashable, Sendable {
             guard let taskID = object["task_id"]?.stringValue, !taskID.isEmpty else {
                 throw MessageRejection("result has no `task_id`; copy `task_id` from the task message")
             }
-            guard case .number(let number)? = object["attempt"], number >= 1, number == number.rounded(),
-                number < 1_000_000
-            else {
+            guard let attempt = object["attempt"]?.numberValue?.intValue, attempt >= 1, attempt < 1_000_000 else {
                 throw MessageRejection("result has no valid `attempt`; copy `attempt` (1, 2, …) from the task message")
             }
             let outcome: TaskResult.Outcome
@@ -134,7 +132,7 @@ public enum WorkerMessage: Hashable, Sendable {
                 throw MessageRejection("result `status` must be \"completed\" or \"failed\"")
             }
             self = .taskResult(TaskResult(
-                taskID: taskID, attempt: Int(number), outcome: outcome, agent: object["agent"]?.stringValue))
+                taskID: taskID, attempt: attempt, outcome: outcome, agent: object["agent"]?.stringValue))
         default:
             throw MessageRejection("unknown message type \(kind); use hms.task.result, hms.signal or hms.approval")
         }

@@ -20,13 +20,13 @@ extension JSONValue {
     init(field: AMQPFieldValue) {
         switch field {
         case .string(let text): self = .string(text)
-        case .int(let number): self = .number(Double(number))
+        case .int(let number): self = .int(number)
         case .bool(let flag): self = .bool(flag)
-        case .double(let number): self = .number(number)
+        case .double(let number): self = JSONNumber(number).map(JSONValue.number) ?? .null  // NaN, ±infinity
         case .table(let table): self = .object(table.mapValues(JSONValue.init(field:)))
         case .array(let items): self = .array(items.map(JSONValue.init(field:)))
         case .bytes(let bytes): self = .string(Data(bytes).base64EncodedString())
-        case .timestamp(let date): self = .number(date.timeIntervalSince1970.rounded(.down))
+        case .timestamp(let date): self = .int(Int64(date.timeIntervalSince1970.rounded(.down)))
         case .void: self = .null
         }
     }

@@ -68,10 +68,10 @@ public struct Housekeeping: Service {
         -> OutboxMessage
     {
         let body: JSONValue = [
-            "type": "audit.checkpoint", "checkpoint_id": .number(Double(written.id)), "key_id": .string(keyID),
+            "type": "audit.checkpoint", "checkpoint_id": .int(written.id), "key_id": .string(keyID),
             "at": .string(OutboundMessages.timestamp(at)),
             "signature": .string(written.signature.hexString),
-            "heads_count": .number(Double(written.headCount)), "heads_digest": .string(written.digest.hexString),
+            "heads_count": .int(written.headCount), "heads_digest": .string(written.digest.hexString),
         ]
         return OutboxMessage(exchange: exchange, routingKey: "audit.checkpoint",
             messageID: "audit.checkpoint:\(written.id)", correlationID: nil, type: "audit.checkpoint",

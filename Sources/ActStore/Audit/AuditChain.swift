@@ -27,8 +27,8 @@ public struct AuditEntry: Hashable, Sendable {
     public var canonicalEncoding: [UInt8] {
         JSONValue.object([
             "run": .string(runID),
-            "seq": .number(Double(sequence)),
-            "at": .number(Double(at)),
+            "seq": .int(sequence),
+            "at": .int(at),
             "kind": .string(kind),
             "actor": .string(actor),
             "data": data,
@@ -154,7 +154,7 @@ public struct AuditCheckpoint: Hashable, Sendable {
     /// SHA-256 over the canonical JSON of the heads.
     public var headsDigest: [UInt8] {
         let encoded = JSONValue.array(heads.map {
-            .object(["run": .string($0.run), "seq": .number(Double($0.seq)), "hash": .string($0.hash)])
+            .object(["run": .string($0.run), "seq": .int($0.seq), "hash": .string($0.hash)])
         }).canonicalEncoding
         return Array(SHA256.hash(data: encoded))
     }

@@ -2,8 +2,10 @@ public import ActPlaybook
 
 extension JSONValue {
     /// The canonical encoding hashed by the audit chain: UTF-8 JSON without whitespace, object keys
-    /// sorted by their UTF-8 bytes, integers without a fraction, other numbers in Swift's shortest
-    /// round-trip form, and strings escaped only where JSON requires it.
+    /// sorted by their UTF-8 bytes, numbers in their canonical text (``JSONNumber/text``: exact, and
+    /// byte for byte what the `Double` representation wrote for every number it kept unchanged:
+    /// integers below 2^53 without a fraction, other such numbers in Swift's shortest round-trip form),
+    /// and strings escaped only where JSON requires it.
     ///
     /// It is written by hand rather than with `JSONEncoder` so that the bytes can never change under a
     /// Foundation update: a changed encoding would make every stored chain look tampered with.
@@ -21,7 +23,7 @@ extension JSONValue {
         case .bool(let value):
             bytes.append(contentsOf: Array((value ? "true" : "false").utf8))
         case .number(let value):
-            bytes.append(contentsOf: Array(Self.canonicalNumber(value).utf8))
+            bytes.append(contentsOf: value.text.utf8)
         case .string(let value):
             Self.appendString(value, to: &bytes)
         case .array(let elements):
@@ -42,14 +44,6 @@ extension JSONValue {
             }
             bytes.append(UInt8(ascii: "}"))
         }
-    }
-
-    static func canonicalNumber(_ value: Double) -> String {
-        guard value.isFinite else { return "null" }  // JSON has no NaN or infinity
-        if value == value.rounded(), abs(value) < 9.007_199_254_740_992e15 {  // 2^53: exact integers
-            return String(Int64(value))
-        }
-        return "\(value)"
     }
 
     private static func appendString(_ value: String, to bytes: inout [UInt8]) {

@@ -43,7 +43,7 @@ extension Store {
             let checkpoint = AuditCheckpoint(keyID: keyID, heads: heads)
             let signature = checkpoint.signature(key: key)
             let headsJSON = JSONValue.array(checkpoint.heads.map {
-                ["run": .string($0.run), "seq": .number(Double($0.seq)), "hash": .string($0.hash)]
+                ["run": .string($0.run), "seq": .int($0.seq), "hash": .string($0.hash)]
             }).canonicalEncoding
             let inserted = try await connection.query(StoreSQL.insertCheckpoint, [
                 PostgresBind(now), PostgresBind(keyID), PostgresBind(PostgresJSON(bytes: headsJSON)),

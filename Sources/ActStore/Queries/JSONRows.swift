@@ -37,7 +37,7 @@ struct JSONRows {
 
 extension JSONRows.Field {
     static func string(_ text: String?) -> Self { .value(text.map(JSONValue.string) ?? .null) }
-    static func int(_ number: Int64?) -> Self { .value(number.map { .number(Double($0)) } ?? .null) }
+    static func int(_ number: Int64?) -> Self { .value(number.map { .int($0) } ?? .null) }
     static func bool(_ flag: Bool) -> Self { .value(.bool(flag)) }
     static func hex(_ bytes: [UInt8]) -> Self { .value(.string(bytes.hexString)) }
     static func json(_ value: JSONValue?) -> Self { .value(value ?? .null) }
