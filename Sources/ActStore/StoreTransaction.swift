@@ -29,6 +29,28 @@ public struct StoreTransaction: Sendable {
         return runs
     }
 
+    /// Locks the runs (in run-id order) and reads them, loading states only while their sizes add up to
+    /// `maxBytes` (the first one always).
+    ///
+    /// - Returns: The runs read, and the ids of runs that are locked but whose state was left out: inputs
+    ///   touching those wait for the next transaction.
+    public func lockRuns(_ ids: [String], maxBytes: Int) async throws -> (runs: [String: RunRow], leftOut: Set<String>) {
+        guard !ids.isEmpty else { return ([:], []) }
+        let rows = try await connection.query(StoreSQL.lockRunsWithin,
+            [Self.jsonArray(Array(Set(ids)).sorted()), PostgresBind(Int64(maxBytes))])
+        var runs: [String: RunRow] = [:]
+        var leftOut = Set<String>()
+        for row in rows {
+            guard !row.isNull(column: 4) else {
+                leftOut.insert(try row.decode(String.self, column: 0))
+                continue
+            }
+            let run = try Self.runRow(row)
+            runs[run.runID] = run
+        }
+        return (runs, leftOut)
+    }
+
     /// Claims up to `limit` due timers (by database time) and deletes them; the claim commits with the
     /// batch that applies them.
     public func claimDueTimers(limit: Int) async throws -> [TimerRow] {
@@ -42,9 +64,13 @@ public struct StoreTransaction: Sendable {
     ///
     /// - Parameter partition: Only rows whose run (`correlation_id`) hashes to `index` of `count` shares, so
     ///   several relays split the runs between them and each run's messages keep their order.
-    public func claimOutbox(limit: Int, partition: (index: Int, count: Int) = (0, 1)) async throws -> [OutboxMessage] {
+    /// - Parameter maxBytes: Past the first row, no more than this many bytes of bodies.
+    public func claimOutbox(limit: Int, partition: (index: Int, count: Int) = (0, 1), maxBytes: Int = Int(Int32.max))
+        async throws -> [OutboxMessage]
+    {
         try await connection.query(StoreSQL.claimOutbox,
-            [PostgresBind(limit), PostgresBind(partition.count), PostgresBind(partition.index)]).map { row throws(PostgresError) in
+            [PostgresBind(limit), PostgresBind(partition.count), PostgresBind(partition.index), PostgresBind(Int64(maxBytes))])
+            .map { row throws(PostgresError) in
             let headersText: String = try row.decode(column: 7)
             let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
             return OutboxMessage(
@@ -82,7 +108,8 @@ public struct StoreTransaction: Sendable {
                 rows.append([
                     "run_id": .string(run.runID), "playbook_id": .string(run.playbookID),
                     "version_id": .int(run.versionID), "status": .string(run.status),
-                    "state": .raw(run.state.isEmpty ? Array("{}".utf8) : run.state), "trace_id": .string(run.traceID),
+                    "state": .raw(run.state.isEmpty ? Array("{}".utf8) : run.state),
+                    "state_bytes": .int(Int64(run.state.count)), "trace_id": .string(run.traceID),
                     "trigger_event_id": .string(run.triggerEventID), "trigger_type": .string(run.triggerType),
                     "audit_seq": .int(run.auditSequence), "audit_head": .hex(run.auditHead),
                     "created_ms": .int(run.createdAt), "updated_ms": .int(run.updatedAt),
@@ -170,8 +197,8 @@ public struct StoreTransaction: Sendable {
         _ = try await connection.pipeline(statements)
     }
 
-    static func json(_ rows: JSONRows) -> PostgresBind {
-        PostgresBind(PostgresJSON(bytes: rows.encoded))
+    static func json(_ rows: consuming JSONRows) -> PostgresBind {
+        PostgresBind(PostgresJSON(bytes: rows.finished()))
     }
 
     static func jsonArray(_ strings: [String]) -> PostgresBind {

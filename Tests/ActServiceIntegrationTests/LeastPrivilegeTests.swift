@@ -46,6 +46,11 @@ import Testing
         }
     }
 
+    /// A publish the broker refused (it closes the channel) as the error it carries.
+    static func published(_ outcome: PublishOutcome) throws {
+        if case .channelClosed(let code, let text) = outcome { throw AMQPError(.channelClosed, replyCode: code, replyText: text) }
+    }
+
     /// Expects `operation`, run as `user`, to be refused with 403 ACCESS_REFUSED.
     static func expectRefused(
         as user: TestEnvironment.AMQPUser, _ what: Comment, sourceLocation: SourceLocation = #_sourceLocation,
@@ -93,10 +98,10 @@ import Testing
 
     @Test func theServiceMayNotPublishEventsOrResultsNorTouchOthersQueues() async throws {
         try await Self.expectRefused(as: .service, "publish on \(Self.exchanges.events)") {
-            _ = try await $0.publish(Self.message(to: Self.exchanges.events))
+            try Self.published(await $0.publish(Self.message(to: Self.exchanges.events)))
         }
         try await Self.expectRefused(as: .service, "publish on \(Self.exchanges.results)") {
-            _ = try await $0.publish(Self.message(to: Self.exchanges.results))
+            try Self.published(await $0.publish(Self.message(to: Self.exchanges.results)))
         }
         try await Self.expectRefused(as: .service, "declare a worker's queue") {
             try await $0.declareQueue(AMQPTopology.Queue("demo-worker"))
@@ -128,10 +133,10 @@ import Testing
             try await $0.declareExchange(.init(Self.exchanges.tasks))
         }
         try await Self.expectRefused(as: .worker, "publish tasks") {
-            _ = try await $0.publish(Self.message(to: Self.exchanges.tasks))
+            try Self.published(await $0.publish(Self.message(to: Self.exchanges.tasks)))
         }
         try await Self.expectRefused(as: .worker, "publish events") {
-            _ = try await $0.publish(Self.message(to: Self.exchanges.events))
+            try Self.published(await $0.publish(Self.message(to: Self.exchanges.events)))
         }
         try await Self.expectRefused(as: .worker, "read hms-act's results queue") {
             _ = try await $0.consume(queue: Self.queues.results, prefetch: 1)
@@ -152,10 +157,10 @@ import Testing
         }
         #expect(outcome == .confirmed)
         try await Self.expectRefused(as: .publisher, "publish tasks") {
-            _ = try await $0.publish(Self.message(to: Self.exchanges.tasks))
+            try Self.published(await $0.publish(Self.message(to: Self.exchanges.tasks)))
         }
         try await Self.expectRefused(as: .publisher, "publish results") {
-            _ = try await $0.publish(Self.message(to: Self.exchanges.results))
+            try Self.published(await $0.publish(Self.message(to: Self.exchanges.results)))
         }
         try await Self.expectRefused(as: .publisher, "declare a queue") {
             try await $0.declareQueue(AMQPTopology.Queue("least-privilege-test-publisher"))

@@ -96,6 +96,26 @@ import Testing
         }
     }
 
+    /// Ten steps whose AI outputs are ~950 KB each: the last task used to carry all nine earlier outputs
+    /// (8.5 MB), over the broker's message limit, and the run stalled with the relay retrying for ever.
+    @Test func largeOutputsNeverMakeATaskTooLargeToPublish() async throws {
+        let steps = (1...10).map { "  - id: s\($0)\n    agent: ai.writer\($0)" }.joined(separator: "\n")
+        let playbook = "id: Large.v1\ntrigger: large\nsteps:\n" + steps
+        let output: JSONValue = ["text": .string(String(repeating: "y", count: 950_000))]
+        try await SystemHarness.run(playbooks: [playbook]) { _ in .complete(output) } _: { system in
+            try await system.emit("large", id: "l-1")
+            let run = System.runID(playbook: "Large.v1", eventID: "l-1")
+            #expect(try await system.waitForEnd(of: run, timeout: .seconds(90)) == "run.completed")
+            let last = try #require(system.tasks.all.first { $0.body["step_id"] == "s10" })
+            guard case .array(let omitted)? = last.body["context"]?["omitted"]?["fields"] else {
+                Issue.record("the last task's context left nothing out: \(last.body["context"]?["omitted"] ?? .null)")
+                return
+            }
+            #expect(omitted.count >= 8, "the last task carried \(omitted.count) fewer outputs")
+            #expect(last.body["context"]?["omitted"]?["read"] == .string("GET /v1/runs/\(run)"))
+        }
+    }
+
     @Test func anOutboxMessageTheBrokerRefusesIsDeferredAloneAndTheOthersArePublishedOnce() async throws {
         try await SystemHarness.run(playbooks: [Self.noise], configure: { $0.amqp.maxMessageBytes = 1 << 20 }) { _ in
             .complete([:])

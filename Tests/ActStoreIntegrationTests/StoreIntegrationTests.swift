@@ -113,6 +113,59 @@ import Testing
         }
     }
 
+    /// A relay's claim is bounded in bytes, not only rows: a burst of large task messages cannot make one
+    /// claim hold hundreds of megabytes. One row larger than the bound is still claimed alone.
+    @Test func anOutboxClaimStopsAtItsByteBound() async throws {
+        try await TestDatabase.withStore { store in
+            var batch = StoreBatch()
+            for (index, bytes) in [100, 100, 100, 1_000, 100].enumerated() {
+                batch.outbox.append(OutboxMessage(exchange: "x", routingKey: "k", messageID: "m\(index)", correlationID: nil,
+                    type: "t", headers: [:], body: [UInt8](repeating: 65, count: bytes), createdAt: Self.now))
+            }
+            try await store.withTransaction { try await $0.write(batch) }
+            let first = try await store.withTransaction { transaction in
+                let rows = try await transaction.claimOutbox(limit: 10, maxBytes: 250)
+                try await transaction.deleteOutbox(rows.map(\.outboxID))
+                return rows.map(\.messageID)
+            }
+            #expect(first == ["m0", "m1"])
+            let second = try await store.withTransaction { transaction in
+                let rows = try await transaction.claimOutbox(limit: 10, maxBytes: 250)
+                try await transaction.deleteOutbox(rows.map(\.outboxID))
+                return rows.map(\.messageID)
+            }
+            #expect(second == ["m2"])
+            let large = try await store.withTransaction { try await $0.claimOutbox(limit: 10, maxBytes: 250).map(\.messageID) }
+            #expect(large == ["m3"])
+        }
+    }
+
+    /// A batch loads run states only up to its byte bound (the first always); the rest stay locked and
+    /// wait for the next transaction.
+    @Test func lockingRunsLoadsStatesUpToTheByteBound() async throws {
+        try await TestDatabase.withStore { store in
+            let (version, _) = try await store.registerPlaybook(id: "A", checksum: "a", source: "id: A",
+                model: Array("{}".utf8), triggers: [])
+            var batch = StoreBatch()
+            for id in ["wf_a", "wf_b", "wf_c"] {
+                let state = Array(#"{"pad":""#.utf8) + [UInt8](repeating: 120, count: 600_000) + Array(#""}"#.utf8)
+                batch.runs.append(RunRow(runID: id, playbookID: "A", versionID: version.versionID, status: "running",
+                    state: state, traceID: "t", triggerEventID: nil, triggerType: nil, auditSequence: 1, auditHead: [1],
+                    createdAt: Self.now, updatedAt: Self.now, finishedAt: nil))
+            }
+            try await store.withTransaction { try await $0.write(batch) }
+            let (runs, leftOut) = try await store.withTransaction {
+                try await $0.lockRuns(["wf_c", "wf_a", "wf_b", "wf_new"], maxBytes: 1 << 20)
+            }
+            #expect(runs.keys.sorted() == ["wf_a"])
+            #expect(leftOut == ["wf_b", "wf_c"])
+            #expect(runs["wf_a"]?.state.count == 600_011)  // as jsonb prints it: `{"pad": "…"}`
+            let all = try await store.withTransaction { try await $0.lockRuns(["wf_a", "wf_b", "wf_c"], maxBytes: 2_000_000) }
+            #expect(all.runs.count == 3)
+            #expect(all.leftOut.isEmpty)
+        }
+    }
+
     @Test func aFailedBatchLeavesNothingBehind() async throws {
         try await TestDatabase.withStore { store in
             var batch = StoreBatch()

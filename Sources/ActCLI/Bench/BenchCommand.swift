@@ -52,6 +52,12 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "The SLA of those runs, in seconds.")
         var breachSLA = 5
 
+        @Option(help: "Events in the burst of large events (0: skip).")
+        var burstEvents = 300
+
+        @Option(help: "Payload bytes of each event in the burst.")
+        var burstBytes = 921_600
+
         @Option(help: "Messages in the broker's ceiling measurement.")
         var ceilingMessages = 30_000
 
@@ -84,7 +90,8 @@ struct BenchCommand: AsyncParsableCommand {
                 latencySeconds: smoke ? 2 : latencySeconds, latencyFractions: fractions,
                 openRuns: smoke ? 2_000 : openRuns, timers: smoke ? 20_000 : timers,
                 breaches: smoke ? 50 : breaches, breachSLASeconds: smoke ? 2 : breachSLA,
-                ceilingMessages: smoke ? 2_000 : ceilingMessages, port: port, queueType: queueType)
+                ceilingMessages: smoke ? 2_000 : ceilingMessages, port: port, queueType: queueType,
+                burstEvents: smoke ? 20 : burstEvents, burstBytes: burstBytes)
             let work = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-bench-\(UUID().uuidString.prefix(8))").path
             var logger = Logger(label: "hms-act.bench")
             logger.logLevel = .warning

@@ -218,6 +218,8 @@ struct TriggerPublisher: Sendable {
     let playbookID: String
     let ledger: BenchLedger
     let prefix: String
+    /// Bytes of filler in each event's payload (0: none).
+    var padding = 0
 
     /// Publishes the events numbered `range`; records their send time under their run ids.
     func publish(_ range: Range<Int>) async throws {
@@ -225,7 +227,8 @@ struct TriggerPublisher: Sendable {
         var runIDs: [String] = []
         for number in range {
             let id = "\(prefix)-\(number)"
-            let body = #"{"type":"\#(type)","id":"\#(id)","payload":{"n":\#(number)}}"#
+            let filler = padding > 0 ? #","pad":""# + String(repeating: "x", count: padding) + #"""# : ""
+            let body = #"{"type":"\#(type)","id":"\#(id)","payload":{"n":\#(number)\#(filler)}}"#
             messages.append(AMQPMessage(
                 body: Array(body.utf8), exchange: exchange, routingKey: type,
                 properties: AMQPProperties(contentType: "application/json", persistent: true, messageID: id, appID: "hms-act-bench"),

@@ -15,7 +15,10 @@ import Logging
 ///    (result published → next task received), trigger→`run.completed`;
 /// 4. memory — the server's RSS idle, with `openRuns` runs waiting on a task, and after they finish;
 /// 5. timers — `timers` pending SLA timers (the open runs' own, plus copies of one open run made in SQL),
-///    then `breaches` runs whose SLA expires: lag from each deadline to its `sla.violation`.
+///    then `breaches` runs whose SLA expires: lag from each deadline to its `sla.violation`;
+/// 6. a burst of large events — `burstEvents` triggers of `burstBytes` each, published as fast as the broker
+///    confirms them: the server's peak RSS while it works through them (its bound comes from
+///    `engine.consumer_buffer_bytes`, `engine.batch_bytes` and the state cache's byte capacity).
 struct OrchestratorBenchmark {
     struct Settings: Codable {
         var binary: String
@@ -30,6 +33,8 @@ struct OrchestratorBenchmark {
         var ceilingMessages: Int
         var port: Int
         var queueType: String
+        var burstEvents: Int
+        var burstBytes: Int
     }
 
     struct LatencyLevel: Codable {
@@ -60,6 +65,7 @@ struct OrchestratorBenchmark {
         var rssAfterMB: Double
         var pendingTimers: Int
         var breachLag: LatencySummary
+        var rssBurstPeakMB: Double
         var serverExitStatus: Int32
     }
 
@@ -238,6 +244,35 @@ struct OrchestratorBenchmark {
                 progress(String(format: "memory: RSS %.1f MB after they finished", rssAfter))
             }
 
+            // 6. A burst of large events: peak RSS while the server works through them.
+            var rssBurstPeak = 0.0
+            if settings.burstEvents > 0 {
+                ledger.forgetRuns()
+                let burst = TriggerPublisher(client: publisherClient, exchange: names.events, type: "bench.sequential",
+                    playbookID: "Bench.Sequential", ledger: ledger, prefix: "\(token)-burst", padding: settings.burstBytes)
+                progress("burst: \(settings.burstEvents) events of \(settings.burstBytes / 1_024) KiB …")
+                let sampler = Task {
+                    var peak = 0.0
+                    while !Task.isCancelled {
+                        peak = max(peak, server.residentMegabytes())
+                        try? await Task.sleep(for: .milliseconds(50))
+                    }
+                    return peak
+                }
+                var sent = 0
+                while sent < settings.burstEvents {
+                    let count = min(10, settings.burstEvents - sent)
+                    try await burst.publish(sent..<(sent + count))
+                    sent += count
+                }
+                try await waitUntil("the burst's runs completed", timeout: .seconds(max(180, settings.burstEvents)), server: server) {
+                    ledger.completedCount >= settings.burstEvents
+                }
+                sampler.cancel()
+                rssBurstPeak = await sampler.value
+                progress(String(format: "burst: peak RSS %.1f MB", rssBurstPeak))
+            }
+
             let status = server.stop()
             try? await cleanUp(names, postgres: postgresConfiguration, client: publisherClient)
             return Report(
@@ -246,7 +281,7 @@ struct OrchestratorBenchmark {
                 meanTaskBytes: meanTaskBytes, cpuMicrosecondsPerTransition: cpuPerTransition, ceilingMessagesPerSecond: ceiling,
                 ratioToCeiling: transitionsPerSecond / (ceiling / 2), latency: levels,
                 rssIdleMB: rssIdle, rssOpenRunsMB: rssOpen, rssAfterMB: rssAfter, pendingTimers: pending,
-                breachLag: breachLag, serverExitStatus: status)
+                breachLag: breachLag, rssBurstPeakMB: rssBurstPeak, serverExitStatus: status)
         }
     }
 
@@ -459,6 +494,8 @@ extension OrchestratorBenchmark.Report {
                 breachLag.p50, breachLag.p99, pendingTimers),
             String(format: "RSS idle / %d open runs / after, MB  %6.1f / %6.1f / %6.1f   < 150, no growth",
                 settings.openRuns, rssIdleMB, rssOpenRunsMB, rssAfterMB),
+            String(format: "RSS peak, burst of %d events of %d KiB, MB %6.1f           < the pod's limit (512 Mi)",
+                settings.burstEvents, settings.burstBytes / 1_024, rssBurstPeakMB),
             "server exit status on SIGTERM: \(serverExitStatus)",
         ]
         return lines.joined(separator: "\n")

@@ -101,8 +101,16 @@ enum GlibcMemory {
     /// At most two malloc arenas, unless `MALLOC_ARENA_MAX` says otherwise. Call before threads start.
     static func limitArenas() {
         #if canImport(Glibc)
-        if ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil {
+        let environment = ProcessInfo.processInfo.environment
+        if environment["MALLOC_ARENA_MAX"] == nil {
             _ = glibcMallopt(glibcMallocArenaMax, 2)
+        }
+        // Buffers of a megabyte or more (large payloads, their task messages, batch parameters) come
+        // straight from mmap and go back to the system when freed. glibc would otherwise raise this
+        // threshold after the first such free and serve them from the heap, where a burst of large
+        // messages leaves it fragmented at its peak.
+        if environment["MALLOC_MMAP_THRESHOLD_"] == nil {
+            _ = glibcMallopt(glibcMmapThreshold, 1 << 20)
         }
         #endif
     }
@@ -126,4 +134,6 @@ private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
 private func glibcMallocTrim(_ pad: Int) -> Int32
 /// `M_ARENA_MAX` of `<malloc.h>`.
 private let glibcMallocArenaMax: Int32 = -8
+/// `M_MMAP_THRESHOLD` of `<malloc.h>`.
+private let glibcMmapThreshold: Int32 = -3
 #endif

@@ -26,7 +26,7 @@ public struct RunStateCache: Sendable {
     /// The encoded sizes of the cached states, added up.
     public private(set) var bytes = 0
 
-    public init(capacity: Int = 4_096, byteCapacity: Int = 64 << 20) {
+    public init(capacity: Int = 4_096, byteCapacity: Int = 32 << 20) {
         self.capacity = capacity
         self.byteCapacity = byteCapacity
     }

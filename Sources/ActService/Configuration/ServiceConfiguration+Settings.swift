@@ -92,6 +92,8 @@ extension ServiceConfiguration {
             summary: "Deliveries applied per transaction"),
         .init(key: "engine.batch_bytes", environment: "HMS_BATCH_BYTES", target: .int(\.engine.batchBytes),
             summary: "Most bytes of message bodies applied per transaction"),
+        .init(key: "engine.batch_state_bytes", environment: "HMS_BATCH_STATE_BYTES", target: .int(\.engine.batchStateBytes),
+            summary: "Most bytes of run state one transaction loads; a batch over it is applied in several"),
         .init(key: "engine.consumer_buffer_bytes", environment: "HMS_CONSUMER_BUFFER_BYTES",
             target: .int(\.engine.consumerBufferBytes),
             summary: "Most bytes of unacknowledged bodies per consumer: prefetch is at most this / 1 MiB (the largest message)"),
@@ -99,6 +101,8 @@ extension ServiceConfiguration {
             summary: "Wait for more deliveries before applying a batch"),
         .init(key: "engine.outbox_batch_size", environment: "HMS_OUTBOX_BATCH_SIZE", target: .int(\.engine.outboxBatchSize),
             summary: "Outbox rows per confirm batch"),
+        .init(key: "engine.outbox_batch_bytes", environment: "HMS_OUTBOX_BATCH_BYTES", target: .int(\.engine.outboxBatchBytes),
+            summary: "Most bytes of message bodies one relay claims at once"),
         .init(key: "engine.outbox_relays", environment: "HMS_OUTBOX_RELAYS", target: .int(\.engine.outboxRelays),
             summary: "Outbox relays per replica, each for its share of the runs"),
         .init(key: "engine.timer_poll_ms", environment: "HMS_TIMER_POLL_MS", target: .int(\.engine.timerPollMilliseconds),
@@ -174,6 +178,8 @@ extension ServiceConfiguration {
         try require(engine.batchBytes >= 1 << 20, "engine.batch_bytes must be at least 1048576 (one message of the largest size)")
         try require(engine.consumerBufferBytes >= 1 << 20,
             "engine.consumer_buffer_bytes must be at least 1048576 (one message of the largest size)")
+        try require(engine.batchStateBytes >= 1 << 20, "engine.batch_state_bytes must be at least 1048576")
+        try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")

@@ -87,16 +87,22 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var batchSize = 200
         /// Most bytes of message bodies applied per transaction (a batch stops short of `batchSize` when its
         /// bodies reach it; one larger message still forms a batch of its own).
-        public var batchBytes = 8 << 20
+        public var batchBytes = 4 << 20
+        /// Most bytes of run state one transaction loads (past the first run): a batch whose runs carry more
+        /// is applied in several transactions, so large payloads and outputs cannot exhaust memory.
+        public var batchStateBytes = 8 << 20
         /// Most bytes of unacknowledged bodies a consumer may hold: the prefetch is lowered to this divided by
         /// the largest body a message may have (1 MiB), so a burst of large messages cannot exhaust memory.
-        public var consumerBufferBytes = 64 << 20
+        public var consumerBufferBytes = 128 << 20
         /// How long the batcher waits for more deliveries once it has one, in milliseconds. 0: none; under
         /// load, deliveries that arrive while a batch commits form the next batch anyway (measured with
         /// `hms-act bench run`: 0 ms gave more throughput and less latency than 2 ms).
         public var batchWaitMilliseconds = 0
         /// Outbox rows published per confirm batch.
         public var outboxBatchSize = 500
+        /// Most bytes of message bodies one relay claims at once (past the first row): a burst of large task
+        /// messages cannot make a relay hold hundreds of megabytes.
+        public var outboxBatchBytes = 16 << 20
         /// Outbox relays per replica, each publishing the messages of its share of the runs (so one run's
         /// messages keep their order), so one relay's wait for confirms does not hold up the others.
         public var outboxRelays = 2

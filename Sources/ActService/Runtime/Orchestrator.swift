@@ -134,13 +134,26 @@ public final class Orchestrator: Sendable {
             try await refreshCatalog()
         }
         let started = DispatchTime.now().uptimeNanoseconds
-        let plan = try await store.withTransaction { transaction in
-            try await self.apply(inputs.map { BatchPlanner.Item($0) }, claimTimers: 0, in: transaction)
+        // Usually one transaction; more when the runs' states add up to more than engine.batch_state_bytes.
+        var outcomes = [BatchOutcome?](repeating: nil, count: inputs.count)
+        var runsStarted: [RunID] = []
+        var runsFinished: [RunID: RunStatus] = [:]
+        var pending = Array(inputs.indices)
+        while !pending.isEmpty {
+            let batch = pending.map { inputs[$0] }
+            let (plan, applied) = try await store.withTransaction { transaction in
+                try await self.apply(batch, claimTimers: 0, in: transaction)
+            }
+            for (position, outcome) in zip(applied, plan.outcomes) { outcomes[pending[position]] = outcome }
+            runsStarted += plan.started
+            runsFinished.merge(plan.finished) { _, last in last }
+            record(plan)
+            let done = Set(applied)
+            pending = pending.enumerated().filter { !done.contains($0.offset) }.map(\.element)
         }
         ServiceMetrics.batch(source: "messages", size: inputs.count,
             nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
-        record(plan)
-        return Applied(outcomes: plan.outcomes, started: plan.started, finished: plan.finished)
+        return Applied(outcomes: outcomes.map { $0! }, started: runsStarted, finished: runsFinished)
     }
 
     /// Claims and applies up to `limit` due timers in one transaction.
@@ -179,19 +192,31 @@ public final class Orchestrator: Sendable {
             get { row.withLock { $0 } }
             set { row.withLock { $0 = newValue } }
         }
+
+        /// How many timers a transaction claimed.
+        final class Count: Sendable {
+            private let count = Mutex(0)
+            var value: Int {
+                get { count.withLock { $0 } }
+                set { count.withLock { $0 = newValue } }
+            }
+        }
     }
 
+    /// - Returns: How many timers were claimed (some may have been put back to bound the batch's bytes).
     private func fireDueTimersOnce(limit: Int, claimed: TimerClaim?) async throws -> Int {
-        let plan = try await store.withTransaction { transaction in
+        let count = TimerClaim.Count()
+        let (plan, _) = try await store.withTransaction { transaction in
             try await self.apply([], claimTimers: limit, in: transaction) { timers in
                 claimed?.timer = timers.first
+                count.value = timers.count
             }
         }
         if !plan.outcomes.isEmpty {
             ServiceMetrics.timersFired(count: plan.outcomes.count)
             record(plan)
         }
-        return plan.outcomes.count
+        return count.value
     }
 
     /// Postpones a timer that cannot be applied, with an incident saying why.
@@ -211,27 +236,62 @@ public final class Orchestrator: Sendable {
         ServiceMetrics.incidents(kind: "poison_timer")
     }
 
-    private func apply(_ items: [BatchPlanner.Item], claimTimers: Int, in transaction: StoreTransaction,
-        onClaim: ([TimerRow]) -> Void = { _ in }) async throws -> BatchPlanner.Plan
+    /// Applies what fits of `inputs` (plus up to `claimTimers` due timers) in `transaction`.
+    ///
+    /// The runs the inputs touch are locked in run-id order, but their states are loaded only while their
+    /// sizes add up to `engine.batch_state_bytes` (the first always), so a batch of results for runs that
+    /// carry megabytes of payload and outputs cannot exhaust memory. An input touching a run left out waits
+    /// for the caller's next transaction, and so does every later input touching one of its runs, which
+    /// keeps each run's inputs in order; a claimed timer left out is put back as it was.
+    ///
+    /// - Returns: The plan, and the positions in `inputs` it applied (claimed timers follow the inputs).
+    private func apply(_ inputs: [BatchInput], claimTimers: Int, in transaction: StoreTransaction,
+        onClaim: ([TimerRow]) -> Void = { _ in }) async throws -> (plan: BatchPlanner.Plan, applied: [Int])
     {
-        var items = items
+        var inputs = inputs
+        var claimedTimers: [TimerRow] = []
         if claimTimers > 0 {
-            let timers = try await transaction.claimDueTimers(limit: claimTimers)
-            onClaim(timers)
-            items += timers.map { BatchPlanner.Item(.timer($0)) }
+            claimedTimers = try await transaction.claimDueTimers(limit: claimTimers)
+            onClaim(claimedTimers)
+            inputs += claimedTimers.map { .timer($0) }
         }
-        guard !items.isEmpty else { return BatchPlanner.Plan() }
-        let keys = items.compactMap(\.input.inboxKey)
-        let fresh = try await transaction.claimInbox(keys)
+        guard !inputs.isEmpty else { return (BatchPlanner.Plan(), []) }
+        var planner = self.planner
+        let touched = inputs.map { $0.runIDs(catalog: planner.catalog).map(\.rawValue) }
+        var (runs, leftOut) = try await transaction.lockRuns(touched.flatMap { $0 },
+            maxBytes: configuration.engine.batchStateBytes)
+        var blocked = leftOut
+        var chosen: [Int] = []
+        for (position, ids) in touched.enumerated() {
+            if ids.contains(where: blocked.contains) {
+                blocked.formUnion(ids)
+            } else {
+                chosen.append(position)
+            }
+        }
+        if chosen.isEmpty {
+            // The first input's runs alone are over the bound: load them anyway (they are locked already).
+            runs.merge(try await transaction.lockRuns(touched[0])) { _, loaded in loaded }
+            chosen = [0]
+        }
+        let putBack = inputs.indices.filter { !chosen.contains($0) }.compactMap { position -> TimerRow? in
+            if case .timer(let timer) = inputs[position] { return timer }
+            return nil
+        }
+        if !putBack.isEmpty {
+            var batch = StoreBatch()
+            batch.scheduledTimers = putBack
+            try await transaction.write(batch)
+        }
+
+        var items = chosen.map { BatchPlanner.Item(inputs[$0]) }
+        let fresh = try await transaction.claimInbox(items.compactMap(\.input.inboxKey))
         // The same key twice in one batch: only its first occurrence is fresh.
         var seen = Set<String>()
         for index in items.indices {
             guard let key = items[index].input.inboxKey else { continue }
             items[index].fresh = fresh.contains(key) && seen.insert(key).inserted
         }
-        var planner = self.planner
-        let runIDs = items.filter(\.fresh).flatMap { $0.input.runIDs(catalog: planner.catalog) }.map(\.rawValue)
-        let runs = try await transaction.lockRuns(runIDs)
         // Runs of versions registered by another replica since this one loaded its catalog.
         if runs.values.contains(where: { planner.catalog.byVersion[$0.versionID] == nil }) {
             try await refreshCatalog()
@@ -240,7 +300,7 @@ public final class Orchestrator: Sendable {
         let known = stateCache.withLock { $0.states(matching: runs) }
         let plan = planner.plan(items, runs: runs, knownStates: known, now: clock())
         try await transaction.write(plan.batch)
-        return plan
+        return (plan, chosen)
     }
 
     /// After commit: wakes the relay, remembers the new states, counts runs.

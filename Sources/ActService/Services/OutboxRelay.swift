@@ -36,9 +36,9 @@ public struct OutboxRelay: Service {
             var backoff = Duration.milliseconds(100)
             while !Task.isCancelled {
                 do {
-                    let published = try await relayOnce(limit: batchSize)
+                    let claimed = try await relayOnce(limit: batchSize)
                     backoff = .milliseconds(100)
-                    if published < batchSize {
+                    if !claimed.full {
                         await orchestrator.outboxSignal.wait(timeout: .milliseconds(200))
                     }
                 } catch {
@@ -63,15 +63,17 @@ public struct OutboxRelay: Service {
     /// `amqp.max_message_bytes`, or closing the channel) is deferred alone with its error and attempt count
     /// and an `unpublishable_message` incident, while the rest of the batch goes through.
     ///
-    /// - Returns: How many rows were claimed.
+    /// - Returns: How many rows were claimed, and whether the claim was full (by count or by
+    ///   `engine.outbox_batch_bytes`), so more may be waiting.
     @discardableResult
-    public func relayOnce(limit: Int) async throws -> Int {
+    public func relayOnce(limit: Int) async throws -> (rows: Int, full: Bool) {
         let broker = orchestrator.broker
         let store = orchestrator.store
         let maxBytes = orchestrator.configuration.amqp.maxMessageBytes
+        let batchBytes = orchestrator.configuration.engine.outboxBatchBytes
         return try await store.withTransaction { transaction in
-            let rows = try await transaction.claimOutbox(limit: limit, partition: partition)
-            guard !rows.isEmpty else { return 0 }
+            let rows = try await transaction.claimOutbox(limit: limit, partition: partition, maxBytes: batchBytes)
+            guard !rows.isEmpty else { return (0, false) }
             var outcomes = [RowOutcome?](repeating: nil, count: rows.count)
             // Too large for the broker: refusing it would close the channel; say why without trying.
             var sendable: [Int] = []
@@ -103,7 +105,8 @@ public struct OutboxRelay: Service {
                 }
             }
             try await settle(rows, outcomes.map { $0! }, in: transaction)
-            return rows.count
+            let bytes = rows.reduce(0) { $0 + $1.body.count }
+            return (rows.count, rows.count == limit || bytes > batchBytes / 2)
         }
     }
 

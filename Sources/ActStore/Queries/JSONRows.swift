@@ -32,7 +32,12 @@ struct JSONRows {
         bytes.append(UInt8(ascii: "}"))
     }
 
-    var encoded: [UInt8] { bytes + [UInt8(ascii: "]")] }
+    /// The finished array. Consumes the rows, so the bytes (megabytes for large states) are not copied.
+    consuming func finished() -> [UInt8] {
+        var bytes = self.bytes
+        bytes.append(UInt8(ascii: "]"))
+        return bytes
+    }
 }
 
 extension JSONRows.Field {

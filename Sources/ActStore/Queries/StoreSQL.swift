@@ -47,18 +47,39 @@ enum StoreSQL {
         ORDER BY run_id
         FOR UPDATE
         """
+    /// Locks the runs like ``lockRuns`` but returns states only while their sizes, added up in run-id order,
+    /// stay within $2 bytes (the first state always): `included` says which. Rows past the bound stay
+    /// locked; their inputs wait for the next transaction.
+    static let lockRunsWithin = """
+        WITH locked AS (
+            SELECT run_id, state_bytes FROM runs
+            WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+            ORDER BY run_id
+            FOR UPDATE
+        ), sized AS (
+            SELECT run_id, sum(state_bytes) OVER (ORDER BY run_id) - state_bytes AS before, state_bytes FROM locked
+        )
+        SELECT r.run_id, r.playbook_id, r.version_id, r.status,
+               CASE WHEN s.before = 0 OR s.before + s.state_bytes <= $2::int8 THEN r.state::text END,
+               r.trace_id, r.trigger_event_id, r.trigger_type, r.audit_seq, r.audit_head,
+               (extract(epoch FROM r.created_at) * 1000)::bigint, (extract(epoch FROM r.updated_at) * 1000)::bigint,
+               (extract(epoch FROM r.finished_at) * 1000)::bigint
+        FROM runs r JOIN sized s USING (run_id)
+        ORDER BY r.run_id
+        """
     static let runByID = "SELECT \(runColumns) FROM runs WHERE run_id = $1"
     static let upsertRuns = """
-        INSERT INTO runs (run_id, playbook_id, version_id, status, state, trace_id, trigger_event_id, trigger_type,
-                          audit_seq, audit_head, created_at, updated_at, finished_at)
-        SELECT r.run_id, r.playbook_id, r.version_id, r.status, r.state, r.trace_id, r.trigger_event_id,
+        INSERT INTO runs (run_id, playbook_id, version_id, status, state, state_bytes, trace_id, trigger_event_id,
+                          trigger_type, audit_seq, audit_head, created_at, updated_at, finished_at)
+        SELECT r.run_id, r.playbook_id, r.version_id, r.status, r.state, r.state_bytes, r.trace_id, r.trigger_event_id,
                r.trigger_type, r.audit_seq, decode(r.audit_head, 'hex'), to_timestamp(r.created_ms / 1000.0),
                to_timestamp(r.updated_ms / 1000.0), to_timestamp(r.finished_ms / 1000.0)
         FROM jsonb_to_recordset($1::jsonb) AS r(run_id text, playbook_id text, version_id bigint, status text,
-             state jsonb, trace_id text, trigger_event_id text, trigger_type text, audit_seq bigint, audit_head text,
-             created_ms bigint, updated_ms bigint, finished_ms bigint)
+             state jsonb, state_bytes integer, trace_id text, trigger_event_id text, trigger_type text, audit_seq bigint,
+             audit_head text, created_ms bigint, updated_ms bigint, finished_ms bigint)
         ON CONFLICT (run_id) DO UPDATE SET
-            status = excluded.status, state = excluded.state, audit_seq = excluded.audit_seq,
+            status = excluded.status, state = excluded.state, state_bytes = excluded.state_bytes,
+            audit_seq = excluded.audit_seq,
             audit_head = excluded.audit_head, updated_at = excluded.updated_at, finished_at = excluded.finished_at
         """
     /// Newest first; keyset paging on (created_at, run_id). Filters are optional (NULL matches all).
@@ -147,13 +168,25 @@ enum StoreSQL {
         FROM jsonb_to_recordset($1::jsonb) AS o(exchange text, routing_key text, message_id text,
              correlation_id text, type text, content_type text, headers jsonb, body text, created_ms bigint)
         """
+    /// Claims the oldest available rows of a share, at most $1 of them and, past the first, no more than $4
+    /// bytes of bodies: the rows are locked first (SKIP LOCKED), then cut by their running size, so a burst of
+    /// large messages cannot make one claim hold hundreds of megabytes. Locked rows past the cut stay in the
+    /// outbox for the next claim of the same share.
     static let claimOutbox = """
-        SELECT outbox_id, exchange, routing_key, message_id, correlation_id, type, content_type, headers::text, body,
-               (extract(epoch FROM created_at) * 1000)::bigint, attempts
-        FROM outbox WHERE available_at <= now()
-          AND ($2::int = 1 OR (hashtext(coalesce(correlation_id, '')) & 2147483647) % $2::int = $3::int)
-        ORDER BY outbox_id LIMIT $1
-        FOR UPDATE SKIP LOCKED
+        WITH locked AS (
+            SELECT outbox_id, octet_length(body) AS bytes FROM outbox
+            WHERE available_at <= now()
+              AND ($2::int = 1 OR (hashtext(coalesce(correlation_id, '')) & 2147483647) % $2::int = $3::int)
+            ORDER BY outbox_id LIMIT $1
+            FOR UPDATE SKIP LOCKED
+        ), sized AS (
+            SELECT outbox_id, sum(bytes) OVER (ORDER BY outbox_id) - bytes AS before FROM locked
+        )
+        SELECT o.outbox_id, o.exchange, o.routing_key, o.message_id, o.correlation_id, o.type, o.content_type,
+               o.headers::text, o.body, (extract(epoch FROM o.created_at) * 1000)::bigint, o.attempts
+        FROM outbox o JOIN sized s USING (outbox_id)
+        WHERE s.before = 0 OR s.before + octet_length(o.body) <= $4::int8
+        ORDER BY o.outbox_id
         """
     static let deleteOutbox = "DELETE FROM outbox WHERE outbox_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
     static let deferOutbox = """
