@@ -6,7 +6,7 @@ public import ActService
 ///
 /// The routes only parse requests, call one of these operations and shape the answer; every rule of the
 /// service (inbox dedup, run locks, the engine) stays behind it. The real conformance is
-/// `extension Orchestrator: ControlPlane`; the tests drive an in-memory one that runs the same
+/// ``LiveControlPlane``; the tests drive an in-memory one that runs the same
 /// ``BatchPlanner`` over in-memory tables.
 public protocol ControlPlane: Sendable {
     /// Applies inputs in one batch, as a delivery would be.

@@ -82,6 +82,12 @@ public struct StoreTransaction: Sendable {
         }
     }
 
+    /// Playbook versions registered after `versionID`, on this transaction's connection (a batch that meets
+    /// a version it does not know must not lease a second connection while it holds this one).
+    public func playbookVersions(after versionID: Int64) async throws -> [PlaybookVersion] {
+        try await connection.query(StoreSQL.playbookVersionsAfter, [PostgresBind(versionID)]).map(Store.playbookVersion)
+    }
+
     /// Moves a timer's due time `seconds` from now (a timer that cannot be applied as it is).
     public func postponeTimer(_ timerID: String, seconds: Int) async throws {
         try await connection.execute(StoreSQL.postponeTimer, [PostgresBind(timerID), PostgresBind(Double(seconds))])

@@ -92,7 +92,7 @@ import Testing
             let run = System.runID(playbook: "payment_failed_flow", eventID: "p-987")
             try await system.tasks.wait("the ticket") { $0.contains { $0.body["step_id"] == "create_ticket" } }
             // The wait starts once the ticket's result is applied; signal until it takes (signals are not buffered).
-            let store = system.orchestrator.store
+            let store = system.store
             var waiting = false
             for _ in 0..<200 where !waiting {
                 if let row = try await store.run(id: run), String(decoding: row.state, as: UTF8.self).contains("\"waiting\"") {

@@ -51,7 +51,7 @@ import Testing
             }
 
             // The stored run: its row's state as PostgreSQL keeps it, and as the service decodes it.
-            let store = system.orchestrator.store
+            let store = system.store
             for (run, id) in zip(runs, ["9007199254740993", "9007199254740992"]) {
                 let row = try #require(try await store.run(id: run))
                 #expect(row.triggerEventID == id)

@@ -43,7 +43,7 @@ import Testing
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(20)
         while clock.now < deadline {
-            if let found = try await system.orchestrator.store.openIncidents(limit: 50).first(where: { $0.kind == kind }) {
+            if let found = try await system.store.openIncidents(limit: 50).first(where: { $0.kind == kind }) {
                 return found
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -73,7 +73,7 @@ import Testing
             try await system.emit("noise.complaint.filed", id: "next", payload: [:])
             #expect(try await system.waitForEnd(of: System.runID(playbook: "NoiseComplaint.v1", eventID: "next"))
                 == "run.completed")
-            let runs = try await system.orchestrator.store.listRuns(status: nil, playbookID: nil, after: nil, limit: 10)
+            let runs = try await system.store.listRuns(status: nil, playbookID: nil, after: nil, limit: 10)
             #expect(Set(runs.runs.map(\.runID)) == Set(["before", "after", "next"].map {
                 System.runID(playbook: "NoiseComplaint.v1", eventID: $0)
             }))
@@ -128,7 +128,7 @@ import Testing
             }
             var batch = StoreBatch()
             batch.outbox = [message("small-1", bytes: 10), message("too-large", bytes: 2 << 20), message("small-2", bytes: 10)]
-            try await system.orchestrator.store.withTransaction { try await $0.write(batch) }
+            try await system.store.withTransaction { try await $0.write(batch) }
             try await system.governance.wait("both small messages") { messages in
                 Set(messages.filter { $0.routingKey == "test.refusal" }.compactMap { $0.body["id"]?.stringValue })
                     == ["small-1", "small-2"]
@@ -138,8 +138,8 @@ import Testing
             #expect(incident.detail["reason"]?.stringValue?.contains("amqp.max_message_bytes") == true)
             try await Task.sleep(for: .seconds(2))
             #expect(system.governance.count("test.refusal") == 2)
-            #expect(try await system.orchestrator.store.outboxLag().count == 1)
-            #expect(try await system.orchestrator.store.openIncidents(limit: 10).filter { $0.kind == "unpublishable_message" }.count == 1)
+            #expect(try await system.store.outboxLag().count == 1)
+            #expect(try await system.store.openIncidents(limit: 10).filter { $0.kind == "unpublishable_message" }.count == 1)
         }
     }
 
@@ -160,7 +160,7 @@ import Testing
                     correlationID: nil, type: "test.refusal", headers: [:], body: body.canonicalEncoding,
                     createdAt: 1_800_000_000_000))
             }
-            try await system.orchestrator.store.withTransaction { try await $0.write(batch) }
+            try await system.store.withTransaction { try await $0.write(batch) }
             try await system.governance.wait("the three small messages") { messages in
                 Set(messages.filter { $0.routingKey == "test.refusal" }.compactMap { $0.body["id"]?.stringValue })
                     == ["m0", "m1", "m3"]
@@ -171,7 +171,7 @@ import Testing
             // Each small message arrived once: a confirmed row is never published again for another's fault.
             let ids = system.governance.all.filter { $0.routingKey == "test.refusal" }.compactMap { $0.body["id"]?.stringValue }
             #expect(ids.sorted() == ["m0", "m1", "m3"])
-            #expect(try await system.orchestrator.store.outboxLag().count == 1)
+            #expect(try await system.store.outboxLag().count == 1)
         }
     }
 
@@ -230,7 +230,7 @@ import Testing
             let deadline = clock.now + .seconds(20)
             var incidents: [Incident] = []
             while clock.now < deadline {
-                incidents = try await system.orchestrator.store.openIncidents(limit: 10).filter { $0.kind == "poison_timer" }
+                incidents = try await system.store.openIncidents(limit: 10).filter { $0.kind == "poison_timer" }
                 if !incidents.isEmpty { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
@@ -239,7 +239,7 @@ import Testing
             #expect(incidents.first?.detail["reason"]?.stringValue?.contains("23514") == true)
             #expect(system.governance.count("sla.violation", run: poisoned) == 0)
             // Postponed, not lost: the timer is still there.
-            #expect(try await system.orchestrator.store.pendingTimerCount() >= 1)
+            #expect(try await system.store.pendingTimerCount() >= 1)
         }
     }
 }

@@ -28,7 +28,7 @@ import Testing
             #expect(system.tasks.all.filter { $0.body["run_id"]?.stringValue == run }.count == 3)
             #expect(system.governance.count("run.completed", run: run) == 1)
             #expect(system.tasks.all.count == before.0 + 3)
-            let runs = try await system.orchestrator.store.listRuns(status: nil, playbookID: nil, after: nil, limit: 10)
+            let runs = try await system.store.listRuns(status: nil, playbookID: nil, after: nil, limit: 10)
             #expect(runs.runs.count == 2)
         }
     }
@@ -82,7 +82,7 @@ import Testing
                 #expect(system.governance.count("sla.violation", run: run) == 1, "run \(run): breach not reported once")
             }
             // Both replicas did work: each one's store applied batches (they share the database).
-            let rows = try await system.orchestrator.store.listRuns(status: "completed", playbookID: nil, after: nil,
+            let rows = try await system.store.listRuns(status: "completed", playbookID: nil, after: nil,
                 limit: 100)
             #expect(rows.runs.count == runs.count)
         }

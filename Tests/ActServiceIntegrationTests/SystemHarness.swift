@@ -77,6 +77,8 @@ struct System: Sendable {
 
     /// The first replica's orchestrator (tests with in-process replicas only).
     var orchestrator: Orchestrator { runtimes[0].orchestrator }
+    /// The first replica's PostgreSQL store (runs, tasks, incidents to look at).
+    var store: Store { runtimes[0].store }
 
     /// Publishes a trigger on the events exchange as the chapters' plain JSON.
     func emit(_ type: String, id: String = UUID().uuidString, payload: JSONValue = [:]) async throws {

@@ -26,17 +26,21 @@ public struct AMQPConsumer: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> AMQPDelivery? {
             if index == fetched.count {
-                switch source {
-                case .connection(let connection, let tag):
-                    fetched = try await connection.nextDeliveries(consumerTag: tag)
-                case .client(let client, let id):
-                    fetched = try await client.nextDeliveries(consumerID: id)
-                }
+                fetched = try await AMQPConsumer(source: source).nextDeliveries()
                 index = 0
                 if fetched.isEmpty { return nil }
             }
             defer { index += 1 }
             return fetched[index]
+        }
+    }
+
+    /// Every delivery buffered for the consumer, at least one, in one hop (as the connection read them);
+    /// empty once the consumer ended.
+    public func nextDeliveries() async throws -> [AMQPDelivery] {
+        switch source {
+        case .connection(let connection, let tag): try await connection.nextDeliveries(consumerTag: tag)
+        case .client(let client, let id): try await client.nextDeliveries(consumerID: id)
         }
     }
 

@@ -100,10 +100,12 @@ public enum PublishOutcome: Sendable, Hashable {
 public struct AMQPDeliveryTag: Sendable, Hashable, CustomStringConvertible {
     /// The broker's delivery tag, increasing per channel.
     public var value: UInt64
-    let channel: UInt16
-    let connectionID: UInt64
+    public let channel: UInt16
+    public let connectionID: UInt64
 
-    init(value: UInt64, channel: UInt16, connectionID: UInt64) {
+    /// A tag as the broker gave it (`value`) on `channel` of connection `connectionID` (any number that
+    /// tells this client's connections apart; in-memory brokers in tests make their own).
+    public init(value: UInt64, channel: UInt16, connectionID: UInt64) {
         self.value = value
         self.channel = channel
         self.connectionID = connectionID
@@ -128,4 +130,16 @@ public struct AMQPDelivery: Sendable {
     public var consumerTag: String
     /// Basic properties and headers.
     public var properties: AMQPProperties
+
+    public init(body: [UInt8], exchange: String, routingKey: String, deliveryTag: AMQPDeliveryTag, redelivered: Bool,
+        consumerTag: String, properties: AMQPProperties)
+    {
+        self.body = body
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.consumerTag = consumerTag
+        self.properties = properties
+    }
 }

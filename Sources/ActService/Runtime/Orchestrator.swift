@@ -13,11 +13,15 @@ internal import Synchronization
 /// ``apply(_:)``, so every path has the same guarantees: inbox dedup, per-run row locks, one commit for
 /// state, tasks, timers, outbox and audit, and acks only after that commit.
 public final class Orchestrator: Sendable {
-    public let store: Store
-    public let broker: AMQPClient
+    /// The database (``ServiceStore``: PostgreSQL in production, in memory in unit tests).
+    public let store: any ServiceStore
+    /// The broker (``MessageBroker``: RabbitMQ in production, in memory in unit tests).
+    public let broker: any MessageBroker
     public let configuration: ServiceConfiguration
     let logger: Logger
     let clock: @Sendable () -> Instant
+    /// How the services wait between retries and polls (unit tests pass one that does not wait).
+    let sleep: @Sendable (Duration) async throws -> Void
     /// The clock `clock` reads when it follows the database (housekeeping keeps it in step).
     let databaseClock: DatabaseClock?
     private let state: Mutex<State>
@@ -34,10 +38,13 @@ public final class Orchestrator: Sendable {
         var lastVersionID: Int64 = 0
     }
 
-    public init(store: Store, broker: AMQPClient, configuration: ServiceConfiguration, agents: [Agent], logger: Logger,
-        clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock, databaseClock: DatabaseClock? = nil)
+    public init(store: any ServiceStore, broker: any MessageBroker, configuration: ServiceConfiguration, agents: [Agent],
+        logger: Logger, clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock,
+        databaseClock: DatabaseClock? = nil,
+        sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) })
     {
         self.databaseClock = databaseClock
+        self.sleep = sleep
         self.store = store
         self.broker = broker
         self.configuration = configuration
@@ -71,10 +78,17 @@ public final class Orchestrator: Sendable {
     /// Loads playbook versions registered since the last call (by any replica).
     @discardableResult
     public func refreshCatalog() async throws -> Int {
-        let after = state.withLock { $0.lastVersionID }
-        let versions = try await store.playbookVersions(after: after)
+        let versions = try await store.playbookVersions(after: state.withLock { $0.lastVersionID })
         for version in versions { try insert(version) }
         return versions.count
+    }
+
+    /// Loads playbook versions registered since the last refresh on the transaction's own connection: a
+    /// batch holding a connection never waits for a second one (enough concurrent batches would take
+    /// every connection of the pool and wait for each other).
+    private func refreshCatalog(in transaction: any ServiceTransaction) async throws {
+        let versions = try await transaction.playbookVersions(after: state.withLock { $0.lastVersionID })
+        for version in versions { try insert(version) }
     }
 
     private func insert(_ version: PlaybookVersion) throws {
@@ -99,14 +113,10 @@ public final class Orchestrator: Sendable {
 
     /// Binds the trigger queue to each event type (bindings are durable; repeating one is harmless).
     func bindTriggers(_ types: [String]) async throws {
-        guard !types.isEmpty else { return }
         let amqp = configuration.amqp
-        try await broker.withConnection { connection in
-            for type in types {
-                try await connection.bind(AMQPTopology.Binding(queue: amqp.queues.triggers, exchange: amqp.exchanges.events,
-                    routingKey: type))
-            }
-        }
+        try await broker.bind(types.map {
+            AMQPTopology.Binding(queue: amqp.queues.triggers, exchange: amqp.exchanges.events, routingKey: $0)
+        })
     }
 
     // MARK: Applying
@@ -141,7 +151,7 @@ public final class Orchestrator: Sendable {
         var pending = Array(inputs.indices)
         while !pending.isEmpty {
             let batch = pending.map { inputs[$0] }
-            let (plan, applied) = try await store.withTransaction { transaction in
+            let (plan, applied) = try await store.transaction { transaction in
                 try await self.apply(batch, claimTimers: 0, in: transaction)
             }
             for (position, outcome) in zip(applied, plan.outcomes) { outcomes[pending[position]] = outcome }
@@ -206,7 +216,7 @@ public final class Orchestrator: Sendable {
     /// - Returns: How many timers were claimed (some may have been put back to bound the batch's bytes).
     private func fireDueTimersOnce(limit: Int, claimed: TimerClaim?) async throws -> Int {
         let count = TimerClaim.Count()
-        let (plan, _) = try await store.withTransaction { transaction in
+        let (plan, _) = try await store.transaction { transaction in
             try await self.apply([], claimTimers: limit, in: transaction) { timers in
                 claimed?.timer = timers.first
                 count.value = timers.count
@@ -224,7 +234,7 @@ public final class Orchestrator: Sendable {
         logger.error("a timer cannot be applied; postponed by an hour", metadata: [
             "run.id": "\(timer.runID)", "timer.id": "\(timer.timerID)", "timer.kind": "\(timer.kind)", "error": "\(reason)",
         ])
-        try await store.withTransaction { transaction in
+        try await store.transaction { transaction in
             try await transaction.postponeTimer(timer.timerID, seconds: 3_600)
             var batch = StoreBatch()
             batch.incidents = [Incident(kind: "poison_timer", runID: timer.runID, detail: [
@@ -245,7 +255,7 @@ public final class Orchestrator: Sendable {
     /// keeps each run's inputs in order; a claimed timer left out is put back as it was.
     ///
     /// - Returns: The plan, and the positions in `inputs` it applied (claimed timers follow the inputs).
-    private func apply(_ inputs: [BatchInput], claimTimers: Int, in transaction: StoreTransaction,
+    private func apply(_ inputs: [BatchInput], claimTimers: Int, in transaction: any ServiceTransaction,
         onClaim: ([TimerRow]) -> Void = { _ in }) async throws -> (plan: BatchPlanner.Plan, applied: [Int])
     {
         var inputs = inputs
@@ -294,7 +304,7 @@ public final class Orchestrator: Sendable {
         }
         // Runs of versions registered by another replica since this one loaded its catalog.
         if runs.values.contains(where: { planner.catalog.byVersion[$0.versionID] == nil }) {
-            try await refreshCatalog()
+            try await refreshCatalog(in: transaction)
             planner = self.planner
         }
         let known = stateCache.withLock { $0.states(matching: runs) }
@@ -326,63 +336,8 @@ public final class Orchestrator: Sendable {
     /// in ``health`` too.)
     public func readiness() async -> (postgres: Bool, amqp: Bool) {
         async let postgres = store.ping()
-        let amqp: Bool
-        do {
-            amqp = try await broker.withConnection { connection in await connection.isOpen }
-        } catch {
-            amqp = false
-        }
+        let amqp = await broker.isConnected()
         return (await postgres, amqp)
-    }
-}
-
-/// A level-triggered wake-up between tasks: ``signal()`` sets it, ``wait(timeout:)`` returns at once when
-/// set (and clears it) or when signalled, or after the timeout.
-final class Signal: Sendable {
-    private struct State {
-        var isSet = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
-    }
-
-    private let state = Mutex(State())
-
-    func signal() {
-        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
-            state.isSet = true
-            let waiters = state.waiters
-            state.waiters = []
-            return waiters
-        }
-        for waiter in waiters { waiter.resume() }
-    }
-
-    /// Waits for a signal, at most `timeout`. Cancellation ends the wait too.
-    func wait(timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-            }
-            group.addTask {
-                await withTaskCancellationHandler {
-                    await withCheckedContinuation { continuation in
-                        let ready = self.state.withLock { state -> Bool in
-                            if state.isSet {
-                                state.isSet = false
-                                return true
-                            }
-                            state.waiters.append(continuation)
-                            return false
-                        }
-                        if ready { continuation.resume() }
-                    }
-                } onCancel: {
-                    self.signal()
-                }
-            }
-            await group.next()
-            group.cancelAll()
-            self.state.withLock { $0.isSet = false }
-        }
     }
 }
 

@@ -16,7 +16,7 @@ public enum PlaybookRegistrar {
     }
 
     /// - Throws: ``PlaybookLoadError`` listing every problem (nothing is stored then), or a store error.
-    public static func register(source: String, file: String?, extraTriggers: [String], agents: [Agent], store: Store,
+    public static func register(source: String, file: String?, extraTriggers: [String], agents: [Agent], store: any ServiceStore,
         logger: Logger) async throws -> Registration
     {
         let loaded = try PlaybookLoader.load(yaml: source, file: file)
@@ -47,7 +47,7 @@ public enum PlaybookRegistrar {
     /// Registers every `*.yaml` / `*.yml` playbook in `directory` (sorted by name).
     ///
     /// - Throws: ``PlaybookLoadError`` for the first invalid file (with its diagnostics), or a store error.
-    public static func registerDirectory(_ directory: String, agents: [Agent], store: Store, logger: Logger)
+    public static func registerDirectory(_ directory: String, agents: [Agent], store: any ServiceStore, logger: Logger)
         async throws -> [Registration]
     {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

@@ -2,7 +2,7 @@ import ActAMQP
 public import ActEngine
 public import ActPlaybook
 public import ActPostgres
-import ActStore
+public import ActStore
 public import Logging
 public import ServiceLifecycle
 
@@ -11,6 +11,8 @@ public import ServiceLifecycle
 /// integration tests use the runtime directly.
 public struct ServiceRuntime: Sendable {
     public let orchestrator: Orchestrator
+    /// The PostgreSQL store the orchestrator's ``ServiceStore`` port is (the HTTP API reads runs from it).
+    public let store: Store
     public let postgres: PostgresClient
     /// Pool, broker, outbox relay, timer scanner, consumers, housekeeping — the `ServiceGroup` order.
     public let services: [any Service]
@@ -58,11 +60,13 @@ public struct ServiceRuntime: Sendable {
         let services: [any Service] = [postgres, broker] + (0..<relays).map {
             OutboxRelay(orchestrator: orchestrator, logger: logger, partition: ($0, relays)) as any Service
         } + [
-            TimerScanner(orchestrator: orchestrator, listenerConfiguration: postgresConfiguration, logger: logger),
+            TimerScanner(orchestrator: orchestrator,
+                notifications: PostgresTimerNotifications(configuration: postgresConfiguration, logger: logger),
+                logger: logger),
             DeliveryConsumer(kind: .results, orchestrator: orchestrator, logger: logger),
             DeliveryConsumer(kind: .triggers, orchestrator: orchestrator, logger: logger),
             Housekeeping(orchestrator: orchestrator, logger: logger),
         ]
-        return ServiceRuntime(orchestrator: orchestrator, postgres: postgres, services: services)
+        return ServiceRuntime(orchestrator: orchestrator, store: store, postgres: postgres, services: services)
     }
 }

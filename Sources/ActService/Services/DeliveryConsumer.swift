@@ -49,8 +49,8 @@ public struct DeliveryConsumer: Service {
         let state = Mutex(State())
         let signal = Signal()
 
-        func append(_ delivery: AMQPDelivery) {
-            state.withLock { $0.deliveries.append(delivery) }
+        func append(_ deliveries: [AMQPDelivery]) {
+            state.withLock { $0.deliveries += deliveries }
             signal.signal()
         }
 
@@ -79,24 +79,26 @@ public struct DeliveryConsumer: Service {
     public func run() async throws {
         let engine = orchestrator.configuration.engine
         let prefetch = UInt16(clamping: Self.prefetch(orchestrator.configuration))
-        let consumer = try await orchestrator.broker.consume(queue: queue, prefetch: prefetch,
+        let subscription = try await orchestrator.broker.subscribe(queue: queue, prefetch: prefetch,
             consumerTag: "hms-act.\(kind.rawValue).\(ProcessInfo.processInfo.processIdentifier)")
         ServiceMetrics.consumerUp(queue: queue, true)
         defer { ServiceMetrics.consumerUp(queue: queue, false) }
         let buffer = Buffer()
-        let broker = orchestrator.broker
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Reading stops at graceful shutdown; what was read is still applied below.
                 defer { buffer.finish() }
                 do {
                     try await cancelWhenGracefulShutdown {
-                        for try await delivery in consumer { buffer.append(delivery) }
+                        // The batches the connection read, as it read them (not split and batched again).
+                        while case let deliveries = try await subscription.next(), !deliveries.isEmpty {
+                            buffer.append(deliveries)
+                        }
                     }
                 } catch is CancellationError {
                     // Graceful shutdown (or cancellation) stopped the reading; what was read is applied below.
                 }
-                try? await broker.cancel(consumer)
+                try? await subscription.cancel()
             }
             group.addTask {
                 while true {
@@ -107,7 +109,7 @@ public struct DeliveryConsumer: Service {
                         continue
                     }
                     if batch.count < engine.batchSize, engine.batchWaitMilliseconds > 0 {
-                        try? await Task.sleep(for: .milliseconds(engine.batchWaitMilliseconds))
+                        try? await orchestrator.sleep(.milliseconds(engine.batchWaitMilliseconds))
                         let bytes = batch.reduce(0) { $0 + $1.body.count }
                         batch += buffer.take(upTo: engine.batchSize - batch.count, maxBytes: engine.batchBytes - bytes).batch
                     }
@@ -181,7 +183,7 @@ public struct DeliveryConsumer: Service {
                     metadata: ["error": "\(error)", "batch.size": "\(deliveries.count)", "retry.in": "\(backoff)"])
                 // Graceful shutdown ends the wait: a batch that cannot commit must not hold up the drain.
                 let wait = backoff
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                try? await cancelWhenGracefulShutdown { try await orchestrator.sleep(wait) }
                 backoff = min(backoff * 2, .seconds(10))
             }
         }
@@ -247,7 +249,7 @@ public struct DeliveryConsumer: Service {
                 ServiceMetrics.message(queue: queue, outcome: "dead_lettered", count: messages.count)
                 return
             } catch {
-                do { try await Task.sleep(for: backoff) } catch { return }
+                do { try await orchestrator.sleep(backoff) } catch { return }
                 backoff = min(backoff * 2, .seconds(10))
             }
         }

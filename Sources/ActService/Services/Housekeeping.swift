@@ -19,21 +19,11 @@ public struct Housekeeping: Service {
     }
 
     public func run() async throws {
-        let configuration = orchestrator.configuration
-        let checkpointEvery = max(1, configuration.audit.checkpointIntervalSeconds)
         await cancelWhenGracefulShutdown {
             var tick = 0
             while !Task.isCancelled {
                 do {
-                    if tick % 10 == 0, let clock = orchestrator.databaseClock {
-                        try await clock.synchronize(with: orchestrator.store,
-                            warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds), logger: logger,
-                            first: false)
-                    }
-                    try await orchestrator.refreshCatalog()
-                    try await snapshot()
-                    if tick % checkpointEvery == 0 { try await checkpoint() }
-                    if tick % 3_600 == 0 { try await orchestrator.store.pruneInbox(olderThanHours: configuration.engine.inboxRetentionHours) }
+                    try await self.tick(tick)
                 } catch {
                     ServiceMetrics.loopFailed(service: "housekeeping")
                     logger.info("housekeeping failed; next tick retries", metadata: ["error": "\(error)"])
@@ -41,6 +31,22 @@ public struct Housekeeping: Service {
                 tick += 1
                 try? await Task.sleep(for: .seconds(1))
             }
+        }
+    }
+
+    /// The work of second `tick`: the clock offset every 10 s, the catalog and the gauges every second,
+    /// a checkpoint every `audit.checkpoint_interval_seconds`, inbox pruning every hour.
+    public func tick(_ tick: Int) async throws {
+        let configuration = orchestrator.configuration
+        if tick % 10 == 0, let clock = orchestrator.databaseClock {
+            try await clock.synchronize(with: orchestrator.store,
+                warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds), logger: logger, first: false)
+        }
+        try await orchestrator.refreshCatalog()
+        try await snapshot()
+        if tick % max(1, configuration.audit.checkpointIntervalSeconds) == 0 { try await checkpoint() }
+        if tick % 3_600 == 0 {
+            _ = try await orchestrator.store.pruneInbox(olderThanHours: configuration.engine.inboxRetentionHours)
         }
     }
 
@@ -79,12 +85,9 @@ public struct Housekeeping: Service {
     }
 
     private func snapshot() async throws {
-        let store = orchestrator.store
-        let lag = try await store.outboxLag()
-        let timers = try await store.pendingTimerCount()
-        let runs = try await store.runCountsByStatus()
-        let lights = try await store.slaLights()
-        ServiceMetrics.snapshot(outboxPending: lag.count, outboxLagSeconds: lag.oldestSeconds, pendingTimers: timers,
-            runsByStatus: runs, slaRed: lights.red, slaYellow: lights.yellow, slaGreen: lights.green)
+        let gauges = try await orchestrator.store.gauges()
+        ServiceMetrics.snapshot(outboxPending: gauges.outboxPending, outboxLagSeconds: gauges.outboxLagSeconds,
+            pendingTimers: gauges.pendingTimers, runsByStatus: gauges.runsByStatus, slaRed: gauges.slaLights.red,
+            slaYellow: gauges.slaLights.yellow, slaGreen: gauges.slaLights.green)
     }
 }

@@ -44,7 +44,7 @@ public struct OutboxRelay: Service {
                 } catch {
                     ServiceMetrics.loopFailed(service: "outbox_relay")
                     logger.warning("outbox relay failed; retrying", metadata: ["error": "\(error)", "retry.in": "\(backoff)"])
-                    try? await Task.sleep(for: backoff)
+                    try? await orchestrator.sleep(backoff)
                     backoff = min(backoff * 2, .seconds(10))
                 }
             }
@@ -71,7 +71,7 @@ public struct OutboxRelay: Service {
         let store = orchestrator.store
         let maxBytes = orchestrator.configuration.amqp.maxMessageBytes
         let batchBytes = orchestrator.configuration.engine.outboxBatchBytes
-        return try await store.withTransaction { transaction in
+        return try await store.transaction { transaction in
             let rows = try await transaction.claimOutbox(limit: limit, partition: partition, maxBytes: batchBytes)
             guard !rows.isEmpty else { return (0, false) }
             var outcomes = [RowOutcome?](repeating: nil, count: rows.count)
@@ -81,7 +81,7 @@ public struct OutboxRelay: Service {
                 if maxBytes > 0, row.body.count > maxBytes {
                     outcomes[index] = .refused("the message is \(row.body.count) bytes, above amqp.max_message_bytes "
                         + "(\(maxBytes)); raise RabbitMQ's max_message_size and the setting together, or bound what "
-                        + "the message carries (limits.task_context_bytes)")
+                        + "the message carries (engine.task_context_bytes)")
                 } else {
                     sendable.append(index)
                 }
@@ -100,7 +100,8 @@ public struct OutboxRelay: Service {
                 // is unknown. Alone, each either goes through or is the one refused.
                 if unsettled.count > 1 {
                     for (index, _) in unsettled {
-                        outcomes[index] = RowOutcome(try await broker.publish(AMQPMessage(outbox: rows[index])))
+                        let alone = try await broker.publish([AMQPMessage(outbox: rows[index])])
+                        outcomes[index] = RowOutcome(alone[0])
                     }
                 }
             }
@@ -129,7 +130,9 @@ public struct OutboxRelay: Service {
     }
 
     /// Deletes confirmed rows, defers the others with their reason, and records incidents on first failure.
-    private func settle(_ rows: [OutboxMessage], _ outcomes: [RowOutcome], in transaction: StoreTransaction) async throws {
+    private func settle(_ rows: [OutboxMessage], _ outcomes: [RowOutcome], in transaction: any ServiceTransaction)
+        async throws
+    {
         var done: [Int64] = []
         var deferred: [String: [Int64]] = [:]
         var incidents: [Incident] = []

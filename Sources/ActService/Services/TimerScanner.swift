@@ -1,4 +1,3 @@
-public import ActPostgres
 import ActStore
 public import Logging
 public import ServiceLifecycle
@@ -12,14 +11,12 @@ public struct TimerScanner: Service {
     let logger: Logger
     /// Timers claimed per transaction.
     let batchSize: Int
-    /// Where the NOTIFY listener connects (its own connection, outside the pool).
-    let listenerConfiguration: PostgresConfiguration
+    /// What wakes the scanner before the next poll (``PostgresTimerNotifications`` in production).
+    let notifications: any TimerNotifications
 
-    public init(orchestrator: Orchestrator, listenerConfiguration: PostgresConfiguration, logger: Logger,
-        batchSize: Int = 500)
-    {
+    public init(orchestrator: Orchestrator, notifications: any TimerNotifications, logger: Logger, batchSize: Int = 500) {
         self.orchestrator = orchestrator
-        self.listenerConfiguration = listenerConfiguration
+        self.notifications = notifications
         self.logger = logger
         self.batchSize = batchSize
     }
@@ -29,7 +26,7 @@ public struct TimerScanner: Service {
         let poll = Duration.milliseconds(orchestrator.configuration.engine.timerPollMilliseconds)
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await listen(waking: signal) }
+                group.addTask { await notifications.listen { signal.signal() } }
                 group.addTask {
                     var backoff = Duration.milliseconds(100)
                     while !Task.isCancelled {
@@ -40,7 +37,7 @@ public struct TimerScanner: Service {
                         } catch {
                             ServiceMetrics.loopFailed(service: "timer_scanner")
                             logger.warning("timer scan failed; retrying", metadata: ["error": "\(error)"])
-                            try? await Task.sleep(for: backoff)
+                            try? await orchestrator.sleep(backoff)
                             backoff = min(backoff * 2, .seconds(5))
                         }
                     }
@@ -50,28 +47,5 @@ public struct TimerScanner: Service {
             }
         }
         logger.info("timer scanner stopped")
-    }
-
-    /// Listens for `hms_act_timers` notifications on a connection of its own, reconnecting on failure.
-    private func listen(waking signal: Signal) async {
-        while !Task.isCancelled {
-            let connection: PostgresConnection
-            do {
-                connection = try await PostgresConnection.connect(configuration: listenerConfiguration, logger: logger)
-            } catch {
-                logger.debug("timer listener cannot connect; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
-            do {
-                try await connection.listen("hms_act_timers")
-                for try await _ in connection.notifications { signal.signal() }
-            } catch {
-                logger.debug("timer listener lost its connection", metadata: ["error": "\(error)"])
-            }
-            await connection.close()
-            // Scans go on every poll interval meanwhile; wake once in case a notification was missed.
-            signal.signal()
-        }
     }
 }

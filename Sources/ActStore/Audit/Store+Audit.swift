@@ -19,6 +19,13 @@ extension Store {
         public var headCount: Int
         public var digest: [UInt8]
         public var signature: [UInt8]
+
+        public init(id: Int64, headCount: Int, digest: [UInt8], signature: [UInt8]) {
+            self.id = id
+            self.headCount = headCount
+            self.digest = digest
+            self.signature = signature
+        }
     }
 
     /// Writes a keyed checkpoint over the heads of every run whose chain moved since the last checkpoint,

@@ -1,12 +1,22 @@
 public import ActEngine
 public import ActService
 import ActPlaybook
-import ActStore
+public import ActStore
 
-/// The real control plane: the orchestrator applies inputs, its store answers the queries.
-extension Orchestrator: ControlPlane {
+/// The real control plane: the orchestrator applies inputs, the PostgreSQL store answers the queries.
+public struct LiveControlPlane: ControlPlane {
+    let orchestrator: Orchestrator
+    let store: Store
+
+    public init(orchestrator: Orchestrator, store: Store) {
+        self.orchestrator = orchestrator
+        self.store = store
+    }
+
+    private var catalog: PlaybookCatalog { orchestrator.catalog }
+
     public func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult] {
-        let applied = try await apply(inputs)
+        let applied = try await orchestrator.apply(inputs)
         let catalog = self.catalog  // refreshed by `apply` when an input named a playbook it did not know
         return zip(inputs, applied.outcomes).map { input, outcome in
             switch outcome {
@@ -27,12 +37,12 @@ extension Orchestrator: ControlPlane {
 
     public func runDetail(id: RunID) async throws -> API.RunDetail? {
         guard let row = try await store.run(id: id.rawValue) else { return nil }
-        if catalog.byVersion[row.versionID] == nil { try await refreshCatalog() }
+        if catalog.byVersion[row.versionID] == nil { try await orchestrator.refreshCatalog() }
         async let tasks = store.tasks(ofRun: row.runID)
         async let audit = store.auditTrail(runID: row.runID)
         return try API.RunDetail(row: row, playbook: catalog.byVersion[row.versionID]?.playbook, tasks: try await tasks,
-            audit: try await audit, slaWarningFraction: configuration.engine.slaWarningFraction,
-            now: now())
+            audit: try await audit, slaWarningFraction: orchestrator.configuration.engine.slaWarningFraction,
+            now: orchestrator.now())
     }
 
     public func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
@@ -46,13 +56,13 @@ extension Orchestrator: ControlPlane {
     public func registerPlaybook(source: String, file: String?, triggers: [String]) async throws
         -> API.PlaybookRegistration
     {
-        let registration = try await register(source: source, file: file, extraTriggers: triggers)
+        let registration = try await orchestrator.register(source: source, file: file, extraTriggers: triggers)
         return API.PlaybookRegistration(version: registration.version, created: registration.created,
             warnings: registration.warnings)
     }
 
     public func listPlaybooks() async throws -> [API.PlaybookSummary] {
-        try await refreshCatalog()
+        try await orchestrator.refreshCatalog()
         let catalog = self.catalog
         return catalog.latest.keys.sorted().compactMap { id in
             catalog.latestEntry(playbookID: id).map { API.PlaybookSummary(version: $0.version, playbook: $0.playbook) }
@@ -60,15 +70,15 @@ extension Orchestrator: ControlPlane {
     }
 
     public func playbookDetail(id: String) async throws -> API.PlaybookDetail? {
-        try await refreshCatalog()
+        try await orchestrator.refreshCatalog()
         guard let entry = catalog.latestEntry(playbookID: id) else { return nil }
         return API.PlaybookDetail(summary: API.PlaybookSummary(version: entry.version, playbook: entry.playbook),
             source: entry.version.source)
     }
 
     public func listAgents() async throws -> [API.Agent] {
-        let instant = now()
-        return agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: instant) }
+        let instant = orchestrator.now()
+        return orchestrator.agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: instant) }
     }
 
     public func listIncidents(limit: Int) async throws -> [API.Incident] {
@@ -76,7 +86,7 @@ extension Orchestrator: ControlPlane {
     }
 
     public func checkReadiness() async -> API.Readiness {
-        let (postgres, amqp) = await readiness()
-        return API.Readiness(postgres: postgres, amqp: amqp, retrying: health.retryingQueues)
+        let (postgres, amqp) = await orchestrator.readiness()
+        return API.Readiness(postgres: postgres, amqp: amqp, retrying: orchestrator.health.retryingQueues)
     }
 }
