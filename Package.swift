@@ -108,9 +108,13 @@ let package = Package(
             name: "ActTesting",
             dependencies: [
                 "ActPostgres",
+                "ActAMQP",
+                "ActPlaybook",
+                "ActEngine",
                 "ActStore",
                 "ActService",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -161,7 +165,11 @@ let package = Package(
 
         .testTarget(
             name: "ActServiceTests",
-            dependencies: ["ActService", "ActAMQP", "ActPostgres", "ActPlaybook", "ActEngine", "ActStore"]
+            dependencies: [
+                "ActTesting", "ActService", "ActAMQP", "ActPostgres", "ActPlaybook", "ActEngine", "ActStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
 
         .testTarget(
