@@ -51,13 +51,15 @@ public struct StoreTransaction: Sendable {
         return (runs, leftOut)
     }
 
-    /// Claims up to `limit` due timers (by database time) and deletes them; the claim commits with the
-    /// batch that applies them.
+    /// Claims up to `limit` due timers (by database time), earliest first, and deletes them; the claim
+    /// commits with the batch that applies them.
     public func claimDueTimers(limit: Int) async throws -> [TimerRow] {
+        // `DELETE … RETURNING` returns rows in no particular order: sort them, so a run's warning is applied
+        // before its breach when both are due.
         try await connection.query(StoreSQL.claimDueTimers, [PostgresBind(limit)]).map { row throws(PostgresError) in
             TimerRow(timerID: try row.decode(column: 0), runID: try row.decode(column: 1), kind: try row.decode(column: 2),
                 dueAt: try row.decode(column: 3))
-        }
+        }.sorted { ($0.dueAt, $0.timerID) < ($1.dueAt, $1.timerID) }
     }
 
     /// Claims up to `limit` outbox rows that are available now.
