@@ -39,40 +39,34 @@ public struct DeliveryConsumer: Service {
         self.logger = logger
     }
 
-    /// Deliveries received and not yet applied, filled by the reading task, drained by the batch loop.
+    /// Deliveries received and not yet applied, filled by the reading task, drained by the batch loop;
+    /// ``ConsumerBuffer`` decides the batches.
     private final class Buffer: Sendable {
-        struct State {
-            var deliveries: [AMQPDelivery] = []
-            var finished = false
-        }
-
-        let state = Mutex(State())
+        private let state: Mutex<ConsumerBuffer<AMQPDelivery>>
+        private let start = ContinuousClock.now
         let signal = Signal()
 
+        init(_ engine: ServiceConfiguration.Engine) {
+            state = Mutex(ConsumerBuffer(limit: engine.batchSize, maxBytes: engine.batchBytes,
+                batchWait: .milliseconds(engine.batchWaitMilliseconds)) { $0.body.count })
+        }
+
+        var now: Duration { ContinuousClock.now - start }
+
         func append(_ deliveries: [AMQPDelivery]) {
-            state.withLock { $0.deliveries += deliveries }
+            let now = self.now
+            state.withLock { $0.append(deliveries, at: now) }
             signal.signal()
         }
 
         func finish() {
-            state.withLock { $0.finished = true }
+            state.withLock { $0.finish() }
             signal.signal()
         }
 
-        /// Up to `limit` deliveries, stopping once their bodies add up to `maxBytes` (at least one).
-        func take(upTo limit: Int, maxBytes: Int) -> (batch: [AMQPDelivery], finished: Bool) {
-            state.withLock { state in
-                var count = 0
-                var bytes = 0
-                for delivery in state.deliveries.prefix(limit) {
-                    if count > 0, bytes + delivery.body.count > maxBytes { break }
-                    bytes += delivery.body.count
-                    count += 1
-                }
-                let batch = Array(state.deliveries.prefix(count))
-                state.deliveries.removeFirst(count)
-                return (batch, state.finished && state.deliveries.isEmpty)
-            }
+        func next() -> ConsumerBuffer<AMQPDelivery>.Action {
+            let now = self.now
+            return state.withLock { $0.next(at: now) }
         }
     }
 
@@ -83,7 +77,7 @@ public struct DeliveryConsumer: Service {
             consumerTag: "hms-act.\(kind.rawValue).\(ProcessInfo.processInfo.processIdentifier)")
         ServiceMetrics.consumerUp(queue: queue, true)
         defer { ServiceMetrics.consumerUp(queue: queue, false) }
-        let buffer = Buffer()
+        let buffer = Buffer(engine)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 // Reading stops at graceful shutdown; what was read is still applied below.
@@ -102,19 +96,12 @@ public struct DeliveryConsumer: Service {
             }
             group.addTask {
                 while true {
-                    var (batch, finished) = buffer.take(upTo: engine.batchSize, maxBytes: engine.batchBytes)
-                    if batch.isEmpty {
-                        if finished { return }
-                        await buffer.signal.wait(timeout: .seconds(1))
-                        continue
+                    switch buffer.next() {
+                    case .apply(let batch): await process(batch)
+                    case .wait(let until):
+                        await buffer.signal.wait(timeout: until.map { max(.zero, $0 - buffer.now) } ?? .seconds(1))
+                    case .stop: return
                     }
-                    if batch.count < engine.batchSize, engine.batchWaitMilliseconds > 0 {
-                        try? await orchestrator.sleep(.milliseconds(engine.batchWaitMilliseconds))
-                        let bytes = batch.reduce(0) { $0 + $1.body.count }
-                        batch += buffer.take(upTo: engine.batchSize - batch.count, maxBytes: engine.batchBytes - bytes).batch
-                    }
-                    await process(batch)
-                    if finished { return }
                 }
             }
             try await group.waitForAll()

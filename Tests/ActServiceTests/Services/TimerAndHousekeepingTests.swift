@@ -119,3 +119,32 @@ struct NestedLeaseTests {
         #expect(system.store.committed.runs.count == 20)
     }
 }
+
+/// The database clock over the in-memory store: deadlines follow the store's clock, whatever the
+/// replica's own clock says.
+@Suite("database clock, in memory")
+struct DatabaseClockTests {
+    @Test func theOffsetFollowsTheStoresClockAndItsJumps() async throws {
+        let database = ManualClock(millisecondsSinceEpoch: 1_800_000_000_000)
+        let store = InMemoryStore { database.now.millisecondsSinceEpoch }
+        let wall = ManualClock(millisecondsSinceEpoch: 1_800_000_000_000 - 7_200_000)  // two hours slow
+        let clock = DatabaseClock { wall.now }
+        try await clock.synchronize(with: store)
+        #expect(clock.offsetMilliseconds == 7_200_000)
+        #expect(clock.now() == database.now)
+        database.advance(by: .seconds(30))  // the database's clock jumped; the replica's did not move
+        let (offset, previous) = try await clock.synchronize(with: store)
+        #expect(previous == 7_200_000 && offset == 7_230_000)
+        #expect(clock.now() == database.now)
+    }
+
+    @Test func aStoreThatCannotAnswerLeavesTheOffsetAsItWas() async throws {
+        let database = ManualClock()
+        let store = InMemoryStore { database.now.millisecondsSinceEpoch }
+        let clock = DatabaseClock { Instant(millisecondsSinceEpoch: database.now.millisecondsSinceEpoch - 1_000) }
+        try await clock.synchronize(with: store)
+        store.faults.fail(.databaseTime)
+        await #expect(throws: InjectedFault.self) { try await clock.synchronize(with: store) }
+        #expect(clock.offsetMilliseconds == 1_000)
+    }
+}
