@@ -27,7 +27,8 @@ public func buildApplication(
 ) async throws -> (application: some ApplicationProtocol, runtime: ServiceRuntime) {
     let runtime = try await ServiceRuntime.make(configuration: configuration, agents: agents,
         registerPlaybooksFrom: playbooksDirectory, logger: logger)
-    let router = buildRouter(controlPlane: LiveControlPlane(orchestrator: runtime.orchestrator, store: runtime.store), tokens: configuration.http.tokens, metrics: metrics,
+    let controlPlane = LiveControlPlane(orchestrator: runtime.orchestrator, store: runtime.store)
+    let router = buildRouter(controlPlane: controlPlane, tokens: configuration.http.tokens, metrics: metrics,
         logger: logger)
     let application = Application(
         router: router,

@@ -42,7 +42,8 @@ public protocol BrokerSubscription: Sendable {
 
 extension AMQPClient: MessageBroker {
     public func subscribe(queue: String, prefetch: UInt16, consumerTag: String) async throws -> any BrokerSubscription {
-        AMQPSubscription(client: self, consumer: try await consume(queue: queue, prefetch: prefetch, consumerTag: consumerTag))
+        let consumer = try await consume(queue: queue, prefetch: prefetch, consumerTag: consumerTag)
+        return AMQPSubscription(client: self, consumer: consumer)
     }
 
     public func bind(_ bindings: [AMQPTopology.Binding]) async throws {

@@ -15,7 +15,8 @@ public protocol ServiceStore: Sendable {
     /// Playbook versions registered after `versionID` (by any replica), oldest first.
     func playbookVersions(after versionID: Int64) async throws -> [PlaybookVersion]
 
-    /// Stores a version unless one with the same checksum exists. See ``ActStore/Store/registerPlaybook(id:checksum:source:model:triggers:)``.
+    /// Stores a version unless one with the same checksum exists.
+    /// See ``ActStore/Store/registerPlaybook(id:checksum:source:model:triggers:)``.
     func registerPlaybook(id: String, checksum: String, source: String, model: [UInt8], triggers: [String])
         async throws -> (version: PlaybookVersion, created: Bool)
 

@@ -44,7 +44,9 @@ public final class DatabaseClock: Sendable {
     /// Measures the offset and warns when it is larger than `threshold` milliseconds, at the first
     /// measurement and whenever it moved by more than `threshold` since the last (a clock that jumped):
     /// deadlines are safe either way, but this replica's logs and anything else on its own clock are off.
-    public func synchronize(with store: any ServiceStore, warnAbove threshold: Int64, logger: Logger, first: Bool = true) async throws {
+    public func synchronize(with store: any ServiceStore, warnAbove threshold: Int64, logger: Logger, first: Bool = true)
+        async throws
+    {
         let (measured, previous) = try await synchronize(with: store)
         if abs(measured) > threshold, first || abs(measured - previous) > threshold {
             logger.warning("this replica's clock differs from PostgreSQL's; deadlines follow PostgreSQL's clock",

@@ -16,8 +16,8 @@ public enum PlaybookRegistrar {
     }
 
     /// - Throws: ``PlaybookLoadError`` listing every problem (nothing is stored then), or a store error.
-    public static func register(source: String, file: String?, extraTriggers: [String], agents: [Agent], store: any ServiceStore,
-        logger: Logger) async throws -> Registration
+    public static func register(source: String, file: String?, extraTriggers: [String], agents: [Agent],
+        store: any ServiceStore, logger: Logger) async throws -> Registration
     {
         let loaded = try PlaybookLoader.load(yaml: source, file: file)
         var playbook = loaded.playbook

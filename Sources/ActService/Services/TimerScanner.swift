@@ -14,7 +14,9 @@ public struct TimerScanner: Service {
     /// What wakes the scanner before the next poll (``PostgresTimerNotifications`` in production).
     let notifications: any TimerNotifications
 
-    public init(orchestrator: Orchestrator, notifications: any TimerNotifications, logger: Logger, batchSize: Int = 500) {
+    public init(orchestrator: Orchestrator, notifications: any TimerNotifications, logger: Logger,
+        batchSize: Int = 500)
+    {
         self.orchestrator = orchestrator
         self.notifications = notifications
         self.logger = logger

@@ -21,6 +21,9 @@ public final class InMemoryBroker: MessageBroker, Sendable {
         public var redelivered: Bool
     }
 
+    /// A consumer's waiting `next()` and what it now receives.
+    private typealias Ready = (CheckedContinuation<[AMQPDelivery], any Error>, [AMQPDelivery])
+
     private struct Consumer {
         var queue: String
         var prefetch: Int
@@ -84,7 +87,7 @@ public final class InMemoryBroker: MessageBroker, Sendable {
     /// The connection drops: every unacknowledged delivery goes back to the front of its queue, marked
     /// redelivered, and acks of earlier deliveries fail as stale. Consumers resume on the next connection.
     public func dropConnection() {
-        let waiters = state.withLock { state -> [(CheckedContinuation<[AMQPDelivery], any Error>, [AMQPDelivery])] in
+        let waiters = state.withLock { state -> [Ready] in
             state.connectionID += 1
             for (tag, var consumer) in state.consumers {
                 let returned = consumer.unacked.map { Stored(message: $0.stored.message, redelivered: true) }
@@ -130,7 +133,9 @@ public final class InMemoryBroker: MessageBroker, Sendable {
                     outcomes.append(.returned(replyCode: 312, replyText: "NO_ROUTE"))
                     continue
                 }
-                for queue in queues { state.queues[queue, default: []].append(Stored(message: message, redelivered: false)) }
+                for queue in queues {
+                    state.queues[queue, default: []].append(Stored(message: message, redelivered: false))
+                }
                 state.confirmed.append(message)
                 outcomes.append(.confirmed)
             }
@@ -156,7 +161,7 @@ public final class InMemoryBroker: MessageBroker, Sendable {
 
     public func ack(_ tag: AMQPDeliveryTag, multiple: Bool) async throws {
         try faults.before(.ack)
-        let waiters = try state.withLock { state -> [(CheckedContinuation<[AMQPDelivery], any Error>, [AMQPDelivery])] in
+        let waiters = try state.withLock { state -> [Ready] in
             guard tag.connectionID == state.connectionID else {
                 throw AMQPError(.staleDeliveryTag, replyText: "delivery \(tag.value) came on a connection that is gone")
             }
@@ -209,8 +214,8 @@ public final class InMemoryBroker: MessageBroker, Sendable {
     }
 
     /// Hands waiting consumers what their prefetch allows.
-    private static func deliverReady(_ state: inout State) -> [(CheckedContinuation<[AMQPDelivery], any Error>, [AMQPDelivery])] {
-        var ready: [(CheckedContinuation<[AMQPDelivery], any Error>, [AMQPDelivery])] = []
+    private static func deliverReady(_ state: inout State) -> [Ready] {
+        var ready: [Ready] = []
         for name in state.consumers.keys.sorted() {
             guard let waiter = state.consumers[name]?.waiter else { continue }
             let deliveries = take(name, &state)
@@ -241,7 +246,7 @@ public final class InMemoryBroker: MessageBroker, Sendable {
 
     fileprivate func next(_ name: String) async throws -> [AMQPDelivery] {
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[AMQPDelivery], any Error>) in
+            try await withCheckedThrowingContinuation { continuation in
                 let now = state.withLock { state -> Result<[AMQPDelivery], any Error>? in
                     guard let consumer = state.consumers[name], !consumer.cancelled else { return .success([]) }
                     if Task.isCancelled { return .failure(CancellationError()) }

@@ -355,7 +355,8 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
             for (name, check) in store.constraints.withLock({ $0 }) {
                 if let run = batch.runs.first(where: { !check($0) }) {
                     throw PostgresError(code: .server, reason: "check constraint", sqlState: "23514",
-                        serverMessage: "new row for relation \"runs\" violates check constraint \"\(name)\" (\(run.runID))")
+                        serverMessage:
+                            "new row for relation \"runs\" violates check constraint \"\(name)\" (\(run.runID))")
                 }
             }
             try tables.withLock { tables in
@@ -436,7 +437,9 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
             let escaped = Array("\\u0000".utf8)
             func contains(_ bytes: [UInt8]) -> Bool {
                 guard bytes.count >= escaped.count else { return false }
-                return (0...(bytes.count - escaped.count)).contains { bytes[$0..<($0 + escaped.count)].elementsEqual(escaped) }
+                return (0...(bytes.count - escaped.count)).contains {
+                    bytes[$0..<($0 + escaped.count)].elementsEqual(escaped)
+                }
             }
             let texts = batch.runs.map(\.state) + batch.audit.map { $0.entry.data.canonicalEncoding }
                 + batch.taskChanges.compactMap { $0.output?.canonicalEncoding }

@@ -127,7 +127,8 @@ public struct InMemorySystem: Sendable {
     public func complete(taskID: String, attempt: Int = 1, output: JSONValue = [:]) async throws {
         let body: JSONValue = ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "completed",
             "output": output]
-        try await publish(body.canonicalEncoding, exchange: configuration.amqp.exchanges.results, routingKey: "result.test")
+        try await publish(body.canonicalEncoding, exchange: configuration.amqp.exchanges.results,
+            routingKey: "result.test")
     }
 
     // MARK: Looking
