@@ -185,7 +185,10 @@ enum SystemHarness {
         let workerQueue = "t\(suffix).worker"
         let governanceQueue = "t\(suffix).governance-all"
         let tapQueue = "t\(suffix).tasks-all"
-        var topology = configuration.topology(triggerTypes: [])
+        // The trigger bindings too: the worker may connect and publish before a replica has declared them,
+        // and a trigger nobody has bound yet comes back unroutable (a race that failed tests on a busy machine).
+        let triggers = playbooks.flatMap { (try? PlaybookLoader.load(yaml: $0, file: nil))?.playbook.triggers ?? [] }
+        var topology = configuration.topology(triggerTypes: triggers)
         topology.queues += [AMQPTopology.Queue(workerQueue), AMQPTopology.Queue(governanceQueue),
             AMQPTopology.Queue(tapQueue)]
         topology.bindings += [
