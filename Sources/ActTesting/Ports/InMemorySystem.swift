@@ -42,8 +42,11 @@ public struct InMemorySystem: Sendable {
     ///   - maxMessageBytes: The broker's `max_message_size` (0: none).
     ///   - workerQueues: Queues bound to every task routing key (`#` on the tasks exchange) and every
     ///     governance key, so tasks and governance messages are routable; empty to leave tasks unroutable.
+    ///   - wrapStore: Wraps the store the orchestrator uses (``store`` stays the in-memory one underneath),
+    ///     e.g. a deliberately broken store that shows a checker catches what it breaks.
     public init(playbooks: [String], agents: [Agent] = [], connections: Int = 4, maxMessageBytes: Int = 0,
-        workerQueues: Bool = true, configure: (inout ServiceConfiguration) -> Void = { _ in }) async throws
+        workerQueues: Bool = true, wrapStore: (@Sendable (any ServiceStore) -> any ServiceStore)? = nil,
+        configure: (inout ServiceConfiguration) -> Void = { _ in }) async throws
     {
         var configuration = ServiceConfiguration()
         configuration.amqp.queueType = "classic"
@@ -75,7 +78,7 @@ public struct InMemorySystem: Sendable {
         self.clock = clock
         self.configuration = configuration
         self.logger = logger
-        self.orchestrator = Orchestrator(store: store, broker: broker, configuration: configuration, agents: agents,
+        self.orchestrator = Orchestrator(store: wrapStore?(store) ?? store, broker: broker, configuration: configuration, agents: agents,
             logger: logger, clock: { clock.now }, sleep: { _ in await Task.yield() })
         try await orchestrator.refreshCatalog()
     }
