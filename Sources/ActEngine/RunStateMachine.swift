@@ -192,7 +192,7 @@ public struct RunStateMachine: Sendable {
         if willRetry {
             state.steps[r].tasks[t].state = .retryScheduled
             schedule(
-                TimerID("\(id.rawValue)/retry/\(attempt + 1)"), .retryBackoff,
+                TimerID.retry(id, attempt: attempt + 1), .retryBackoff,
                 due: now + step.retry.delay(beforeRetry: attempt), step: step.id, visit: state.steps[r].visit,
                 task: id
             )
@@ -455,9 +455,10 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func startTask(_ step: Step, _ spec: TaskSpec, _ r: Int) {
-        let base = "\(state.runID.rawValue)/\(step.id.rawValue)/\(state.steps[r].visit)"
         for route in routes(for: spec.assignee, skills: spec.skills, mode: spec.mode) {
-            let id = TaskID(route.perAgent ? "\(base)/\(route.agent?.rawValue ?? "")" : base)
+            let id = TaskID(
+                run: state.runID, step: step.id, visit: state.steps[r].visit, agent: route.perAgent ? route.agent : nil
+            )
             let task = TaskRecord(id: id, attempt: 1, agent: route.agent, target: route.target, dispatchedAt: now)
             state.steps[r].tasks.append(task)
             dispatch(step: step, assignee: spec.assignee, task: task, input: spec.input)
@@ -470,7 +471,7 @@ public struct RunStateMachine: Sendable {
         emit(.stepStarted, step: step.id, detail: "wait\(duration) for signal \(wait.signal)")
         if let duration = wait.duration {
             schedule(
-                TimerID("\(state.runID.rawValue)/\(step.id.rawValue)/\(state.steps[r].visit)/wait"), .waitOver,
+                TimerID.waitOver(run: state.runID, step: step.id, visit: state.steps[r].visit), .waitOver,
                 due: now + duration, step: step.id, visit: state.steps[r].visit
             )
         }
@@ -479,13 +480,18 @@ public struct RunStateMachine: Sendable {
     private mutating func scheduleSLA(_ step: Step, _ r: Int) {
         guard let sla = step.sla else { return }
         let visit = state.steps[r].visit
-        let base = "\(state.runID.rawValue)/\(step.id.rawValue)/\(visit)"
         state.steps[r].deadline = now + sla.duration
         let warning = sla.warningOffset(defaultFraction: configuration.slaWarningFraction)
         if warning > .zero, warning < sla.duration {
-            schedule(TimerID("\(base)/sla-warning"), .slaWarning, due: now + warning, step: step.id, visit: visit)
+            schedule(
+                .slaWarning(run: state.runID, step: step.id, visit: visit), .slaWarning, due: now + warning,
+                step: step.id, visit: visit
+            )
         }
-        schedule(TimerID("\(base)/sla-breach"), .slaBreach, due: now + sla.duration, step: step.id, visit: visit)
+        schedule(
+            .slaBreach(run: state.runID, step: step.id, visit: visit), .slaBreach, due: now + sla.duration, step: step.id,
+            visit: visit
+        )
     }
 
     private func slaDetail(_ step: Step, _ record: StepRecord) -> String {
@@ -623,7 +629,7 @@ public struct RunStateMachine: Sendable {
         while !progress.remaining.isEmpty {
             let item = progress.remaining.removeFirst()
             guard let step = index.step(item.step), let action = step.compensate else { continue }
-            let id = TaskID("\(state.runID.rawValue)/\(item.step.rawValue)/\(item.visit)/compensate")
+            let id = TaskID.compensation(run: state.runID, step: item.step, visit: item.visit)
             let route = routes(for: action, skills: [], mode: .single).first
             progress.current = CompensationTask(
                 step: item.step, visit: item.visit, task: id, outcome: .inFlight, error: nil, dispatchedAt: now

@@ -34,7 +34,7 @@ import Testing
         let plan = Self.planner().plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
         #expect(plan.outcomes == [.applied])
         let run = try #require(plan.batch.runs.first)
-        #expect(run.runID == OutboundMessages.runID(playbook: "FTC-Complaint", eventID: "e-1").rawValue)
+        #expect(run.runID == RunID.forTrigger(playbook: "FTC-Complaint", eventID: "e-1").rawValue)
         #expect(plan.batch.dispatchedTasks.map(\.assignee) == ["ai.fraud-labeler"])
         let task = try #require(plan.batch.outbox.first { $0.type == "hms.task" })
         #expect(task.exchange == "hms.tasks")

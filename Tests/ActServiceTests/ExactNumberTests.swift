@@ -20,8 +20,8 @@ import Testing
             now: BatchPlannerTests.t0)
         #expect(plan.outcomes == [.applied, .applied])
         #expect(Set(plan.batch.runs.map(\.runID)) == [
-            OutboundMessages.runID(playbook: "FTC-Complaint", eventID: "9007199254740993").rawValue,
-            OutboundMessages.runID(playbook: "FTC-Complaint", eventID: "9007199254740992").rawValue,
+            RunID.forTrigger(playbook: "FTC-Complaint", eventID: "9007199254740993").rawValue,
+            RunID.forTrigger(playbook: "FTC-Complaint", eventID: "9007199254740992").rawValue,
         ])
     }
 

@@ -139,7 +139,7 @@ public struct BatchPlanner: Sendable {
         }
 
         func start(_ entry: PlaybookCatalog.Entry, event: TriggerEvent) -> BatchOutcome {
-            let runID = OutboundMessages.runID(playbook: entry.version.playbookID, eventID: event.id)
+            let runID = RunID.forTrigger(playbook: entry.version.playbookID, eventID: event.id)
             if working[runID] != nil || runs[runID.rawValue] != nil {
                 return .ignored(reason: "event \(event.id) already started run \(runID)")
             }
@@ -216,7 +216,7 @@ public struct BatchPlanner: Sendable {
                     plan.outcomes.append(.rejected(reason: "no playbook \(playbookID) is registered"))
                 }
             case .worker(.taskResult(let result), _):
-                let runID = BatchInput.runID(ofTask: result.taskID)
+                let runID = TaskID(result.taskID).runID
                 let event: RunEvent
                 var data: [String: JSONValue] = ["task_id": .string(result.taskID),
                     "attempt": .int(result.attempt)]
