@@ -86,8 +86,6 @@ public struct BatchPlanner: Sendable {
             for command in commands {
                 switch command {
                 case .dispatchTask(let dispatch):
-                    let step = run.machine.playbook.allSteps.first { $0.id == dispatch.step }
-                    let warnAt = step?.sla.map { now + $0.warningOffset(defaultFraction: engine.slaWarningFraction) }
                     let target: String =
                         switch dispatch.target {
                         case .routingKey(let key): key
@@ -98,7 +96,7 @@ public struct BatchPlanner: Sendable {
                         stepID: dispatch.step.rawValue, assignee: dispatch.assignee.label,
                         agentID: dispatch.agent?.rawValue, target: target, status: "dispatched",
                         deadline: dispatch.deadline?.millisecondsSinceEpoch,
-                        warnAt: dispatch.deadline == nil ? nil : warnAt?.millisecondsSinceEpoch,
+                        warnAt: dispatch.warnAt?.millisecondsSinceEpoch,
                         isCompensation: dispatch.isCompensation, output: nil, error: nil,
                         createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch))
                     plan.batch.outbox.append(messages.task(dispatch, traceID: traceID, now: now))
@@ -124,6 +122,10 @@ public struct BatchPlanner: Sendable {
                     run.row.finishedAt = now.millisecondsSinceEpoch
                     plan.finished[RunID(run.row.runID)] = status
                     effects.append(["finished": .string(status.rawValue)])
+                case .taskStatusChanged(let update):
+                    plan.batch.taskChanges.append(TaskStatusChange(taskID: update.task.rawValue,
+                        attempt: update.attempt, status: update.status.rawValue, output: update.output,
+                        error: update.error, at: now.millisecondsSinceEpoch))
                 }
             }
             return .array(effects)
@@ -181,8 +183,6 @@ public struct BatchPlanner: Sendable {
                 working[runID] = run
                 return .ignored(reason: "\(kind) does not apply to run \(runID) in its current state (late or repeated)")
             }
-            plan.batch.taskChanges.append(contentsOf: TaskStatusDiff.changes(from: before, to: run.machine.state,
-                at: now.millisecondsSinceEpoch))
             let effects = record(commands, in: &run, traceID: run.row.traceID)
             var data = data
             if case .object(var members) = data {
@@ -288,17 +288,5 @@ public struct BatchPlanner: Sendable {
             }
         }
         return plan
-    }
-}
-
-extension Playbook {
-    /// Top-level steps and parallel branches, flattened.
-    var allSteps: [Step] {
-        steps.flatMap { step -> [Step] in
-            switch step.kind {
-            case .parallel(let block): [step] + block.branches
-            case .task, .choice, .wait: [step]
-            }
-        }
     }
 }
