@@ -1,3 +1,4 @@
+import ActEngine
 import ActPlaybook
 internal import ActPostgres
 internal import Foundation
@@ -164,13 +165,20 @@ extension Store {
         }
     }
 
-    static func taskRow(_ row: PostgresRow) throws(PostgresError) -> TaskRow {
+    static func taskRow(_ row: PostgresRow) throws -> TaskRow {
+        let taskID: String = try row.decode(column: 0)
+        let attempt: Int = try row.decode(column: 1)
+        let key = "task \(taskID)#\(attempt)"
         let outputText: String? = try row.decode(column: 11)
         let output = outputText.flatMap { try? JSONValue(parsing: Array($0.utf8)) }
+        let statusText: String = try row.decode(column: 7)
+        guard let status = TaskStatus(rawValue: statusText) else {
+            throw StoreDataError(column: "tasks.status", row: key, problem: "is not a task status hms-act knows")
+        }
         return TaskRow(
-            taskID: try row.decode(column: 0), attempt: try row.decode(column: 1), runID: try row.decode(column: 2),
+            taskID: taskID, attempt: attempt, runID: try row.decode(column: 2),
             stepID: try row.decode(column: 3), assignee: try row.decode(column: 4), agentID: try row.decode(column: 5),
-            target: try row.decode(column: 6), status: try row.decode(column: 7), deadline: try row.decode(column: 8),
+            target: try row.decode(column: 6), status: status, deadline: try row.decode(column: 8),
             warnAt: try row.decode(column: 9), isCompensation: try row.decode(column: 10), output: output,
             error: try row.decode(column: 12), createdAt: try row.decode(column: 13), updatedAt: try row.decode(column: 14))
     }

@@ -1,3 +1,4 @@
+import ActEngine
 import ActPlaybook
 public import ActPostgres
 internal import Foundation
@@ -124,7 +125,7 @@ public struct StoreTransaction: Sendable {
                 rows.append([
                     "task_id": .string(task.taskID), "attempt": .int(Int64(task.attempt)), "run_id": .string(task.runID),
                     "step_id": .string(task.stepID), "assignee": .string(task.assignee), "agent_id": .string(task.agentID),
-                    "target": .string(task.target), "status": .string(task.status), "deadline_ms": .int(task.deadline),
+                    "target": .string(task.target), "status": .string(task.status.rawValue), "deadline_ms": .int(task.deadline),
                     "warn_ms": .int(task.warnAt), "is_compensation": .bool(task.isCompensation),
                     "created_ms": .int(task.createdAt),
                 ])
@@ -136,7 +137,7 @@ public struct StoreTransaction: Sendable {
             for change in batch.taskChanges {
                 rows.append([
                     "task_id": .string(change.taskID), "attempt": .int(Int64(change.attempt)),
-                    "status": .string(change.status), "output": .json(change.output), "error": .string(change.error),
+                    "status": .string(change.status.rawValue), "output": .json(change.output), "error": .string(change.error),
                     "at_ms": .int(change.at),
                 ])
             }

@@ -137,7 +137,7 @@ final class InMemoryControlPlane: ControlPlane {
 
     func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
         tables.withLock { tables in
-            tables.tasks.filter { $0.status == "dispatched" && (assignee == nil || $0.assignee == assignee) }
+            tables.tasks.filter { $0.status == .dispatched && (assignee == nil || $0.assignee == assignee) }
                 .prefix(limit).map(API.Task.init)
         }
     }

@@ -71,7 +71,7 @@ import Testing
             now: Self.t0 + .seconds(2))
         #expect(second.outcomes == [.applied])
         #expect(second.batch.dispatchedTasks.map(\.assignee) == ["human.investigator"])
-        #expect(second.batch.taskChanges.map(\.status) == ["completed"])
+        #expect(second.batch.taskChanges.map(\.status) == [.completed])
         #expect(Set(second.batch.scheduledTimers.map(\.kind)) == ["sla_warning", "sla_breach"])
         let review = try #require(second.batch.dispatchedTasks.first)
         #expect(review.deadline == (Self.t0 + .seconds(2) + .hours(4)).millisecondsSinceEpoch)

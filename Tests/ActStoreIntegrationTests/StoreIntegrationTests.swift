@@ -1,3 +1,4 @@
+import ActEngine
 import ActPlaybook
 import ActPostgres
 import ActStore
@@ -81,7 +82,7 @@ import Testing
             let run = try await Self.seedRun(store)
             var batch = StoreBatch()
             batch.dispatchedTasks = [TaskRow(taskID: "wf_test1/review/1", attempt: 1, runID: run.runID, stepID: "review",
-                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: "dispatched",
+                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: .dispatched,
                 deadline: Self.now + 4 * 3_600_000, warnAt: Self.now + 3 * 3_600_000, isCompensation: false, output: nil,
                 error: nil, createdAt: Self.now, updatedAt: Self.now)]
             batch.scheduledTimers = [TimerRow(timerID: "wf_test1/review/1/sla-breach", runID: run.runID, kind: "sla_breach",
@@ -103,7 +104,7 @@ import Testing
             #expect(claimed.first?.headers == batch.outbox[0].headers)
 
             var change = StoreBatch()
-            change.taskChanges = [TaskStatusChange(taskID: "wf_test1/review/1", attempt: 1, status: "completed",
+            change.taskChanges = [TaskStatusChange(taskID: "wf_test1/review/1", attempt: 1, status: .completed,
                 output: ["ok": true], error: nil, at: Self.now + 1_000)]
             change.cancelledTimers = ["wf_test1/review/1/sla-breach"]
             try await store.withTransaction { try await $0.write(change) }

@@ -94,7 +94,7 @@ public struct BatchPlanner: Sendable {
                     plan.batch.dispatchedTasks.append(TaskRow(
                         taskID: dispatch.task.rawValue, attempt: dispatch.attempt, runID: dispatch.run.rawValue,
                         stepID: dispatch.step.rawValue, assignee: dispatch.assignee.label,
-                        agentID: dispatch.agent?.rawValue, target: target, status: "dispatched",
+                        agentID: dispatch.agent?.rawValue, target: target, status: .dispatched,
                         deadline: dispatch.deadline?.millisecondsSinceEpoch,
                         warnAt: dispatch.warnAt?.millisecondsSinceEpoch,
                         isCompensation: dispatch.isCompensation, output: nil, error: nil,
@@ -124,7 +124,7 @@ public struct BatchPlanner: Sendable {
                     effects.append(["finished": .string(status.rawValue)])
                 case .taskStatusChanged(let update):
                     plan.batch.taskChanges.append(TaskStatusChange(taskID: update.task.rawValue,
-                        attempt: update.attempt, status: update.status.rawValue, output: update.output,
+                        attempt: update.attempt, status: update.status, output: update.output,
                         error: update.error, at: now.millisecondsSinceEpoch))
                 }
             }
