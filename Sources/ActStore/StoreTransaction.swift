@@ -71,11 +71,19 @@ public struct StoreTransaction: Sendable {
     {
         try await connection.query(StoreSQL.claimOutbox,
             [PostgresBind(limit), PostgresBind(partition.count), PostgresBind(partition.index), PostgresBind(Int64(maxBytes))])
-            .map { row throws(PostgresError) in
+            .map { row in
+            let outboxID: Int64 = try row.decode(column: 0)
             let headersText: String = try row.decode(column: 7)
-            let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
+            let headers: [String: String]
+            do {
+                headers = try JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))
+            } catch {
+                // The relay would publish without traceparent and x-hms-*: refuse the row instead.
+                throw StoreDataError(column: "outbox.headers", row: "outbox row \(outboxID)",
+                    problem: "is not an object of strings")
+            }
             return OutboxMessage(
-                outboxID: try row.decode(column: 0), exchange: try row.decode(column: 1),
+                outboxID: outboxID, exchange: try row.decode(column: 1),
                 routingKey: try row.decode(column: 2), messageID: try row.decode(column: 3),
                 correlationID: try row.decode(column: 4), type: try row.decode(column: 5),
                 contentType: try row.decode(column: 6), headers: headers, body: try row.decode(column: 8),

@@ -114,6 +114,37 @@ import Testing
         }
     }
 
+    /// Rows edited outside hms-act are refused with the column and the row, never read as "nothing":
+    /// no headers would publish a task without its trace and x-hms-* headers, an unknown status would pass
+    /// on as any string.
+    @Test func damagedRowsAreRefusedWithTheColumnAndRowNotReadAsEmpty() async throws {
+        try await TestDatabase.withStore { store in
+            let run = try await Self.seedRun(store)
+            var batch = StoreBatch()
+            batch.dispatchedTasks = [TaskRow(taskID: "wf_test1/review/1", attempt: 1, runID: run.runID, stepID: "review",
+                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: .dispatched,
+                deadline: nil, warnAt: nil, isCompensation: false, output: nil, error: nil, createdAt: Self.now,
+                updatedAt: Self.now)]
+            batch.outbox = [OutboxMessage(exchange: "hms.tasks", routingKey: "task.human.investigator",
+                messageID: "wf_test1/review/1#1", correlationID: run.runID, type: "hms.task",
+                headers: ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+                body: Array("{}".utf8), createdAt: Self.now)]
+            try await store.withTransaction { try await $0.write(batch) }
+            try await store.client.withConnection { connection in
+                try await connection.executeScript("""
+                    UPDATE outbox SET headers = '["not", "an", "object"]';
+                    UPDATE tasks SET status = 'misplaced'
+                    """)
+            }
+            await #expect(throws: StoreDataError(column: "outbox.headers", row: "outbox row 1",
+                problem: "is not an object of strings")) {
+                try await store.withTransaction { try await $0.claimOutbox(limit: 10) }
+            }
+            let refused = await #expect(throws: StoreDataError.self) { try await store.tasks(ofRun: run.runID) }
+            #expect(refused?.description == "tasks.status of task wf_test1/review/1#1 is not a task status hms-act knows")
+        }
+    }
+
     /// A relay's claim is bounded in bytes, not only rows: a burst of large task messages cannot make one
     /// claim hold hundreds of megabytes. One row larger than the bound is still claimed alone.
     @Test func anOutboxClaimStopsAtItsByteBound() async throws {
