@@ -2,11 +2,20 @@ public import ActPlaybook
 
 /// The identifier of one run of a playbook (`wf_9123`).
 ///
-/// The service derives it from the trigger's event id, so a redelivered trigger maps to the same run.
-/// Every task and timer id of the run starts with it.
+/// A run started by a trigger gets ``forTrigger(playbook:eventID:)``, so a redelivered trigger maps to the
+/// same run. Every task and timer id of the run starts with it and a `/`, so a run id never contains `/`
+/// (``TaskID/runID``).
 public struct RunID: StringIdentifier {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// The run a trigger starts: `wf_` + the first 24 hex digits of SHA-256(playbook + NUL + event id).
+    ///
+    /// The same event never starts a second run of the same playbook, on any replica. The ids are persisted
+    /// and part of the AMQP contract (`correlation_id`), so this formula never changes.
+    public static func forTrigger(playbook: String, eventID: String) -> RunID {
+        RunID("wf_" + SHA256Digest.hex(playbook + "\u{0}" + eventID, length: 24))
+    }
 }
 
 /// The identifier of one task: one step visit (and, for fan-out, one agent), across all its attempts.
@@ -17,6 +26,26 @@ public struct RunID: StringIdentifier {
 public struct TaskID: StringIdentifier {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// The task of one visit of a step: `<run>/<step>/<visit>`, or `<run>/<step>/<visit>/<agent>` for one
+    /// agent of a fan-out.
+    public init(run: RunID, step: StepID, visit: Int, agent: AgentID? = nil) {
+        let base = "\(run.rawValue)/\(step.rawValue)/\(visit)"
+        self.init(rawValue: agent.map { "\(base)/\($0.rawValue)" } ?? base)
+    }
+
+    /// The task that undoes one visit of a completed step: `<run>/<step>/<visit>/compensate`.
+    public static func compensation(run: RunID, step: StepID, visit: Int) -> TaskID {
+        TaskID(rawValue: "\(run.rawValue)/\(step.rawValue)/\(visit)/compensate")
+    }
+
+    /// The run the task belongs to: everything before the first `/`.
+    ///
+    /// Run ids never contain `/`, so this holds for every id the engine makes. A task id from outside (a
+    /// worker's result) that has no `/` names itself as a run, which then does not exist.
+    public var runID: RunID {
+        RunID(rawValue: String(rawValue.prefix { $0 != "/" }))
+    }
 }
 
 /// The identifier of one timer: `<run>/<step>/<visit>/sla-warning`, `…/sla-breach`, `…/wait` or
@@ -26,6 +55,31 @@ public struct TaskID: StringIdentifier {
 public struct TimerID: StringIdentifier {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
+
+    /// The SLA warning of one step visit: `<run>/<step>/<visit>/sla-warning`.
+    public static func slaWarning(run: RunID, step: StepID, visit: Int) -> TimerID {
+        TimerID(rawValue: "\(run.rawValue)/\(step.rawValue)/\(visit)/sla-warning")
+    }
+
+    /// The SLA breach of one step visit: `<run>/<step>/<visit>/sla-breach`.
+    public static func slaBreach(run: RunID, step: StepID, visit: Int) -> TimerID {
+        TimerID(rawValue: "\(run.rawValue)/\(step.rawValue)/\(visit)/sla-breach")
+    }
+
+    /// The end of a wait step's duration: `<run>/<step>/<visit>/wait`.
+    public static func waitOver(run: RunID, step: StepID, visit: Int) -> TimerID {
+        TimerID(rawValue: "\(run.rawValue)/\(step.rawValue)/\(visit)/wait")
+    }
+
+    /// The backoff before attempt `attempt` of `task`: `<task>/retry/<attempt>`.
+    public static func retry(_ task: TaskID, attempt: Int) -> TimerID {
+        TimerID(rawValue: "\(task.rawValue)/retry/\(attempt)")
+    }
+
+    /// The run the timer belongs to: everything before the first `/` (see ``TaskID/runID``).
+    public var runID: RunID {
+        RunID(rawValue: String(rawValue.prefix { $0 != "/" }))
+    }
 }
 
 /// A point in time: milliseconds since 1970-01-01T00:00:00Z.

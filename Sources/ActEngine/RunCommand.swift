@@ -16,6 +16,46 @@ public enum RunCommand: Hashable, Sendable, Codable {
     case audit(AuditRecord)
     /// The run reached its end (`.completed`, `.failed` or `.cancelled`).
     case runFinished(RunStatus)
+    /// A task attempt that existed before the event now has another ``TaskStatus``.
+    ///
+    /// These come after the event's other commands, one per attempt, the net change over the event. An
+    /// attempt the event dispatched is not listed: ``dispatchTask(_:)`` creates it as
+    /// ``TaskStatus/dispatched``.
+    case taskStatusChanged(TaskStatusUpdate)
+}
+
+/// Where one attempt of a task is, as the `tasks` table records it; the raw value is the stored text.
+public enum TaskStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Sent to a worker (or held while the run is paused); its answer is awaited.
+    case dispatched
+    case completed
+    /// The attempt failed; a retry, if any, is a new attempt of the same task. An attempt superseded before
+    /// it answered (its step was entered again within the same event) is closed as failed too.
+    case failed
+    /// Its step timed out (an SLA breach with `on_timeout`) before the answer came; a late answer is ignored.
+    case timedOut = "timeout"
+    /// Abandoned before it answered: its step ended without it (a failed parallel branch, an approval
+    /// that came first, a cancel), or the run ended while a compensation was in flight.
+    case cancelled
+}
+
+/// The new status of one task attempt (``RunCommand/taskStatusChanged(_:)``).
+public struct TaskStatusUpdate: Hashable, Sendable, Codable {
+    public var task: TaskID
+    public var attempt: Int
+    public var status: TaskStatus
+    /// The task's output, once it completed.
+    public var output: JSONValue?
+    /// The task's last failure reason (it may be an earlier attempt's).
+    public var error: String?
+
+    public init(task: TaskID, attempt: Int, status: TaskStatus, output: JSONValue? = nil, error: String? = nil) {
+        self.task = task
+        self.attempt = attempt
+        self.status = status
+        self.output = output
+        self.error = error
+    }
 }
 
 /// A transition worth recording that has no governance message.
@@ -76,6 +116,13 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
     public var agent: AgentID?
     /// The SLA deadline of the step visit, when it has one.
     public var deadline: Instant?
+    /// From when this attempt counts as at risk of missing ``deadline``: the instant it was sent plus the
+    /// step's warning offset (`sla.warn_at`, else ``EngineConfiguration/slaWarningFraction`` of the SLA);
+    /// `nil` without a deadline.
+    ///
+    /// Set when the dispatch is sent (a dispatch held while paused gets it on resume), so for a retry or a
+    /// held dispatch it falls later than the step visit's own `sla.warning`.
+    public var warnAt: Instant?
     /// The trigger's payload.
     public var payload: JSONValue
     /// The step's `input:`, or for a compensation the output of the step being undone.
@@ -87,8 +134,8 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
 
     public init(
         task: TaskID, attempt: Int, run: RunID, playbook: PlaybookID, step: StepID, visit: Int, assignee: Assignee,
-        target: DispatchTarget, agent: AgentID?, deadline: Instant?, payload: JSONValue, input: JSONValue?,
-        context: JSONValue, isCompensation: Bool
+        target: DispatchTarget, agent: AgentID?, deadline: Instant?, warnAt: Instant? = nil, payload: JSONValue,
+        input: JSONValue?, context: JSONValue, isCompensation: Bool
     ) {
         self.task = task
         self.attempt = attempt
@@ -100,6 +147,7 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
         self.target = target
         self.agent = agent
         self.deadline = deadline
+        self.warnAt = warnAt
         self.payload = payload
         self.input = input
         self.context = context

@@ -51,6 +51,8 @@ public struct RunStateMachine: Sendable {
     private var lastLeft: StepID?
     /// The instant of the event being handled.
     private(set) var now: Instant
+    /// The task attempts the event being handled touched (``RunCommand/taskStatusChanged(_:)``).
+    var taskLedger = TaskStatusLedger()
 
     /// Resumes a machine over a persisted state.
     ///
@@ -96,6 +98,7 @@ public struct RunStateMachine: Sendable {
     public mutating func handle(_ event: RunEvent, now: Instant) -> [RunCommand] {
         self.now = now
         output = []
+        taskLedger = TaskStatusLedger()
         switch state.status {
         case .completed, .failed, .cancelled:
             return []
@@ -104,6 +107,7 @@ public struct RunStateMachine: Sendable {
         case .running, .paused:
             handleWhileActive(event)
         }
+        output.append(contentsOf: taskStatusUpdates())
         let commands = output
         output = []
         return commands
@@ -157,6 +161,7 @@ public struct RunStateMachine: Sendable {
         guard let (r, t) = locateInFlightTask(id, attempt: attempt), let step = index.step(state.steps[r].step),
             case .task(let spec) = step.kind
         else { return }
+        willChangeTasks(ofRecord: r)
         state.steps[r].tasks[t].state = .completed
         state.steps[r].tasks[t].output = result
         let tasks = state.steps[r].tasks
@@ -183,6 +188,7 @@ public struct RunStateMachine: Sendable {
             case .task(let spec) = step.kind
         else { return }
         let willRetry = retryable && attempt <= step.retry.maxRetries
+        willChangeTasks(ofRecord: r)
         let task = state.steps[r].tasks[t]
         emit(
             .stepFailed, step: step.id, task: id, attempt: attempt, assignee: spec.assignee.label,
@@ -192,7 +198,7 @@ public struct RunStateMachine: Sendable {
         if willRetry {
             state.steps[r].tasks[t].state = .retryScheduled
             schedule(
-                TimerID("\(id.rawValue)/retry/\(attempt + 1)"), .retryBackoff,
+                TimerID.retry(id, attempt: attempt + 1), .retryBackoff,
                 due: now + step.retry.delay(beforeRetry: attempt), step: step.id, visit: state.steps[r].visit,
                 task: id
             )
@@ -215,7 +221,9 @@ public struct RunStateMachine: Sendable {
             guard let t = record.tasks.firstIndex(where: { $0.id == timer.task }),
                 record.tasks[t].state == .retryScheduled, case .task(let spec) = step.kind
             else { return }
+            willChangeTasks(ofRecord: r)
             state.steps[r].tasks[t].attempt += 1
+            didCreateAttempt(state.steps[r].tasks[t].id, state.steps[r].tasks[t].attempt)
             state.steps[r].tasks[t].state = .inFlight
             state.steps[r].tasks[t].dispatchedAt = now
             dispatch(step: step, assignee: spec.assignee, task: state.steps[r].tasks[t], input: spec.input)
@@ -280,6 +288,7 @@ public struct RunStateMachine: Sendable {
         guard var progress = state.compensation, var current = progress.current, current.task == id, attempt == 1,
             current.outcome == .inFlight
         else { return }
+        willChangeCompensations()
         let assignee = index.step(current.step)?.compensate?.label
         let duration = now - current.dispatchedAt
         if let failure {
@@ -443,6 +452,7 @@ public struct RunStateMachine: Sendable {
         let visit = existing.map { state.steps[$0].visit + 1 } ?? 1
         let record = StepRecord(step: step.id, visit: visit, startedAt: now)
         if let existing {
+            willChangeTasks(ofRecord: existing)
             state.steps[existing] = record
             return existing
         }
@@ -455,11 +465,13 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func startTask(_ step: Step, _ spec: TaskSpec, _ r: Int) {
-        let base = "\(state.runID.rawValue)/\(step.id.rawValue)/\(state.steps[r].visit)"
         for route in routes(for: spec.assignee, skills: spec.skills, mode: spec.mode) {
-            let id = TaskID(route.perAgent ? "\(base)/\(route.agent?.rawValue ?? "")" : base)
+            let id = TaskID(
+                run: state.runID, step: step.id, visit: state.steps[r].visit, agent: route.perAgent ? route.agent : nil
+            )
             let task = TaskRecord(id: id, attempt: 1, agent: route.agent, target: route.target, dispatchedAt: now)
             state.steps[r].tasks.append(task)
+            didCreateAttempt(id, 1)
             dispatch(step: step, assignee: spec.assignee, task: task, input: spec.input)
         }
     }
@@ -470,7 +482,7 @@ public struct RunStateMachine: Sendable {
         emit(.stepStarted, step: step.id, detail: "wait\(duration) for signal \(wait.signal)")
         if let duration = wait.duration {
             schedule(
-                TimerID("\(state.runID.rawValue)/\(step.id.rawValue)/\(state.steps[r].visit)/wait"), .waitOver,
+                TimerID.waitOver(run: state.runID, step: step.id, visit: state.steps[r].visit), .waitOver,
                 due: now + duration, step: step.id, visit: state.steps[r].visit
             )
         }
@@ -479,13 +491,18 @@ public struct RunStateMachine: Sendable {
     private mutating func scheduleSLA(_ step: Step, _ r: Int) {
         guard let sla = step.sla else { return }
         let visit = state.steps[r].visit
-        let base = "\(state.runID.rawValue)/\(step.id.rawValue)/\(visit)"
         state.steps[r].deadline = now + sla.duration
         let warning = sla.warningOffset(defaultFraction: configuration.slaWarningFraction)
         if warning > .zero, warning < sla.duration {
-            schedule(TimerID("\(base)/sla-warning"), .slaWarning, due: now + warning, step: step.id, visit: visit)
+            schedule(
+                .slaWarning(run: state.runID, step: step.id, visit: visit), .slaWarning, due: now + warning,
+                step: step.id, visit: visit
+            )
         }
-        schedule(TimerID("\(base)/sla-breach"), .slaBreach, due: now + sla.duration, step: step.id, visit: visit)
+        schedule(
+            .slaBreach(run: state.runID, step: step.id, visit: visit), .slaBreach, due: now + sla.duration, step: step.id,
+            visit: visit
+        )
     }
 
     private func slaDetail(_ step: Step, _ record: StepRecord) -> String {
@@ -554,6 +571,7 @@ public struct RunStateMachine: Sendable {
 
     /// Sets a record's final status and cancels the timers of that visit.
     private mutating func close(_ r: Int, status: StepStatus) {
+        willChangeTasks(ofRecord: r)
         state.steps[r].status = status
         state.steps[r].finishedAt = now
         let step = state.steps[r].step
@@ -611,6 +629,7 @@ public struct RunStateMachine: Sendable {
     // MARK: - Ending
 
     private mutating func startCompensation(ending: RunStatus) {
+        willChangeCompensations()
         state.status = .compensating
         state.compensation = CompensationProgress(
             ending: ending, remaining: state.completed.reversed(), current: nil, done: []
@@ -623,11 +642,12 @@ public struct RunStateMachine: Sendable {
         while !progress.remaining.isEmpty {
             let item = progress.remaining.removeFirst()
             guard let step = index.step(item.step), let action = step.compensate else { continue }
-            let id = TaskID("\(state.runID.rawValue)/\(item.step.rawValue)/\(item.visit)/compensate")
+            let id = TaskID.compensation(run: state.runID, step: item.step, visit: item.visit)
             let route = routes(for: action, skills: [], mode: .single).first
             progress.current = CompensationTask(
                 step: item.step, visit: item.visit, task: id, outcome: .inFlight, error: nil, dispatchedAt: now
             )
+            didCreateAttempt(id, 1)
             state.compensation = progress
             send(
                 TaskDispatch(
@@ -644,6 +664,7 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func finishRun(_ status: RunStatus) {
+        willChangeCompensations()
         state.status = status
         state.finishedAt = now
         state.currentStep = nil
@@ -674,7 +695,12 @@ public struct RunStateMachine: Sendable {
         }
     }
 
+    /// Sends a dispatch now; its ``TaskDispatch/warnAt`` counts from now.
     private mutating func send(_ dispatch: TaskDispatch) {
+        var dispatch = dispatch
+        if dispatch.deadline != nil, let sla = index.step(dispatch.step)?.sla {
+            dispatch.warnAt = now + sla.warningOffset(defaultFraction: configuration.slaWarningFraction)
+        }
         output.append(.dispatchTask(dispatch))
         emit(
             .stepStarted, step: dispatch.step, visit: dispatch.visit, task: dispatch.task, attempt: dispatch.attempt,

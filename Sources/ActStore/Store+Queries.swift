@@ -1,3 +1,4 @@
+import ActEngine
 import ActPlaybook
 internal import ActPostgres
 internal import Foundation
@@ -141,9 +142,10 @@ extension Store {
     public func openIncidents(limit: Int) async throws -> [Incident] {
         try await client.withConnection { connection in
             try await connection.query(StoreSQL.openIncidents, [PostgresBind(max(1, min(limit, 1_000)))]).map { row in
+                let incidentID: Int64 = try row.decode(column: 0)
                 let detailText: String = try row.decode(column: 3)
-                let detail = (try? JSONValue(parsing: Array(detailText.utf8))) ?? .null
-                return Incident(incidentID: try row.decode(column: 0), kind: try row.decode(column: 1),
+                let detail = try Self.json(detailText, column: "incidents.detail", row: "incident \(incidentID)")
+                return Incident(incidentID: incidentID, kind: try row.decode(column: 1),
                     runID: try row.decode(column: 2), detail: detail, createdAt: try row.decode(column: 4))
             }
         }
@@ -164,24 +166,43 @@ extension Store {
         }
     }
 
-    static func taskRow(_ row: PostgresRow) throws(PostgresError) -> TaskRow {
+    static func taskRow(_ row: PostgresRow) throws -> TaskRow {
+        let taskID: String = try row.decode(column: 0)
+        let attempt: Int = try row.decode(column: 1)
+        let key = "task \(taskID)#\(attempt)"
         let outputText: String? = try row.decode(column: 11)
-        let output = outputText.flatMap { try? JSONValue(parsing: Array($0.utf8)) }
+        let output = try outputText.map { try Self.json($0, column: "tasks.output", row: key) }
+        let statusText: String = try row.decode(column: 7)
+        guard let status = TaskStatus(rawValue: statusText) else {
+            throw StoreDataError(column: "tasks.status", row: key, problem: "is not a task status hms-act knows")
+        }
         return TaskRow(
-            taskID: try row.decode(column: 0), attempt: try row.decode(column: 1), runID: try row.decode(column: 2),
+            taskID: taskID, attempt: attempt, runID: try row.decode(column: 2),
             stepID: try row.decode(column: 3), assignee: try row.decode(column: 4), agentID: try row.decode(column: 5),
-            target: try row.decode(column: 6), status: try row.decode(column: 7), deadline: try row.decode(column: 8),
+            target: try row.decode(column: 6), status: status, deadline: try row.decode(column: 8),
             warnAt: try row.decode(column: 9), isCompensation: try row.decode(column: 10), output: output,
             error: try row.decode(column: 12), createdAt: try row.decode(column: 13), updatedAt: try row.decode(column: 14))
     }
 
-    static func auditEntry(_ row: PostgresRow) throws(PostgresError) -> AuditChain.StoredEntry {
+    static func auditEntry(_ row: PostgresRow) throws -> AuditChain.StoredEntry {
+        let runID: String = try row.decode(column: 0)
+        let sequence: Int64 = try row.decode(column: 1)
         let dataText: String = try row.decode(column: 5)
-        let data = (try? JSONValue(parsing: Array(dataText.utf8))) ?? .null
+        let data = try Self.json(dataText, column: "audit_log.data", row: "audit entry \(runID)#\(sequence)")
         return AuditChain.StoredEntry(
-            entry: AuditEntry(runID: try row.decode(column: 0), sequence: try row.decode(column: 1),
+            entry: AuditEntry(runID: runID, sequence: sequence,
                 at: try row.decode(column: 2), kind: try row.decode(column: 3), actor: try row.decode(column: 4),
                 data: data),
             previousHash: try row.decode(column: 6), hash: try row.decode(column: 7))
+    }
+
+    /// A jsonb column's text as a value; PostgreSQL's jsonb is always JSON, but a number beyond a
+    /// `Double`'s range is refused (``ActPlaybook/JSONValue/init(parsing:)``), and that must not read as `null`.
+    static func json(_ text: String, column: String, row: String) throws -> JSONValue {
+        do {
+            return try JSONValue(parsing: Array(text.utf8))
+        } catch {
+            throw StoreDataError(column: column, row: row, problem: "is not JSON hms-act can read")
+        }
     }
 }

@@ -58,11 +58,19 @@ public struct Store: Sendable {
         }
     }
 
-    static func playbookVersion(_ row: PostgresRow) throws(PostgresError) -> PlaybookVersion {
+    static func playbookVersion(_ row: PostgresRow) throws -> PlaybookVersion {
+        let versionID: Int64 = try row.decode(column: 0)
         let triggersText: String = try row.decode(column: 5)
-        let triggers = (try? JSONDecoder().decode([String].self, from: Data(triggersText.utf8))) ?? []
+        let triggers: [String]
+        do {
+            triggers = try JSONDecoder().decode([String].self, from: Data(triggersText.utf8))
+        } catch {
+            // No triggers would silently stop the version from starting runs.
+            throw StoreDataError(column: "playbook_versions.triggers", row: "playbook version \(versionID)",
+                problem: "is not an array of strings")
+        }
         return PlaybookVersion(
-            versionID: try row.decode(column: 0), playbookID: try row.decode(column: 1),
+            versionID: versionID, playbookID: try row.decode(column: 1),
             checksum: try row.decode(column: 2), source: try row.decode(column: 3),
             model: Array((try row.decode(String.self, column: 4)).utf8), triggers: triggers,
             registeredAt: try row.decode(column: 6))

@@ -1,3 +1,4 @@
+import ActEngine
 import ActPlaybook
 public import ActPostgres
 internal import Foundation
@@ -72,11 +73,19 @@ public struct StoreTransaction: Sendable {
     {
         try await connection.query(StoreSQL.claimOutbox,
             [PostgresBind(limit), PostgresBind(partition.count), PostgresBind(partition.index), PostgresBind(Int64(maxBytes))])
-            .map { row throws(PostgresError) in
+            .map { row in
+            let outboxID: Int64 = try row.decode(column: 0)
             let headersText: String = try row.decode(column: 7)
-            let headers = (try? JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))) ?? [:]
+            let headers: [String: String]
+            do {
+                headers = try JSONDecoder().decode([String: String].self, from: Data(headersText.utf8))
+            } catch {
+                // The relay would publish without traceparent and x-hms-*: refuse the row instead.
+                throw StoreDataError(column: "outbox.headers", row: "outbox row \(outboxID)",
+                    problem: "is not an object of strings")
+            }
             return OutboxMessage(
-                outboxID: try row.decode(column: 0), exchange: try row.decode(column: 1),
+                outboxID: outboxID, exchange: try row.decode(column: 1),
                 routingKey: try row.decode(column: 2), messageID: try row.decode(column: 3),
                 correlationID: try row.decode(column: 4), type: try row.decode(column: 5),
                 contentType: try row.decode(column: 6), headers: headers, body: try row.decode(column: 8),
@@ -132,7 +141,7 @@ public struct StoreTransaction: Sendable {
                 rows.append([
                     "task_id": .string(task.taskID), "attempt": .int(Int64(task.attempt)), "run_id": .string(task.runID),
                     "step_id": .string(task.stepID), "assignee": .string(task.assignee), "agent_id": .string(task.agentID),
-                    "target": .string(task.target), "status": .string(task.status), "deadline_ms": .int(task.deadline),
+                    "target": .string(task.target), "status": .string(task.status.rawValue), "deadline_ms": .int(task.deadline),
                     "warn_ms": .int(task.warnAt), "is_compensation": .bool(task.isCompensation),
                     "created_ms": .int(task.createdAt),
                 ])
@@ -144,7 +153,7 @@ public struct StoreTransaction: Sendable {
             for change in batch.taskChanges {
                 rows.append([
                     "task_id": .string(change.taskID), "attempt": .int(Int64(change.attempt)),
-                    "status": .string(change.status), "output": .json(change.output), "error": .string(change.error),
+                    "status": .string(change.status.rawValue), "output": .json(change.output), "error": .string(change.error),
                     "at_ms": .int(change.at),
                 ])
             }

@@ -29,7 +29,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
         let report = Simulation(
             playbook: Chapters.noiseComplaint, script: script, runID: "wf_9123",
             configuration: EngineConfiguration(agents: [Chapters.fieldInspector])
-        ).run()
+        ).runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow wf_9123 started
@@ -53,7 +53,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
         let script = SimulationScript(
             answers: ["inspection": [.fail(after: .seconds(30), "inspector unavailable")]]
         )
-        let report = Simulation(playbook: Chapters.noiseComplaint, script: script, runID: "wf_9124").run()
+        let report = Simulation(playbook: Chapters.noiseComplaint, script: script, runID: "wf_9124").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow wf_9124 started
@@ -85,7 +85,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
             ],
             agents: agents
         )
-        let report = Simulation(playbook: playbook, script: script).run()
+        let report = Simulation(playbook: playbook, script: script).runCheckingTaskStatuses()
         #expect(report.status == .completed)
         let fanned = report.dispatches.filter { $0.step == "inspection" }
         #expect(fanned.map(\.target) == [.queue("insp1"), .routingKey("task.human.field_inspector#2")])
@@ -103,7 +103,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
         let script = SimulationScript(
             controls: [ScriptedControl(at: .milliseconds(500), action: .pause), ScriptedControl(at: .hours(1), action: .resume)]
         )
-        let report = Simulation(playbook: Chapters.noiseComplaint, script: script).run()
+        let report = Simulation(playbook: Chapters.noiseComplaint, script: script).runCheckingTaskStatuses()
         #expect(report.status == .completed)
         let triageStarted = report.governance.first { $0.kind == .stepStarted && $0.step == "triage" }
         #expect(triageStarted?.at == at(.hours(1)))  // held from 1 s to the resume
@@ -121,7 +121,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
             ],
             payload: ["complaintId": "C-42", "text": "Spam calls"]
         )
-        let report = Simulation(playbook: Chapters.ftcComplaint, script: script, runID: "7a1b").run()
+        let report = Simulation(playbook: Chapters.ftcComplaint, script: script, runID: "7a1b").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow 7a1b started
@@ -150,7 +150,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
                 "human_review": [.complete(after: .hours(1), output: ["accepted": true], by: "investigator#4")],
             ]
         )
-        let report = Simulation(playbook: Chapters.ftcComplaint, script: script).run()
+        let report = Simulation(playbook: Chapters.ftcComplaint, script: script).runCheckingTaskStatuses()
         #expect(report.dispatches.map(\.step) == ["classify", "human_review", "notify_citizen"])
         #expect(steps(report, .slaViolation).isEmpty)
         #expect(report.status == .completed)
@@ -158,7 +158,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
 
     @Test func ftcLowSeverityNotifiesTheCitizenDirectly() {
         let script = SimulationScript(answers: ["classify": [.complete(after: .seconds(2), output: ["severity": "Low"])]])
-        let report = Simulation(playbook: Chapters.ftcComplaint, script: script, runID: "7a1c").run()
+        let report = Simulation(playbook: Chapters.ftcComplaint, script: script, runID: "7a1c").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow 7a1c started
@@ -178,7 +178,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
             signals: [ScriptedSignal(at: .days(2), name: "wait_for_fix", payload: ["iban": "DE89 3704"])],
             payload: ["id": 987]
         )
-        let report = Simulation(playbook: Chapters.paymentFailed, script: script, runID: "pay-987").run()
+        let report = Simulation(playbook: Chapters.paymentFailed, script: script, runID: "pay-987").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow pay-987 started
@@ -202,7 +202,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
     }
 
     @Test func paymentWaitTimesOutAfterFiveDaysAndEscalates() {
-        let report = Simulation(playbook: Chapters.paymentFailed, script: SimulationScript(), runID: "pay-988").run()
+        let report = Simulation(playbook: Chapters.paymentFailed, script: SimulationScript(), runID: "pay-988").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow pay-988 started
@@ -223,7 +223,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
 
     @Test func paymentSignalBeforeTheWaitIsIgnored() {
         let script = SimulationScript(signals: [ScriptedSignal(at: .milliseconds(500), name: "wait_for_fix")])
-        let report = Simulation(playbook: Chapters.paymentFailed, script: script).run()
+        let report = Simulation(playbook: Chapters.paymentFailed, script: script).runCheckingTaskStatuses()
         #expect(report.entries.first { $0.kind == .ignored }?.detail == "signal wait_for_fix: nobody waits for it")
         #expect(report.dispatches.contains { $0.step == "escalate" })
     }
@@ -237,7 +237,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
                 "updatePermitDB": [.fail(after: .seconds(3), "permit DB locked", retryable: false)],
             ]
         )
-        let report = Simulation(playbook: Chapters.permitRenewal, script: script, runID: "1724491234-ab12c").run()
+        let report = Simulation(playbook: Chapters.permitRenewal, script: script, runID: "1724491234-ab12c").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow 1724491234-ab12c started
@@ -261,7 +261,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
             answers: ["updatePermitDB": [.noAnswer]],
             controls: [ScriptedControl(at: .minutes(10), action: .cancel, reason: "citizen withdrew")]
         )
-        let report = Simulation(playbook: Chapters.permitRenewal, script: script, runID: "c-1").run()
+        let report = Simulation(playbook: Chapters.permitRenewal, script: script, runID: "c-1").runCheckingTaskStatuses()
         #expect(
             render(report) == """
                 🛫 Workflow c-1 started
@@ -283,7 +283,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
                 ScriptedApproval(at: .hours(2), step: "zoningApproval", approve: approve, actor: "officer#2", reason: approve ? nil : "zoning conflict")
             ]
         )
-        let report = Simulation(playbook: Chapters.permitRenewalWithApproval, script: script).run()
+        let report = Simulation(playbook: Chapters.permitRenewalWithApproval, script: script).runCheckingTaskStatuses()
         if approve {
             #expect(report.status == .completed)
             #expect(report.state.record("zoningApproval")?.output?["actor"] == "officer#2")
@@ -305,7 +305,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
             ],
             payload: ["form_id": "F8700-12-42"]
         )
-        let report = Simulation(playbook: Chapters.epaWasteRegistration, script: script).run()
+        let report = Simulation(playbook: Chapters.epaWasteRegistration, script: script).runCheckingTaskStatuses()
         #expect(report.status == .completed)
         #expect(steps(report, .slaViolation) == ["collect_form", "assign_inspector"])
         #expect(steps(report, .slaWarning) == ["collect_form", "assign_inspector"])
@@ -319,7 +319,7 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
 
     @Test func epaRunLeftWaitingWhenNobodyAnswers() {
         let script = SimulationScript(answers: ["assign_inspector": [.noAnswer]])
-        let report = Simulation(playbook: Chapters.epaWasteRegistration, script: script).run()
+        let report = Simulation(playbook: Chapters.epaWasteRegistration, script: script).runCheckingTaskStatuses()
         #expect(report.status == .running)
         #expect(steps(report, .slaViolation) == ["assign_inspector"])
         #expect(render(report).hasSuffix("⏳ RUNNING – waiting, nothing more scripted\n"))
@@ -327,8 +327,8 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
 
     @Test func simulationIsDeterministic() {
         let script = SimulationScript(answers: ["classify": [.complete(after: .seconds(2), output: ["severity": "High"])]])
-        let first = Simulation(playbook: Chapters.ftcComplaint, script: script).run()
-        let second = Simulation(playbook: Chapters.ftcComplaint, script: script).run()
+        let first = Simulation(playbook: Chapters.ftcComplaint, script: script).runCheckingTaskStatuses()
+        let second = Simulation(playbook: Chapters.ftcComplaint, script: script).runCheckingTaskStatuses()
         #expect(first == second)
     }
 

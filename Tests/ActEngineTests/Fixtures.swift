@@ -77,8 +77,11 @@ func parallel(
 }
 
 /// One-line summaries of commands, so tables compare whole command lists exactly and readably.
-func summary(_ commands: [RunCommand]) -> [String] {
-    commands.map { command in
+///
+/// Task status changes are left out unless `taskStatuses` (`TaskStatusTests` checks them), so the tables
+/// of flows stay about the flow.
+func summary(_ commands: [RunCommand], taskStatuses: Bool = false) -> [String] {
+    commands.compactMap { command in
         switch command {
         case .dispatchTask(let d):
             let target: String
@@ -99,6 +102,9 @@ func summary(_ commands: [RunCommand]) -> [String] {
             return "audit \(a.kind.rawValue) \(a.step?.rawValue ?? "-")"
         case .runFinished(let status):
             return "finished \(status.rawValue)"
+        case .taskStatusChanged(let update):
+            guard taskStatuses else { return nil }
+            return "task \(update.task)#\(update.attempt) \(update.status.rawValue)"
         }
     }
 }

@@ -97,7 +97,11 @@ struct Observed {
 /// Drives a generated run: every dispatched attempt gets exactly one answer (sometimes delivered twice),
 /// every approval step an approval, every wait maybe a signal, and pending items are delivered in random
 /// order (timers too, including cancelled ones) with the clock only moving forward.
-func driveRandomly(seed: UInt64) -> (Playbook, RunStateMachine, Observed) {
+///
+/// `observe` sees every handled event's state before and after, with its commands.
+func driveRandomly(
+    seed: UInt64, observe: (_ before: RunState, _ after: RunState, _ commands: [RunCommand]) -> Void = { _, _, _ in }
+) -> (Playbook, RunStateMachine, Observed) {
     var rng = SplitMix(state: seed)
     let (playbook, agents) = generatePlaybook(&rng)
     var observed = Observed()
@@ -140,7 +144,7 @@ func driveRandomly(seed: UInt64) -> (Playbook, RunStateMachine, Observed) {
                 }
             case .scheduleTimer(let id, _, let due):
                 pending.append((due, .timerFired(id)))
-            case .cancelTimer, .audit:
+            case .cancelTimer, .audit, .taskStatusChanged:
                 break
             case .emit(let event):
                 observed.governance.append(event)
@@ -167,7 +171,10 @@ func driveRandomly(seed: UInt64) -> (Playbook, RunStateMachine, Observed) {
         }
         let (time, event) = pending.remove(at: rng.int(0...pending.count - 1))
         now = max(now, time)
-        absorb(machine.handle(event, now: now))
+        let before = machine.state
+        let commands = machine.handle(event, now: now)
+        observe(before, machine.state, commands)
+        absorb(commands)
     }
     // After the end, nothing applies any more.
     for (_, event) in pending.prefix(5) { absorb(machine.handle(event, now: now)) }

@@ -601,7 +601,9 @@ let ignored: [Transition] = [
         #expect(machine.state.steps.map(\.step) == ["p", "p.1"])
         #expect(machine.state.status == .failed)
         #expect(machine.state.failure?.reason == "loop limit: step p entered more than 3 times")
-        #expect(last.last == .runFinished(.failed))
+        #expect(summary(last).last == "finished failed")
+        // The task status of the failed attempt trails the flow's commands.
+        #expect(summary(last, taskStatuses: true).suffix(1) == ["task r/p.1/3#1 failed"])
     }
 
     @Test func fanOutDispatchesOneTaskPerMatchingAgentInIdOrder() {

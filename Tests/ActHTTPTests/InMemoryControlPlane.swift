@@ -56,7 +56,7 @@ final class InMemoryControlPlane: ControlPlane {
 
     func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult] {
         if let failure = tables.withLock({ $0.submitFailure }) { throw failure }
-        return tables.withLock { tables in
+        return try tables.withLock { tables in
             var items = inputs.map { BatchPlanner.Item($0) }
             for index in items.indices {
                 guard let key = items[index].input.inboxKey else { continue }
@@ -69,7 +69,7 @@ final class InMemoryControlPlane: ControlPlane {
             for item in items where item.fresh {
                 for runID in item.input.runIDs(catalog: tables.catalog) { locked[runID.rawValue] = tables.runs[runID.rawValue] }
             }
-            let plan = planner.plan(items, runs: locked, now: tables.now)
+            let plan = try planner.plan(items, runs: locked, now: tables.now)
             Self.write(plan.batch, into: &tables)
             return zip(inputs, plan.outcomes).map { input, outcome in
                 switch outcome {
@@ -137,7 +137,7 @@ final class InMemoryControlPlane: ControlPlane {
 
     func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
         tables.withLock { tables in
-            tables.tasks.filter { $0.status == "dispatched" && (assignee == nil || $0.assignee == assignee) }
+            tables.tasks.filter { $0.status == .dispatched && (assignee == nil || $0.assignee == assignee) }
                 .prefix(limit).map(API.Task.init)
         }
     }

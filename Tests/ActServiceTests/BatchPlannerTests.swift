@@ -31,10 +31,10 @@ import Testing
     static let t0 = Instant(millisecondsSinceEpoch: 1_700_000_000_000)
 
     @Test func triggerStartsOneRunAndDispatchesTheFirstTask() throws {
-        let plan = Self.planner().plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
+        let plan = try Self.planner().plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
         #expect(plan.outcomes == [.applied])
         let run = try #require(plan.batch.runs.first)
-        #expect(run.runID == OutboundMessages.runID(playbook: "FTC-Complaint", eventID: "e-1").rawValue)
+        #expect(run.runID == RunID.forTrigger(playbook: "FTC-Complaint", eventID: "e-1").rawValue)
         #expect(plan.batch.dispatchedTasks.map(\.assignee) == ["ai.fraud-labeler"])
         let task = try #require(plan.batch.outbox.first { $0.type == "hms.task" })
         #expect(task.exchange == "hms.tasks")
@@ -50,8 +50,8 @@ import Testing
         #expect(plan.batch.audit.first?.entry.sequence == 1)
     }
 
-    @Test func aRepeatedTriggerInTheSameBatchStartsNothingNew() {
-        let plan = Self.planner().plan([.init(.trigger(Self.event)), .init(.trigger(Self.event))], runs: [:], now: Self.t0)
+    @Test func aRepeatedTriggerInTheSameBatchStartsNothingNew() throws {
+        let plan = try Self.planner().plan([.init(.trigger(Self.event)), .init(.trigger(Self.event))], runs: [:], now: Self.t0)
         #expect(plan.outcomes.first == .applied)
         #expect(plan.batch.runs.count == 1)
         guard case .ignored = plan.outcomes.last else {
@@ -62,23 +62,23 @@ import Testing
 
     @Test func resultsAdvanceTheRunAndSLATimersAreScheduled() throws {
         let planner = Self.planner()
-        let first = planner.plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
+        let first = try planner.plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
         let run = try #require(first.batch.runs.first)
         let task = try #require(first.batch.dispatchedTasks.first)
         let result = WorkerMessage.taskResult(.init(taskID: task.taskID, attempt: 1,
             outcome: .completed(output: ["severity": "High"])))
-        let second = planner.plan([.init(.worker(result, messageID: nil))], runs: [run.runID: run],
+        let second = try planner.plan([.init(.worker(result, messageID: nil))], runs: [run.runID: run],
             now: Self.t0 + .seconds(2))
         #expect(second.outcomes == [.applied])
         #expect(second.batch.dispatchedTasks.map(\.assignee) == ["human.investigator"])
-        #expect(second.batch.taskChanges.map(\.status) == ["completed"])
+        #expect(second.batch.taskChanges.map(\.status) == [.completed])
         #expect(Set(second.batch.scheduledTimers.map(\.kind)) == ["sla_warning", "sla_breach"])
         let review = try #require(second.batch.dispatchedTasks.first)
         #expect(review.deadline == (Self.t0 + .seconds(2) + .hours(4)).millisecondsSinceEpoch)
         let updated = try #require(second.batch.runs.first)
         #expect(updated.auditSequence == 2)
         // The same result again is a late duplicate: no effect.
-        let third = planner.plan([.init(.worker(result, messageID: nil))], runs: [run.runID: updated],
+        let third = try planner.plan([.init(.worker(result, messageID: nil))], runs: [run.runID: updated],
             now: Self.t0 + .seconds(3))
         guard case .ignored = third.outcomes.first else {
             Issue.record("expected the duplicate result to be ignored, got \(third.outcomes)")
@@ -87,9 +87,9 @@ import Testing
         #expect(third.batch.isEmpty)
     }
 
-    @Test func aResultForAnUnknownRunIsRejectedWithAReason() {
+    @Test func aResultForAnUnknownRunIsRejectedWithAReason() throws {
         let result = WorkerMessage.taskResult(.init(taskID: "wf_nope/classify/1", attempt: 1, outcome: .completed(output: [:])))
-        let plan = Self.planner().plan([.init(.worker(result, messageID: nil))], runs: [:], now: Self.t0)
+        let plan = try Self.planner().plan([.init(.worker(result, messageID: nil))], runs: [:], now: Self.t0)
         guard case .rejected(let reason) = plan.outcomes.first else {
             Issue.record("expected a rejection, got \(plan.outcomes)")
             return
@@ -97,17 +97,35 @@ import Testing
         #expect(reason.contains("wf_nope"))
     }
 
-    @Test func inboxDuplicatesAreIgnored() {
-        let plan = Self.planner().plan([.init(.trigger(Self.event), fresh: false)], runs: [:], now: Self.t0)
+    @Test func aStateThatCannotBeReadRejectsTheInputAndSaysWhereWithoutTheValues() throws {
+        let planner = Self.planner()
+        let first = try planner.plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
+        var run = try #require(first.batch.runs.first)
+        let task = try #require(first.batch.dispatchedTasks.first)
+        run.state = Array(#"{"runID": "x", "status": "secret-value"}"#.utf8)
+        let result = WorkerMessage.taskResult(.init(taskID: task.taskID, attempt: 1, outcome: .completed(output: [:])))
+        let plan = try planner.plan([.init(.worker(result, messageID: nil))], runs: [run.runID: run],
+            now: Self.t0 + .seconds(1))
+        guard case .rejected(let reason) = plan.outcomes.first else {
+            Issue.record("expected a rejection, got \(plan.outcomes)")
+            return
+        }
+        #expect(reason.hasPrefix("run \(run.runID) has a state this version of hms-act cannot read ("))
+        #expect(!reason.contains("secret-value"))
+        #expect(plan.batch.isEmpty)
+    }
+
+    @Test func inboxDuplicatesAreIgnored() throws {
+        let plan = try Self.planner().plan([.init(.trigger(Self.event), fresh: false)], runs: [:], now: Self.t0)
         #expect(plan.batch.isEmpty)
     }
 
     @Test func auditChainContinuesAcrossBatches() throws {
         let planner = Self.planner()
-        let first = planner.plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
+        let first = try planner.plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
         let run = try #require(first.batch.runs.first)
         let task = try #require(first.batch.dispatchedTasks.first)
-        let second = planner.plan([.init(.worker(.taskResult(.init(taskID: task.taskID, attempt: 1,
+        let second = try planner.plan([.init(.worker(.taskResult(.init(taskID: task.taskID, attempt: 1,
             outcome: .completed(output: ["severity": "Low"]))), messageID: nil))], runs: [run.runID: run],
             now: Self.t0 + .seconds(1))
         let entries = first.batch.audit + second.batch.audit

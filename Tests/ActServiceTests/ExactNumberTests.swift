@@ -16,12 +16,12 @@ import Testing
         let second = try trigger(#"{"type": "ComplaintLogged", "id": 9007199254740992, "payload": {}}"#)
         #expect(first.id == "9007199254740993")
         #expect(second.id == "9007199254740992")
-        let plan = BatchPlannerTests.planner().plan([.init(.trigger(first)), .init(.trigger(second))], runs: [:],
+        let plan = try BatchPlannerTests.planner().plan([.init(.trigger(first)), .init(.trigger(second))], runs: [:],
             now: BatchPlannerTests.t0)
         #expect(plan.outcomes == [.applied, .applied])
         #expect(Set(plan.batch.runs.map(\.runID)) == [
-            OutboundMessages.runID(playbook: "FTC-Complaint", eventID: "9007199254740993").rawValue,
-            OutboundMessages.runID(playbook: "FTC-Complaint", eventID: "9007199254740992").rawValue,
+            RunID.forTrigger(playbook: "FTC-Complaint", eventID: "9007199254740993").rawValue,
+            RunID.forTrigger(playbook: "FTC-Complaint", eventID: "9007199254740992").rawValue,
         ])
     }
 
@@ -34,7 +34,7 @@ import Testing
         let event = try trigger(#"{"type": "ComplaintLogged", "id": "e-9", "payload": {"big": 12345678901234567890, "ratio": 0.1, "amount": 123456789.123456789, "wide": 12345678901234567890123}}"#)
         #expect(event.payload["big"]?.numberValue?.text == "12345678901234567890")
         let planner = BatchPlannerTests.planner()
-        let first = planner.plan([.init(.trigger(event))], runs: [:], now: BatchPlannerTests.t0)
+        let first = try planner.plan([.init(.trigger(event))], runs: [:], now: BatchPlannerTests.t0)
         let expected = #""payload":{"amount":123456789.123456789,"big":12345678901234567890,"ratio":0.1,"wide":12345678901234567890123}"#
         let task = try #require(first.batch.outbox.first { $0.type == "hms.task" })
         #expect(String(decoding: task.body, as: UTF8.self).contains(expected))
@@ -43,7 +43,7 @@ import Testing
         let run = try #require(first.batch.runs.first)
         let dispatched = try #require(first.batch.dispatchedTasks.first)
         let output = try JSONValue(parsing: Array(#"{"severity": "Low", "score": 9007199254740993}"#.utf8))
-        let second = planner.plan([.init(.worker(.taskResult(.init(taskID: dispatched.taskID, attempt: 1,
+        let second = try planner.plan([.init(.worker(.taskResult(.init(taskID: dispatched.taskID, attempt: 1,
             outcome: .completed(output: output))), messageID: nil))], runs: [run.runID: run],
             now: BatchPlannerTests.t0 + .seconds(1))
         #expect(second.outcomes == [.applied])

@@ -1,3 +1,4 @@
+import ActEngine
 import ActPlaybook
 import ActPostgres
 import ActStore
@@ -81,7 +82,7 @@ import Testing
             let run = try await Self.seedRun(store)
             var batch = StoreBatch()
             batch.dispatchedTasks = [TaskRow(taskID: "wf_test1/review/1", attempt: 1, runID: run.runID, stepID: "review",
-                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: "dispatched",
+                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: .dispatched,
                 deadline: Self.now + 4 * 3_600_000, warnAt: Self.now + 3 * 3_600_000, isCompensation: false, output: nil,
                 error: nil, createdAt: Self.now, updatedAt: Self.now)]
             batch.scheduledTimers = [TimerRow(timerID: "wf_test1/review/1/sla-breach", runID: run.runID, kind: "sla_breach",
@@ -103,13 +104,44 @@ import Testing
             #expect(claimed.first?.headers == batch.outbox[0].headers)
 
             var change = StoreBatch()
-            change.taskChanges = [TaskStatusChange(taskID: "wf_test1/review/1", attempt: 1, status: "completed",
+            change.taskChanges = [TaskStatusChange(taskID: "wf_test1/review/1", attempt: 1, status: .completed,
                 output: ["ok": true], error: nil, at: Self.now + 1_000)]
             change.cancelledTimers = ["wf_test1/review/1/sla-breach"]
             try await store.withTransaction { try await $0.write(change) }
             #expect(try await store.openTasks(assignee: "human.investigator", limit: 10).isEmpty)
             #expect(try await store.tasks(ofRun: run.runID).first?.output == ["ok": true])
             #expect(try await store.pendingTimerCount() == 0)
+        }
+    }
+
+    /// Rows edited outside hms-act are refused with the column and the row, never read as "nothing":
+    /// no headers would publish a task without its trace and x-hms-* headers, an unknown status would pass
+    /// on as any string.
+    @Test func damagedRowsAreRefusedWithTheColumnAndRowNotReadAsEmpty() async throws {
+        try await TestDatabase.withStore { store in
+            let run = try await Self.seedRun(store)
+            var batch = StoreBatch()
+            batch.dispatchedTasks = [TaskRow(taskID: "wf_test1/review/1", attempt: 1, runID: run.runID, stepID: "review",
+                assignee: "human.investigator", agentID: nil, target: "task.human.investigator", status: .dispatched,
+                deadline: nil, warnAt: nil, isCompensation: false, output: nil, error: nil, createdAt: Self.now,
+                updatedAt: Self.now)]
+            batch.outbox = [OutboxMessage(exchange: "hms.tasks", routingKey: "task.human.investigator",
+                messageID: "wf_test1/review/1#1", correlationID: run.runID, type: "hms.task",
+                headers: ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+                body: Array("{}".utf8), createdAt: Self.now)]
+            try await store.withTransaction { try await $0.write(batch) }
+            try await store.client.withConnection { connection in
+                try await connection.executeScript("""
+                    UPDATE outbox SET headers = '["not", "an", "object"]';
+                    UPDATE tasks SET status = 'misplaced'
+                    """)
+            }
+            await #expect(throws: StoreDataError(column: "outbox.headers", row: "outbox row 1",
+                problem: "is not an object of strings")) {
+                try await store.withTransaction { try await $0.claimOutbox(limit: 10) }
+            }
+            let refused = await #expect(throws: StoreDataError.self) { try await store.tasks(ofRun: run.runID) }
+            #expect(refused?.description == "tasks.status of task wf_test1/review/1#1 is not a task status hms-act knows")
         }
     }
 

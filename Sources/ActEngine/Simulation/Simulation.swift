@@ -30,6 +30,14 @@ public struct Simulation: Sendable {
 
     /// Plays the script.
     public func run() -> SimulationReport {
+        run(observing: { _, _, _ in })
+    }
+
+    /// Plays the script and shows every applied event's state before and after, with its commands, to
+    /// `observe` (tests check the engine's own accounts against the states).
+    package func run(
+        observing observe: (_ before: RunState, _ after: RunState, _ commands: [RunCommand]) -> Void
+    ) -> SimulationReport {
         var configuration = configuration
         if let agents = script.agents { configuration.agents = agents }
         var recorder = Recorder(start: script.start)
@@ -88,6 +96,8 @@ public struct Simulation: Sendable {
                     recorder.audit(record)
                 case .runFinished(let status):
                     recorder.finished(status, at: now, reason: machine.state.failure?.reason)
+                case .taskStatusChanged:
+                    break  // the timeline shows steps; the governance events already tell each attempt's end
                 }
             }
         }
@@ -106,6 +116,7 @@ public struct Simulation: Sendable {
             applied += 1
             let before = machine.state
             let commands = machine.handle(event, now: time)
+            observe(before, machine.state, commands)
             if commands.isEmpty, machine.state == before { recorder.ignored(event, at: time) }
             apply(commands, at: time)
         }

@@ -35,7 +35,7 @@ extension API.Task {
     /// A task attempt from its row.
     public init(_ row: TaskRow) {
         self.init(taskID: row.taskID, attempt: row.attempt, runID: row.runID, stepID: row.stepID,
-            assignee: row.assignee, agent: row.agentID, target: row.target, status: row.status,
+            assignee: row.assignee, agent: row.agentID, target: row.target, status: row.status.rawValue,
             deadline: row.deadline.map(API.timestamp), warnAt: row.warnAt.map(API.timestamp),
             compensation: row.isCompensation, createdAt: API.timestamp(row.createdAt),
             updatedAt: API.timestamp(row.updatedAt), output: row.output, error: row.error)

@@ -32,13 +32,13 @@ public enum BatchInput: Sendable {
         switch self {
         case .trigger(let event):
             return catalog.entries(forTrigger: event.type).map {
-                OutboundMessages.runID(playbook: $0.version.playbookID, eventID: event.id)
+                RunID.forTrigger(playbook: $0.version.playbookID, eventID: event.id)
             }
         case .start(let playbookID, let event):
-            return [OutboundMessages.runID(playbook: playbookID, eventID: event.id)]
+            return [RunID.forTrigger(playbook: playbookID, eventID: event.id)]
         case .worker(let message, _):
             switch message {
-            case .taskResult(let result): return [Self.runID(ofTask: result.taskID)]
+            case .taskResult(let result): return [TaskID(result.taskID).runID]
             case .signal(let runID, _, _): return [RunID(runID)]
             case .approval(let approval): return [RunID(approval.runID)]
             }
@@ -47,11 +47,6 @@ public enum BatchInput: Sendable {
         case .operatorCommand(let runID, _, _, _):
             return [runID]
         }
-    }
-
-    /// Task and timer ids begin with their run id and a `/` (see ``RunStateMachine``).
-    static func runID(ofTask taskID: String) -> RunID {
-        RunID(String(taskID.prefix { $0 != "/" }))
     }
 }
 

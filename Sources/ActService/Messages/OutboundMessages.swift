@@ -153,10 +153,13 @@ public struct OutboundMessages: Sendable {
         return digest("trace|" + runID, length: 32)
     }
 
-    /// A run id derived from the playbook and the trigger's event id: the same event never starts a
-    /// second run of the same playbook.
+    /// The run a trigger starts: forwards to ``ActEngine/RunID/forTrigger(playbook:eventID:)``, which owns
+    /// the formula.
+    ///
+    /// Kept only for callers outside the engine and service (the benchmark and the integration harness);
+    /// new code calls `RunID.forTrigger` directly.
     public static func runID(playbook: String, eventID: String) -> RunID {
-        RunID("wf_" + digest(playbook + "\u{0}" + eventID, length: 24))
+        RunID.forTrigger(playbook: playbook, eventID: eventID)
     }
 
     static func digest(_ text: String, length: Int) -> String {

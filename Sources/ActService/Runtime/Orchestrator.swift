@@ -308,7 +308,7 @@ public final class Orchestrator: Sendable {
             planner = self.planner
         }
         let known = stateCache.withLock { $0.states(matching: runs) }
-        let plan = planner.plan(items, runs: runs, knownStates: known, now: clock())
+        let plan = try planner.plan(items, runs: runs, knownStates: known, now: clock())
         try await transaction.write(plan.batch)
         return (plan, chosen)
     }

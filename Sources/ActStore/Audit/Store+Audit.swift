@@ -112,7 +112,13 @@ extension Store {
         }
         for checkpoint in checkpoints {
             report.checkpointsChecked += 1
-            let heads = (try? JSONDecoder().decode([AuditCheckpoint.Head].self, from: Data(checkpoint.heads.utf8))) ?? []
+            guard let heads = try? JSONDecoder().decode([AuditCheckpoint.Head].self, from: Data(checkpoint.heads.utf8))
+            else {
+                // A verifier reports damage rather than stopping at it; the error itself says no more than this.
+                report.findings.append(.init(kind: .badCheckpoint, runID: nil, sequence: nil,
+                    message: "checkpoint \(checkpoint.id) has heads that cannot be read: it was edited"))
+                continue
+            }
             guard let key = keys[checkpoint.keyID] else {
                 report.findings.append(.init(kind: .badCheckpoint, runID: nil, sequence: nil,
                     message: "checkpoint \(checkpoint.id) is signed with key \(checkpoint.keyID), which was not given"))

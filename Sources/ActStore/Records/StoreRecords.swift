@@ -1,3 +1,4 @@
+public import ActEngine
 public import ActPlaybook
 
 /// A registered, immutable playbook version.
@@ -74,8 +75,7 @@ public struct TaskRow: Hashable, Sendable {
     public var assignee: String
     public var agentID: String?
     public var target: String
-    /// dispatched, completed, failed, timeout, cancelled
-    public var status: String
+    public var status: TaskStatus
     public var deadline: Int64?
     public var warnAt: Int64?
     public var isCompensation: Bool
@@ -85,7 +85,7 @@ public struct TaskRow: Hashable, Sendable {
     public var updatedAt: Int64
 
     public init(taskID: String, attempt: Int, runID: String, stepID: String, assignee: String, agentID: String?,
-        target: String, status: String, deadline: Int64?, warnAt: Int64?, isCompensation: Bool, output: JSONValue?,
+        target: String, status: TaskStatus, deadline: Int64?, warnAt: Int64?, isCompensation: Bool, output: JSONValue?,
         error: String?, createdAt: Int64, updatedAt: Int64)
     {
         self.taskID = taskID
@@ -110,12 +110,12 @@ public struct TaskRow: Hashable, Sendable {
 public struct TaskStatusChange: Hashable, Sendable {
     public var taskID: String
     public var attempt: Int
-    public var status: String
+    public var status: TaskStatus
     public var output: JSONValue?
     public var error: String?
     public var at: Int64
 
-    public init(taskID: String, attempt: Int, status: String, output: JSONValue?, error: String?, at: Int64) {
+    public init(taskID: String, attempt: Int, status: TaskStatus, output: JSONValue?, error: String?, at: Int64) {
         self.taskID = taskID
         self.attempt = attempt
         self.status = status

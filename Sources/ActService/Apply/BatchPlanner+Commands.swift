@@ -1,0 +1,85 @@
+import ActEngine
+import ActPlaybook
+import ActStore
+
+extension BatchPlanner.Planning {
+    /// Executes the engine's commands for one run as rows of the batch.
+    ///
+    /// - Returns: The effects that go into the input's audit entry: each dispatch, emitted event, audit
+    ///   note and end, in command order (timers and task statuses have rows of their own).
+    mutating func execute(_ commands: [RunCommand], in run: inout WorkingRun, traceID: String) -> JSONValue {
+        var effects: [JSONValue] = []
+        for command in commands {
+            switch command {
+            case .dispatchTask(let dispatch):
+                effects.append(self.dispatch(dispatch, traceID: traceID))
+            case .scheduleTimer(let id, let kind, let due):
+                setTimer(id, to: TimerRow(timerID: id.rawValue, runID: run.row.runID, kind: kind.rawValue,
+                    dueAt: due.millisecondsSinceEpoch))
+            case .cancelTimer(let id):
+                setTimer(id, to: nil)
+            case .emit(let event):
+                effects.append(emit(event, traceID: traceID))
+            case .audit(let record):
+                effects.append(Self.note(record))
+            case .runFinished(let status):
+                effects.append(finish(&run, status: status))
+            case .taskStatusChanged(let update):
+                updateTask(update)
+            }
+        }
+        return .array(effects)
+    }
+
+    /// A new task attempt: its row and its message.
+    private mutating func dispatch(_ dispatch: TaskDispatch, traceID: String) -> JSONValue {
+        let target: String =
+            switch dispatch.target {
+            case .routingKey(let key): key
+            case .queue(let queue): "queue:" + queue
+            }
+        plan.batch.dispatchedTasks.append(TaskRow(
+            taskID: dispatch.task.rawValue, attempt: dispatch.attempt, runID: dispatch.run.rawValue,
+            stepID: dispatch.step.rawValue, assignee: dispatch.assignee.label, agentID: dispatch.agent?.rawValue,
+            target: target, status: .dispatched, deadline: dispatch.deadline?.millisecondsSinceEpoch,
+            warnAt: dispatch.warnAt?.millisecondsSinceEpoch, isCompensation: dispatch.isCompensation, output: nil,
+            error: nil, createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch))
+        plan.batch.outbox.append(planner.messages.task(dispatch, traceID: traceID, now: now))
+        return ["dispatch": .string(dispatch.idempotencyKey), "to": .string(target)]
+    }
+
+    /// Schedules (`row`) or cancels (`nil`) a timer; only the batch's last word on each timer is written.
+    private mutating func setTimer(_ id: TimerID, to row: TimerRow?) {
+        if timers[id.rawValue] == nil { timerOrder.append(id.rawValue) }
+        timers[id.rawValue] = .some(row)
+    }
+
+    /// A governance message.
+    private mutating func emit(_ event: GovernanceEvent, traceID: String) -> JSONValue {
+        plan.batch.outbox.append(planner.messages.governance(event, traceID: traceID))
+        plan.emitted.append(event)
+        return ["emit": .string(event.kind.rawValue)]
+    }
+
+    /// A transition without a message of its own: only the audit entry tells it.
+    private static func note(_ record: AuditRecord) -> JSONValue {
+        var note: [String: JSONValue] = ["note": .string(record.kind.rawValue)]
+        if let step = record.step { note["step"] = .string(step.rawValue) }
+        if let detail = record.detail { note["detail"] = .string(detail) }
+        if let actor = record.actor { note["actor"] = .string(actor) }
+        return .object(note)
+    }
+
+    /// The end of a run.
+    private mutating func finish(_ run: inout WorkingRun, status: RunStatus) -> JSONValue {
+        run.row.finishedAt = now.millisecondsSinceEpoch
+        plan.finished[RunID(run.row.runID)] = status
+        return ["finished": .string(status.rawValue)]
+    }
+
+    /// A task attempt's new status.
+    private mutating func updateTask(_ update: TaskStatusUpdate) {
+        plan.batch.taskChanges.append(TaskStatusChange(taskID: update.task.rawValue, attempt: update.attempt,
+            status: update.status, output: update.output, error: update.error, at: now.millisecondsSinceEpoch))
+    }
+}

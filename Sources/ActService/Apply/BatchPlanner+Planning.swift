@@ -1,0 +1,268 @@
+import ActEngine
+import ActPlaybook
+import ActStore
+internal import Foundation
+
+extension BatchPlanner {
+    /// The work of planning one batch: the runs it touched so far, the timers it set, and the plan.
+    struct Planning {
+        /// A run the batch touched, with its row as it will be written.
+        struct WorkingRun {
+            var row: RunRow
+            var machine: RunStateMachine
+            var changed: Bool
+        }
+
+        /// What the audit entry of an input says, before the engine's effects are added.
+        struct AuditNote {
+            var kind: String
+            var actor: String
+            var data: JSONValue
+        }
+
+        let planner: BatchPlanner
+        let runs: [String: RunRow]
+        let knownStates: [String: RunState]
+        let now: Instant
+        var plan = Plan()
+        var working: [RunID: WorkingRun] = [:]
+        /// The last operation on each timer id: schedule (a row) or cancel (`nil`), in first-touch order.
+        var timers: [String: TimerRow?] = [:]
+        var timerOrder: [String] = []
+        private let decoder = JSONDecoder()
+
+        init(planner: BatchPlanner, runs: [String: RunRow], knownStates: [String: RunState], now: Instant) {
+            self.planner = planner
+            self.runs = runs
+            self.knownStates = knownStates
+            self.now = now
+        }
+
+        // MARK: Inputs
+
+        /// Applies one new input.
+        mutating func apply(_ input: BatchInput) -> BatchOutcome {
+            switch input {
+            case .trigger(let event):
+                return trigger(event)
+            case .start(let playbookID, let event):
+                guard let entry = planner.catalog.latestEntry(playbookID: playbookID) else {
+                    return .rejected(reason: "no playbook \(playbookID) is registered")
+                }
+                return start(entry, event: event)
+            case .worker(.taskResult(let result), _):
+                return taskResult(result)
+            case .worker(.signal(let runID, let name, let payload), _):
+                return deliver(.signal(name: name, payload: payload), to: RunID(runID),
+                    note: AuditNote(kind: "signal", actor: "signal",
+                        data: ["signal": .string(name), "payload": payload]),
+                    missing: .rejected(reason: "no run \(runID) to signal"))
+            case .worker(.approval(let approval), _):
+                return self.approval(approval)
+            case .timer(let row):
+                return deliver(.timerFired(TimerID(row.timerID)), to: RunID(row.runID),
+                    note: AuditNote(kind: "timer." + row.kind, actor: "hms-act",
+                        data: ["timer_id": .string(row.timerID), "due_ms": .int(row.dueAt)]),
+                    missing: .ignored(reason: "timer \(row.timerID) belongs to no run"))
+            case .operatorCommand(let runID, let event, let actor, _):
+                return operatorCommand(event, to: runID, actor: actor)
+            }
+        }
+
+        /// A trigger starts one run of every playbook it triggers.
+        private mutating func trigger(_ event: TriggerEvent) -> BatchOutcome {
+            let entries = planner.catalog.entries(forTrigger: event.type)
+            guard !entries.isEmpty else {
+                return .ignored(reason: "no registered playbook is triggered by \(event.type)")
+            }
+            var outcomes: [BatchOutcome] = []
+            for entry in entries { outcomes.append(start(entry, event: event)) }
+            return outcomes.contains(.applied) ? .applied : outcomes[0]
+        }
+
+        private mutating func taskResult(_ result: WorkerMessage.TaskResult) -> BatchOutcome {
+            let task = TaskID(result.taskID)
+            var data: [String: JSONValue] = ["task_id": .string(result.taskID), "attempt": .int(result.attempt)]
+            let event: RunEvent
+            let kind: String
+            switch result.outcome {
+            case .completed(let output):
+                event = .taskCompleted(task, attempt: result.attempt, output: output)
+                data["output"] = output
+                kind = "task.completed"
+            case .failed(let reason, let retryable):
+                event = .taskFailed(task, attempt: result.attempt, reason: reason, retryable: retryable)
+                data["reason"] = .string(reason)
+                data["retryable"] = .bool(retryable)
+                kind = "task.failed"
+            }
+            return deliver(event, to: task.runID,
+                note: AuditNote(kind: kind, actor: result.agent ?? "worker", data: .object(data)),
+                missing: .rejected(reason: "no run \(task.runID) for task \(result.taskID); check the task_id"))
+        }
+
+        private mutating func approval(_ approval: WorkerMessage.Approval) -> BatchOutcome {
+            let event = RunEvent.approval(step: StepID(approval.stepID), approved: approval.approved,
+                actor: approval.actor, reason: approval.reason, payload: approval.payload)
+            let data: JSONValue = ["step_id": .string(approval.stepID),
+                "reason": approval.reason.map(JSONValue.string) ?? .null, "payload": approval.payload]
+            return deliver(event, to: RunID(approval.runID),
+                note: AuditNote(kind: approval.approved ? "approval.given" : "approval.refused", actor: approval.actor,
+                    data: data),
+                missing: .rejected(reason: "no run \(approval.runID) to approve"))
+        }
+
+        private mutating func operatorCommand(_ event: RunEvent, to runID: RunID, actor: String) -> BatchOutcome {
+            let kind: String
+            var data: [String: JSONValue] = [:]
+            switch event {
+            case .pause: kind = "run.paused"
+            case .resume: kind = "run.resumed"
+            case .cancel(let reason):
+                kind = "run.cancel_requested"
+                data["reason"] = .string(reason)
+            case .taskCompleted, .taskFailed, .timerFired, .signal, .approval: kind = "operator.event"
+            }
+            return deliver(event, to: runID, note: AuditNote(kind: kind, actor: actor, data: .object(data)),
+                missing: .rejected(reason: "no run \(runID)"))
+        }
+
+        // MARK: Runs
+
+        /// Starts the run `event` makes of `entry`, unless that run exists already.
+        mutating func start(_ entry: PlaybookCatalog.Entry, event: TriggerEvent) -> BatchOutcome {
+            let runID = RunID.forTrigger(playbook: entry.version.playbookID, eventID: event.id)
+            if working[runID] != nil || runs[runID.rawValue] != nil {
+                return .ignored(reason: "event \(event.id) already started run \(runID)")
+            }
+            let (machine, commands) = RunStateMachine.start(runID: runID, playbook: entry.playbook,
+                payload: event.payload, now: now, configuration: planner.engine)
+            let traceID = OutboundMessages.traceID(runID: runID.rawValue, traceparent: event.traceparent)
+            var run = WorkingRun(
+                row: RunRow(runID: runID.rawValue, playbookID: entry.version.playbookID,
+                    versionID: entry.version.versionID, status: machine.state.status.rawValue, state: [],
+                    traceID: traceID, triggerEventID: event.id, triggerType: event.type, auditSequence: 0,
+                    auditHead: [], createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch,
+                    finishedAt: nil),
+                machine: machine, changed: true)
+            let effects = execute(commands, in: &run, traceID: traceID)
+            appendAudit(to: &run, kind: "run.started", actor: event.source ?? "hms-act", data: [
+                "playbook": .string(entry.version.playbookID),
+                "playbook_version": .int(entry.version.versionID),
+                "playbook_sha256": .string(entry.version.checksum),
+                "event_id": .string(event.id), "event_type": .string(event.type),
+                "payload": event.payload, "effects": effects,
+            ])
+            working[runID] = run
+            plan.started.append(runID)
+            return .applied
+        }
+
+        /// Hands `event` to its run's machine, executes the commands and audits the input with their effects.
+        mutating func deliver(_ event: RunEvent, to runID: RunID, note: AuditNote, missing: BatchOutcome)
+            -> BatchOutcome
+        {
+            var run: WorkingRun
+            switch load(runID) {
+            case .none: return missing
+            case .failure(let rejection): return .rejected(reason: rejection.reason)
+            case .success(let found): run = found
+            }
+            let before = run.machine.state
+            let commands = run.machine.handle(event, now: now)
+            if commands.isEmpty, run.machine.state == before {
+                working[runID] = run
+                return .ignored(
+                    reason: "\(note.kind) does not apply to run \(runID) in its current state (late or repeated)")
+            }
+            let effects = execute(commands, in: &run, traceID: run.row.traceID)
+            var data = note.data
+            if case .object(var members) = data {
+                members["effects"] = effects
+                data = .object(members)
+            }
+            appendAudit(to: &run, kind: note.kind, actor: note.actor, data: data)
+            run.changed = true
+            working[runID] = run
+            return .applied
+        }
+
+        /// The run as this batch left it, else as locked (`nil`: no such run).
+        private func load(_ runID: RunID) -> Result<WorkingRun, MessageRejection>? {
+            if let run = working[runID] { return .success(run) }
+            guard let row = runs[runID.rawValue] else { return nil }
+            guard let entry = planner.catalog.byVersion[row.versionID] else {
+                return .failure(MessageRejection(
+                    "run \(runID) uses playbook version \(row.versionID), which this replica cannot load"))
+            }
+            let state: RunState
+            if let known = knownStates[runID.rawValue] {
+                state = known
+            } else {
+                do {
+                    state = try decoder.decode(RunState.self, from: Data(row.state))
+                } catch {
+                    return .failure(MessageRejection(
+                        "run \(runID) has a state this version of hms-act cannot read (\(Self.describe(error)))"))
+                }
+            }
+            return .success(WorkingRun(row: row, machine: RunStateMachine(state: state, playbook: entry.playbook,
+                configuration: planner.engine), changed: false))
+        }
+
+        /// Where decoding a state failed (the coding path), without the values the state holds.
+        private static func describe(_ error: any Error) -> String {
+            guard let error = error as? DecodingError else { return "\(type(of: error))" }
+            var path: [any CodingKey] = []
+            var what = "unreadable value"
+            if case .typeMismatch(_, let context) = error {
+                (path, what) = (context.codingPath, "unexpected type")
+            } else if case .valueNotFound(_, let context) = error {
+                (path, what) = (context.codingPath, "missing value")
+            } else if case .keyNotFound(let key, let context) = error {
+                (path, what) = (context.codingPath + [key], "missing key")
+            } else if case .dataCorrupted(let context) = error {
+                path = context.codingPath
+            }
+            let location = path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            return "\(what) at \(location.isEmpty ? "the top level" : location)"
+        }
+
+        /// Appends the next entry of the run's audit chain.
+        mutating func appendAudit(to run: inout WorkingRun, kind: String, actor: String, data: JSONValue) {
+            let entry = AuditEntry(runID: run.row.runID, sequence: run.row.auditSequence + 1,
+                at: now.millisecondsSinceEpoch, kind: kind, actor: actor, data: data)
+            let hash = AuditChain.hash(previous: run.row.auditHead, entry: entry)
+            plan.batch.audit.append(.init(entry: entry, previousHash: run.row.auditHead, hash: hash))
+            run.row.auditSequence = entry.sequence
+            run.row.auditHead = hash
+        }
+
+        // MARK: Finishing
+
+        /// Writes the changed runs' new states and the timers' last operations into the plan.
+        ///
+        /// - Throws: `EncodingError` when a state cannot be encoded: writing the old state with the new
+        ///   status would lose what the batch did.
+        mutating func finish() throws -> Plan {
+            // jsonb keeps its own key order, so sorting keys here would only cost time.
+            let encoder = JSONEncoder()
+            for runID in working.keys.sorted() {
+                guard var run = working[runID], run.changed else { continue }
+                run.row.status = run.machine.state.status.rawValue
+                run.row.updatedAt = now.millisecondsSinceEpoch
+                run.row.state = Array(try encoder.encode(run.machine.state))
+                plan.batch.runs.append(run.row)
+                plan.states[runID.rawValue] = run.machine.state
+            }
+            for id in timerOrder {
+                switch timers[id] {
+                case .some(.some(let row)): plan.batch.scheduledTimers.append(row)
+                case .some(.none): plan.batch.cancelledTimers.append(id)
+                case .none: break
+                }
+            }
+            return plan
+        }
+    }
+}
