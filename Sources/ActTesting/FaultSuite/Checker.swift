@@ -73,7 +73,7 @@ public enum Checker {
                 fail(checks[1], "\(run) (\(script.kind)) is \(status), expected \(script.expectedStatus)")
             }
             var completedSteps: [String] = []
-            for task in tasks where !task.isCompensation && task.status == "completed"
+            for task in tasks where !task.isCompensation && task.status == .completed
                 && !completedSteps.contains(task.stepID)
             {
                 completedSteps.append(task.stepID)

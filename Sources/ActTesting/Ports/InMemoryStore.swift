@@ -1,3 +1,4 @@
+internal import ActEngine
 public import ActPlaybook
 internal import ActPostgres
 public import ActService
@@ -200,7 +201,7 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                 let oldest = tables.outbox.values.map(\.message.createdAt).min()
                 var byStatus: [String: Int] = [:]
                 for run in tables.runs.values { byStatus[run.status, default: 0] += 1 }
-                let open = tables.tasks.values.filter { $0.status == "dispatched" }
+                let open = tables.tasks.values.filter { $0.status == .dispatched }
                 let red = open.count { $0.deadline.map { $0 <= now } ?? false }
                 let yellow = open.count { task in
                     guard let warn = task.warnAt, let deadline = task.deadline else { return false }
