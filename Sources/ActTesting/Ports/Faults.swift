@@ -100,7 +100,7 @@ final class AsyncSemaphore: Sendable {
 
     /// Takes a permit, waiting at most `timeout` (for ever when nil).
     ///
-    /// - Returns: Whether a permit was taken (false: timed out or cancelled).
+    /// - Returns: Whether a permit was taken (false: timed out or cancelled); release only a permit taken.
     func acquire(timeout: Duration?) async -> Bool {
         let id = state.withLock { state -> Int? in
             if state.permits > 0, state.waiters.isEmpty {
@@ -113,16 +113,19 @@ final class AsyncSemaphore: Sendable {
         guard let id else { return true }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                let granted = state.withLock { state -> Bool in
+                // A task cancelled before this point had its cancellation handler run already, with no
+                // waiter to end: it must not start waiting now, or it would wait for ever.
+                let decided = state.withLock { state -> Bool? in
                     if state.permits > 0, state.waiters.isEmpty {
                         state.permits -= 1
                         return true
                     }
+                    if Task.isCancelled { return false }
                     state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return false
+                    return nil
                 }
-                if granted { continuation.resume(returning: true) }
-                if let timeout, !granted {
+                if let decided { continuation.resume(returning: decided) }
+                if let timeout, decided == nil {
                     Task { [self] in
                         try? await Task.sleep(for: timeout)
                         self.abandon(id)

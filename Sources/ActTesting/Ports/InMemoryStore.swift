@@ -86,6 +86,7 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
 
     private func withConnection<Result>(_ body: () async throws -> Result) async throws -> Result {
         guard await connections.acquire(timeout: leaseTimeout) else {
+            try Task.checkCancellation()
             throw PostgresError(code: .poolTimeout,
                 reason: "no connection became free within \(leaseTimeout) (in-memory pool); a caller holding one "
                     + "may be waiting for a second")
@@ -100,7 +101,7 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
         async throws -> Result
     {
         try await withConnection {
-            _ = await transactionLock.acquire(timeout: nil)
+            guard await transactionLock.acquire(timeout: nil) else { throw CancellationError() }
             defer { transactionLock.release() }
             try faults.before(.begin)
             let transaction = Transaction(store: self, tables: tables.withLock { $0 })
