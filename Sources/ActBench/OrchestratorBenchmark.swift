@@ -5,7 +5,7 @@ import ActService
 import Foundation
 import Logging
 
-/// `hms-act bench run`: hms-act end to end against the real servers, everything durable. It starts a real
+/// `hms-act-bench run`: hms-act end to end against the real servers, everything durable. It starts a real
 /// `hms-act serve` (own schema, exchanges and queues, so nothing else on the servers is touched), drives it
 /// with triggers, answers its tasks with ``EchoWorker``, listens on the governance exchange, and measures:
 ///
@@ -333,7 +333,7 @@ struct OrchestratorBenchmark {
             "SELECT r.run_id, count(t.*)::int8 FROM runs r JOIN timers t USING (run_id) WHERE r.playbook_id = 'Bench.Hold' GROUP BY r.run_id LIMIT 1")
         guard let row = template.first, let runID = try? row.decode(String.self, column: 0),
             let perRun = try? row.decode(Int64.self, column: 1), perRun > 0
-        else { throw CLIError("no open run with timers to copy; did the open runs start?") }
+        else { throw BenchError("no open run with timers to copy; did the open runs start?") }
         let copies = (settings.timers - existing + Int(perRun) - 1) / Int(perRun)
         progress("timers: \(existing) pending; copying one open run \(copies) times to reach \(settings.timers) …")
         try await connection.execute(
@@ -359,10 +359,10 @@ struct OrchestratorBenchmark {
         let deadline = ContinuousClock.now + timeout
         while try await !condition() {
             guard server.process.isRunning else {
-                throw CLIError("hms-act serve exited while waiting for \(what):\n\(server.logTail())")
+                throw BenchError("hms-act serve exited while waiting for \(what):\n\(server.logTail())")
             }
             guard ContinuousClock.now < deadline else {
-                throw CLIError("timed out after \(timeout) waiting for \(what); the server's log ends:\n\(server.logTail())")
+                throw BenchError("timed out after \(timeout) waiting for \(what); the server's log ends:\n\(server.logTail())")
             }
             try await Task.sleep(for: .milliseconds(5))
         }
