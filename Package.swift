@@ -144,6 +144,7 @@ let package = Package(
                 "ActEngine",
                 "ActPostgres",
                 "ActAMQP",
+                "ActStore",
                 "ActService",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -7,7 +7,8 @@ import Logging
 /// `hms-act-bench`: measurements against real servers (never run as tests: these machines are shared).
 ///
 /// An executable of its own, apart from `hms-act`: the product and its release image carry no benchmark
-/// code. It drives a real `hms-act serve` from outside (``OrchestratorBenchmark``).
+/// code. It drives a real `hms-act serve` from outside (``OrchestratorBenchmark``) and reaches hms-act's
+/// schema only through `Store` methods; the PostgreSQL layer benchmark keeps a scratch table of its own.
 @main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
