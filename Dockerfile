@@ -32,7 +32,8 @@ RUN swift package resolve
 COPY . .
 
 # Release build with the Swift runtime and Foundation linked in statically: the runtime image needs no
-# toolchain, only the C libraries (libpq, librabbitmq) and glibc/libstdc++.
+# toolchain, only the C libraries (libpq, librabbitmq) and glibc/libstdc++. Only this product is built: the
+# benchmark is the separate product hms-act-bench (scripts/bench), which the image does not ship.
 RUN swift build -c release --static-swift-stdlib --product hms-act
 
 # Stage what the runtime image gets: the binary, the crash backtracer, and the SwiftPM resource bundles.

@@ -9,7 +9,9 @@ let package = Package(
     name: "hms-act",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "hms-act", targets: ["ActCLI"])
+        .executable(name: "hms-act", targets: ["ActCLI"]),
+        // The benchmark: built apart, so `--product hms-act` (the release image) compiles none of it.
+        .executable(name: "hms-act-bench", targets: ["ActBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -134,6 +136,21 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: The benchmark (its own executable; drives a real `hms-act serve` from outside)
+        .executableTarget(
+            name: "ActBench",
+            dependencies: [
+                "ActPlaybook",
+                "ActEngine",
+                "ActPostgres",
+                "ActAMQP",
+                "ActStore",
+                "ActService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -93,7 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// Keeps glibc's heap from holding on to what a burst freed.
 ///
-/// Measured with `hms-act bench run` (100,000 runs opened, then all answered at once): RSS 45 MB idle,
+/// Measured with `hms-act-bench run` (100,000 runs opened, then all answered at once): RSS 45 MB idle,
 /// 65 MB with the runs open, 172 MB after they finished without this, 69 MB with it. Nothing leaked: the
 /// memory was free in the heap but not returned to the system. glibc also gives each thread that
 /// allocates under contention an arena of its own; two are enough here.

@@ -96,7 +96,7 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var consumerBufferBytes = 128 << 20
         /// How long the batcher waits for more deliveries once it has one, in milliseconds. 0: none; under
         /// load, deliveries that arrive while a batch commits form the next batch anyway (measured with
-        /// `hms-act bench run`: 0 ms gave more throughput and less latency than 2 ms).
+        /// `hms-act-bench run`: 0 ms gave more throughput and less latency than 2 ms).
         public var batchWaitMilliseconds = 0
         /// Outbox rows published per confirm batch.
         public var outboxBatchSize = 500

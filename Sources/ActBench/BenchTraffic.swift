@@ -204,7 +204,7 @@ struct EchoWorker: Sendable {
             ledger.resultsSent(runIDs, at: benchNanoseconds())
             let outcomes = try await client.publish(messages)
             if let refused = outcomes.first(where: { $0 != .confirmed }) {
-                throw CLIError("a result was not confirmed by the broker: \(refused)")
+                throw BenchError("a result was not confirmed by the broker: \(refused)")
             }
         }
     }
@@ -238,7 +238,7 @@ struct TriggerPublisher: Sendable {
         ledger.triggerSent(runIDs, at: benchNanoseconds())
         let outcomes = try await client.publish(messages)
         if let refused = outcomes.first(where: { $0 != .confirmed }) {
-            throw CLIError("a trigger was not accepted by the broker: \(refused); is hms-act bound to \(type) on \(exchange)?")
+            throw BenchError("a trigger was not accepted by the broker: \(refused); is hms-act bound to \(type) on \(exchange)?")
         }
     }
 }

@@ -2,10 +2,11 @@ import ActAMQP
 import ActEngine
 import ActPostgres
 import ActService
+import ActStore
 import Foundation
 import Logging
 
-/// `hms-act bench run`: hms-act end to end against the real servers, everything durable. It starts a real
+/// `hms-act-bench run`: hms-act end to end against the real servers, everything durable. It starts a real
 /// `hms-act serve` (own schema, exchanges and queues, so nothing else on the servers is touched), drives it
 /// with triggers, answers its tasks with ``EchoWorker``, listens on the governance exchange, and measures:
 ///
@@ -14,7 +15,8 @@ import Logging
 /// 3. latency — open loop at fractions of the measured maximum: trigger→first task, per-step turnaround
 ///    (result published → next task received), trigger→`run.completed`;
 /// 4. memory — the server's RSS idle, with `openRuns` runs waiting on a task, and after they finish;
-/// 5. timers — `timers` pending SLA timers (the open runs' own, plus copies of one open run made in SQL),
+/// 5. timers — `timers` pending SLA timers (the open runs' own, plus copies of one open run made by the
+///    ``Store``, through which alone the benchmark touches the schema),
 ///    then `breaches` runs whose SLA expires: lag from each deadline to its `sla.violation`;
 /// 6. a burst of large events — `burstEvents` triggers of `burstBytes` each, published as fast as the broker
 ///    confirms them: the server's peak RSS while it works through them (its bound comes from
@@ -84,6 +86,12 @@ struct OrchestratorBenchmark {
         var postgresConfiguration = try PostgresConfiguration(url: postgresURL)
         postgresConfiguration.searchPath = names.schema
         let amqpConfiguration = try AMQPConfiguration(url: amqpURL)
+        // The server's schema, for the benchmark's own load and clean-up. No statement timeout: copying a
+        // million timers in one statement may take longer than the default.
+        var storeConfiguration = postgresConfiguration
+        storeConfiguration.statementTimeout = .zero
+        let storeClient = PostgresClient(configuration: .init(connection: storeConfiguration, maxConnections: 1), logger: logger)
+        let store = Store(client: storeClient, schema: names.schema, logger: logger)
 
         progress("starting \(settings.binary) serve (schema \(names.schema), exchanges bench.\(token).*)")
         let server = try await BenchServer(
@@ -101,6 +109,7 @@ struct OrchestratorBenchmark {
 
         return try await withThrowingTaskGroup(of: Void.self) { group in
             for client in clients { group.addTask { try await client.run() } }
+            group.addTask { try await storeClient.run() }
             defer { group.cancelAll() }
             _ = try await publisherClient.withConnection { _ in }
 
@@ -219,7 +228,7 @@ struct OrchestratorBenchmark {
                 progress(String(format: "memory: RSS %.1f MB with %d open runs", rssOpen, settings.openRuns))
 
                 // 5. Timers: fill up to `timers` pending ones, then a burst of expiring SLAs.
-                pending = try await fillTimers(postgresConfiguration, names: names, progress: progress)
+                pending = try await fillTimers(store, progress: progress)
                 let breach = publisher("bench.breach", "Bench.Breach", "b")
                 progress("timers: \(settings.breaches) runs whose \(settings.breachSLASeconds) s SLA expires, with \(pending) timers pending …")
                 try await breach.publish(0..<settings.breaches)
@@ -274,7 +283,7 @@ struct OrchestratorBenchmark {
             }
 
             let status = server.stop()
-            try? await cleanUp(names, postgres: postgresConfiguration, client: publisherClient)
+            try? await cleanUp(names, store: store, client: publisherClient)
             return Report(
                 startedAt: Date().description, machine: Self.machine(), settings: settings,
                 runsPerSecond: runsPerSecond, transitionsPerSecond: transitionsPerSecond, throughputSeconds: seconds,
@@ -317,39 +326,15 @@ struct OrchestratorBenchmark {
     /// Copies one open run (with its timers, moved an hour later) until `timers` are pending.
     ///
     /// - Returns: The number of pending timers.
-    private func fillTimers(_ configuration: PostgresConfiguration, names: Names, progress: (String) -> Void) async throws -> Int {
-        // Copying a million timers in one statement may take longer than the default statement timeout.
-        var configuration = configuration
-        configuration.statementTimeout = .zero
-        let connection = try await PostgresConnection.connect(configuration: configuration, logger: logger)
-        defer { Task { await connection.close() } }
-        func count() async throws -> Int {
-            let rows = try await connection.query("SELECT count(*)::int8 FROM timers")
-            return rows.first.flatMap { try? $0.decode(Int64.self, column: 0) }.map(Int.init) ?? 0
-        }
-        let existing = try await count()
+    private func fillTimers(_ store: Store, progress: (String) -> Void) async throws -> Int {
+        let existing = try await store.pendingTimerCount()
         guard existing < settings.timers else { return existing }
-        let template = try await connection.query(
-            "SELECT r.run_id, count(t.*)::int8 FROM runs r JOIN timers t USING (run_id) WHERE r.playbook_id = 'Bench.Hold' GROUP BY r.run_id LIMIT 1")
-        guard let row = template.first, let runID = try? row.decode(String.self, column: 0),
-            let perRun = try? row.decode(Int64.self, column: 1), perRun > 0
-        else { throw CLIError("no open run with timers to copy; did the open runs start?") }
-        let copies = (settings.timers - existing + Int(perRun) - 1) / Int(perRun)
+        guard let template = try await store.runWithTimers(playbookID: "Bench.Hold"), template.timers > 0
+        else { throw BenchError("no open run with timers to copy; did the open runs start?") }
+        let copies = (settings.timers - existing + template.timers - 1) / template.timers
         progress("timers: \(existing) pending; copying one open run \(copies) times to reach \(settings.timers) …")
-        try await connection.execute(
-            """
-            INSERT INTO runs SELECT (jsonb_populate_record(NULL::runs, to_jsonb(r) || jsonb_build_object(
-                'run_id', 'bench_copy_' || g, 'trigger_event_id', 'bench_copy_' || g))).*
-            FROM runs r, generate_series(1, $2::int) g WHERE r.run_id = $1
-            """, [PostgresBind(runID), PostgresBind(copies)])
-        try await connection.execute(
-            """
-            INSERT INTO timers (timer_id, run_id, kind, due_at)
-            SELECT t.timer_id || '/copy_' || g, 'bench_copy_' || g, t.kind, t.due_at + interval '1 hour' + g * interval '1 millisecond'
-            FROM timers t, generate_series(1, $2::int) g WHERE t.run_id = $1
-            """, [PostgresBind(runID), PostgresBind(copies)])
-        try await connection.executeScript("ANALYZE runs; ANALYZE timers")
-        return try await count()
+        try await store.copyRunWithTimers(template.runID, copies: copies, idPrefix: "bench_copy_")
+        return try await store.pendingTimerCount()
     }
 
     /// Waits until `condition` holds, checking every 5 ms; fails with what was awaited and the server's log.
@@ -359,25 +344,22 @@ struct OrchestratorBenchmark {
         let deadline = ContinuousClock.now + timeout
         while try await !condition() {
             guard server.process.isRunning else {
-                throw CLIError("hms-act serve exited while waiting for \(what):\n\(server.logTail())")
+                throw BenchError("hms-act serve exited while waiting for \(what):\n\(server.logTail())")
             }
             guard ContinuousClock.now < deadline else {
-                throw CLIError("timed out after \(timeout) waiting for \(what); the server's log ends:\n\(server.logTail())")
+                throw BenchError("timed out after \(timeout) waiting for \(what); the server's log ends:\n\(server.logTail())")
             }
             try await Task.sleep(for: .milliseconds(5))
         }
     }
 
-    private func cleanUp(_ names: Names, postgres: PostgresConfiguration, client: AMQPClient) async throws {
+    /// Deletes the run's queues and exchanges, then drops its schema.
+    private func cleanUp(_ names: Names, store: Store, client: AMQPClient) async throws {
         try await client.withConnection { connection in
             for queue in names.allQueues { _ = try? await connection.deleteQueue(queue) }
             for exchange in names.allExchanges { try? await connection.deleteExchange(exchange) }
         }
-        var configuration = postgres
-        configuration.searchPath = nil
-        let connection = try await PostgresConnection.connect(configuration: configuration, logger: logger)
-        try? await connection.executeScript("DROP SCHEMA IF EXISTS \(names.schema) CASCADE")
-        await connection.close()
+        try? await store.dropSchema()
     }
 
     /// The `deadline` of a task message as wall-clock milliseconds.

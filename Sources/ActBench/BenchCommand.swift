@@ -4,20 +4,25 @@ import ArgumentParser
 import Foundation
 import Logging
 
-/// `hms-act bench`: measurements against real servers (never run as tests: these machines are shared).
+/// `hms-act-bench`: measurements against real servers (never run as tests: these machines are shared).
+///
+/// An executable of its own, apart from `hms-act`: the product and its release image carry no benchmark
+/// code. It drives a real `hms-act serve` from outside (``OrchestratorBenchmark``) and reaches hms-act's
+/// schema only through `Store` methods; the PostgreSQL layer benchmark keeps a scratch table of its own.
+@main
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "hms-act-bench",
         abstract: "Measure hms-act and its layers against real servers.",
         subcommands: [RunCommand.self, LayersCommand.self])
 
-    /// `hms-act bench run`: hms-act end to end (see ``OrchestratorBenchmark``).
+    /// `hms-act-bench run`: hms-act end to end (see ``OrchestratorBenchmark``).
     struct RunCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "run",
             abstract: "hms-act end to end: runs/s and transitions/s, latency, SLA timer lag with many pending timers, RSS.",
             discussion: """
-                Starts its own `hms-act serve` (this executable unless --binary) with a throwaway schema, exchanges \
+                Starts its own `hms-act serve` (the hms-act beside this executable unless --binary) with a throwaway schema, exchanges \
                 and queues, drives it with triggers and an echo worker, and prints a table; --json also writes the \
                 figures. Use scripts/bench, which builds a release binary and starts durable servers; --smoke is the \
                 few-hundred-run version the test command runs so the harness never rots.
@@ -25,7 +30,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         @OptionGroup var servers: BenchServerOptions
 
-        @Option(help: "The hms-act executable to serve with (default: this one).")
+        @Option(help: "The hms-act executable to serve with (default: hms-act in this executable's folder).")
         var binary: String?
 
         @Option(help: "Five-step runs in the throughput phase.")
@@ -85,7 +90,7 @@ struct BenchCommand: AsyncParsableCommand {
                 return fraction
             }
             let settings = OrchestratorBenchmark.Settings(
-                binary: binary ?? Self.ownExecutable(),
+                binary: binary ?? Self.servingExecutable(),
                 runs: smoke ? 300 : runs, concurrency: smoke ? 100 : concurrency,
                 latencySeconds: smoke ? 2 : latencySeconds, latencyFractions: fractions,
                 openRuns: smoke ? 2_000 : openRuns, timers: smoke ? 20_000 : timers,
@@ -108,16 +113,18 @@ struct BenchCommand: AsyncParsableCommand {
             }
             try? FileManager.default.removeItem(atPath: work)
             guard report.serverExitStatus == 0 else {
-                throw CLIError("hms-act serve exited with status \(report.serverExitStatus) on SIGTERM instead of draining and exiting 0")
+                throw BenchError("hms-act serve exited with status \(report.serverExitStatus) on SIGTERM instead of draining and exiting 0")
             }
         }
 
-        static func ownExecutable() -> String {
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        /// `hms-act` in the folder of this executable: SwiftPM builds both products into the same one.
+        static func servingExecutable() -> String {
+            let own = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            return URL(fileURLWithPath: own).deletingLastPathComponent().appendingPathComponent("hms-act").path
         }
     }
 
-    /// `hms-act bench layers`: the raw rates of the two client layers with no orchestration on top.
+    /// `hms-act-bench layers`: the raw rates of the two client layers with no orchestration on top.
     struct LayersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "layers",

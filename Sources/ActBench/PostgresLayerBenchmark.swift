@@ -31,6 +31,8 @@ func runPostgresLayerBenchmark(
     }
 }
 
+/// The layer benchmark's own SQL. It measures the client (libpq and ActPostgres) on a scratch table of its
+/// own, not hms-act's schema, so it stays here rather than in ActStore, where every query on the schema lives.
 private enum PostgresLayerBenchmarkSQL {
     static let createTable = """
         DROP TABLE IF EXISTS act_bench_postgres_layer;

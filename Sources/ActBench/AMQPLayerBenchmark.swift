@@ -106,7 +106,7 @@ func runAMQPRoundTripCeiling(
                         let count = min(window, messages - sent)
                         let outcomes = try await publisher.publish(Array(repeating: message, count: count))
                         guard outcomes.allSatisfy({ $0 == .confirmed }) else {
-                            throw CLIError("the ceiling's publish was not confirmed")
+                            throw BenchError("the ceiling's publish was not confirmed")
                         }
                         sent += count
                     }
