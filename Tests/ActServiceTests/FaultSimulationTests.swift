@@ -5,8 +5,8 @@ import Foundation
 import Testing
 
 /// The fault suite's short form on the in-memory ports: the mixed workload under seeded faults, checked
-/// by ``Checker``. `HMS_FAULT_SEEDS=N` runs N more seeds (the long form, by hand); a failing seed is
-/// printed and reproduces with `HMS_FAULT_SEED=<seed>`.
+/// by ``Checker``. `HMS_FAULT_SEEDS=N` runs N more seeds (the long form, by hand), `HMS_FAULT_REPORT=1`
+/// prints each seed's report; a failing seed is printed and runs alone with `HMS_FAULT_SEED=<seed>`.
 @Suite("fault simulation, in memory")
 struct FaultSimulationTests {
     static var seeds: [UInt64] {
@@ -24,6 +24,7 @@ struct FaultSimulationTests {
     @Test(arguments: seeds)
     func underFaultsNothingIsLostOrAppliedTwice(seed: UInt64) async throws {
         let report = try await FaultSimulation.run(seed: seed)
+        if ProcessInfo.processInfo.environment["HMS_FAULT_REPORT"] != nil { print(report) }
         #expect(report.violations.isEmpty, "\(report)")
         #expect(report.faults.values.reduce(0, +) > 0, "seed \(seed) injected no fault")
     }
