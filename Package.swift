@@ -45,11 +45,17 @@ let package = Package(
             dependencies: ["ActPlaybook"]
         ),
 
+        // MARK: Threads and wait primitives shared by both C clients
+        .target(
+            name: "ActThreads"
+        ),
+
         // MARK: Server layers
         .target(
             name: "ActPostgres",
             dependencies: [
                 "CLibPQ",
+                "ActThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -58,6 +64,7 @@ let package = Package(
             name: "ActAMQP",
             dependencies: [
                 "CRabbitMQ",
+                "ActThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -147,6 +154,11 @@ let package = Package(
                 "ActPlaybook",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
+        ),
+
+        .testTarget(
+            name: "ActThreadsTests",
+            dependencies: ["ActThreads"]
         ),
 
         .testTarget(

@@ -1,3 +1,4 @@
+import ActThreads
 internal import CRabbitMQ
 public import Logging
 import Synchronization
@@ -79,7 +80,13 @@ public actor AMQPConnection {
     /// - Throws: ``AMQPError`` with ``AMQPError/Code/connectionFailed``, ``AMQPError/Code/authenticationFailed``
     ///   or ``AMQPError/Code/timeout``.
     public static func connect(configuration: AMQPConfiguration, logger: Logger) async throws -> AMQPConnection {
-        let executor = try SerialThreadExecutor(name: "amqp-connection")
+        let executor: SerialThreadExecutor
+        do {
+            executor = try SerialThreadExecutor(name: "amqp-connection")
+        } catch {
+            // Out of threads or file descriptors: this connection fails, the process goes on.
+            throw AMQPError(.connectionFailed, replyText: error.description)
+        }
         let connection: AMQPConnection
         do {
             connection = try AMQPConnection(configuration: configuration, logger: logger, executor: executor)
@@ -180,7 +187,7 @@ public actor AMQPConnection {
                 guard try await pumpOnce() else { return }
             }
         } onCancel: {
-            executor.wakeUp()
+            executor.wake()
         }
     }
 
@@ -714,8 +721,8 @@ public actor AMQPConnection {
         defer { if failure == nil { amqp_maybe_release_buffers(state) } }
         var firstReadMicroseconds = 0
         if amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0 {
-            let waited = executor.waitForReadableOrJob(
-                fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds, ignoringJobs: ignoringJobs)
+            let waited = executor.wait(
+                forReadable: socketFD, timeoutMilliseconds: maxWaitMilliseconds, wakeForJobs: !ignoringJobs)
             // rabbitmq-c checks the receive-heartbeat deadline only when the read's own deadline is not
             // "immediate"; after an idle wait, read with 1 ms so a silent broker is noticed.
             if waited == .timedOut { firstReadMicroseconds = 1000 }
