@@ -167,6 +167,11 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "ActAMQPTests",
+            dependencies: ["ActAMQP"]
+        ),
+
+        .testTarget(
             name: "ActStoreTests",
             dependencies: ["ActStore", "ActPlaybook"]
         ),
