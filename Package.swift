@@ -47,11 +47,17 @@ let package = Package(
             dependencies: ["ActPlaybook"]
         ),
 
+        // MARK: Threads and wait primitives shared by both C clients
+        .target(
+            name: "ActThreads"
+        ),
+
         // MARK: Server layers
         .target(
             name: "ActPostgres",
             dependencies: [
                 "CLibPQ",
+                "ActThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -60,6 +66,7 @@ let package = Package(
             name: "ActAMQP",
             dependencies: [
                 "CRabbitMQ",
+                "ActThreads",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -171,8 +178,18 @@ let package = Package(
         ),
 
         .testTarget(
+            name: "ActThreadsTests",
+            dependencies: ["ActThreads"]
+        ),
+
+        .testTarget(
             name: "ActPostgresTests",
             dependencies: ["ActPostgres"]
+        ),
+
+        .testTarget(
+            name: "ActAMQPTests",
+            dependencies: ["ActAMQP"]
         ),
 
         .testTarget(

@@ -1,3 +1,4 @@
+import ActThreads
 internal import CLibPQ
 
 extension PostgresConnection {

@@ -1,3 +1,4 @@
+import ActThreads
 internal import CLibPQ
 public import Logging
 
@@ -63,11 +64,16 @@ public actor PostgresConnection {
     /// The server process serving this connection (`pg_backend_pid()`), or 0 when closed.
     public private(set) var backendProcessID: Int32 = 0
 
-    private init(configuration: PostgresConfiguration, logger: Logger) {
+    private init(configuration: PostgresConfiguration, logger: Logger) throws(PostgresError) {
         self.configuration = configuration
         self.logger = logger
         self.noticeSink = NoticeSink(logger: logger)
-        self.executor = SerialThreadExecutor(name: "hms-pg-conn")
+        do {
+            self.executor = try SerialThreadExecutor(name: "hms-pg-conn")
+        } catch {
+            // Out of threads or file descriptors: this connection fails, the process goes on.
+            throw PostgresError(code: .connectionFailed, reason: error.description, underlying: error)
+        }
     }
 
     isolated deinit {
@@ -92,7 +98,7 @@ public actor PostgresConnection {
         configuration: PostgresConfiguration,
         logger: Logger
     ) async throws(PostgresError) -> PostgresConnection {
-        let connection = PostgresConnection(configuration: configuration, logger: logger)
+        let connection = try PostgresConnection(configuration: configuration, logger: logger)
         try await connection.open()
         return connection
     }

@@ -1,3 +1,4 @@
+import ActThreads
 public import Logging
 public import ServiceLifecycle
 

@@ -1,3 +1,4 @@
+import ActThreads
 internal import CRabbitMQ
 public import Logging
 import Synchronization
@@ -42,9 +43,8 @@ public actor AMQPConnection {
     private var openChannels: Set<UInt16> = []
     private var nextChannelID: UInt16 = 1
     private var controlChannel: UInt16?
-    private var publisher: PublisherState?
-    private var batches: [UInt64: PendingBatch] = [:]
-    private var nextBatchID: UInt64 = 1
+    /// The publishes waiting for confirms, and which frame settles which (``PublisherConfirmsStateMachine``).
+    private var confirms = Confirms()
     private var consumers: [String: ConsumerState] = [:]
     private var consumerByChannel: [UInt16: String] = [:]
     /// Scratch memory for the strings and tables of the call in progress.
@@ -79,7 +79,13 @@ public actor AMQPConnection {
     /// - Throws: ``AMQPError`` with ``AMQPError/Code/connectionFailed``, ``AMQPError/Code/authenticationFailed``
     ///   or ``AMQPError/Code/timeout``.
     public static func connect(configuration: AMQPConfiguration, logger: Logger) async throws -> AMQPConnection {
-        let executor = try SerialThreadExecutor(name: "amqp-connection")
+        let executor: SerialThreadExecutor
+        do {
+            executor = try SerialThreadExecutor(name: "amqp-connection")
+        } catch {
+            // Out of threads or file descriptors: this connection fails, the process goes on.
+            throw AMQPError(.connectionFailed, replyText: error.description)
+        }
         let connection: AMQPConnection
         do {
             connection = try AMQPConnection(configuration: configuration, logger: logger, executor: executor)
@@ -180,7 +186,7 @@ public actor AMQPConnection {
                 guard try await pumpOnce() else { return }
             }
         } onCancel: {
-            executor.wakeUp()
+            executor.wake()
         }
     }
 
@@ -205,7 +211,7 @@ public actor AMQPConnection {
     public func close() {
         guard isOpen else { return }
         let deadline = ContinuousClock.now + .seconds(5)
-        while !batches.isEmpty && failure == nil && ContinuousClock.now < deadline {
+        while confirms.hasUnsettledBatches && failure == nil && ContinuousClock.now < deadline {
             try? pump(maxWaitMilliseconds: 50)
         }
         if failure == nil {
@@ -312,22 +318,15 @@ public actor AMQPConnection {
     public func publish(_ messages: [AMQPMessage]) async throws -> [PublishOutcome] {
         guard !messages.isEmpty else { return [] }
         try ensureOpen()
-        var publisher = try usePublisherChannel()
-        let batchID = nextBatchID
-        nextBatchID += 1
+        let channel = try usePublisherChannel()
         let waiter = Waiter<[PublishOutcome]>()
-        batches[batchID] = PendingBatch(
-            messages: messages, outcomes: Array(repeating: nil, count: messages.count), remaining: messages.count,
-            deadline: .now + configuration.confirmTimeout, waiter: waiter)
+        let batch = confirms.published(messages, deadline: .now + configuration.confirmTimeout, waiter: waiter)
         defer { arena.deallocateAll() }
-        for index in messages.indices {
-            let tag = publisher.nextTag
-            publisher.nextTag += 1
-            publisher.pending[tag] = PendingRef(batch: batchID, index: index)
-            self.publisher = publisher
-            let status = sendPublish(channel: publisher.channel, messages[index])
+        for message in messages {
+            let status = sendPublish(channel: channel, message)
             arena.deallocateAll()
             guard status == AMQP_STATUS_OK.rawValue else {
+                // Fails every waiting batch, this one included.
                 markDead(Self.libraryError(status, .connectionClosed, "basic.publish"))
                 break
             }
@@ -336,7 +335,7 @@ public actor AMQPConnection {
         // confirm usually arrives within a millisecond, and this saves the hops through the pump task.
         // Other calls on this connection wait at most that long; after it the pump task takes over.
         let inlineDeadline = ContinuousClock.now + Self.inlineConfirmWait
-        while batches[batchID] != nil && failure == nil && ContinuousClock.now < inlineDeadline {
+        while confirms.isUnsettled(batch) && failure == nil && ContinuousClock.now < inlineDeadline {
             try? pump(maxWaitMilliseconds: 1, ignoringJobs: true)
         }
         if let ready = waiter.takeIfReady() { return try ready.get() }
@@ -363,70 +362,40 @@ public actor AMQPConnection {
         }
     }
 
-    private func usePublisherChannel() throws -> PublisherState {
-        if let publisher { return publisher }
+    private func usePublisherChannel() throws -> UInt16 {
+        if let channel = confirms.channel { return channel }
         let channel = try openChannel()
         _ = amqp_confirm_select(state, channel)
         try checkRPC(channel: channel, context: "confirm.select")
-        let created = PublisherState(channel: channel)
-        publisher = created
-        return created
+        confirms.channelOpened(channel)
+        return channel
     }
 
-    /// Settles publisher tags after `basic.ack` / `basic.nack`.
-    private func settle(tag: UInt64, multiple: Bool, nacked: Bool) {
-        guard var publisher else { return }
-        let first = multiple ? publisher.oldestTag : tag
-        var current = first
-        while current <= tag {
-            if let ref = publisher.pending.removeValue(forKey: current) {
-                let returned = publisher.returned.removeValue(forKey: current)
-                if var batch = batches[ref.batch], batch.outcomes[ref.index] == nil {
-                    batch.outcomes[ref.index] = nacked ? .nacked : (returned ?? .confirmed)
-                    batch.remaining -= 1
-                    if batch.remaining == 0 {
-                        batches[ref.batch] = nil
-                        batch.waiter.resume(returning: batch.outcomes.map { $0 ?? .nacked })
-                    } else {
-                        batches[ref.batch] = batch
-                    }
-                }
-            }
-            current += 1
+    /// Resumes the publishers of the batches an event settled.
+    private func perform(_ action: Confirms.SettleAction) {
+        switch action {
+        case .none:
+            break
+        case .resolve(let settled):
+            for batch in settled { batch.waiter.resume(returning: batch.outcomes) }
         }
-        while publisher.oldestTag < publisher.nextTag && publisher.pending[publisher.oldestTag] == nil {
-            publisher.oldestTag += 1
-        }
-        self.publisher = publisher
     }
 
-    /// Records a `basic.return`: it precedes the ack of the same message, so it belongs to the oldest
-    /// unsettled mandatory message with the same exchange, routing key, message id and body. (Identical
-    /// messages to the same destination route alike, so which of them is marked does not matter.)
-    private func recordReturn(_ returned: ReturnedMessage) {
-        guard var publisher else { return }
-        for tag in publisher.pending.keys.sorted() where publisher.returned[tag] == nil {
-            guard let ref = publisher.pending[tag], let batch = batches[ref.batch] else { continue }
-            let message = batch.messages[ref.index]
-            if message.mandatory && message.exchange == returned.exchange && message.routingKey == returned.routingKey
-                && message.properties.messageID == returned.messageID && message.body == returned.body
-            {
-                publisher.returned[tag] = .returned(replyCode: returned.replyCode, replyText: returned.replyText)
-                self.publisher = publisher
-                return
-            }
+    /// Fails the publishers of the batches a connection failure or a deadline ended.
+    private func perform(_ action: Confirms.FailAction, error: AMQPError) {
+        switch action {
+        case .none:
+            break
+        case .fail(let waiters):
+            for waiter in waiters { waiter.resume(throwing: error) }
         }
-        logger.debug("amqp basic.return for no pending publish", metadata: ["amqp.reply_code": "\(returned.replyCode)"])
     }
 
     private func expireBatches() {
-        guard !batches.isEmpty else { return }
-        let now = ContinuousClock.now
-        for (id, batch) in batches where batch.deadline <= now {
-            batches[id] = nil
-            batch.waiter.resume(
-                throwing: AMQPError(.timeout, replyText: "no publisher confirm within \(configuration.confirmTimeout)"))
-        }
+        guard confirms.hasUnsettledBatches else { return }
+        perform(
+            confirms.deadlinePassed(now: .now),
+            error: AMQPError(.timeout, replyText: "no publisher confirm within \(configuration.confirmTimeout)"))
     }
 
     // MARK: Consuming
@@ -607,16 +576,9 @@ public actor AMQPConnection {
         _ = amqp_send_method(state, channel, ACT_AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
         openChannels.remove(channel)
         if controlChannel == channel { controlChannel = nil }
-        if let publisher, publisher.channel == channel {
-            // Each batch keeps the outcomes the broker settled before closing the channel; the rest are
-            // `channelClosed`, so a caller can tell what went through and retry only the others.
-            self.publisher = nil
-            for ref in Set(publisher.pending.values.map(\.batch)) {
-                guard let batch = batches.removeValue(forKey: ref) else { continue }
-                let closed = PublishOutcome.channelClosed(replyCode: error.replyCode ?? 0, replyText: error.replyText ?? "")
-                batch.waiter.resume(returning: batch.outcomes.map { $0 ?? closed })
-            }
-        }
+        // Each batch keeps the outcomes the broker settled before closing the channel; the rest are
+        // `channelClosed`, so a caller can tell what went through and retry only the others.
+        perform(confirms.channelClosed(channel, replyCode: error.replyCode ?? 0, replyText: error.replyText ?? ""))
         endConsumer(channel: channel, error: error)
         logger.debug(
             "amqp channel closed by the broker",
@@ -639,10 +601,7 @@ public actor AMQPConnection {
     }
 
     private func finishAll(with error: AMQPError, clean: Bool) {
-        let pending = batches
-        batches = [:]
-        publisher = nil
-        for batch in pending.values { batch.waiter.resume(throwing: error) }
+        perform(confirms.connectionClosed(), error: error)
         for channel in Array(consumerByChannel.keys) { endConsumer(channel: channel, error: clean ? nil : error) }
         openChannels.removeAll()
         controlChannel = nil
@@ -714,8 +673,8 @@ public actor AMQPConnection {
         defer { if failure == nil { amqp_maybe_release_buffers(state) } }
         var firstReadMicroseconds = 0
         if amqp_frames_enqueued(state) == 0 && amqp_data_in_buffer(state) == 0 {
-            let waited = executor.waitForReadableOrJob(
-                fd: socketFD, timeoutMilliseconds: maxWaitMilliseconds, ignoringJobs: ignoringJobs)
+            let waited = executor.wait(
+                forReadable: socketFD, timeoutMilliseconds: maxWaitMilliseconds, wakeForJobs: !ignoringJobs)
             // rabbitmq-c checks the receive-heartbeat deadline only when the read's own deadline is not
             // "immediate"; after an idle wait, read with 1 ms so a silent broker is noticed.
             if waited == .timedOut { firstReadMicroseconds = 1000 }
@@ -778,10 +737,10 @@ public actor AMQPConnection {
         switch method.id {
         case ACT_AMQP_BASIC_ACK_METHOD:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
-            if publisher?.channel == frame.channel { settle(tag: ack.delivery_tag, multiple: ack.multiple != 0, nacked: false) }
+            perform(confirms.receivedAck(channel: frame.channel, tag: ack.delivery_tag, multiple: ack.multiple != 0))
         case ACT_AMQP_BASIC_NACK_METHOD:
             let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
-            if publisher?.channel == frame.channel { settle(tag: nack.delivery_tag, multiple: nack.multiple != 0, nacked: true) }
+            perform(confirms.receivedNack(channel: frame.channel, tag: nack.delivery_tag, multiple: nack.multiple != 0))
         case ACT_AMQP_BASIC_RETURN_METHOD:
             let info = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let replyCode = info.reply_code
@@ -796,11 +755,13 @@ public actor AMQPConnection {
                 throw error
             }
             defer { amqp_destroy_message(&message) }
-            if publisher?.channel == frame.channel {
-                recordReturn(
-                    ReturnedMessage(
-                        replyCode: replyCode, replyText: replyText, exchange: exchange, routingKey: routingKey,
-                        messageID: CDecode.properties(message.properties).messageID, body: CDecode.bytes(message.body)))
+            if confirms.channel == frame.channel {
+                let returned = Confirms.ReturnedMessage(
+                    replyCode: replyCode, replyText: replyText, exchange: exchange, routingKey: routingKey,
+                    messageID: CDecode.properties(message.properties).messageID, body: CDecode.bytes(message.body))
+                if case .unmatched = confirms.receivedReturn(channel: frame.channel, returned) {
+                    logger.debug("amqp basic.return for no pending publish", metadata: ["amqp.reply_code": "\(replyCode)"])
+                }
             }
         case ACT_AMQP_CHANNEL_CLOSE_METHOD:
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
@@ -827,41 +788,8 @@ public actor AMQPConnection {
 
 // MARK: State
 
-/// The confirm-mode channel used for publishing.
-private struct PublisherState {
-    let channel: UInt16
-    /// Delivery tag the next publish gets (tags start at 1 after `confirm.select`).
-    var nextTag: UInt64 = 1
-    /// Lowest tag that may still be pending; `multiple` acks settle from here.
-    var oldestTag: UInt64 = 1
-    var pending: [UInt64: PendingRef] = [:]
-    /// Tags returned by the broker and awaiting their ack.
-    var returned: [UInt64: PublishOutcome] = [:]
-
-    init(channel: UInt16) { self.channel = channel }
-}
-
-private struct PendingRef {
-    let batch: UInt64
-    let index: Int
-}
-
-private struct PendingBatch {
-    let messages: [AMQPMessage]
-    var outcomes: [PublishOutcome?]
-    var remaining: Int
-    let deadline: ContinuousClock.Instant
-    let waiter: Waiter<[PublishOutcome]>
-}
-
-private struct ReturnedMessage {
-    let replyCode: UInt16
-    let replyText: String
-    let exchange: String
-    let routingKey: String
-    let messageID: String?
-    let body: [UInt8]
-}
+/// The confirm bookkeeping as the connection runs it: waiters resumed with one outcome per message.
+private typealias Confirms = PublisherConfirmsStateMachine<Waiter<[PublishOutcome]>, ContinuousClock.Instant>
 
 private struct ConsumerState {
     let channel: UInt16

@@ -1,3 +1,4 @@
+import ActThreads
 public import Logging
 public import ServiceLifecycle
 import Synchronization
@@ -39,6 +40,10 @@ public final class PostgresClient: Service, Sendable {
         /// by default.
         public var settingNames: SettingNames
 
+        /// Called each time a caller gives up waiting with ``PostgresError/Code/poolTimeout``, e.g. to count
+        /// it in a metric. Runs on the waiting task after the pool's lock is released; keep it quick.
+        public var onLeaseTimeout: (@Sendable () -> Void)?
+
         /// Names for ``maxConnections`` and ``acquireTimeout`` in error messages.
         public struct SettingNames: Sendable, Hashable {
             /// What raises ``maxConnections``.
@@ -58,36 +63,36 @@ public final class PostgresClient: Service, Sendable {
             connection: PostgresConfiguration,
             maxConnections: Int = 4,
             acquireTimeout: Duration = .seconds(10),
-            settingNames: SettingNames = SettingNames()
+            settingNames: SettingNames = SettingNames(),
+            onLeaseTimeout: (@Sendable () -> Void)? = nil
         ) {
             self.connection = connection
             self.maxConnections = max(1, maxConnections)
             self.acquireTimeout = acquireTimeout
             self.settingNames = settingNames
+            self.onLeaseTimeout = onLeaseTimeout
         }
     }
 
-    private enum Lease {
+    private enum Lease: Sendable {
         /// An idle connection, handed over.
         case connection(PostgresConnection)
         /// A free slot: the receiver opens a connection in it.
         case open
     }
 
-    private struct State: ~Copyable {
-        var idle: [PostgresConnection] = []
-        /// Idle + lent out + being opened. Never exceeds `maxConnections`.
-        var slotsInUse = 0
-        var waiters: [(id: Int, continuation: CheckedContinuation<Result<Lease, PostgresError>, Never>)] = []
-        var nextWaiterID = 0
-        var isShutDown = false
-    }
+    private typealias Machine = PoolStateMachine<PostgresConnection, Waiter<Lease>, ContinuousClock.Instant>
 
     private let configuration: Configuration
     private let logger: Logger
-    /// Guards the pool's bookkeeping. Held only for a few assignments, never across an `await`; continuations
-    /// are resumed after it is released.
-    private let state = Mutex(State())
+    /// The pool's bookkeeping (``PoolStateMachine``). Held only for one event, never across an `await`;
+    /// waiters are resumed and connections closed after it is released.
+    private let state: Mutex<Machine>
+    private let leaseTimeoutCount = Atomic<Int>(0)
+
+    /// How many callers have given up waiting for a connection with ``PostgresError/Code/poolTimeout`` since
+    /// the pool was created (see also ``Configuration-swift.struct/onLeaseTimeout``).
+    public var leaseTimeouts: Int { leaseTimeoutCount.load(ordering: .relaxed) }
 
     /// Creates a pool; no connection opens until the first use.
     ///
@@ -97,6 +102,14 @@ public final class PostgresClient: Service, Sendable {
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.state = Mutex(
+            Machine(
+                configuration: .init(
+                    maxConnections: configuration.maxConnections,
+                    acquireTimeout: configuration.acquireTimeout
+                )
+            )
+        )
     }
 
     /// Keeps the pool alive until graceful shutdown or cancellation, then closes its connections.
@@ -109,19 +122,11 @@ public final class PostgresClient: Service, Sendable {
     }
 
     private func shutDown() async {
-        let (idle, waiters) = state.withLock { state in
-            state.isShutDown = true
-            let idle = state.idle
-            state.idle = []
-            state.slotsInUse -= idle.count
-            let waiters = state.waiters
-            state.waiters = []
-            return (idle, waiters)
+        let action = state.withLock { $0.shutdown() }
+        for waiter in action.failWaiters {
+            waiter.resume(throwing: PostgresError(code: .poolClosed, reason: "the pool shut down"))
         }
-        for waiter in waiters {
-            waiter.continuation.resume(returning: .failure(PostgresError(code: .poolClosed, reason: "the pool shut down")))
-        }
-        for connection in idle {
+        for connection in action.closeIdle {
             await connection.close()
         }
     }
@@ -196,34 +201,53 @@ public final class PostgresClient: Service, Sendable {
     /// Takes an idle connection or a free slot, or waits in line for one, at most
     /// ``Configuration-swift.struct/acquireTimeout``.
     private func acquire(file: String, line: Int) async throws(PostgresError) -> Lease {
-        // The common case takes no continuation and no timer task.
-        let immediate: Result<Lease, PostgresError>? = state.withLock { state in
-            takeImmediately(&state, file: file, line: line)
+        let waiter = Waiter<Lease>()
+        let (id, deadline): (Machine.RequestID, ContinuousClock.Instant)
+        switch state.withLock({ $0.leaseRequested(waiter, now: .now) }) {
+        case .lend(let connection):
+            return .connection(connection)
+        case .open:
+            return .open
+        case .fail(let failure):
+            throw poolError(failure, file: file, line: line)
+        case .wait(let request, let requestDeadline):
+            (id, deadline) = (request, requestDeadline)
         }
-        if let immediate { return try immediate.get() }
 
-        let id = state.withLock { state in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
-        let deadline = ContinuousClock.now + configuration.acquireTimeout
         let result = await withTaskGroup(of: Void.self, returning: Result<Lease, PostgresError>.self) { group in
             // The timer fails this waiter when it is still in line at the deadline; it is cancelled as soon as
-            // the wait ends. Removal under the lock decides which side wins, and a waiter that would join the
-            // line after the timer looked checks the deadline itself (`waitInLine`).
+            // the wait ends. The waiter joined the line before the timer started, and leaving the line under
+            // the lock decides between the timer, a hand-over and a cancellation.
             group.addTask {
                 do {
                     try await Task.sleep(until: deadline, clock: .continuous)
                 } catch {
                     return
                 }
-                self.removeWaiter(id)?.resume(returning: .failure(self.leaseTimedOut(file: file, line: line)))
+                switch self.state.withLock({ $0.leaseTimedOut(id, now: .now) }) {
+                case .none: break
+                case .failWaiter(let waiter): waiter.resume(throwing: self.poolError(.poolTimeout, file: file, line: line))
+                }
             }
-            let result = await waitInLine(id: id, deadline: deadline, file: file, line: line)
+            let result: Result<Lease, PostgresError>
+            do {
+                result = .success(try await waiter.wait())
+            } catch let error as PostgresError {
+                result = .failure(error)
+            } catch {
+                // Cancelled: `Waiter` resumed itself; leave the line (a hand-over that lost the race gives
+                // its lease to the next in line).
+                state.withLock { $0.leaseCancelled(id) }
+                result = .failure(
+                    PostgresError(code: .cancelled, reason: "cancelled while waiting for a connection", file: file, line: line)
+                )
+            }
             group.cancelAll()
             return result
         }
         if case .failure(let error) = result, error.code == .poolTimeout {
+            leaseTimeoutCount.add(1, ordering: .relaxed)
+            configuration.onLeaseTimeout?()
             logger.info(
                 "PostgreSQL pool: no connection came free in time",
                 metadata: [
@@ -235,56 +259,10 @@ public final class PostgresClient: Service, Sendable {
         return try result.get()
     }
 
-    /// An idle connection or a free slot when there is one; a failure when the pool is shut down or the task
-    /// cancelled; nil when the caller must wait.
-    private func takeImmediately(_ state: inout State, file: String, line: Int) -> Result<Lease, PostgresError>? {
-        if state.isShutDown {
-            return .failure(PostgresError(code: .poolClosed, reason: "the pool shut down", file: file, line: line))
-        }
-        if let connection = state.idle.popLast() { return .success(.connection(connection)) }
-        if state.slotsInUse < configuration.maxConnections {
-            state.slotsInUse += 1
-            return .success(.open)
-        }
-        return nil
-    }
-
-    /// Waits for ``giveBack(_:)`` or ``releaseSlot()`` to hand over a lease, for cancellation, or for the
-    /// acquire timer.
-    private func waitInLine(
-        id: Int,
-        deadline: ContinuousClock.Instant,
-        file: String,
-        line: Int
-    ) async -> Result<Lease, PostgresError> {
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Lease, PostgresError>, Never>) in
-                let immediate: Result<Lease, PostgresError>? = state.withLock { state in
-                    // Checked again under the lock: a connection may have come back since the first look.
-                    if let immediate = takeImmediately(&state, file: file, line: line) { return immediate }
-                    // Checked under the lock: a cancellation handler that ran before this point found no
-                    // waiter to remove, so the waiter must not be added.
-                    if Task.isCancelled {
-                        return .failure(PostgresError(code: .cancelled, reason: "cancelled while waiting for a connection", file: file, line: line))
-                    }
-                    // The timer may have looked for this waiter already (a tiny timeout, a busy machine).
-                    if ContinuousClock.now >= deadline { return .failure(leaseTimedOut(file: file, line: line)) }
-                    state.waiters.append((id, continuation))
-                    return nil
-                }
-                if let immediate { continuation.resume(returning: immediate) }
-            }
-        } onCancel: {
-            removeWaiter(id)?.resume(
-                returning: .failure(PostgresError(code: .cancelled, reason: "cancelled while waiting for a connection", file: file, line: line))
-            )
-        }
-    }
-
-    /// Takes waiter `id` out of the line; nil when it is no longer waiting (served, cancelled or timed out).
-    private func removeWaiter(_ id: Int) -> CheckedContinuation<Result<Lease, PostgresError>, Never>? {
-        state.withLock { state in
-            state.waiters.firstIndex { $0.id == id }.map { state.waiters.remove(at: $0).continuation }
+    private func poolError(_ failure: Machine.Failure, file: String, line: Int) -> PostgresError {
+        switch failure {
+        case .poolClosed: PostgresError(code: .poolClosed, reason: "the pool shut down", file: file, line: line)
+        case .poolTimeout: leaseTimedOut(file: file, line: line)
         }
     }
 
@@ -303,16 +281,12 @@ public final class PostgresClient: Service, Sendable {
         )
     }
 
-    /// Frees a slot, or hands it straight to the first waiter.
+    /// Frees the slot of a connection that is gone, or hands it straight to the first waiter.
     private func releaseSlot() {
-        let waiter = state.withLock { state in
-            if state.waiters.isEmpty {
-                state.slotsInUse -= 1
-                return nil as CheckedContinuation<Result<Lease, PostgresError>, Never>?
-            }
-            return state.waiters.removeFirst().continuation
+        while case .openFor(let waiter) = state.withLock({ $0.connectionBroken() }) {
+            // A waiter cancelled meanwhile refuses the slot: offer it to the next one.
+            if waiter.resume(returning: .open) { return }
         }
-        waiter?.resume(returning: .success(.open))
     }
 
     private func giveBack(_ connection: PostgresConnection) async {
@@ -322,24 +296,17 @@ public final class PostgresClient: Service, Sendable {
             releaseSlot()
             return
         }
-        enum Next {
-            case keep
-            case handOver(CheckedContinuation<Result<Lease, PostgresError>, Never>)
-            case close
-        }
-        let next: Next = state.withLock { state in
-            if state.isShutDown {
-                state.slotsInUse -= 1
-                return .close
+        while true {
+            switch state.withLock({ $0.connectionReturned(connection) }) {
+            case .keepIdle:
+                return
+            case .handOver(let connection, let waiter):
+                // A waiter cancelled meanwhile refuses the connection: return it again.
+                if waiter.resume(returning: .connection(connection)) { return }
+            case .close(let connection):
+                await connection.close()
+                return
             }
-            if !state.waiters.isEmpty { return .handOver(state.waiters.removeFirst().continuation) }
-            state.idle.append(connection)
-            return .keep
-        }
-        switch next {
-        case .keep: break
-        case .handOver(let continuation): continuation.resume(returning: .success(.connection(connection)))
-        case .close: await connection.close()
         }
     }
 }
