@@ -86,6 +86,7 @@ let package = Package(
         .target(
             name: "ActService",
             dependencies: [
+                "ActThreads",
                 "ActPlaybook",
                 "ActEngine",
                 "ActStore",

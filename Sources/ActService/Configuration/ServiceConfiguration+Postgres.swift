@@ -24,7 +24,8 @@ extension ServiceConfiguration.Postgres {
             settingNames: .init(
                 maxConnections: "postgres.pool_size / HMS_POSTGRES_POOL_SIZE",
                 acquireTimeout: "postgres.pool_acquire_timeout_ms / HMS_POSTGRES_POOL_ACQUIRE_TIMEOUT_MS"
-            )
+            ),
+            onLeaseTimeout: { ServiceMetrics.poolTimedOut() }
         )
     }
 

@@ -64,6 +64,11 @@ enum ServiceMetrics {
     }
 
     /// A service loop (timer scanner, relay, housekeeping) failed and waits to retry.
+    /// A caller waited for a pool connection longer than `postgres.pool_acquire_timeout_ms` and got `poolTimeout`.
+    static func poolTimedOut() {
+        Counter(label: "hms_act_pool_timeouts_total").increment()
+    }
+
     static func loopFailed(service: String) {
         Counter(label: "hms_act_loop_failures_total", dimensions: [("service", service)]).increment()
     }

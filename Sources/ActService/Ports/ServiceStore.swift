@@ -1,4 +1,4 @@
-public import ActPlaybook
+internal import ActPlaybook
 public import ActStore
 
 /// What the services need from the database: batch transactions and the few reads and writes around

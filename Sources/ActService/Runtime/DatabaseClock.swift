@@ -1,5 +1,5 @@
 public import ActEngine
-public import ActStore
+internal import ActStore
 internal import Foundation
 public import Logging
 internal import Synchronization

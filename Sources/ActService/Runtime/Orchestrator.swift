@@ -1,12 +1,13 @@
-public import ActAMQP
+internal import ActAMQP
 public import ActEngine
 public import ActPlaybook
 internal import ActPostgres
-public import ActStore
+internal import ActStore
 internal import Crypto
 internal import Foundation
 public import Logging
 internal import Synchronization
+internal import ActThreads
 
 /// The core of `hms-act serve`: applies batches of inputs in one transaction each, registers playbooks,
 /// and knows the catalog and the agents. Consumers, the timer scanner and the HTTP API all go through

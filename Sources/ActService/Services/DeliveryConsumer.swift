@@ -4,6 +4,7 @@ internal import Foundation
 public import Logging
 public import ServiceLifecycle
 internal import Synchronization
+import ActThreads
 
 /// Consumes one queue (`hms-act.triggers` or `hms-act.results`) in batches: up to
 /// ``ServiceConfiguration/Engine-swift.struct/batchSize`` deliveries (or what arrived within

@@ -2,6 +2,7 @@ import ActEngine
 import ActAMQP
 import ActPlaybook
 import ActStore
+import ActThreads
 internal import Foundation
 public import Logging
 public import ServiceLifecycle

@@ -1,6 +1,7 @@
 import ActAMQP
 import ActPlaybook
 import ActStore
+import ActThreads
 public import Logging
 public import ServiceLifecycle
 

@@ -1,6 +1,7 @@
 import ActStore
 public import Logging
 public import ServiceLifecycle
+import ActThreads
 
 /// Fires due timers (SLA warnings and breaches, retry backoff, waits): claims them with
 /// `FOR UPDATE SKIP LOCKED` by database time and applies them in the same transaction, so each fires once

@@ -1,6 +1,6 @@
 internal import ActEngine
-public import ActPlaybook
-public import ActService
+internal import ActPlaybook
+internal import ActService
 public import ActStore
 
 /// What a fault-suite run left behind, read from the store and the broker once everything settled.

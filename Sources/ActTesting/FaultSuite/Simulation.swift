@@ -1,6 +1,6 @@
-public import ActAMQP
+internal import ActAMQP
 internal import ActEngine
-public import ActPlaybook
+internal import ActPlaybook
 internal import ActPostgres
 internal import ActStore
 public import ActService

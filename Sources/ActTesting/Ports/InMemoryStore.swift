@@ -1,5 +1,5 @@
 internal import ActEngine
-public import ActPlaybook
+internal import ActPlaybook
 internal import ActPostgres
 public import ActService
 public import ActStore

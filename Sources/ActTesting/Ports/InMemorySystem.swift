@@ -1,4 +1,4 @@
-public import ActAMQP
+internal import ActAMQP
 public import ActEngine
 public import ActPlaybook
 public import ActService

@@ -2,6 +2,7 @@ import ActAMQP
 import ActPlaybook
 import ActPostgres
 import ActService
+import ActStore
 import ActTesting
 import Testing
 
