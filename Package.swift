@@ -128,6 +128,12 @@ let package = Package(
             ]
         ),
 
+        // MARK: The thread sanitizer's workout of ActThreads (scripts/test builds it with --sanitize=thread)
+        .executableTarget(
+            name: "ActThreadsStress",
+            dependencies: ["ActThreads"]
+        ),
+
         // MARK: The executable
         .executableTarget(
             name: "ActCLI",

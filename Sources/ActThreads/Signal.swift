@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A level-triggered wake-up with a timeout for each waiter.
 ///
@@ -29,7 +28,7 @@ public final class Signal: Sendable {
         case cancelled
     }
 
-    private struct State: ~Copyable {
+    private struct State {
         /// A signal that found no waiter, kept for the next one.
         var isSet = false
         var waiters: [(id: UInt64, waiter: Waiter<WaitResult>)] = []
@@ -46,7 +45,7 @@ public final class Signal: Sendable {
     /// joins concurrently is either in the batch being woken or sees the flag; resuming only schedules the
     /// waiting task, and ``Waiter`` never calls back into this type, so the lock is held briefly and never
     /// nested the other way round.
-    private let state = Mutex(State())
+    private let state = Lock(State())
 
     /// Creates a signal that is not set.
     public init() {}

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A one-shot rendezvous between a task that waits and whoever delivers its result.
 ///
@@ -21,7 +20,7 @@ public final class Waiter<Value: Sendable>: Sendable {
     }
 
     /// Guards the state: the deliverer and a cancellation handler may run on any thread.
-    private let state = Mutex<State>(.idle)
+    private let state = Lock<State>(.idle)
 
     /// Creates a waiter that nobody waits on yet.
     public init() {}

@@ -100,6 +100,9 @@ public struct DeliveryConsumer: Service {
                     switch buffer.next() {
                     case .apply(let batch): await process(batch)
                     case .wait(let until):
+                        // Cancelled (not a graceful shutdown): stop; the broker redelivers what was not acked.
+                        // (A cancelled wait returns at once: looping on it would hold a thread for ever.)
+                        if Task.isCancelled { return }
                         await buffer.signal.wait(timeout: until.map { max(.zero, $0 - buffer.now) } ?? .seconds(1))
                     case .stop: return
                     }
