@@ -120,6 +120,7 @@ public enum ServiceMetricsCatalog {
         "hms_act_clock_offset_seconds": "How far PostgreSQL's clock is ahead of this replica's; deadlines follow PostgreSQL's.",
         "hms_act_batch_retries_total": "Batch attempts that failed transiently and were retried.",
         "hms_act_loop_failures_total": "Failed iterations of the relay, timer scanner and housekeeping loops.",
+        "hms_act_pool_timeouts_total": "Pool leases that waited past postgres.pool_acquire_timeout_ms (poolTimeout).",
         "hms_act_outbox_pending": "Outbox rows waiting to be published.",
         "hms_act_outbox_lag_seconds": "Age of the oldest outbox row waiting to be published.",
         "hms_act_timers_pending": "Timers scheduled.",
