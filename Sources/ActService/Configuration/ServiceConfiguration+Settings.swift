@@ -20,6 +20,8 @@ extension ServiceConfiguration {
     }
 
     public static let settings: [Setting] = [
+        .init(key: "mode", environment: "HMS_ACT_MODE", target: .string(\.mode),
+            summary: "production, or development to allow placeholder keys and default credentials"),
         .init(key: "amqp.url", environment: "AMQP_URL", target: .string(\.amqp.url),
             summary: "Broker URL, amqp:// or amqps://"),
         .init(key: "amqp.heartbeat_seconds", environment: "HMS_AMQP_HEARTBEAT_SECONDS", target: .int(\.amqp.heartbeatSeconds),
@@ -181,6 +183,7 @@ extension ServiceConfiguration {
         try require(engine.batchStateBytes >= 1 << 20, "engine.batch_state_bytes must be at least 1048576")
         try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
+        try require(["production", "development"].contains(mode), "mode must be production or development")
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")
         // PostgreSQL takes time settings up to INT_MAX milliseconds (about 24.8 days).

@@ -2,6 +2,10 @@
 /// and the environment (see ``ServiceConfiguration/settings`` for the variable of each key); nothing
 /// below the CLI reads the environment.
 public struct ServiceConfiguration: Sendable, Hashable {
+    /// `production` (the default) or `development`. Development mode lets `serve` start with what is only
+    /// fit for a laptop or a test stack (placeholder keys, plaintext default credentials); production
+    /// refuses them at start with the setting to fix.
+    public var mode = "production"
     public var amqp = AMQP()
     public var postgres = Postgres()
     public var http = HTTP()
@@ -10,6 +14,9 @@ public struct ServiceConfiguration: Sendable, Hashable {
     public var paths = Paths()
 
     public init() {}
+
+    /// Whether `mode` is `development`.
+    public var isDevelopment: Bool { mode == "development" }
 
     public struct AMQP: Sendable, Hashable {
         public var url = "amqp://guest:guest@127.0.0.1:5672/%2f"
