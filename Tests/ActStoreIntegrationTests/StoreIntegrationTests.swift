@@ -198,6 +198,43 @@ import Testing
         }
     }
 
+    /// Two replicas applying results of one run (a parallel step's branches) at the same moment: the second
+    /// waits for the first's lock and must then read the row as the first committed it. Reading it from the
+    /// statement's snapshot instead (a `FOR UPDATE` in a CTE joined back to `runs`) gave the old audit
+    /// sequence, so the second batch wrote a duplicate audit entry, PostgreSQL refused it (23505) and the
+    /// result was dead-lettered as bad data: the run stalled for ever. Found by the real-process fault suite.
+    @Test func aRunLockedAfterWaitingIsReadAsTheHolderCommittedIt() async throws {
+        try await TestDatabase.withStore { store in
+            let run = try await Self.seedRun(store)
+            let holding = AsyncStream<Void>.makeStream()
+            let release = AsyncStream<Void>.makeStream()
+            let holder = Task {
+                try await store.withTransaction { transaction in
+                    var row = try #require(try await transaction.lockRuns([run.runID])[run.runID])
+                    holding.continuation.yield()
+                    for await _ in release.stream { break }
+                    row.auditSequence = 2
+                    row.auditHead = [2]
+                    row.state = Array(#"{"a": 2}"#.utf8)
+                    var batch = StoreBatch()
+                    batch.runs = [row]
+                    try await transaction.write(batch)
+                }
+            }
+            for await _ in holding.stream { break }
+            let waiter = Task {
+                try await store.withTransaction { try await $0.lockRuns([run.runID], maxBytes: 1 << 20) }
+            }
+            try await Task.sleep(for: .milliseconds(300))  // the waiter is now blocked on the row lock
+            release.continuation.yield()
+            try await holder.value
+            let (runs, _) = try await waiter.value
+            #expect(runs[run.runID]?.auditSequence == 2)
+            #expect(runs[run.runID]?.auditHead == [2])
+            #expect(runs[run.runID].map { String(decoding: $0.state, as: UTF8.self) } == #"{"a": 2}"#)
+        }
+    }
+
     @Test func aFailedBatchLeavesNothingBehind() async throws {
         try await TestDatabase.withStore { store in
             var batch = StoreBatch()

@@ -50,22 +50,30 @@ enum StoreSQL {
     /// Locks the runs like ``lockRuns`` but returns states only while their sizes, added up in run-id order,
     /// stay within $2 bytes (the first state always): `included` says which. Rows past the bound stay
     /// locked; their inputs wait for the next transaction.
+    ///
+    /// Every column comes from the locking scan itself: after waiting for another transaction's lock,
+    /// `FOR UPDATE` returns the row as that transaction committed it, while a second scan of `runs` in the
+    /// same statement would read the statement's older snapshot (the stale audit sequence then made the
+    /// next audit entry a duplicate). A state is carried through the CTE as stored (a TOAST pointer for a
+    /// large one) and turned into text only when it is within the bound.
     static let lockRunsWithin = """
         WITH locked AS (
-            SELECT run_id, state_bytes FROM runs
+            SELECT run_id, playbook_id, version_id, status, state, state_bytes, trace_id, trigger_event_id,
+                   trigger_type, audit_seq, audit_head, created_at, updated_at, finished_at
+            FROM runs
             WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
             ORDER BY run_id
             FOR UPDATE
         ), sized AS (
-            SELECT run_id, sum(state_bytes) OVER (ORDER BY run_id) - state_bytes AS before, state_bytes FROM locked
+            SELECT *, sum(state_bytes) OVER (ORDER BY run_id) - state_bytes AS before FROM locked
         )
-        SELECT r.run_id, r.playbook_id, r.version_id, r.status,
-               CASE WHEN s.before = 0 OR s.before + s.state_bytes <= $2::int8 THEN r.state::text END,
-               r.trace_id, r.trigger_event_id, r.trigger_type, r.audit_seq, r.audit_head,
-               (extract(epoch FROM r.created_at) * 1000)::bigint, (extract(epoch FROM r.updated_at) * 1000)::bigint,
-               (extract(epoch FROM r.finished_at) * 1000)::bigint
-        FROM runs r JOIN sized s USING (run_id)
-        ORDER BY r.run_id
+        SELECT run_id, playbook_id, version_id, status,
+               CASE WHEN before = 0 OR before + state_bytes <= $2::int8 THEN state::text END,
+               trace_id, trigger_event_id, trigger_type, audit_seq, audit_head,
+               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,
+               (extract(epoch FROM finished_at) * 1000)::bigint
+        FROM sized
+        ORDER BY run_id
         """
     static let runByID = "SELECT \(runColumns) FROM runs WHERE run_id = $1"
     static let upsertRuns = """
