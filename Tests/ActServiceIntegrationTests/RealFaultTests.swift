@@ -1,0 +1,512 @@
+import ActAMQP
+import ActEngine
+import ActPlaybook
+import ActPostgres
+import ActService
+import ActStore
+import ActTesting
+import Foundation
+import Synchronization
+import Testing
+
+/// The fault suite against real processes: three `hms-act serve` replicas, the stack's RabbitMQ and
+/// PostgreSQL, and the workload of ``Workload`` (sequential steps, a retry, a switch, a parallel join,
+/// compensation, an SLA that breaches and escalates) answered by workers that reply late, out of order and
+/// up to three times. While it runs, one named fault is injected; then everything must settle, and
+/// ``Checker`` proves from the triggers whose publish was confirmed, the governance messages and the
+/// database that nothing was lost or applied twice (docs/reliability.md).
+///
+/// Each scenario runs alone: `swift test --filter "RealFaultTests/nothingIsLostUnder" …` runs them all
+/// (the short form, part of the test command). The long soak is by hand:
+/// `HMS_FAULT_SOAK_MINUTES=30 swift test --filter RealFaultTests/soak` (random scenarios and seeds).
+@Suite(.serialized) struct RealFaultTests {
+    @Test(arguments: RealFault.allCases)
+    func nothingIsLostUnder(_ fault: RealFault) async throws {
+        let report = try await RealFaultRun.run(fault: fault, seed: UInt64(RealFault.allCases.firstIndex(of: fault)! + 1))
+        print(RealFaultRun.Report.header)
+        print(report)
+        #expect(report.violations.isEmpty, "\(report.detail)")
+        #expect(report.injected > 0 || fault == .none, "the fault \(fault.rawValue) was never injected")
+    }
+
+    @Test(.enabled(if: RealFaultRun.soakMinutes != nil, "set HMS_FAULT_SOAK_MINUTES=N to soak for N minutes"))
+    func soak() async throws {
+        let minutes = RealFaultRun.soakMinutes ?? 0
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(minutes * 60)
+        var reports: [RealFaultRun.Report] = []
+        var random = SystemRandomNumberGenerator()
+        print(RealFaultRun.Report.header)
+        while clock.now < deadline {
+            let fault = RealFault.allCases.randomElement(using: &random)!
+            let report = try await RealFaultRun.run(fault: fault, seed: UInt64.random(in: 1...UInt64(Int64.max), using: &random),
+                runs: 60)
+            print(report)
+            reports.append(report)
+            #expect(report.violations.isEmpty, "\(report.detail)")
+        }
+        let runs = reports.map(\.runs).reduce(0, +)
+        let faults = reports.map(\.injected).reduce(0, +)
+        let recoveries = reports.compactMap(\.recovery).map { $0.seconds }
+        print("soak: \(reports.count) scenarios, \(runs) runs, \(faults) faults, "
+            + "\(reports.filter { !$0.violations.isEmpty }.count) failed; recovery max "
+            + String(format: "%.1f s", recoveries.max() ?? 0))
+    }
+}
+
+/// A fault injected while the workload runs.
+enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    /// No fault: the baseline the others are compared with.
+    case none
+    /// `kill -9` of one of the three replicas, every 1.5–3 s, each started again half a second later.
+    case replicaKill = "replica-kill"
+    /// RabbitMQ stopped gracefully and started again.
+    case brokerRestart = "broker-restart"
+    /// `kill -9` of the RabbitMQ node, then started again.
+    case brokerKill = "broker-kill"
+    /// PostgreSQL stopped (fast shutdown: connections closed) and started again.
+    case databaseRestart = "database-restart"
+    /// `kill -9` of the postmaster, then started again (crash recovery).
+    case databaseKill = "database-kill"
+    /// `SIGSTOP` of every backend serving hms-act for 8 s (a hung database connection), then `SIGCONT`.
+    case backendsStopped = "backends-stopped"
+
+    var testDescription: String { rawValue }
+}
+
+enum RealFaultRun {
+    static var soakMinutes: Int? { ProcessInfo.processInfo.environment["HMS_FAULT_SOAK_MINUTES"].flatMap(Int.init) }
+
+    struct Report: Sendable, CustomStringConvertible {
+        var fault: RealFault
+        var seed: UInt64
+        var runs: Int
+        var injected: Int
+        var violations: [Checker.Violation]
+        /// From the end of the fault to the first task dispatched after it.
+        var recovery: Duration?
+        /// From the end of the fault until everything settled.
+        var settled: Duration
+
+        static let header = "scenario           seed  runs faults  recovery  settled  checks"
+
+        var description: String {
+            let checks = Checker.checks.filter { check in violations.contains { $0.check == check } }
+            let recoveryText = recovery.map { String(format: "%7.1f s", $0.seconds) } ?? "      –  "
+            return fault.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
+                + String(format: " %5llu %5d %6d ", seed % 100_000, runs, injected) + recoveryText
+                + String(format: " %6.1f s  ", settled.seconds)
+                + (checks.isEmpty ? "all \(Checker.checks.count) ok" : "FAIL: " + checks.joined(separator: ", "))
+        }
+
+        var detail: String {
+            description + "\n  " + violations.prefix(20).map(\.description).joined(separator: "\n  ")
+        }
+    }
+
+    /// The workload's playbooks, with an SLA short enough to breach in real time.
+    static var playbooks: [String] {
+        Workload.playbooks.map { $0.replacingOccurrences(of: "sla: 1m", with: "sla: 3s") }
+    }
+
+    /// Runs `runs` runs of the workload on three replicas while injecting `fault`, lets everything settle and
+    /// checks the history.
+    static func run(fault: RealFault, seed: UInt64, runs: Int = 36) async throws -> Report {
+        let binary = TestEnvironment.packageRoot + "/.build/debug/hms-act"
+        try #require(FileManager.default.isExecutableFile(atPath: binary), "build hms-act first (swift build)")
+        if fault != .none && fault != .replicaKill {
+            try #require(StackControl.ownsServers, "\(fault.rawValue) needs the servers of scripts/stack (HMS_STACK_DIR)")
+        }
+        var random = SeededRandom(seed: seed)
+        let workload = Workload(runs: runs, random: &random, prefix: "\(fault.rawValue)-\(seed)")
+        let result = Mutex<Report?>(nil)
+        let seeded = random
+        try await SystemHarness.run(playbooks: playbooks, replicas: 0, answer: { _ in .ignore }) { system in
+            let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary)
+            defer { rig.stopReplicas() }
+            let report = try await rig.drive(fault)
+            result.withLock { $0 = report }
+        }
+        var report = try #require(result.withLock { $0 })
+        report.seed = seed
+        return report
+    }
+}
+
+/// The stack's own servers, which the suite may stop, kill and start (scripts/lib).
+enum StackControl {
+    static var stackDirectory: String {
+        ProcessInfo.processInfo.environment["HMS_STACK_DIR"] ?? TestEnvironment.packageRoot + "/.local"
+    }
+
+    /// True when the servers under test are the ones scripts/stack started from `HMS_STACK_DIR`.
+    static var ownsServers: Bool {
+        FileManager.default.fileExists(atPath: stackDirectory + "/rabbitmq/rabbitmq.pid")
+            && FileManager.default.fileExists(atPath: stackDirectory + "/postgres/data/postmaster.pid")
+    }
+
+    static var brokerPID: pid_t? {
+        (try? String(contentsOfFile: stackDirectory + "/rabbitmq/rabbitmq.pid", encoding: .utf8))
+            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    static var postmasterPID: pid_t? {
+        (try? String(contentsOfFile: stackDirectory + "/postgres/data/postmaster.pid", encoding: .utf8))
+            .flatMap { $0.split(separator: "\n").first.flatMap { pid_t($0) } }
+    }
+
+    /// Runs shell commands with scripts/lib's functions loaded (`rmq_up`, `pg_down`, …); throws when they fail.
+    static func shell(_ commands: String) async throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["HMS_STACK_DIR"] = stackDirectory
+        let script = "set -euo pipefail; cd \"$1\"; source scripts/lib/common.sh; source scripts/lib/rabbitmq.sh; "
+            + "source scripts/lib/postgres.sh; " + commands
+        let status = try await spawn(["/bin/bash", "-c", script, "bash", TestEnvironment.packageRoot],
+            environment: environment)
+        if status != 0 { throw StackError(description: "`\(commands)` exited with \(status)") }
+    }
+
+    struct StackError: Error, CustomStringConvertible { var description: String }
+
+    /// posix_spawn and a blocking waitpid on a thread of its own: Foundation's `Process` did not report
+    /// termination reliably inside the test runner, and the cooperative pool must not block.
+    static func spawn(_ words: [String], environment: [String: String]) async throws -> Int32 {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                let arguments: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) }
+                let variables: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") }
+                defer {
+                    arguments.forEach { free($0) }
+                    variables.forEach { free($0) }
+                }
+                var pid: pid_t = 0
+                let spawned = posix_spawn(&pid, words[0], nil, nil, arguments + [nil], variables + [nil])
+                guard spawned == 0 else {
+                    continuation.resume(throwing: POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EIO))
+                    return
+                }
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: (status >> 8) & 0xFF)
+            }
+        }
+    }
+}
+
+/// One scenario's moving parts: the replicas, the trigger publisher, the workers and the fault.
+final class FaultRig: Sendable {
+    let system: System
+    let workload: Workload
+    let binary: String
+    /// Run id → script.
+    let scripts: [String: Workload.Script]
+
+    private struct State {
+        var random: SeededRandom
+        var replicas: [ServeProcess?] = []
+        var confirmed = Set<String>()
+        /// Answers waiting to be sent: body and copies.
+        var answers: [(body: JSONValue, copies: Int)] = []
+        var tasksSeen = 0
+        var injected = 0
+        var faultEnded: ContinuousClock.Instant?
+        var firstTaskAfterFault: ContinuousClock.Instant?
+    }
+
+    private let state: Mutex<State>
+    private let logs: String
+
+    init(system: System, workload: Workload, random: SeededRandom, binary: String) {
+        self.system = system
+        self.workload = workload
+        self.binary = binary
+        scripts = Dictionary(uniqueKeysWithValues: workload.scripts.map {
+            (System.runID(playbook: $0.kind.playbookID, eventID: $0.eventID), $0)
+        })
+        state = Mutex(State(random: random))
+        logs = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-faults").path
+        try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    }
+
+    private func random<T>(_ body: (inout SeededRandom) -> T) -> T { state.withLock { body(&$0.random) } }
+
+    // MARK: Replicas
+
+    private func startReplica(_ index: Int) throws {
+        let log = FileHandle(forWritingAtPath: "\(logs)/replica-\(index).log") ?? {
+            _ = FileManager.default.createFile(atPath: "\(logs)/replica-\(index).log", contents: nil)
+            return FileHandle(forWritingAtPath: "\(logs)/replica-\(index).log") ?? .nullDevice
+        }()
+        log.seekToEndOfFile()
+        let process = try ServeProcess.start(binary: binary, system: system, standardError: log)
+        state.withLock { state in
+            while state.replicas.count <= index { state.replicas.append(nil) }
+            state.replicas[index] = process
+        }
+    }
+
+    private func killReplica(_ index: Int) {
+        let process = state.withLock { state -> ServeProcess? in
+            defer { state.replicas[index] = nil }
+            return state.replicas[index]
+        }
+        process?.kill()
+        process?.process.waitUntilExit()
+    }
+
+    func stopReplicas() {
+        let processes = state.withLock { state in
+            defer { state.replicas = [] }
+            return state.replicas.compactMap { $0 }
+        }
+        for process in processes { process.kill() }
+    }
+
+    // MARK: The scenario
+
+    func drive(_ fault: RealFault) async throws -> RealFaultRun.Report {
+        for index in 0..<3 { try startReplica(index) }
+        // Wait until a replica has bound the triggers (and so migrated the schema).
+        guard let first = workload.scripts.first else { throw CancellationError() }
+        try await system.emitWhenBound(first.kind.trigger, id: first.eventID)
+        state.withLock { _ = $0.confirmed.insert(first.eventID) }
+        let store = try makeStore()
+        let pool = Task { [client = store.client] in try await client.run() }
+        defer { pool.cancel() }
+
+        let worker = Task { try await work() }
+        defer { worker.cancel() }
+        let publisher = Task { try await publishTriggers(spreadOver: .seconds(8)) }
+        defer { publisher.cancel() }
+
+        try await Task.sleep(for: .seconds(2))
+        try await inject(fault)
+        let clock = ContinuousClock()
+        let faultEnded = clock.now
+        state.withLock { $0.faultEnded = faultEnded }
+        try await publisher.value
+
+        // Everything must settle: every run ended, nothing left in the outbox, timers or queues.
+        var observed = try await observe(store)
+        while clock.now - faultEnded < .seconds(180) {
+            let answersLeft = state.withLock { $0.answers.count }
+            if answersLeft == 0, ended(observed), observed.outboxLeft == 0, observed.timersLeft == 0,
+                observed.messagesLeft.values.allSatisfy({ $0 == 0 })
+            {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            observed = try await observe(store)
+        }
+        let settled = clock.now - faultEnded
+        let (confirmed, injected, firstTask) = state.withLock { ($0.confirmed, $0.injected, $0.firstTaskAfterFault) }
+        let violations = Checker.check(workload, confirmed: confirmed, observed)
+        return RealFaultRun.Report(fault: fault, seed: 0, runs: workload.scripts.count, injected: injected,
+            violations: violations, recovery: firstTask.map { $0 - faultEnded }, settled: settled)
+    }
+
+    private func makeStore() throws -> Store {
+        var configuration = TestEnvironment.postgres
+        configuration.searchPath = system.configuration.postgres.schema
+        configuration.applicationName = "hms-act-faults"
+        let client = PostgresClient(configuration: .init(connection: configuration, maxConnections: 2),
+            logger: TestEnvironment.logger("test.faults"))
+        return Store(client: client, schema: system.configuration.postgres.schema, logger: TestEnvironment.logger("test.faults"))
+    }
+
+    /// Publishes every trigger once, spread over `duration`, each until the broker confirms it (a trigger
+    /// whose confirm was lost is published again with the same id: the inbox makes it one run).
+    private func publishTriggers(spreadOver duration: Duration) async throws {
+        let pending = workload.scripts.filter { script in state.withLock { !$0.confirmed.contains(script.eventID) } }
+        let pause = duration / max(pending.count, 1)
+        for script in pending {
+            try await publishUntilConfirmed(script)
+            try await Task.sleep(for: pause)
+        }
+    }
+
+    private func publishUntilConfirmed(_ script: Workload.Script) async throws {
+        let body: JSONValue = ["type": .string(script.kind.trigger), "id": .string(script.eventID), "payload": [:]]
+        let message = AMQPMessage(body: body.canonicalEncoding, exchange: system.configuration.amqp.exchanges.events,
+            routingKey: script.kind.trigger, properties: AMQPProperties(contentType: "application/json",
+                messageID: script.eventID))
+        while true {
+            if (try? await system.worker.publish(message)) == .confirmed {
+                state.withLock { _ = $0.confirmed.insert(script.eventID) }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    /// The workers: every task message (the harness records them all) gets its scripted answer, sent later,
+    /// in a random order, one to three times.
+    private func work() async throws {
+        let results = system.configuration.amqp.exchanges.results
+        while !Task.isCancelled {
+            let all = system.tasks.all
+            let fresh = state.withLock { state -> ArraySlice<Recorder.Message> in
+                defer { state.tasksSeen = all.count }
+                return all[state.tasksSeen...]
+            }
+            if !fresh.isEmpty {
+                let now = ContinuousClock.now
+                state.withLock { state in
+                    if let end = state.faultEnded, state.firstTaskAfterFault == nil, now > end {
+                        state.firstTaskAfterFault = now
+                    }
+                }
+            }
+            for message in fresh {
+                guard let body = answer(message.body) else { continue }
+                state.withLock { state in
+                    state.answers.append((body, Int.random(in: 1...3, using: &state.random)))
+                }
+            }
+            let batch = state.withLock { state -> [(body: JSONValue, copies: Int)] in
+                state.answers.shuffle(using: &state.random)
+                let count = Int.random(in: 0...state.answers.count, using: &state.random)
+                defer { state.answers.removeFirst(count) }
+                return Array(state.answers.prefix(count))
+            }
+            for (body, copies) in batch {
+                var sent = 0
+                while sent < copies {
+                    let outcome = try? await system.worker.publish(AMQPMessage(body: body.canonicalEncoding,
+                        exchange: results, routingKey: "result.fault",
+                        properties: AMQPProperties(contentType: "application/json")))
+                    if outcome == .confirmed {
+                        sent += 1
+                    } else if sent > 0 {
+                        break  // one copy arrived; the rest were only duplicates
+                    } else {
+                        if Task.isCancelled { return }
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 20...120)))
+        }
+    }
+
+    private func answer(_ task: JSONValue) -> JSONValue? {
+        guard let run = task["run_id"]?.stringValue, let step = task["step_id"]?.stringValue,
+            let taskID = task["task_id"]?.stringValue, let attempt = task["attempt"]?.numberValue?.intValue,
+            let script = scripts[run]
+        else { return nil }
+        switch Workload.answer(script, step: step, attempt: attempt, compensation: task["compensation"] == .bool(true)) {
+        case nil: return nil
+        case .completed(let output):
+            return ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "completed", "output": output]
+        case .failed(let reason, let retryable):
+            return ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "failed",
+                "reason": .string(reason), "retryable": .bool(retryable)]
+        }
+    }
+
+    // MARK: Faults
+
+    private func inject(_ fault: RealFault) async throws {
+        func count() { state.withLock { $0.injected += 1 } }
+        switch fault {
+        case .none:
+            try await Task.sleep(for: .seconds(4))
+        case .replicaKill:
+            let clock = ContinuousClock()
+            let end = clock.now + .seconds(9)
+            while clock.now < end {
+                let victim = random { Int.random(in: 0..<3, using: &$0) }
+                killReplica(victim)
+                count()
+                try await Task.sleep(for: .milliseconds(500))
+                try startReplica(victim)
+                try await Task.sleep(for: .milliseconds(random { Int.random(in: 1_000...2_500, using: &$0) }))
+            }
+        case .brokerRestart:
+            try await StackControl.shell("rmq_down; sleep 2; rmq_up")
+            count()
+        case .brokerKill:
+            let pid = try #require(StackControl.brokerPID)
+            kill(pid, SIGKILL)
+            count()
+            try await Task.sleep(for: .seconds(2))
+            try await StackControl.shell("rmq_up")
+        case .databaseRestart:
+            try await StackControl.shell("pg_down; sleep 2; pg_up")
+            count()
+        case .databaseKill:
+            let pid = try #require(StackControl.postmasterPID)
+            kill(pid, SIGKILL)
+            count()
+            try await Task.sleep(for: .seconds(2))
+            try await StackControl.shell("pg_up")
+        case .backendsStopped:
+            let pids = try await serviceBackends()
+            for pid in pids { kill(pid, SIGSTOP) }
+            count()
+            try await Task.sleep(for: .seconds(8))
+            for pid in pids { kill(pid, SIGCONT) }
+        }
+    }
+
+    /// The PostgreSQL backends serving the replicas (not the suite's own connections).
+    private func serviceBackends() async throws -> [pid_t] {
+        let connection = try await PostgresConnection.connect(configuration: TestEnvironment.postgres,
+            logger: TestEnvironment.logger("test.faults"))
+        defer { Task { await connection.close() } }
+        let rows = try await connection.query(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'hms-act' AND backend_type = 'client backend'")
+        return try rows.map { pid_t(try $0.decode(Int.self, column: 0)) }
+    }
+
+    // MARK: What is left
+
+    private func ended(_ observed: Observed) -> Bool {
+        let confirmed = state.withLock { $0.confirmed }
+        return confirmed.count == workload.scripts.count && workload.scripts.allSatisfy { script in
+            let run = System.runID(playbook: script.kind.playbookID, eventID: script.eventID)
+            return ["completed", "failed", "cancelled"].contains(observed.runs[run] ?? "")
+        }
+    }
+
+    /// Reads what the checker needs from the database and the broker; a server that is still coming back
+    /// gives an empty observation (the caller looks again).
+    private func observe(_ store: Store) async throws -> Observed {
+        do {
+            var runs: [String: String] = [:]
+            var cursor: String?
+            repeat {
+                let page = try await store.listRuns(status: nil, playbookID: nil, after: cursor, limit: 500)
+                for run in page.runs { runs[run.runID] = run.status }
+                cursor = page.nextCursor
+            } while cursor != nil
+            var tasks: [TaskRow] = []
+            var audit: [String: [AuditChain.StoredEntry]] = [:]
+            for run in runs.keys {
+                tasks += try await store.tasks(ofRun: run)
+                audit[run] = try await store.auditTrail(runID: run)
+            }
+            let outbox = try await store.outboxLag().count
+            let timers = try await store.pendingTimerCount()
+            let amqp = system.configuration.amqp
+            let topology = system.configuration.topology(triggerTypes: [])
+            var messages: [String: Int] = [:]
+            for name in [amqp.queues.triggers, amqp.queues.results, amqp.queues.dead] {
+                guard let queue = topology.queues.first(where: { $0.name == name }) else { continue }
+                messages[name] = try await system.worker.withConnection { connection in
+                    Int(try await connection.declareQueue(queue).messageCount)
+                }
+            }
+            return Observed(runs: runs, tasks: tasks, audit: audit,
+                governance: system.governance.all.map { ($0.routingKey, $0.body["run_id"]?.stringValue) },
+                outboxLeft: outbox, timersLeft: timers, messagesLeft: messages)
+        } catch {
+            return Observed(runs: [:], tasks: [], audit: [:], governance: [], outboxLeft: -1, timersLeft: -1,
+                messagesLeft: ["unreachable": 1])
+        }
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
