@@ -98,6 +98,14 @@ public struct Store: Sendable {
         }
     }
 
+    /// The server's `synchronous_commit` for our sessions. With `off`, a commit returns before its WAL is
+    /// written, and a killed server loses commits whose messages were already acknowledged.
+    public func synchronousCommit() async throws -> String {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.synchronousCommit).first!.decode(String.self, column: 0)
+        }
+    }
+
     /// Whether a connection can be had and answers.
     public func ping() async -> Bool {
         do {

@@ -34,7 +34,7 @@ import Darwin
 /// ```
 public final class SerialThreadExecutor: SerialExecutor, @unchecked Sendable {
     // @unchecked Sendable: every mutable stored property (`jobs`, `head`, `parkedForJobs`, `parked`,
-    // `isShutdown`, `threadID`) is read and written only while holding `mutex`. `mutex`,
+    // `isShutdown`, `loopExited`, `threadID`) is read and written only while holding `mutex`. `mutex`,
     // `condition`, `wakeReadFD` and `wakeWriteFD` are set in `init`, before the object is shared, and never
     // change; they are destroyed in `deinit`, which runs after the thread has left its loop (the thread holds a
     // strong reference until then). Writing to and reading from a pipe are thread-safe system calls.
@@ -52,6 +52,10 @@ public final class SerialThreadExecutor: SerialExecutor, @unchecked Sendable {
     /// True while the running job sleeps in any `wait`; tests read it through ``isParked``.
     private var parked = false
     private var isShutdown = false
+    /// True once the loop returned (shut down, nothing queued): ``enqueue(_:)`` must start it again.
+    private var loopExited = false
+    /// The thread's name, for a loop started again after shutdown.
+    private let name: String
     /// The worker thread, once it runs; nil before (and forever when it could not start).
     private var threadID: pthread_t?
 
@@ -81,6 +85,7 @@ public final class SerialThreadExecutor: SerialExecutor, @unchecked Sendable {
         }
         wakeReadFD = fds[0]
         wakeWriteFD = fds[1]
+        self.name = name
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -155,9 +160,26 @@ public final class SerialThreadExecutor: SerialExecutor, @unchecked Sendable {
         pthread_mutex_lock(mutex)
         jobs.append(unownedJob)
         let mustWake = parkedForJobs
+        // A job that arrives after the shut-down loop already returned (an actor method called on a closed
+        // connection) would otherwise wait for ever: start the loop again; it drains and returns.
+        let mustRestart = loopExited
+        loopExited = false
         pthread_cond_signal(condition)
         pthread_mutex_unlock(mutex)
         if mustWake { wake() }
+        if mustRestart {
+            let status = Self.createDetachedThread(ThreadStart(executor: self, name: name))
+            if status != 0 {
+                // No thread to drain the queue: run the job here rather than never (only after shutdown).
+                pthread_mutex_lock(mutex)
+                loopExited = true
+                let queued = Array(jobs[head...])
+                jobs.removeAll()
+                head = 0
+                pthread_mutex_unlock(mutex)
+                for queuedJob in queued { queuedJob.runSynchronously(on: asUnownedSerialExecutor()) }
+            }
+        }
     }
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
@@ -294,6 +316,7 @@ public final class SerialThreadExecutor: SerialExecutor, @unchecked Sendable {
                 pthread_cond_wait(condition, mutex)
             }
             if head == jobs.count {  // shut down, and nothing left to run
+                loopExited = true
                 pthread_mutex_unlock(mutex)
                 return
             }

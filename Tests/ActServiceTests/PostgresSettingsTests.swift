@@ -1,5 +1,5 @@
 import ActPostgres
-import ActService
+@testable import ActService
 import Foundation
 import Testing
 
@@ -105,6 +105,17 @@ import Testing
                 line?.trimmingCharacters(in: .whitespaces).hasPrefix(expected) == true,
                 "config/hms-act.yaml needs `\(expected)  # \(setting.environment)`"
             )
+        }
+    }
+
+    /// A server that acknowledges commits before writing them can lose a result whose message hms-act already
+    /// acknowledged; the service says so at start and how to fix it. Every durable setting is quiet.
+    @Test func aServerThatCanLoseAcknowledgedCommitsIsNamedAtStart() throws {
+        let warning = try #require(ServiceRuntime.durabilityWarning(synchronousCommit: "off"))
+        #expect(warning.contains("synchronous_commit = off"))
+        #expect(warning.contains("ALTER ROLE"))
+        for durable in ["on", "local", "remote_write", "remote_apply"] {
+            #expect(ServiceRuntime.durabilityWarning(synchronousCommit: durable) == nil)
         }
     }
 }

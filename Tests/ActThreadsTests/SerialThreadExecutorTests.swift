@@ -1,3 +1,4 @@
+import Synchronization
 @testable import ActThreads
 import Testing
 
@@ -154,6 +155,27 @@ import Darwin
         // Jobs enqueued after shutdown still run.
         await worker.append(10)
         #expect(await worker.log == Array(0...10))
+    }
+
+    /// The loop returns once shut down with nothing queued; a job that comes later (an actor method called
+    /// on a closed connection) used to wait for ever. It hung the unit tests about once in two runs on a
+    /// loaded machine, through the test above.
+    @Test func aJobAfterTheShutDownLoopReturnedStillRuns() async throws {
+        let executor = try SerialThreadExecutor(name: "test-late-job")
+        let worker = Worker(executor: executor)
+        await worker.append(0)
+        executor.shutdown()
+        try await Task.sleep(for: .milliseconds(200))  // the loop has returned by now
+        let ran = Mutex(false)
+        Task {
+            await worker.append(1)
+            ran.withLock { $0 = true }
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while !ran.withLock({ $0 }), clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let appended = ran.withLock { $0 }
+        #expect(appended, "a job enqueued after the loop returned never ran")
     }
 
     @Test func aThreadThatCannotStartIsAnErrorNotACrash() {

@@ -38,6 +38,9 @@ public struct ServiceRuntime: Sendable {
         let postgres = PostgresClient(configuration: clientConfiguration, logger: logger)
         let store = Store(client: postgres, schema: configuration.postgres.schema, logger: logger)
         try await store.migrate()
+        if let warning = durabilityWarning(synchronousCommit: try await store.synchronousCommit()) {
+            logger.warning("\(warning)")
+        }
         let databaseClock = DatabaseClock(wall: wallClock)
         try await databaseClock.synchronize(with: store, warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds),
             logger: logger)
@@ -68,5 +71,16 @@ public struct ServiceRuntime: Sendable {
             Housekeeping(orchestrator: orchestrator, logger: logger),
         ]
         return ServiceRuntime(orchestrator: orchestrator, store: store, postgres: postgres, services: services)
+    }
+
+    /// What to tell the operator when the database may lose a commit hms-act already acted on: a result
+    /// message is acknowledged once its transaction commits, so with `synchronous_commit = off` a database
+    /// crash loses that result for good (the run waits for ever). Nil when commits are durable.
+    static func durabilityWarning(synchronousCommit: String) -> String? {
+        guard synchronousCommit.lowercased() == "off" else { return nil }
+        return "PostgreSQL runs with synchronous_commit = off: a database crash can lose transactions hms-act "
+            + "already acknowledged the messages of, and those runs then wait for ever. Set synchronous_commit "
+            + "to on (or local, remote_write, remote_apply) for hms-act's role: "
+            + "ALTER ROLE <role> SET synchronous_commit = on"
     }
 }

@@ -272,5 +272,6 @@ enum StoreSQL {
     // MARK: health
 
     static let ping = "SELECT 1"
+    static let synchronousCommit = "SELECT current_setting('synchronous_commit')"
     static let databaseTime = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 }
