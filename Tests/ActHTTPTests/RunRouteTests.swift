@@ -170,13 +170,13 @@ struct RunRouteTests {
             #expect(try again.json["outcome"] == "ignored")
 
             let cancel = try await client.send(.post, "/v1/runs/\(runID)/cancel", token: Token.operate,
-                json: #"{"reason": "duplicate complaint", "actor": "clerk#7"}"#)
+                json: #"{"reason": "duplicate complaint"}"#)
             #expect(try cancel.json["outcome"] == "applied")
             let detail = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
             #expect(detail.summary.status == "cancelled")
             #expect(detail.summary.finishedAt != nil)
             #expect(detail.failure?.reason == "duplicate complaint")
-            #expect(detail.timeline.contains { $0.kind == "run.cancel_requested" && $0.actor == "clerk#7" })
+            #expect(detail.timeline.contains { $0.kind == "run.cancel_requested" && $0.actor == "ops" })
         }
     }
 
@@ -228,12 +228,12 @@ struct RunRouteTests {
             #expect(awaiting.steps.first?.status == "awaiting_approval")
 
             let callback = try await client.send(.post, "\(prefix)/\(runID)/zoningApproval", token: Token.operate,
-                json: #"{"approved": true, "actor": "officer#4", "reason": "ok"}"#)
+                json: #"{"approved": true, "reason": "ok"}"#)
             #expect(callback.status == .accepted)
             #expect(try callback.json == ["run_id": .string(runID), "step_id": "zoningApproval", "outcome": "applied"])
             let finished = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
             #expect(finished.summary.status == "completed")
-            #expect(finished.timeline.contains { $0.kind == "approval.given" && $0.actor == "officer#4" })
+            #expect(finished.timeline.contains { $0.kind == "approval.given" && $0.actor == "ops" })
         }
     }
 }

@@ -133,12 +133,12 @@ struct TestWorld {
     let metrics: PrometheusCollectorRegistry
     let app: Application<RouterResponder<APIRequestContext>>
 
-    init(playbooks: [String] = [], agents: [Agent] = []) async throws {
+    init(playbooks: [String] = [], agents: [Agent] = [], tokens: [String] = Token.specifications) async throws {
         plane = InMemoryControlPlane(agents: agents)
         for source in playbooks { _ = try await plane.registerPlaybook(source: source, file: nil, triggers: []) }
         metrics = PrometheusCollectorRegistry()
         let logger = Logger(label: "ActHTTPTests") { _ in SwiftLogNoOpLogHandler() }
-        let router = buildRouter(controlPlane: plane, tokens: Token.specifications, metrics: metrics, logger: logger)
+        let router = buildRouter(controlPlane: plane, tokens: tokens, metrics: metrics, logger: logger)
         app = Application(router: router, logger: logger)
     }
 

@@ -84,7 +84,7 @@ struct TaskRouteTests {
             let runID = try await startFTCRun(client)
             let task = pathSegment("\(runID)/classify/1")
             let done = try await client.send(.post, "/v1/tasks/\(task)/complete",
-                json: #"{"output": {"severity": "Low"}, "attempt": 1, "agent": "clerk#7"}"#)
+                json: #"{"output": {"severity": "Low"}, "attempt": 1, "agent": "root"}"#)
             #expect(try done.json["outcome"] == "applied")
             let repeated = try await client.send(.post, "/v1/tasks/\(task)/complete", json: #"{"output": {"severity": "Low"}}"#)
             #expect(repeated.status == .accepted)
@@ -93,7 +93,7 @@ struct TaskRouteTests {
             let detail = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
             #expect(detail.steps[0].output == ["severity": "Low"])
             #expect(detail.steps.last?.stepID == "notify_citizen")
-            #expect(detail.timeline.contains { $0.kind == "task.completed" && $0.actor == "clerk#7" })
+            #expect(detail.timeline.contains { $0.kind == "task.completed" && $0.actor == "root" })
 
             let wrongAttempt = try await client.send(.post, "/v1/tasks/\(pathSegment("\(runID)/notify_citizen/1"))/complete",
                 json: #"{"output": {}, "attempt": 3}"#)

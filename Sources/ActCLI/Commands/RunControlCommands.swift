@@ -5,13 +5,16 @@ import Foundation
 /// The operator's commands on one run: `pause`, `resume`, `cancel`, `signal` and `approve`.
 enum RunControl {
     /// `POST /v1/runs/{run}/{action}` with `{"reason", "actor"}`; prints the outcome.
+    ///
+    /// The server records the token's principal as the actor; `actor` is sent only when given, and the
+    /// server refuses it (403 `actor-mismatch`) unless it is that principal.
     static func send(
         _ action: String, run: String, reason: String?, actor: String?, client: ClientOptions
     ) async throws {
         let api = try client.client()
         var body: [String: JSONValue] = [:]
         if let reason { body["reason"] = .string(reason) }
-        body["actor"] = .string(actor ?? defaultActor)
+        if let actor { body["actor"] = .string(actor) }
         let answer = try await api.post(
             "/v1/runs/\(APIClient.encodeComponent(run))/\(action)", json: .object(body)
         ).json()
@@ -32,11 +35,6 @@ enum RunControl {
     static func outcome(_ answer: JSONValue) -> String {
         answer["outcome"]?.stringValue ?? "accepted"
     }
-
-    /// Who the audit trail names when `--actor` is not given: `cli:<user>`.
-    static var defaultActor: String {
-        "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "operator")
-    }
 }
 
 /// What `pause`, `resume` and `cancel` take: the run, why and who (for the audit trail), and the API client.
@@ -45,7 +43,7 @@ struct RunActionOptions: ParsableArguments {
     var runID: String
     @Option(help: "Why, for the audit trail.")
     var reason: String?
-    @Option(help: "Who, for the audit trail (default cli:$USER).")
+    @Option(help: "Who, for the audit trail: only the token's own name is accepted (the default is that name).")
     var actor: String?
     @OptionGroup var client: ClientOptions
 
@@ -123,7 +121,8 @@ struct SignalCommand: AsyncParsableCommand {
     }
 }
 
-/// `hms-act approve RUN STEP --actor A [--reason R] [--refuse]`: the human decision on a `pause: true` step.
+/// `hms-act approve RUN STEP [--reason R] [--refuse]`: the human decision on a `pause: true` step, recorded
+/// under the token's principal.
 struct ApproveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "approve",
@@ -134,8 +133,8 @@ struct ApproveCommand: AsyncParsableCommand {
     var runID: String
     @Argument(help: "The step waiting for approval, e.g. zoningApproval.")
     var step: String
-    @Option(help: "Who decides, for the audit trail (e.g. officer#2).")
-    var actor: String
+    @Option(help: "Who decides: only the token's own name is accepted (the default is that name).")
+    var actor: String?
     @Option(help: "Why.")
     var reason: String?
     @Flag(help: "Refuse instead of approve (the run fails and compensates).")
@@ -144,16 +143,11 @@ struct ApproveCommand: AsyncParsableCommand {
     var payload: String?
     @OptionGroup var client: ClientOptions
 
-    func validate() throws {
-        guard !actor.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw ValidationError("--actor must name who decides, e.g. --actor officer#2")
-        }
-    }
-
     func run() async throws {
         try await Console.reportingErrors {
             let api = try client.client()
-            var body: [String: JSONValue] = ["approved": .bool(!refuse), "actor": .string(actor)]
+            var body: [String: JSONValue] = ["approved": .bool(!refuse)]
+            if let actor { body["actor"] = .string(actor) }
             if let reason { body["reason"] = .string(reason) }
             if let payload { body["payload"] = try Console.parseJSON(payload, option: "--payload") }
             let answer = try await api.post(

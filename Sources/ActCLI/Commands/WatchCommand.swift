@@ -195,7 +195,7 @@ enum WatchTimeline {
         case "cancelled":
             return Line(key: key, text: "  · " + pad(step.stepID, 21) + "cancelled", printOnce: true)
         case "awaiting_approval":
-            let text = row("⏸", step.stepID, actor: who, seconds: elapsed) + " – awaiting approval: hms-act approve \(run.runID) \(step.stepID) --actor NAME"
+            let text = row("⏸", step.stepID, actor: who, seconds: elapsed) + " – awaiting approval: hms-act approve \(run.runID) \(step.stepID)"
             return Line(key: key, text: text, printOnce: true)
         case "waiting":
             let text = row("⏳", step.stepID, actor: nil, seconds: elapsed) + " – waiting"

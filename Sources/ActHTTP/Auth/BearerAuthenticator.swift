@@ -1,4 +1,5 @@
 import ActPlaybook
+import ActService
 import Hummingbird
 public import Logging
 
@@ -37,11 +38,12 @@ public struct Principal: Hashable, Sendable {
     public func grants(_ scope: Scope) -> Bool { scopes.contains { $0 >= scope } }
 }
 
-/// The configured API tokens, read from `name:secret:scope+scope` entries (`ServiceConfiguration.http.tokens`).
+/// The configured API tokens (`ServiceConfiguration.http.tokens`, read by ``APITokenEntry``): only the
+/// SHA-256 digest of each secret is held, whether the entry gave the secret or its digest.
 public struct TokenTable: Sendable {
     struct Entry: Sendable {
         var principal: Principal
-        var secret: [UInt8]
+        var digest: [UInt8]
     }
 
     var entries: [Entry]
@@ -51,40 +53,29 @@ public struct TokenTable: Sendable {
     public init(_ specifications: [String], logger: Logger) {
         var entries: [Entry] = []
         for specification in specifications {
-            let parts = specification.split(separator: ":", omittingEmptySubsequences: false)
-            let scopes = parts.count == 3 ? parts[2].split(separator: "+").map { Scope(rawValue: String($0)) } : []
-            guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !scopes.isEmpty, !scopes.contains(nil) else {
-                logger.warning("ignoring a malformed API token entry; write name:secret:scope+scope",
-                    metadata: ["token.name": "\(parts.first.map(String.init) ?? "")"])
-                continue
+            do {
+                let entry = try APITokenEntry(parsing: specification)
+                let scopes = Set(entry.scopes.compactMap(Scope.init(rawValue:)))
+                entries.append(Entry(principal: Principal(name: entry.name, scopes: scopes), digest: entry.digest))
+            } catch {
+                logger.warning("ignoring a malformed API token entry", metadata: ["problem": "\(error.description)"])
             }
-            entries.append(Entry(principal: Principal(name: String(parts[0]), scopes: Set(scopes.compactMap { $0 })),
-                secret: Array(parts[1].utf8)))
         }
         self.entries = entries
     }
 
     /// The principal whose secret is `presented`.
     ///
-    /// Every configured secret is compared, each in time that depends only on the lengths, so the answer
-    /// time says nothing about how much of a secret matched or which token did.
+    /// The presented token is hashed once and its digest compared with every configured digest, each
+    /// comparison over all 32 bytes, so the answer time says nothing about how much of a secret matched or
+    /// which token did.
     func principal(presenting presented: [UInt8]) -> Principal? {
+        let digest = APITokenEntry.digest(ofSecret: presented)
         var found: Principal?
-        for entry in entries where Self.constantTimeEquals(entry.secret, presented) {
+        for entry in entries where APITokenEntry.constantTimeEquals(entry.digest, digest) {
             found = found ?? entry.principal
         }
         return found
-    }
-
-    static func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: lhs.count ^ rhs.count) | (lhs.count == rhs.count ? 0 : 1)
-        let count = max(lhs.count, rhs.count)
-        for index in 0..<count {
-            let a = index < lhs.count ? lhs[index] : 0
-            let b = index < rhs.count ? rhs[index] : 0
-            difference |= a ^ b
-        }
-        return difference == 0
     }
 }
 

@@ -161,16 +161,16 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     func runCommand(_ request: Request, _ context: Context, command: OperatorCommand) async throws -> Response {
         let runID = RunID(try APIRequest.pathParameter("id", context: context))
         let body: RunCommandRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
         guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
         let event: RunEvent =
             switch command {
             case .pause: .pause
             case .resume: .resume
-            case .cancel: .cancel(reason: body.reason ?? "cancelled by \(context.principal?.name ?? "an operator")")
+            case .cancel: .cancel(reason: body.reason ?? "cancelled by \(actor)")
             }
         let key = request.idempotencyKey.map { "\(runID.rawValue):\(command):\($0)" }
-        let result = try await submit(.operatorCommand(runID: runID, event: event,
-            actor: body.actor ?? context.principal?.name ?? "operator", key: key))
+        let result = try await submit(.operatorCommand(runID: runID, event: event, actor: actor, key: key))
         let (outcome, reason) = try Self.outcome(result.outcome)
         return try APIResponse.json(RunCommandAccepted(runID: runID.rawValue, outcome: outcome, reason: reason),
             status: .accepted)
@@ -192,8 +192,8 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         let runID = RunID(try APIRequest.pathParameter("run", context: context))
         let stepID = try APIRequest.pathParameter("step", context: context)
         let body: CallbackRequest = try await APIRequest.decode(request, context: context)
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
         guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
-        let actor = body.actor.flatMap { $0.isEmpty ? nil : $0 } ?? context.principal?.name ?? "operator"
         let result = try await submit(.worker(.approval(WorkerMessage.Approval(runID: runID.rawValue, stepID: stepID,
             approved: body.approved, actor: actor, reason: body.reason, payload: body.payload ?? .null)), messageID: nil))
         let (outcome, reason) = try Self.outcome(result.outcome)
@@ -243,12 +243,13 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     private func taskResult(_ taskID: TaskID, attempt: Int?, agent: String?,
         outcome: WorkerMessage.TaskResult.Outcome, context: Context) async throws -> Response
     {
+        let agent = try Self.actor(claiming: agent, field: "agent", context: context)
         guard let latest = try await controlPlane.latestTaskAttempt(id: taskID) else {
             throw APIProblem.notFound("no task \(taskID); copy `task_id` from GET /v1/tasks", slug: "task-not-found")
         }
         let attempt = attempt ?? latest.attempt
         let result = try await submit(.worker(.taskResult(WorkerMessage.TaskResult(taskID: taskID.rawValue,
-            attempt: attempt, outcome: outcome, agent: agent ?? context.principal?.name)), messageID: nil))
+            attempt: attempt, outcome: outcome, agent: agent)), messageID: nil))
         let (outcome, reason) = try Self.outcome(result.outcome)
         return try APIResponse.json(TaskResultAccepted(taskID: taskID.rawValue, attempt: attempt, outcome: outcome,
             reason: reason), status: .accepted)
@@ -319,6 +320,32 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         case .rejected(let reason):
             throw APIProblem(.conflict, slug: "rejected", title: "Rejected", detail: reason)
         }
+    }
+
+    /// The actor of a command: the authenticated principal, never a name the body supplies (issue 13).
+    ///
+    /// A body may still name the actor (older clients send `actor`/`agent`), but only as the principal
+    /// itself; any other name is a 403 `actor-mismatch` problem and nothing is applied. There is no
+    /// delegation: to act as `officer#4`, call with `officer#4`'s token.
+    ///
+    /// - Parameters:
+    ///   - claimed: The body's `actor` or `agent`; `nil` or empty when it names none.
+    ///   - field: The body field it came from, for the problem's `errors`.
+    /// - Throws: ``APIProblem`` 403 when `claimed` names someone else; 401 when the route is open (a bug).
+    static func actor(claiming claimed: String?, field: String, context: Context) throws -> String {
+        guard let principal = context.principal else {
+            throw APIProblem(.unauthorized, slug: "unauthorized", title: "Unauthorized",
+                detail: "send Authorization: Bearer <token>", headers: [.wwwAuthenticate: "Bearer realm=\"hms-act\""])
+        }
+        guard let claimed, !claimed.isEmpty, claimed != principal.name else { return principal.name }
+        throw APIProblem(.forbidden, slug: "actor-mismatch", title: "Forbidden",
+            detail: "the body names `\(field)` \(claimed), but the token is \(principal.name)'s: the actor of a "
+                + "command is the caller the token identifies. Remove `\(field)` from the body, or call with "
+                + "\(claimed)'s own token",
+            extensions: [
+                "principal": .string(principal.name), "claimed": .string(claimed),
+                "errors": [["field": .string(field), "message": .string("must be omitted or equal \(principal.name)")]],
+            ])
     }
 
     static func runNotFound(_ runID: RunID) -> APIProblem {

@@ -87,7 +87,7 @@ extension ServiceConfiguration {
         .init(key: "http.host", environment: "HMS_HTTP_HOST", target: .string(\.http.host), summary: "HTTP listen address"),
         .init(key: "http.port", environment: "HMS_HTTP_PORT", target: .int(\.http.port), summary: "HTTP port (0: any free port)"),
         .init(key: "http.tokens", environment: "HMS_API_TOKENS", target: .strings(\.http.tokens),
-            summary: "Bearer tokens as name:secret:scope+scope (read, operate, admin)"),
+            summary: "Bearer tokens as name:sha256:HEX:scope+scope (hms-act token hash) or name:secret:scope+scope; scopes read, operate, admin"),
         .init(key: "engine.sla_warning_fraction", environment: "HMS_SLA_WARNING_FRACTION",
             target: .double(\.engine.slaWarningFraction), summary: "SLA warning point as a fraction of the SLA"),
         .init(key: "engine.batch_size", environment: "HMS_BATCH_SIZE", target: .int(\.engine.batchSize),
@@ -210,14 +210,9 @@ extension ServiceConfiguration {
         try require((0...65_535).contains(http.port), "http.port must be 0…65535")
         try require(postgres.schema.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !postgres.schema.isEmpty,
             "postgres.schema must be letters, digits and underscores")
+        // Two entries may share a name: the old and the new secret of one principal while it is rotated.
         for token in http.tokens {
-            let parts = token.split(separator: ":", omittingEmptySubsequences: false)
-            try require(parts.count == 3 && !parts[1].isEmpty,
-                "http.tokens entries must be name:secret:scopes, e.g. ops:s3cret:read+operate")
-            for scope in parts[2].split(separator: "+") {
-                try require(["read", "operate", "admin"].contains(String(scope)),
-                    "token \(parts[0]): unknown scope \(scope); use read, operate or admin")
-            }
+            do { _ = try APITokenEntry(parsing: token) } catch { throw SettingError(description: error.description) }
         }
     }
 }

@@ -82,7 +82,8 @@ public struct ServiceConfiguration: Sendable, Hashable {
     public struct HTTP: Sendable, Hashable {
         public var host = "0.0.0.0"
         public var port = 8100
-        /// Bearer tokens, as `name:secret:scope1+scope2` (scopes: read, operate, admin).
+        /// Bearer tokens, as `name:sha256:HEX:scope1+scope2` or `name:secret:scope1+scope2` (scopes: read,
+        /// operate, admin); see ``APITokenEntry``.
         public var tokens: [String] = []
         public init() {}
     }

@@ -1,0 +1,55 @@
+import ActService
+import Testing
+
+/// `http.tokens` entries: the hashed form, the clear form, and the errors that say how to write them.
+@Suite struct APITokenEntryTests {
+    static let digestHex = "7d882bf5292de661a4e0ba987fcdb5782787d84891a142264a2fc89d8a83e6d2"  // SHA-256 of d-secret
+
+    @Test func theHashedAndTheClearFormHoldTheSameDigest() throws {
+        let hashed = try APITokenEntry(parsing: "desk:sha256:\(Self.digestHex):read+operate")
+        let clear = try APITokenEntry(parsing: "desk:d-secret:read+operate")
+        #expect(hashed.digest == clear.digest)
+        #expect(hashed.digest == APITokenEntry.digest(ofSecret: Array("d-secret".utf8)))
+        #expect(hashed.storedAsHash && !clear.storedAsHash)
+        #expect(hashed.name == "desk" && hashed.scopes == ["read", "operate"])
+    }
+
+    @Test func theHelperWritesAnEntryThatReadsBack() throws {
+        let text = APITokenEntry.hashedSpecification(name: "desk", secret: Array("d-secret".utf8), scopes: ["operate"])
+        #expect(text == "desk:sha256:\(Self.digestHex):operate")
+        #expect(try APITokenEntry(parsing: text).digest == APITokenEntry.digest(ofSecret: Array("d-secret".utf8)))
+    }
+
+    @Test(arguments: [
+        ("desk:sha256:abc:read", "64 hex digits"),
+        ("desk:sha256:\(String(repeating: "zz", count: 32)):read", "64 hex digits"),
+        ("desk:top-secret:write", "unknown scope `write`"),
+        ("desk:top-secret:", "unknown scope"),
+        ("desk::read", "empty secret"),
+        (":top-secret:read", "no name"),
+        ("desk:top:secret:read", "must not contain `:`"),
+    ])
+    func aMalformedEntryIsRefusedWithoutQuotingTheSecret(entry: String, says: String) throws {
+        let error = #expect(throws: APITokenEntry.FormatError.self) { try APITokenEntry(parsing: entry) }
+        #expect(error?.description.contains(says) == true, "\(error?.description ?? "")")
+        #expect(error?.description.contains("top-secret") == false)
+        #expect(error?.description.contains("top:secret") == false)
+    }
+
+    @Test func configurationValidationRefusesAMalformedToken() {
+        var configuration = ServiceConfiguration()
+        configuration.http.tokens = ["ops:sha256:abc:read"]
+        let error = #expect(throws: ServiceConfiguration.SettingError.self) { try configuration.validate() }
+        #expect(error?.description.contains("token ops") == true)
+        configuration.http.tokens = ["ops:sha256:\(Self.digestHex):read", "ops:old-secret:read"]
+        #expect(throws: Never.self) { try configuration.validate() }
+    }
+
+    @Test func equalityIsExactForEveryLength() {
+        #expect(APITokenEntry.constantTimeEquals([1, 2, 3], [1, 2, 3]))
+        #expect(!APITokenEntry.constantTimeEquals([1, 2, 3], [1, 2, 4]))
+        #expect(!APITokenEntry.constantTimeEquals([1, 2, 3], [1, 2]))
+        #expect(!APITokenEntry.constantTimeEquals([], [0]))
+        #expect(APITokenEntry.constantTimeEquals([], []))
+    }
+}
