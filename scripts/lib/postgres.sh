@@ -20,6 +20,9 @@
 # full_page_writes off): right for tests, wrong for benchmarks, which must run with the durable defaults.
 
 : "${HMS_STACK_DIR:?HMS_STACK_DIR must be set}"
+# The stack's certificates (_tls_dir); sourced here too, because the tests source this file alone to restart a server.
+# shellcheck source=tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
 HMS_PG_PORT="${HMS_PG_PORT:-55432}"
 
 # The role and password the tests and the demo use. A throwaway secret for a loopback-only server.

@@ -22,6 +22,10 @@
 # Derived ports (all loopback): distribution = AMQP port + 1, private epmd = AMQP port + 2, rabbitmqctl's
 # own distribution range = AMQP port + 10 … + 19. None of them is a RabbitMQ or Erlang default.
 
+# The stack's certificates (_tls_dir); sourced here too, because the tests source this file alone to restart a server.
+# shellcheck source=tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
+
 # The package's unwrapped scripts: the PATH wrappers (/usr/sbin/rabbitmqctl…) switch to the rabbitmq user
 # and its home, which would lose our environment.
 RMQ_BIN_DIR="${RMQ_BIN_DIR:-/usr/lib/rabbitmq/bin}"
