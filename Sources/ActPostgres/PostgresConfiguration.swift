@@ -12,9 +12,30 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         public static let prefer = TLSMode(rawValue: "prefer")
         /// TLS, without verifying the certificate.
         public static let require = TLSMode(rawValue: "require")
-        /// TLS with a certificate that must match the host name.
+        /// TLS with a certificate signed by a CA of ``PostgresConfiguration/rootCertificateFile``, for any host.
+        public static let verifyCA = TLSMode(rawValue: "verify-ca")
+        /// TLS with a certificate signed by a CA of ``PostgresConfiguration/rootCertificateFile`` that also
+        /// names ``PostgresConfiguration/host``: the only mode that stops an active man in the middle.
         public static let verifyFull = TLSMode(rawValue: "verify-full")
         public var description: String { rawValue }
+
+        /// The mode libpq calls `name` (`disable`, `allow`, `prefer`, `require`, `verify-ca`, `verify-full`);
+        /// `allow` counts as `prefer`. Nil for any other name.
+        public init?(name: String) {
+            switch name {
+            case "disable": self = .disable
+            case "prefer", "allow": self = .prefer
+            case "require": self = .require
+            case "verify-ca": self = .verifyCA
+            case "verify-full": self = .verifyFull
+            default: return nil
+            }
+        }
+
+        private init(rawValue: String) { self.rawValue = rawValue }
+
+        /// Whether the server's certificate is checked against a CA (`verify-ca`, `verify-full`).
+        public var verifiesCertificate: Bool { self == .verifyCA || self == .verifyFull }
     }
 
     /// Host name, IP address, or an absolute path to a unix socket folder.
@@ -33,6 +54,16 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     public var applicationName: String
     /// TLS use.
     public var tls: TLSMode
+    /// PEM file of the CA certificates that may sign the server's certificate (libpq `sslrootcert`); nil
+    /// leaves libpq's default (`~/.postgresql/root.crt`). Needed for ``TLSMode/verifyCA`` and ``TLSMode/verifyFull``.
+    public var rootCertificateFile: String? = nil
+    /// Client certificate (PEM) for servers that ask for one (libpq `sslcert`); requires ``clientKeyFile``.
+    public var clientCertificateFile: String? = nil
+    /// The client certificate's private key (libpq `sslkey`; mode 0600 or stricter, libpq checks).
+    public var clientKeyFile: String? = nil
+    /// The IP address to connect to instead of resolving ``host`` (libpq `hostaddr`); ``host`` is then only
+    /// the name the server's certificate must carry under ``TLSMode/verifyFull``.
+    public var hostAddress: String? = nil
     /// The schema search path set at connect (`-c search_path=…`), so unqualified SQL names resolve in
     /// one schema; `nil` keeps the server's default. Only letters, digits, `_` and `,` are passed on.
     public var searchPath: String? = nil
@@ -115,6 +146,8 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
 
     /// Parses `postgres://user:password@host:port/database?sslmode=…&application_name=…&connect_timeout=…`.
     ///
+    /// TLS parameters as libpq names them: `sslmode`, `sslrootcert`, `sslcert`, `sslkey`; and `hostaddr`.
+    ///
     /// `postgresql://` works too. User, password, host and database are percent-decoded; a host in
     /// brackets is an IPv6 address. Missing parts default to host `127.0.0.1`, port 5432, and a database
     /// named like the user.
@@ -192,13 +225,18 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
             let value = keyValue.count > 1 ? try Self.percentDecoded(keyValue[1], part: "query") : ""
             switch key {
             case "sslmode":
-                switch value {
-                case "disable": tls = .disable
-                case "prefer", "allow": tls = .prefer
-                case "require": tls = .require
-                case "verify-full": tls = .verifyFull
-                default: throw invalid("sslmode must be disable, prefer, require or verify-full")
+                guard let mode = TLSMode(name: value) else {
+                    throw invalid("sslmode must be disable, prefer, require, verify-ca or verify-full")
                 }
+                tls = mode
+            case "sslrootcert":
+                rootCertificateFile = value
+            case "sslcert":
+                clientCertificateFile = value
+            case "sslkey":
+                clientKeyFile = value
+            case "hostaddr":
+                hostAddress = value
             case "application_name":
                 applicationName = value
             case "connect_timeout":
@@ -249,6 +287,10 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
             parameters.append(("keepalives", "0"))
         }
         parameters.append(("tcp_user_timeout", String(Self.milliseconds(tcpUserTimeout))))
+        if let hostAddress { parameters.append(("hostaddr", hostAddress)) }
+        if let rootCertificateFile { parameters.append(("sslrootcert", rootCertificateFile)) }
+        if let clientCertificateFile { parameters.append(("sslcert", clientCertificateFile)) }
+        if let clientKeyFile { parameters.append(("sslkey", clientKeyFile)) }
         if let password { parameters.append(("password", password)) }
         return parameters
     }
@@ -315,6 +357,6 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
     }
 
     public var description: String {
-        "postgres://\(user)@\(host):\(port)/\(database) (password: \(password == nil ? "none" : "set"), tls: \(tls))"
+        "postgres://\(user)@\(host):\(port)/\(database) (password: \(password == nil ? "none" : "set"), tls: \(tls)\(rootCertificateFile.map { ", CA file: \($0)" } ?? ""))"
     }
 }

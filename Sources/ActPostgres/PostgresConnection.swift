@@ -124,7 +124,7 @@ public actor PostgresConnection {
             if let password = c.password, !password.isEmpty {
                 message = message.replacingAll(password, with: "<redacted>")
             }
-            throw PostgresError(code: .connectionFailed, reason: message)
+            throw PostgresError(code: .connectionFailed, reason: message + Self.tlsHint(for: message, configuration: c))
         }
         self.conn = conn
         // libpq prints notices (e.g. "FATAL: terminating connection due to unexpected postmaster exit") to
@@ -145,6 +145,27 @@ public actor PostgresConnection {
         self.backendProcessID = PQbackendPID(conn)
         logger[metadataKey: "db.backend.pid"] = "\(backendProcessID)"
         logger.debug("PostgreSQL connection opened", metadata: ["db.host": "\(c.host)", "db.port": "\(c.port)"])
+    }
+
+    /// What to do about a TLS failure libpq reported in `message`, or "" for any other failure. libpq says
+    /// what failed ("certificate verify failed", "does not match host name") but not which setting fixes it.
+    static func tlsHint(for message: String, configuration: PostgresConfiguration) -> String {
+        if message.contains("certificate verify failed") {
+            let file = configuration.rootCertificateFile.map { "the CA file \($0)" } ?? "libpq's default CA file"
+            return " (the server's certificate is not signed by a CA in \(file): point sslrootcert at the CA that "
+                + "signed it, or give the server a certificate from that CA)"
+        }
+        if message.contains("does not match host name") {
+            return " (connect with a host name the server's certificate names, or issue the server a certificate "
+                + "whose subjectAltName names \(configuration.host))"
+        }
+        if message.contains("root certificate file") {
+            return " (sslmode \(configuration.tls) needs the CA that signed the server's certificate: set sslrootcert)"
+        }
+        if message.contains("server does not support SSL") {
+            return " (sslmode \(configuration.tls) requires TLS: turn ssl on in the server, or connect to one that has it)"
+        }
+        return ""
     }
 
     /// Closes the connection. Statements issued afterwards fail with ``PostgresError/Code/connectionClosed``.

@@ -74,6 +74,7 @@ import Testing
         case .string(let path): return defaults[keyPath: path]
         case .int(let path): return String(defaults[keyPath: path])
         case .double(let path): return String(defaults[keyPath: path])
+        case .bool(let path): return String(defaults[keyPath: path])
         case .strings(let path):
             let list = defaults[keyPath: path]
             return list.isEmpty ? "[]" : list.joined(separator: ",")

@@ -12,6 +12,10 @@
 # asks TCP clients for a scram-sha-256 password. initdb and the server refuse to run as root, so as root
 # both run as the `postgres` system user, which then owns $HMS_STACK_DIR/postgres.
 #
+# TLS is always on beside plaintext (ssl = on; the client's sslmode decides): the server presents the local
+# CA's certificate (scripts/lib/tls.sh), copied into the data folder where only the server's OS user may read
+# its key. `pg_env` prints POSTGRES_TLS_URL, which connects with sslmode=verify-full and that CA.
+#
 # With CI=true or HMS_STACK_FAST=1 the server trades durability for speed (fsync and full_page_writes off):
 # right for tests, wrong for benchmarks, which must run with the durable defaults. Only a machine crash can
 # lose a commit then. synchronous_commit stays on: with it off, killing the server loses commits it already
@@ -19,6 +23,9 @@
 # scenario would find a lost result that production (synchronous_commit on) cannot lose.
 
 : "${HMS_STACK_DIR:?HMS_STACK_DIR must be set}"
+# The stack's certificates (_tls_dir); sourced here too, because the tests source this file alone to restart a server.
+# shellcheck source=tls.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
 HMS_PG_PORT="${HMS_PG_PORT:-55432}"
 
 # The role and password the tests and the demo use. A throwaway secret for a loopback-only server.
@@ -118,6 +125,7 @@ full_page_writes = off"
     else
         mode="# durable defaults (fsync, synchronous_commit, full_page_writes on)"
     fi
+    _pg_install_certificate
     _pg_as tee "$data/hms.conf" >/dev/null <<EOF
 # Written by scripts/lib/postgres.sh on every start; edits are lost.
 listen_addresses = '127.0.0.1'
@@ -126,6 +134,10 @@ unix_socket_directories = '$sock'
 unix_socket_permissions = 0700
 password_encryption = 'scram-sha-256'
 logging_collector = off
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_min_protocol_version = 'TLSv1.2'
 $mode
 EOF
     # Socket: the server's OS user only, by peer identity (the role setup below). TCP: loopback, password.
@@ -134,6 +146,17 @@ EOF
 local   all  all                 peer
 host    all  all  127.0.0.1/32   scram-sha-256
 EOF
+}
+
+# Copies the stack's server certificate and key into the data folder: PostgreSQL refuses a key that others
+# may read, so it is owned by the server's OS user with mode 0600.
+_pg_install_certificate() {
+    local data tls owner=()
+    data="$(_pg_data)"
+    tls="$(_tls_dir)"
+    [ "$(id -u)" -eq 0 ] && owner=(-o postgres -g postgres)
+    install -m 0644 "${owner[@]}" "$tls/server.pem" "$data/server.crt" || die "cannot copy $tls/server.pem"
+    install -m 0600 "${owner[@]}" "$tls/server.key" "$data/server.key" || die "cannot copy $tls/server.key"
 }
 
 _pg_init() {
@@ -190,6 +213,8 @@ pg_up() {
     _pg_write_config
     if _pg_pid >/dev/null; then
         log "PostgreSQL already running (pid $(_pg_pid), port $HMS_PG_PORT)"
+        # hms.conf was just rewritten (TLS files, settings): a reload applies what may change while running.
+        _pg_as "$(_pg_bindir)/pg_ctl" -D "$(_pg_data)" reload >/dev/null || die "pg_ctl reload failed"
     else
         _pg_clean_stale
         log "starting PostgreSQL on 127.0.0.1:$HMS_PG_PORT ($(_pg_fast && echo 'fast, not durable' || echo durable))"
@@ -235,5 +260,6 @@ export POSTGRES_USER=$HMS_PG_USER
 export POSTGRES_PASSWORD=$HMS_PG_PASSWORD
 export POSTGRES_DB=$HMS_PG_DB
 export POSTGRES_URL=postgresql://$HMS_PG_USER:$HMS_PG_PASSWORD@127.0.0.1:$HMS_PG_PORT/$HMS_PG_DB
+export POSTGRES_TLS_URL='postgresql://$HMS_PG_USER:$HMS_PG_PASSWORD@localhost:$HMS_PG_PORT/$HMS_PG_DB?sslmode=verify-full&sslrootcert=$(cd "$(_tls_dir)" && pwd -P)/ca.pem'
 EOF
 }

@@ -107,13 +107,23 @@ public actor AMQPConnection {
         if let tls {
             if let file = tls.caCertificateFile {
                 let status = amqp_ssl_socket_set_cacert(socket, file)
-                guard status == AMQP_STATUS_OK.rawValue else { throw Self.libraryError(status, .connectionFailed, "CA file") }
+                guard status == AMQP_STATUS_OK.rawValue else {
+                    throw AMQPError(.connectionFailed, replyText: "the CA file \(file) cannot be read as PEM "
+                        + "certificates: point cacertfile (amqp.tls.ca_file) at the CA that signs the broker's certificate")
+                }
             }
-            if let certificate = tls.clientCertificateFile, let key = tls.clientKeyFile {
+            switch (tls.clientCertificateFile, tls.clientKeyFile) {
+            case (let certificate?, let key?):
                 let status = amqp_ssl_socket_set_key(socket, certificate, key)
                 guard status == AMQP_STATUS_OK.rawValue else {
-                    throw Self.libraryError(status, .connectionFailed, "client certificate/key")
+                    throw AMQPError(.connectionFailed, replyText: "the client certificate \(certificate) and key \(key) "
+                        + "cannot be read as a matching PEM pair (certfile/keyfile, amqp.tls.cert_file/key_file)")
                 }
+            case (nil, nil):
+                break
+            case (_?, nil), (nil, _?):
+                throw AMQPError(.invalidURL, replyText: "a client certificate needs both certfile and keyfile "
+                    + "(amqp.tls.cert_file and amqp.tls.key_file), or neither")
             }
             amqp_ssl_socket_set_verify_peer(socket, tls.verifyPeer ? 1 : 0)
             amqp_ssl_socket_set_verify_hostname(socket, tls.verifyHostname ? 1 : 0)
@@ -125,6 +135,9 @@ public actor AMQPConnection {
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
         let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &connectTimeout)
         guard status == AMQP_STATUS_OK.rawValue else {
+            if let tls, let hint = Self.tlsHint(status, tls: tls) {
+                throw AMQPError(.connectionFailed, replyText: "TLS to \(configuration.host):\(configuration.port): \(hint)")
+            }
             throw Self.libraryError(status, status == AMQP_STATUS_TIMEOUT.rawValue ? .timeout : .connectionFailed, "connect")
         }
 
@@ -649,6 +662,24 @@ public actor AMQPConnection {
         // RabbitMQ refuses a message above `max_message_size` with 406 "... larger than configured max size ...".
         let code: AMQPError.Code = close.reply_code == 406 && text.contains("max size") ? .frameTooLarge : .channelClosed
         return AMQPError(code, replyCode: close.reply_code, replyText: text)
+    }
+
+    /// What a failed TLS handshake means and which setting fixes it; nil for other failures.
+    static func tlsHint(_ status: Int32, tls: AMQPConfiguration.TLS) -> String? {
+        let caFile = tls.caCertificateFile.map { "the CA file \($0)" } ?? "the system's default CAs (no cacertfile)"
+        switch status {
+        case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
+            return "the broker's certificate is not signed by a CA in \(caFile): set cacertfile (amqp.tls.ca_file) "
+                + "to the CA that signed it"
+        case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
+            return "the broker's certificate does not name this host: connect with a DNS name its subjectAltName "
+                + "carries (rabbitmq-c matches DNS names only, not IP addresses)"
+        case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue, AMQP_STATUS_SSL_ERROR.rawValue:
+            return "the TLS handshake failed (\(String(cString: amqp_error_string2(status)))): check that the port "
+                + "is the broker's TLS listener and that \(caFile) signed its certificate"
+        default:
+            return nil
+        }
     }
 
     static func libraryError(_ status: Int32, _ code: AMQPError.Code, _ context: String) -> AMQPError {

@@ -30,9 +30,13 @@ extension ServiceConfiguration.Postgres {
     }
 
     /// Sets the statement, lock and idle-in-transaction timeouts, the client's answer deadline, the connect
-    /// timeout, TCP keepalives and `tcp_user_timeout` of `configuration` from this section; for the CLI's
-    /// one-off connections (`migrate`, `audit verify`), which take their URL and schema from elsewhere.
+    /// timeout, TCP keepalives, `tcp_user_timeout` and the TLS files (``sslRootCert``, ``sslCert``,
+    /// ``sslKey``, when set) of `configuration` from this section; for the CLI's one-off connections
+    /// (`migrate`, `audit verify`), which take their URL and schema from elsewhere.
     public func applySessionSettings(to configuration: inout PostgresConfiguration) {
+        if !sslRootCert.isEmpty { configuration.rootCertificateFile = sslRootCert }
+        if !sslCert.isEmpty { configuration.clientCertificateFile = sslCert }
+        if !sslKey.isEmpty { configuration.clientKeyFile = sslKey }
         configuration.statementTimeout = .milliseconds(statementTimeoutMilliseconds)
         configuration.lockTimeout = .milliseconds(lockTimeoutMilliseconds)
         configuration.idleInTransactionSessionTimeout = .milliseconds(idleInTransactionTimeoutMilliseconds)

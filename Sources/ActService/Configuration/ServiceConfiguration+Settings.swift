@@ -7,6 +7,8 @@ extension ServiceConfiguration {
             case string(any WritableKeyPath<ServiceConfiguration, String> & Sendable)
             case int(any WritableKeyPath<ServiceConfiguration, Int> & Sendable)
             case double(any WritableKeyPath<ServiceConfiguration, Double> & Sendable)
+            /// `true` or `false`.
+            case bool(any WritableKeyPath<ServiceConfiguration, Bool> & Sendable)
             /// A list; in the environment, comma-separated.
             case strings(any WritableKeyPath<ServiceConfiguration, [String]> & Sendable)
         }
@@ -24,6 +26,14 @@ extension ServiceConfiguration {
             summary: "production, or development to allow placeholder keys and default credentials"),
         .init(key: "amqp.url", environment: "AMQP_URL", target: .string(\.amqp.url),
             summary: "Broker URL, amqp:// or amqps://"),
+        .init(key: "amqp.require_tls", environment: "HMS_AMQP_REQUIRE_TLS", target: .bool(\.amqp.requireTLS),
+            summary: "Refuse to start unless amqp.url is amqps:// with certificate and host name verification"),
+        .init(key: "amqp.tls.ca_file", environment: "HMS_AMQP_TLS_CA_FILE", target: .string(\.amqp.tls.caFile),
+            summary: "CA certificates (PEM) that sign the broker's certificate; overrides the URL's cacertfile"),
+        .init(key: "amqp.tls.cert_file", environment: "HMS_AMQP_TLS_CERT_FILE", target: .string(\.amqp.tls.certFile),
+            summary: "Client certificate (PEM) for mutual TLS; needs amqp.tls.key_file"),
+        .init(key: "amqp.tls.key_file", environment: "HMS_AMQP_TLS_KEY_FILE", target: .string(\.amqp.tls.keyFile),
+            summary: "The client certificate's private key (PEM)"),
         .init(key: "amqp.heartbeat_seconds", environment: "HMS_AMQP_HEARTBEAT_SECONDS", target: .int(\.amqp.heartbeatSeconds),
             summary: "AMQP heartbeat interval"),
         .init(key: "amqp.prefetch", environment: "HMS_AMQP_PREFETCH", target: .int(\.amqp.prefetch),
@@ -52,6 +62,15 @@ extension ServiceConfiguration {
             summary: "Queue collecting dead-lettered messages for operators"),
         .init(key: "postgres.url", environment: "POSTGRES_URL", target: .string(\.postgres.url),
             summary: "PostgreSQL URL"),
+        .init(key: "postgres.require_tls", environment: "HMS_POSTGRES_REQUIRE_TLS", target: .bool(\.postgres.requireTLS),
+            summary: "Refuse to start unless postgres.url has sslmode=verify-full"),
+        .init(key: "postgres.ssl_root_cert", environment: "HMS_POSTGRES_SSL_ROOT_CERT",
+            target: .string(\.postgres.sslRootCert),
+            summary: "libpq sslrootcert: CA certificates (PEM) that sign the server's certificate; overrides the URL's"),
+        .init(key: "postgres.ssl_cert", environment: "HMS_POSTGRES_SSL_CERT", target: .string(\.postgres.sslCert),
+            summary: "libpq sslcert: client certificate (PEM); needs postgres.ssl_key"),
+        .init(key: "postgres.ssl_key", environment: "HMS_POSTGRES_SSL_KEY", target: .string(\.postgres.sslKey),
+            summary: "libpq sslkey: the client certificate's private key (mode 0600)"),
         .init(key: "postgres.pool_size", environment: "HMS_POSTGRES_POOL_SIZE", target: .int(\.postgres.poolSize),
             summary: "Connections in the pool"),
         .init(key: "postgres.schema", environment: "HMS_POSTGRES_SCHEMA", target: .string(\.postgres.schema),
@@ -151,6 +170,13 @@ extension ServiceConfiguration {
                 throw SettingError(description: "\(source): \(setting.key) must be a number, got \"\(text)\"")
             }
             self[keyPath: path] = value
+        case .bool(let path):
+            switch text.trimmingCharacters(in: " ").lowercased() {
+            case "true", "yes", "on", "1": self[keyPath: path] = true
+            case "false", "no", "off", "0": self[keyPath: path] = false
+            default:
+                throw SettingError(description: "\(source): \(setting.key) must be true or false, got \"\(text)\"")
+            }
         case .strings(let path):
             self[keyPath: path] = text.split(separator: ",").map { String($0).trimmingCharacters(in: " ") }
                 .filter { !$0.isEmpty }

@@ -20,6 +20,10 @@ public struct ServiceConfiguration: Sendable, Hashable {
 
     public struct AMQP: Sendable, Hashable {
         public var url = "amqp://guest:guest@127.0.0.1:5672/%2f"
+        /// Refuse to start unless ``url`` is `amqps://` with the broker's certificate and host name verified.
+        public var requireTLS = false
+        /// Files for `amqps://`; each overrides the URL's `cacertfile`, `certfile`, `keyfile`.
+        public var tls = TLS()
         public var heartbeatSeconds = 10
         public var prefetch = 500
         /// `quorum` for production clusters, `classic` for a single local node.
@@ -32,6 +36,16 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var exchanges = Exchanges()
         public var queues = Queues()
         public init() {}
+
+        public struct TLS: Sendable, Hashable {
+            /// PEM file of the CA certificates that may sign the broker's certificate ("": the URL's, if any).
+            public var caFile = ""
+            /// Client certificate (PEM) for brokers that ask for one; needs ``keyFile``.
+            public var certFile = ""
+            /// The client certificate's private key (PEM).
+            public var keyFile = ""
+            public init() {}
+        }
 
         public struct Exchanges: Sendable, Hashable {
             public var events = "hms.events"
@@ -52,6 +66,14 @@ public struct ServiceConfiguration: Sendable, Hashable {
 
     public struct Postgres: Sendable, Hashable {
         public var url = "postgresql://hms@127.0.0.1:5432/hms_act"
+        /// Refuse to start unless ``url`` says `sslmode=verify-full` (certificate and host name verified).
+        public var requireTLS = false
+        /// libpq `sslrootcert`: PEM file of the CAs that may sign the server's certificate ("": the URL's).
+        public var sslRootCert = ""
+        /// libpq `sslcert`: client certificate for servers that ask for one ("": the URL's).
+        public var sslCert = ""
+        /// libpq `sslkey`: the client certificate's private key ("": the URL's).
+        public var sslKey = ""
         public var poolSize = 6
         /// The schema holding hms-act's tables; created by the migrations when missing.
         public var schema = "hms_act"

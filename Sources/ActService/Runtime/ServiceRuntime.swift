@@ -17,7 +17,8 @@ public struct ServiceRuntime: Sendable {
     /// Pool, broker, outbox relay, timer scanner, consumers, housekeeping — the `ServiceGroup` order.
     public let services: [any Service]
 
-    /// Connects to PostgreSQL, migrates, registers the playbooks folder (when given) and builds the services.
+    /// Checks the transport settings (``ServiceConfiguration/checkTransportSecurity()``), connects to PostgreSQL,
+    /// migrates, registers the playbooks folder (when given) and builds the services.
     /// Nothing talks to the broker until the services run.
     ///
     /// - Parameters:
@@ -33,6 +34,8 @@ public struct ServiceRuntime: Sendable {
         clock: (@Sendable () -> Instant)? = nil,
         wallClock: @escaping @Sendable () -> Instant = Orchestrator.wallClock
     ) async throws -> ServiceRuntime {
+        // Before any connection: a refused transport must never carry a password.
+        try configuration.checkTransportSecurity()
         let clientConfiguration = try configuration.postgres.clientConfiguration()
         let postgresConfiguration = clientConfiguration.connection
         let postgres = PostgresClient(configuration: clientConfiguration, logger: logger)
@@ -51,8 +54,7 @@ public struct ServiceRuntime: Sendable {
         var triggers = Set<String>()
         for version in versions { triggers.formUnion(version.triggers) }
 
-        var amqpConfiguration = try AMQPConfiguration(url: configuration.amqp.url)
-        amqpConfiguration.heartbeat = .seconds(configuration.amqp.heartbeatSeconds)
+        let amqpConfiguration = try configuration.amqpConfiguration()
         let broker = AMQPClient(configuration: amqpConfiguration,
             topology: configuration.topology(triggerTypes: triggers.sorted()), logger: logger)
         let orchestrator = Orchestrator(store: store, broker: broker, configuration: configuration, agents: agents,

@@ -1,0 +1,84 @@
+import ActPlaybook
+import ActService
+import ActTesting
+import Foundation
+import Testing
+
+/// `hms-act serve` refuses to start on a transport its settings forbid, before it opens any connection:
+/// plaintext when TLS is required, and RabbitMQ's default `guest:guest` in production. With TLS required
+/// and the stack's CA, a whole run goes through over TLS to both servers.
+@Suite struct TransportSecurityTests {
+    static let environment = ProcessInfo.processInfo.environment
+    static var tlsVariablesPresent: Bool {
+        environment["HMS_TLS_CA_FILE"] != nil && environment["AMQPS_URL"] != nil && environment["POSTGRES_TLS_URL"] != nil
+    }
+    static let missing = "HMS_TLS_CA_FILE, AMQPS_URL or POSTGRES_TLS_URL is not set: run the tests after eval \"$(scripts/stack up)\""
+
+    /// The stack's plaintext servers, with settings applied from `variables` as `hms-act serve` applies its
+    /// environment, in a schema of its own.
+    static func configuration(_ variables: [String: String]) throws -> ServiceConfiguration {
+        var configuration = ServiceConfiguration()
+        configuration.amqp.url = TestEnvironment.amqpURL
+        configuration.postgres.url = TestEnvironment.postgresURL
+        configuration.postgres.schema = TestEnvironment.uniqueSchema("tls")
+        configuration.audit.key = "test-audit-key"
+        try configuration.applyEnvironment(variables)
+        return configuration
+    }
+
+    /// What `ServiceRuntime.make` threw, or nil when it started (its schema is dropped then).
+    static func startError(_ configuration: ServiceConfiguration) async throws -> (any Error)? {
+        do {
+            _ = try await ServiceRuntime.make(configuration: configuration, agents: [], registerPlaybooksFrom: nil,
+                logger: TestEnvironment.logger("test.transport"))
+        } catch {
+            return error
+        }
+        try? await TestDatabase.drop(configuration.postgres.schema)
+        return nil
+    }
+
+    @Test func aPlaintextBrokerURLIsRefusedAtStartWhenTLSIsRequired() async throws {
+        let configuration = try Self.configuration(["HMS_AMQP_REQUIRE_TLS": "true"])
+        let error = try #require(await Self.startError(configuration), "serve started on amqp:// with TLS required")
+        let message = "\(error)"
+        #expect(message.contains("amqp.require_tls") && message.contains("amqps://"), "\(message)")
+        #expect(!message.contains("hms-local"), "the message must not carry the password")
+    }
+
+    @Test func aPostgresURLThatDoesNotVerifyTheServerIsRefusedAtStartWhenTLSIsRequired() async throws {
+        let configuration = try Self.configuration(["HMS_POSTGRES_REQUIRE_TLS": "true"])
+        let error = try #require(await Self.startError(configuration), "serve started with sslmode=prefer and TLS required")
+        let message = "\(error)"
+        #expect(message.contains("postgres.require_tls") && message.contains("verify-full"), "\(message)")
+    }
+
+    @Test func productionRefusesTheDefaultGuestCredentials() async throws {
+        var configuration = try Self.configuration([:])
+        configuration.amqp.url = ServiceConfiguration().amqp.url
+        let error = try #require(await Self.startError(configuration), "serve started in production as guest:guest")
+        let message = "\(error)"
+        #expect(message.contains("guest") && message.contains("AMQP_URL"), "\(message)")
+    }
+
+    @Test func developmentModeAcceptsTheDefaultGuestCredentialsAtStart() async throws {
+        var configuration = try Self.configuration(["HMS_ACT_MODE": "development"])
+        configuration.amqp.url = ServiceConfiguration().amqp.url
+        // Nothing talks to the broker until the services run, so the guest URL is never used here.
+        #expect(try await Self.startError(configuration) == nil)
+    }
+
+    @Test(.enabled(if: tlsVariablesPresent, Comment(rawValue: missing)))
+    func aRunCompletesWithTLSRequiredOverVerifiedConnectionsToBothServers() async throws {
+        try await SystemHarness.run(playbooks: [ChapterStoriesTests.noise], configure: { configuration in
+            configuration.amqp.url = Self.environment["AMQPS_URL"] ?? ""
+            configuration.postgres.url = Self.environment["POSTGRES_TLS_URL"] ?? ""
+            try? configuration.applyEnvironment(["HMS_AMQP_REQUIRE_TLS": "true", "HMS_POSTGRES_REQUIRE_TLS": "true"])
+        }) { _ in .complete(["ok": true]) } _: { system in
+            #expect(system.configuration.amqp.requireTLS && system.configuration.postgres.requireTLS)
+            try await system.emit("noise.complaint.filed", id: "over-tls")
+            let run = System.runID(playbook: "NoiseComplaint.v1", eventID: "over-tls")
+            #expect(try await system.waitForEnd(of: run) == "run.completed")
+        }
+    }
+}
