@@ -4,7 +4,7 @@
 #
 #   docker build -t hms-act .
 #   docker run --rm -p 8100:8100 -e AMQP_URL=amqp://… -e POSTGRES_URL=postgresql://… \
-#       -e HMS_API_TOKENS=ops:…:read+operate+admin -e HMS_AUDIT_KEY=… hms-act
+#       -e HMS_API_TOKENS=ops:…:read+operate+admin -e HMS_AUDIT_SIGNING_KEY=… hms-act
 #   docker run --rm -e POSTGRES_URL=postgresql://… hms-act migrate
 #
 # The image runs `hms-act serve` by default (ENTRYPOINT is the binary, CMD its subcommand, so

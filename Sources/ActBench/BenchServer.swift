@@ -1,3 +1,4 @@
+import ActStore
 import Foundation
 
 #if canImport(Glibc)
@@ -22,7 +23,12 @@ final class BenchServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve"]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        var serverEnvironment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        // A production-mode server needs a checkpoint signing key; the benchmark's own is as good as any.
+        if serverEnvironment["HMS_AUDIT_SIGNING_KEY"] == nil {
+            serverEnvironment["HMS_AUDIT_SIGNING_KEY"] = AuditSigningKey.generate().base64
+        }
+        process.environment = serverEnvironment
         process.standardOutput = log
         process.standardError = log
         do {

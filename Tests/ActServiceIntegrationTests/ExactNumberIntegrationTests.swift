@@ -62,15 +62,15 @@ import Testing
                 let started = try #require(try await store.auditTrail(runID: run).first)
                 #expect(started.entry.data["payload"] == expected)
             }
-            let key = Array(system.configuration.audit.key.utf8)
+            let key = try system.configuration.audit.signingKey()
             let governance = system.configuration.amqp.exchanges.governance
-            _ = try await store.writeCheckpoint(keyID: system.configuration.audit.keyID, key: key,
+            _ = try await store.writeCheckpoint(signingKey: key,
                 now: Int64(Date().timeIntervalSince1970 * 1_000))
             { written in
                 OutboxMessage(exchange: governance, routingKey: "audit.checkpoint", messageID: "audit.checkpoint:\(written.id)",
                     correlationID: nil, type: "audit.checkpoint", headers: [:], body: Array("{}".utf8), createdAt: 0)
             }
-            let report = try await store.verifyAudit(keys: [system.configuration.audit.keyID: key])
+            let report = try await store.verifyAudit(trusted: [key.publicKey])
             #expect(report.isIntact, "\(report.findings)")
         }
     }

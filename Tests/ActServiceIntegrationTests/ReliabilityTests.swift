@@ -147,6 +147,7 @@ struct ServeProcess {
         environment["HMS_QUEUE_TRIGGERS"] = c.amqp.queues.triggers
         environment["HMS_QUEUE_RESULTS"] = c.amqp.queues.results
         environment["HMS_QUEUE_DEAD"] = c.amqp.queues.dead
+        environment["HMS_AUDIT_SIGNING_KEY"] = c.audit.signingKeyText
         environment["HMS_HTTP_PORT"] = "0"
         environment["HMS_HTTP_HOST"] = "127.0.0.1"
         environment["HMS_LOG_LEVEL"] = "warning"

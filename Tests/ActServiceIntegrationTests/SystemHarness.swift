@@ -163,7 +163,7 @@ enum SystemHarness {
         configuration.postgres.url = TestEnvironment.postgresURL
         configuration.postgres.schema = "s_\(suffix)"
         configuration.engine.timerPollMilliseconds = 100
-        configuration.audit.key = "test-audit-key"
+        configuration.audit.signingKeyText = AuditSigningKey.generate().base64
         configure(&configuration)
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-\(suffix)").path

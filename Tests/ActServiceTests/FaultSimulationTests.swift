@@ -85,10 +85,10 @@ struct BrokenStore: ServiceStore {
     func databaseTimeMilliseconds() async throws -> Int64 { try await base.databaseTimeMilliseconds() }
     func ping() async -> Bool { await base.ping() }
 
-    func writeCheckpoint(keyID: String, key: [UInt8], now: Int64,
+    func writeCheckpoint(signingKey: AuditSigningKey, now: Int64,
         message: @Sendable (Store.WrittenCheckpoint) -> OutboxMessage) async throws -> Store.WrittenCheckpoint?
     {
-        try await base.writeCheckpoint(keyID: keyID, key: key, now: now, message: message)
+        try await base.writeCheckpoint(signingKey: signingKey, now: now, message: message)
     }
 
     func pruneInbox(olderThanHours hours: Int) async throws -> Int { try await base.pruneInbox(olderThanHours: hours) }

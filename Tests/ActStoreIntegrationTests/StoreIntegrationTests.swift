@@ -369,10 +369,13 @@ import Testing
 
 /// The audit trail's promises: append-only in the database, and any tampering found by `verifyAudit`.
 @Suite struct AuditTrailIntegrationTests {
-    static let key: [String: [UInt8]] = ["k1": Array("test checkpoint key".utf8)]
+    /// The service's checkpoint signing key; verifiers trust only its public half.
+    static let signingKey = AuditSigningKey.generate()
+    static var trusted: [AuditPublicKey] { [signingKey.publicKey] }
 
-    /// Five chained entries for `run`, plus a signed checkpoint over its head.
-    static func seedChain(_ store: Store, run: String = "wf_audit") async throws {
+    /// Five chained entries for `run`, plus a signed checkpoint over its head; returns the checkpoint.
+    @discardableResult
+    static func seedChain(_ store: Store, run: String = "wf_audit") async throws -> Store.WrittenCheckpoint {
         let (version, _) = try await store.registerPlaybook(id: "A", checksum: "a", source: "id: A",
             model: Array("{}".utf8), triggers: [])
         var previous: [UInt8] = []
@@ -388,7 +391,7 @@ import Testing
             state: Array("{}".utf8), traceID: "t", triggerEventID: nil, triggerType: nil, auditSequence: 5,
             auditHead: previous, createdAt: 1_800_000_000_000, updatedAt: 1_800_000_000_000, finishedAt: nil)]
         try await store.withTransaction { try await $0.write(batch) }
-        let written = try await store.writeCheckpoint(keyID: "k1", key: key["k1"]!, now: 1_800_000_001_000) { written in
+        let written = try await store.writeCheckpoint(signingKey: signingKey, now: 1_800_000_001_000) { written in
             OutboxMessage(exchange: "hms.governance", routingKey: "audit.checkpoint",
                 messageID: "audit.checkpoint:\(written.id)", correlationID: nil, type: "audit.checkpoint", headers: [:],
                 body: Array("{}".utf8), createdAt: 1_800_000_001_000)
@@ -397,6 +400,7 @@ import Testing
         // The witness message is committed with the checkpoint: the outbox holds it for the relay.
         let rows = try await store.withTransaction { try await $0.claimOutbox(limit: 10) }
         #expect(rows.map(\.messageID) == ["audit.checkpoint:\(checkpoint.id)"])
+        return checkpoint
     }
 
     /// Runs SQL as the table owner with the append-only triggers off: what a DBA-level intruder could do.
@@ -418,7 +422,7 @@ import Testing
                     try await store.client.withConnection { try await $0.executeScript(sql) }
                 }
             }
-            #expect(try await store.verifyAudit(keys: Self.key).isIntact)
+            #expect(try await store.verifyAudit(trusted: Self.trusted).isIntact)
         }
     }
 
@@ -433,7 +437,7 @@ import Testing
         try await TestDatabase.withStore { store in
             try await Self.seedChain(store)
             try await Self.tamper(store, sql)
-            let report = try await store.verifyAudit(keys: Self.key)
+            let report = try await store.verifyAudit(trusted: Self.trusted)
             #expect(!report.isIntact, "\(name) went unnoticed")
             #expect(report.findings.contains { $0.kind == expected }, "\(name): \(report.findings)")
         }
@@ -446,7 +450,7 @@ import Testing
                 try await connection.executeScript(
                     "UPDATE audit_checkpoints SET heads = '[{\"run\": \"wf_audit\", \"seq\": 4, \"hash\": \"00\"}]'")
             }
-            let report = try await store.verifyAudit(keys: Self.key)
+            let report = try await store.verifyAudit(trusted: Self.trusted)
             #expect(report.findings.contains { $0.kind == .badCheckpoint })
         }
     }

@@ -1,6 +1,7 @@
 import ActHTTP
 import ActPlaybook
 import ActService
+import ActStore
 import ArgumentParser
 import Foundation
 import Hummingbird
@@ -64,9 +65,21 @@ struct ServeCommand: AsyncParsableCommand {
         if configuration.http.tokens.isEmpty {
             logger.warning("no API tokens are configured: every API call except /livez and /readyz is refused; set HMS_API_TOKENS")
         }
-        if configuration.audit.key == "change-me" {
-            logger.warning("the audit checkpoint key is the default; set HMS_AUDIT_KEY from a Secret")
+        if configuration.audit.hasNoSigningKey && configuration.isDevelopment {
+            // Development only: a key of this process's own, so a laptop or test stack needs no Secret. Its
+            // checkpoints verify only against the public key logged here.
+            let ephemeral = AuditSigningKey.generate()
+            configuration.audit.signingKeyText = ephemeral.base64
+            logger.warning("no audit signing key is set: signing checkpoints with a fresh key for this process only (development mode)",
+                metadata: ["audit.public_key": "\(ephemeral.publicKey.base64)"])
         }
+        let signingKey: AuditSigningKey
+        do {
+            signingKey = try configuration.audit.signingKey()
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        logger.info("audit checkpoints are signed with Ed25519", metadata: ["audit.public_key": "\(signingKey.publicKey.base64)"])
         let agentsDirectory = agents ?? configuration.paths.agents
         var agentRegistry: [Agent] = []
         if FileManager.default.fileExists(atPath: agentsDirectory) {

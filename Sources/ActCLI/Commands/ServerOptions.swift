@@ -7,7 +7,7 @@ import Logging
 
 /// `--config FILE`, for the commands that talk to RabbitMQ or PostgreSQL directly (`emit`, `worker`,
 /// `audit verify`) and so need hms-act's configuration: `config/hms-act.yaml` (or `HMS_CONFIG`, or this
-/// file), then the environment (`AMQP_URL`, `POSTGRES_URL`, `HMS_EXCHANGE_*`, `HMS_AUDIT_KEY`, …).
+/// file), then the environment (`AMQP_URL`, `POSTGRES_URL`, `HMS_EXCHANGE_*`, `HMS_AUDIT_SIGNING_KEY`, …).
 struct ConfigurationOptions: ParsableArguments {
     @Option(name: .customLong("config"), help: ArgumentHelp(
         "hms-act's configuration file (default HMS_CONFIG or config/hms-act.yaml when present).", valueName: "file"))

@@ -138,10 +138,8 @@ extension ServiceConfiguration {
             summary: "Warn when this replica's clock differs from PostgreSQL's by more (deadlines follow PostgreSQL's clock)"),
         .init(key: "audit.checkpoint_interval_seconds", environment: "HMS_AUDIT_CHECKPOINT_SECONDS",
             target: .int(\.audit.checkpointIntervalSeconds), summary: "Seconds between audit checkpoints"),
-        .init(key: "audit.key_id", environment: "HMS_AUDIT_KEY_ID", target: .string(\.audit.keyID),
-            summary: "Name of the checkpoint key"),
-        .init(key: "audit.key", environment: "HMS_AUDIT_KEY", target: .string(\.audit.key),
-            summary: "Checkpoint signing key (from a Secret)"),
+        .init(key: "audit.signing_key", environment: "HMS_AUDIT_SIGNING_KEY", target: .string(\.audit.signingKeyText),
+            summary: "Base64 Ed25519 private key that signs checkpoints, from a Secret (`hms-act audit keygen`); required unless mode is development"),
         .init(key: "paths.playbooks", environment: "HMS_PLAYBOOKS_DIR", target: .string(\.paths.playbooks),
             summary: "Folder of playbooks loaded at start"),
         .init(key: "paths.agents", environment: "HMS_AGENTS_DIR", target: .string(\.paths.agents),
@@ -210,6 +208,7 @@ extension ServiceConfiguration {
         try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["production", "development"].contains(mode), "mode must be production or development")
+        if !audit.hasNoSigningKey { _ = try audit.signingKey() }
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")
         // PostgreSQL takes time settings up to INT_MAX milliseconds (about 24.8 days).

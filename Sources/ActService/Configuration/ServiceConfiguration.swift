@@ -1,3 +1,6 @@
+internal import Foundation
+public import ActStore
+
 /// Every setting of `hms-act serve`, with its default. `ActCLI` decodes it once from `config/hms-act.yaml`
 /// and the environment (see ``ServiceConfiguration/settings`` for the variable of each key); nothing
 /// below the CLI reads the environment.
@@ -151,12 +154,41 @@ public struct ServiceConfiguration: Sendable, Hashable {
     }
 
     public struct Audit: Sendable, Hashable {
-        /// Seconds between keyed checkpoints over all run heads.
+        /// Seconds between signed checkpoints over the run heads that moved.
         public var checkpointIntervalSeconds = 60
-        public var keyID = "default"
-        /// The checkpoint key; set it from a Secret in production.
-        public var key = "change-me"
+        /// The base64 of the Ed25519 private key that signs checkpoints (`hms-act audit keygen` makes one);
+        /// set it from a Secret. ``placeholderSigningKey`` (the default) or empty means none: `serve`
+        /// refuses to start with it unless `mode` is `development`, where it signs with a fresh key.
+        public var signingKeyText = Self.placeholderSigningKey
         public init() {}
+
+        /// The default of `audit.signing_key`, which is not a key.
+        public static let placeholderSigningKey = "change-me"
+
+        /// Whether no signing key is set (empty or the placeholder).
+        public var hasNoSigningKey: Bool {
+            let text = signingKeyText.trimmingCharacters(in: .whitespacesAndNewlines)
+            return text.isEmpty || text == Self.placeholderSigningKey
+        }
+
+        /// The checkpoint signing key.
+        ///
+        /// - Throws: ``ServiceConfiguration/SettingError`` when none is set or it cannot be read, saying how to make one.
+        public func signingKey() throws(SettingError) -> AuditSigningKey {
+            if hasNoSigningKey {
+                throw SettingError(description: """
+                    audit.signing_key (env HMS_AUDIT_SIGNING_KEY) is not set: checkpoints cannot be signed. Make a key \
+                    with `hms-act audit keygen`, put HMS_AUDIT_SIGNING_KEY in the service's Secret and give the public \
+                    key to whoever verifies; or, on a laptop or test stack only, set HMS_ACT_MODE=development to sign \
+                    with a fresh key each start
+                    """)
+            }
+            do {
+                return try AuditSigningKey(base64: signingKeyText)
+            } catch {
+                throw SettingError(description: "audit.signing_key (env HMS_AUDIT_SIGNING_KEY): \(error)")
+            }
+        }
     }
 
     public struct Paths: Sendable, Hashable {

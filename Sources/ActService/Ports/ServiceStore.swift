@@ -26,9 +26,9 @@ public protocol ServiceStore: Sendable {
     /// Whether the database answers.
     func ping() async -> Bool
 
-    /// Writes a keyed audit checkpoint over the heads that moved, and its governance message in the same
-    /// transaction. See ``ActStore/Store/writeCheckpoint(keyID:key:now:message:)``.
-    func writeCheckpoint(keyID: String, key: [UInt8], now: Int64,
+    /// Writes a signed audit checkpoint over the heads that moved, and its governance message in the same
+    /// transaction. See ``ActStore/Store/writeCheckpoint(signingKey:now:message:)``.
+    func writeCheckpoint(signingKey: AuditSigningKey, now: Int64,
         message: @Sendable (Store.WrittenCheckpoint) -> OutboxMessage) async throws -> Store.WrittenCheckpoint?
 
     /// Deletes inbox keys older than `hours`; returns how many.

@@ -7,7 +7,7 @@ internal import Foundation
 public import Logging
 public import ServiceLifecycle
 
-/// Periodic work that is not on the hot path: keyed audit checkpoints published to the governance exchange
+/// Periodic work that is not on the hot path: signed audit checkpoints published to the governance exchange
 /// (the outside witness), inbox pruning, catalog refresh (versions registered by other replicas) and the
 /// database-backed gauges (outbox lag, pending timers, runs by status, SLA lights).
 public struct Housekeeping: Service {
@@ -51,7 +51,7 @@ public struct Housekeeping: Service {
         }
     }
 
-    /// Writes a keyed checkpoint over the run heads that moved, with its `audit.checkpoint` message in the
+    /// Writes a checkpoint, signed with the Ed25519 key `audit.signing_key`, over the run heads that moved, with its `audit.checkpoint` message in the
     /// outbox of the same transaction: the relay publishes it with confirms and retries like any other
     /// message, so no checkpoint goes unwitnessed because one publish failed.
     ///
@@ -62,20 +62,22 @@ public struct Housekeeping: Service {
         let audit = orchestrator.configuration.audit
         let now = orchestrator.clock()
         let governance = orchestrator.configuration.amqp.exchanges.governance
-        let written = try await orchestrator.store.writeCheckpoint(keyID: audit.keyID, key: Array(audit.key.utf8),
-            now: now.millisecondsSinceEpoch)
+        let signingKey = try audit.signingKey()
+        let written = try await orchestrator.store.writeCheckpoint(signingKey: signingKey, now: now.millisecondsSinceEpoch)
         { written in
-            Self.checkpointMessage(written, keyID: audit.keyID, at: now, exchange: governance)
+            Self.checkpointMessage(written, publicKey: signingKey.publicKey, at: now, exchange: governance)
         }
         if written != nil { orchestrator.outboxSignal.signal() }
     }
 
-    /// The `audit.checkpoint` governance message (docs/amqp-contract.md).
-    static func checkpointMessage(_ written: Store.WrittenCheckpoint, keyID: String, at: Instant, exchange: String)
-        -> OutboxMessage
+    /// The `audit.checkpoint` governance message (docs/amqp-contract.md): everything a verifier needs to
+    /// check the signature without the database, the public key included (`key_id` is `ed25519:<base64>`).
+    static func checkpointMessage(_ written: Store.WrittenCheckpoint, publicKey: AuditPublicKey, at: Instant,
+        exchange: String) -> OutboxMessage
     {
         let body: JSONValue = [
-            "type": "audit.checkpoint", "checkpoint_id": .int(written.id), "key_id": .string(keyID),
+            "type": "audit.checkpoint", "checkpoint_id": .int(written.id), "key_id": .string(publicKey.keyID),
+            "algorithm": "ed25519", "public_key": .string(publicKey.base64),
             "at": .string(OutboundMessages.timestamp(at)),
             "signature": .string(written.signature.hexString),
             "heads_count": .int(written.headCount), "heads_digest": .string(written.digest.hexString),

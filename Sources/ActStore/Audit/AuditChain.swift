@@ -38,7 +38,7 @@ public struct AuditEntry: Hashable, Sendable {
 
 /// The hash chain of a run's audit trail: `hash(n) = SHA-256(hash(n-1) || canonical(entry n))`, with an
 /// empty previous hash for the first entry. Editing, removing or reordering any entry changes every
-/// later hash; removing the tail is caught by the keyed checkpoints (``AuditCheckpoint``).
+/// later hash; removing the tail is caught by the signed checkpoints (``AuditCheckpoint``).
 public enum AuditChain {
     /// The hash of `entry` chained onto `previous` (empty for the first entry).
     public static func hash(previous: [UInt8], entry: AuditEntry) -> [UInt8] {
@@ -59,8 +59,10 @@ public enum AuditChain {
             case broken
             /// The chain is shorter than a signed checkpoint says: its tail was removed.
             case truncated
-            /// A checkpoint's signature does not verify with the key: the checkpoint was forged or edited.
+            /// A checkpoint's signature does not verify with a trusted key: the checkpoint was forged or edited.
             case badCheckpoint
+            /// The database's checkpoints differ from the published ones: the database's copy was rewritten.
+            case diverged
         }
 
         public var kind: Kind
@@ -123,11 +125,14 @@ public enum AuditChain {
     }
 }
 
-/// A keyed checkpoint over the heads of all runs' audit chains.
+/// A signed checkpoint over the heads of runs' audit chains.
 ///
-/// The signature is an HMAC-SHA256 under a key the database never holds, so whoever can write to the
-/// database still cannot forge a checkpoint; and since each checkpoint is also published to the
-/// governance exchange, a deleted checkpoint is caught by the outside witness.
+/// The signature is Ed25519 under a private key that only the service's secret holds (``AuditSigningKey``);
+/// the database stores the public key in the key id, and verifiers are given the public key they trust, so
+/// whoever can write to the database still cannot forge a checkpoint. Each checkpoint is also published to
+/// the governance exchange, so a rewritten or deleted checkpoint is caught against that outside witness.
+/// Checkpoints written before Ed25519 carry an HMAC-SHA256 under a shared key; they still verify when that
+/// key is given, with the caveat that anyone who holds it can forge one.
 public struct AuditCheckpoint: Hashable, Sendable {
     public struct Head: Hashable, Sendable, Codable {
         public var run: String
@@ -159,14 +164,69 @@ public struct AuditCheckpoint: Hashable, Sendable {
         return Array(SHA256.hash(data: encoded))
     }
 
-    /// HMAC-SHA256 of the digest under `key`.
+    /// The bytes an Ed25519 checkpoint signature covers: a fixed label, then the heads digest. The label
+    /// keeps a checkpoint signature from meaning anything else the key might ever sign.
+    public static func signedMessage(headsDigest: [UInt8]) -> [UInt8] {
+        Array("hms-act audit checkpoint v2\n".utf8) + headsDigest
+    }
+
+    /// The Ed25519 signature of this checkpoint under `signingKey`.
+    public func signature(signingKey: AuditSigningKey) -> [UInt8] {
+        signingKey.signature(for: Self.signedMessage(headsDigest: headsDigest))
+    }
+
+    /// HMAC-SHA256 of the digest under `key`: the signature of checkpoints written before Ed25519.
     public func signature(key: [UInt8]) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: headsDigest, using: SymmetricKey(data: key)))
     }
 
-    /// Whether `signature` is this checkpoint's signature under `key` (constant-time comparison).
+    /// Whether `signature` is this checkpoint's HMAC under `key` (constant-time comparison).
     public func verify(signature: [UInt8], key: [UInt8]) -> Bool {
         HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: headsDigest, using: SymmetricKey(data: key))
+    }
+
+    /// Checks `signature` against this checkpoint's key id.
+    ///
+    /// - Returns: `nil` when it verifies, else what is wrong, phrased to follow "checkpoint N".
+    public func verify(signature: [UInt8], trusted: [AuditPublicKey], legacyKeys: [String: [UInt8]]) -> String? {
+        Self.problem(keyID: keyID, headsDigest: headsDigest, signature: signature, trusted: trusted, legacyKeys: legacyKeys)
+    }
+
+    static func problem(keyID: String, headsDigest: [UInt8], signature: [UInt8], trusted: [AuditPublicKey],
+        legacyKeys: [String: [UInt8]]) -> String?
+    {
+        if keyID.hasPrefix(AuditPublicKey.keyIDPrefix) {
+            guard let key = try? AuditPublicKey(base64: keyID) else {
+                return "names key \(keyID), which is not a public key: it was edited"
+            }
+            guard trusted.contains(key) else {
+                return "is signed by public key \(key.base64), which is not trusted: it was forged, or give that key with --public-key"
+            }
+            guard key.isValidSignature(signature, for: signedMessage(headsDigest: headsDigest)) else {
+                return "does not verify with public key \(key.base64): it was edited or forged"
+            }
+            return nil
+        }
+        guard let key = legacyKeys[keyID] else {
+            return "is an HMAC checkpoint signed with key \(keyID), which was not given (--key \(keyID)=KEY)"
+        }
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: headsDigest, using: SymmetricKey(data: key)) else {
+            return "does not verify with key \(keyID): it was edited or forged"
+        }
+        return nil
+    }
+
+    /// Verifies the signatures of an exported stream of published checkpoints, in checkpoint order.
+    public static func verifyPublished(_ published: [PublishedCheckpoint], trusted: [AuditPublicKey],
+        legacyKeys: [String: [UInt8]]) -> [AuditChain.Finding]
+    {
+        published.sorted { $0.checkpointID < $1.checkpointID }.compactMap { checkpoint in
+            problem(keyID: checkpoint.keyID, headsDigest: checkpoint.headsDigest, signature: checkpoint.signature,
+                trusted: trusted, legacyKeys: legacyKeys).map {
+                AuditChain.Finding(kind: .badCheckpoint, runID: nil, sequence: nil,
+                    message: "published checkpoint \(checkpoint.checkpointID) \($0)")
+            }
+        }
     }
 }
 

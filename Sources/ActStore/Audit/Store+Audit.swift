@@ -28,27 +28,30 @@ extension Store {
         }
     }
 
-    /// Writes a keyed checkpoint over the heads of every run whose chain moved since the last checkpoint,
-    /// and, in the same transaction, the outbox row that publishes it to the governance exchange (the
-    /// outside witness): a checkpoint is witnessed exactly like every other message, even if the broker is
-    /// down when it is written.
+    /// Writes a checkpoint signed with `signingKey` over the head of every run whose chain moved since it was
+    /// last checkpointed, and, in the same transaction, the outbox row that publishes it to the governance
+    /// exchange (the outside witness): a checkpoint is witnessed exactly like every other message, even if the
+    /// broker is down when it is written.
+    ///
+    /// Heads are chosen by sequence, not by time: a run is due when its `audit_seq` is past the sequence its
+    /// last checkpoint signed (`audit_checkpointed`). A commit that raced the previous checkpoint is therefore
+    /// taken by the next one, whatever the clocks said when it was stamped.
     ///
     /// - Parameter message: Builds the governance message for the written checkpoint.
     /// - Returns: The checkpoint, or `nil` when nothing moved.
-    public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64,
+    public func writeCheckpoint(signingKey: AuditSigningKey, now: Int64,
         message: @Sendable (WrittenCheckpoint) -> OutboxMessage) async throws -> WrittenCheckpoint?
     {
-        try await client.withTransaction { connection -> WrittenCheckpoint? in
-            let last = try await connection.query(StoreSQL.lastCheckpointTime).first
-            let since: Int64? = try last?.decode(Int64?.self, column: 0) ?? nil
+        let keyID = signingKey.publicKey.keyID
+        return try await client.withTransaction { connection -> WrittenCheckpoint? in
             var heads: [AuditCheckpoint.Head] = []
-            for row in try await connection.query(StoreSQL.runHeadsSince, [PostgresBind(since ?? 0)]) {
+            for row in try await connection.query(StoreSQL.runHeadsUncheckpointed) {
                 heads.append(AuditCheckpoint.Head(run: try row.decode(column: 0), seq: try row.decode(column: 1),
                     hash: (try row.decode([UInt8].self, column: 2)).hexString))
             }
             guard !heads.isEmpty else { return nil }
             let checkpoint = AuditCheckpoint(keyID: keyID, heads: heads)
-            let signature = checkpoint.signature(key: key)
+            let signature = checkpoint.signature(signingKey: signingKey)
             let headsJSON = JSONValue.array(checkpoint.heads.map {
                 ["run": .string($0.run), "seq": .int($0.seq), "hash": .string($0.hash)]
             }).canonicalEncoding
@@ -57,6 +60,7 @@ extension Store {
                 PostgresBind(checkpoint.headsDigest.hexString), PostgresBind(signature.hexString),
             ])
             guard let row = inserted.first else { return nil }
+            _ = try await connection.query(StoreSQL.markCheckpointed, [PostgresBind(PostgresJSON(bytes: headsJSON))])
             let written = WrittenCheckpoint(id: try row.decode(column: 0), headCount: checkpoint.heads.count,
                 digest: checkpoint.headsDigest, signature: signature)
             var batch = StoreBatch()
@@ -66,12 +70,23 @@ extension Store {
         }
     }
 
-    /// Verifies every run's chain and every checkpoint.
+    /// Verifies every run's chain and every checkpoint, and, when given, the database against the published
+    /// checkpoints.
     ///
     /// Finds edited entries (content no longer matches the hash), deleted or reordered entries (gaps and
-    /// broken links), truncated chains (a signed checkpoint names an entry that is gone or differs) and
-    /// forged checkpoints (signature does not verify with `key`).
-    public func verifyAudit(keys: [String: [UInt8]]) async throws -> AuditReport {
+    /// broken links), truncated chains (a signed checkpoint names an entry that is gone or differs), forged
+    /// checkpoints (the signature does not verify with a trusted public key) and, with `published`, a
+    /// database whose checkpoints differ from what was published (rewritten by someone who holds it).
+    ///
+    /// - Parameters:
+    ///   - trusted: The public keys Ed25519 checkpoints must be signed by. A key id in the database is never
+    ///     trusted by itself: whoever writes the database can write one.
+    ///   - legacyKeys: HMAC keys by id, for checkpoints written before Ed25519. Anyone who holds one can
+    ///     forge with it, so give them only to check old history.
+    ///   - published: The exported stream of `audit.checkpoint` messages, or `nil` to check the database alone.
+    public func verifyAudit(trusted: [AuditPublicKey], legacyKeys: [String: [UInt8]] = [:],
+        published: [PublishedCheckpoint]? = nil) async throws -> AuditReport
+    {
         var report = AuditReport(runsChecked: 0, entriesChecked: 0, checkpointsChecked: 0, findings: [])
         // Chains, page by page, remembering each run's (seq → hash) only for checkpoint comparison.
         var hashes: [String: [Int64: [UInt8]]] = [:]
@@ -110,6 +125,18 @@ extension Store {
                     heads: try row.decode(String.self, column: 3), signature: try row.decode([UInt8].self, column: 4))
             }
         }
+        // The published stream first: the outside witness decides which database checkpoints are authentic.
+        var publishedDigests: [Int64: [UInt8]] = [:]
+        if let published {
+            report.findings.append(contentsOf: AuditCheckpoint.verifyPublished(published, trusted: trusted, legacyKeys: legacyKeys))
+            for checkpoint in published { publishedDigests[checkpoint.checkpointID] = checkpoint.headsDigest }
+            let stored = Dictionary(checkpoints.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for checkpoint in published.sorted(by: { $0.checkpointID < $1.checkpointID }) where stored[checkpoint.checkpointID] == nil {
+                report.findings.append(.init(kind: .diverged, runID: nil, sequence: nil,
+                    message: "published checkpoint \(checkpoint.checkpointID) is missing from the database: its checkpoints were deleted"))
+            }
+        }
+        let lastPublished = publishedDigests.keys.max() ?? 0
         for checkpoint in checkpoints {
             report.checkpointsChecked += 1
             guard let heads = try? JSONDecoder().decode([AuditCheckpoint.Head].self, from: Data(checkpoint.heads.utf8))
@@ -119,14 +146,23 @@ extension Store {
                     message: "checkpoint \(checkpoint.id) has heads that cannot be read: it was edited"))
                 continue
             }
-            guard let key = keys[checkpoint.keyID] else {
-                report.findings.append(.init(kind: .badCheckpoint, runID: nil, sequence: nil,
-                    message: "checkpoint \(checkpoint.id) is signed with key \(checkpoint.keyID), which was not given"))
-                continue
+            let candidate = AuditCheckpoint(keyID: checkpoint.keyID, heads: heads)
+            if published != nil {
+                if let digest = publishedDigests[checkpoint.id] {
+                    if digest != candidate.headsDigest {
+                        report.findings.append(.init(kind: .diverged, runID: nil, sequence: nil,
+                            message: "checkpoint \(checkpoint.id) in the database differs from the published one (heads digest \(candidate.headsDigest.hexString.prefix(16))… here, \(digest.hexString.prefix(16))… published): the database's copy was rewritten"))
+                        continue
+                    }
+                } else if checkpoint.id < lastPublished {
+                    report.findings.append(.init(kind: .diverged, runID: nil, sequence: nil,
+                        message: "checkpoint \(checkpoint.id) is in the database but was never published: it was inserted afterwards"))
+                    continue
+                }
             }
-            guard AuditCheckpoint(keyID: checkpoint.keyID, heads: heads).verify(signature: checkpoint.signature, key: key) else {
+            if let problem = candidate.verify(signature: checkpoint.signature, trusted: trusted, legacyKeys: legacyKeys) {
                 report.findings.append(.init(kind: .badCheckpoint, runID: nil, sequence: nil,
-                    message: "checkpoint \(checkpoint.id) does not verify with key \(checkpoint.keyID): it was edited or forged"))
+                    message: "checkpoint \(checkpoint.id) \(problem)"))
                 continue
             }
             for head in heads {

@@ -248,11 +248,19 @@ enum StoreSQL {
         WHERE (run_id, seq) > ($1, $2)
         ORDER BY run_id, seq LIMIT $3
         """
-    /// Heads of runs whose chains moved since the given instant.
-    static let runHeadsSince = """
-        SELECT run_id, audit_seq, audit_head FROM runs
-        WHERE audit_seq > 0 AND updated_at > to_timestamp($1 / 1000.0)
-        ORDER BY run_id
+    /// Heads of runs whose chains moved past the sequence their last checkpoint signed: by sequence, not by
+    /// time, so a commit racing a checkpoint is never skipped (migration 0004).
+    static let runHeadsUncheckpointed = """
+        SELECT r.run_id, r.audit_seq, r.audit_head FROM runs r
+        LEFT JOIN audit_checkpointed c ON c.run_id = r.run_id
+        WHERE r.audit_seq > COALESCE(c.seq, 0)
+        ORDER BY r.run_id
+        """
+    /// Records the heads a checkpoint signed; $1 is its heads as JSON.
+    static let markCheckpointed = """
+        INSERT INTO audit_checkpointed (run_id, seq)
+        SELECT h.run, h.seq FROM jsonb_to_recordset($1::jsonb) AS h(run text, seq bigint)
+        ON CONFLICT (run_id) DO UPDATE SET seq = GREATEST(audit_checkpointed.seq, excluded.seq)
         """
 
     // MARK: audit_checkpoints
@@ -266,8 +274,6 @@ enum StoreSQL {
         SELECT checkpoint_id, (extract(epoch FROM at) * 1000)::bigint, key_id, heads::text, signature
         FROM audit_checkpoints ORDER BY checkpoint_id
         """
-    static let lastCheckpointTime =
-        "SELECT (extract(epoch FROM max(at)) * 1000)::bigint FROM audit_checkpoints"
 
     // MARK: health
 

@@ -153,7 +153,7 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
         (try? await databaseTimeMilliseconds()) != nil
     }
 
-    public func writeCheckpoint(keyID: String, key: [UInt8], now: Int64,
+    public func writeCheckpoint(signingKey: AuditSigningKey, now: Int64,
         message: @Sendable (Store.WrittenCheckpoint) -> OutboxMessage) async throws -> Store.WrittenCheckpoint?
     {
         try await transaction { transaction in
@@ -166,11 +166,11 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                 }
             }
             guard !heads.isEmpty else { return nil }
-            let checkpoint = AuditCheckpoint(keyID: keyID, heads: heads)
+            let checkpoint = AuditCheckpoint(keyID: signingKey.publicKey.keyID, heads: heads)
             let written = transaction.tables.withLock { tables in
                 let written = Store.WrittenCheckpoint(id: Int64(tables.checkpoints.count + 1),
                     headCount: checkpoint.heads.count, digest: checkpoint.headsDigest,
-                    signature: checkpoint.signature(key: key))
+                    signature: checkpoint.signature(signingKey: signingKey))
                 tables.checkpoints.append(written)
                 tables.lastCheckpointAt = self.now()
                 return written

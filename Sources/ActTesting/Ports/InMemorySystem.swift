@@ -51,7 +51,7 @@ public struct InMemorySystem: Sendable {
         var configuration = ServiceConfiguration()
         configuration.amqp.queueType = "classic"
         configuration.engine.batchWaitMilliseconds = 0
-        configuration.audit.key = "test-audit-key"
+        configuration.audit.signingKeyText = AuditSigningKey.generate().base64
         configure(&configuration)
         let clock = ManualClock()
         let store = InMemoryStore(connections: connections) { clock.now.millisecondsSinceEpoch }

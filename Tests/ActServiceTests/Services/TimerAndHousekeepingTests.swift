@@ -64,6 +64,13 @@ struct TimerAndHousekeepingTests {
         try await relay.relayOnce(limit: 100)
         let checkpoint = try #require(system.governance.first { $0.routingKey == "audit.checkpoint" })
         #expect(checkpoint.body["heads_count"] == 1)
+        // The message alone verifies with the service's public key: no database needed.
+        let published = try PublishedCheckpoint(messageBody: checkpoint.body.canonicalEncoding)
+        let publicKey = try system.configuration.audit.signingKey().publicKey
+        #expect(checkpoint.body["public_key"]?.stringValue == publicKey.base64)
+        #expect(AuditCheckpoint.verifyPublished([published], trusted: [publicKey], legacyKeys: [:]).isEmpty)
+        let stranger = AuditSigningKey.generate().publicKey
+        #expect(AuditCheckpoint.verifyPublished([published], trusted: [stranger], legacyKeys: [:]).count == 1)
         // Nothing moved since: no second checkpoint.
         system.clock.advance(by: .seconds(60))
         try await housekeeping.tick(60)
