@@ -1,5 +1,6 @@
 import ActPlaybook
 import ActService
+import ActStore
 import ActTesting
 import Foundation
 import Testing
@@ -21,7 +22,7 @@ import Testing
         configuration.amqp.url = TestEnvironment.amqpURL
         configuration.postgres.url = TestEnvironment.postgresURL
         configuration.postgres.schema = TestEnvironment.uniqueSchema("tls")
-        configuration.audit.key = "test-audit-key"
+        configuration.audit.signingKeyText = AuditSigningKey.generate().base64
         try configuration.applyEnvironment(variables)
         return configuration
     }
