@@ -255,6 +255,40 @@ let package = Package(
     ]
 )
 
+// MARK: Fuzz harnesses (scripts/fuzz), only when HMS_FUZZ=1
+//
+// libFuzzer drives each parser of outside input with mutated bytes under AddressSanitizer. They only link
+// with `-sanitize=fuzzer` (libFuzzer provides the loop), so a plain `swift build` must not see them: they are
+// declared when HMS_FUZZ=1, which scripts/fuzz sets for its own build folder (.build-fuzz). They are never part
+// of the `hms-act` product.
+if Context.environment["HMS_FUZZ"] == "1" {
+    package.targets += [
+        // Declares libFuzzer's LLVMFuzzerRunDriver, which each harness's @main calls (SwiftPM renames an
+        // executable's entry point on Linux, so libFuzzer's own `main` is never linked).
+        .target(name: "CLibFuzzerDriver", path: "Sources/Fuzz/CLibFuzzerDriver"),
+        .executableTarget(
+            name: "ActFuzzPlaybook",
+            dependencies: ["ActPlaybook", "CLibFuzzerDriver"],
+            path: "Sources/Fuzz/ActFuzzPlaybook"
+        ),
+        .executableTarget(
+            name: "ActFuzzExpression",
+            dependencies: ["ActPlaybook", "CLibFuzzerDriver"],
+            path: "Sources/Fuzz/ActFuzzExpression"
+        ),
+        .executableTarget(
+            name: "ActFuzzTriggerEvent",
+            dependencies: ["ActService", "ActPlaybook", "CLibFuzzerDriver"],
+            path: "Sources/Fuzz/ActFuzzTriggerEvent"
+        ),
+        .executableTarget(
+            name: "ActFuzzWorkerMessage",
+            dependencies: ["ActService", "ActPlaybook", "CLibFuzzerDriver"],
+            path: "Sources/Fuzz/ActFuzzWorkerMessage"
+        ),
+    ]
+}
+
 // STANDARD SETTINGS: strict and uniform across every target (STYLE.md §3.11).
 for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []

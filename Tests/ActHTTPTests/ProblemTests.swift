@@ -113,6 +113,21 @@ struct ProblemTests {
         }
     }
 
+    /// Found by Schemathesis (scripts/check-api): an `actor` filter holding U+0000 reached PostgreSQL, which
+    /// cannot store it, and came back as 422 "the message holds the character U+0000", a body error for a
+    /// query parameter. It is refused where it is read, naming the parameter.
+    @Test(arguments: ["/v1/tasks", "/act/tasks"])
+    func nulInTheActorFilterIs400NamingTheParameter(path: String) async throws {
+        let world = try await TestWorld()
+        try await world.test { client in
+            let response = try await client.send(.get, "\(path)?actor=human.x%00y")
+            #expect(response.status == .badRequest)
+            let problem = try response.json
+            #expect(problem["type"] == "https://hms-act.dev/problems/invalid-request")
+            #expect(problem["errors"]?.arrayValue?.first?["field"] == "actor")
+        }
+    }
+
     @Test func badStatusFilterIs400() async throws {
         let world = try await TestWorld()
         try await world.test { client in

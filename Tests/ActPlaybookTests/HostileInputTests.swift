@@ -81,6 +81,18 @@ import Testing
         #expect(found[0].location == ActPlaybook.SourceLocation(line: 6, column: 5))
     }
 
+    /// Found by the playbook fuzzer (scripts/fuzz): libyaml counts `\r`, `\r\n`, NEL, LS and PS as line breaks,
+    /// the source map counted only `\n`, and a duplicate key on a line past the last `\n` trapped
+    /// ("Range requires lowerBound <= upperBound") instead of being reported.
+    @Test(arguments: ["\r", "\r\n", "\u{85}", "\u{2028}", "\u{2029}"])
+    func duplicateKeysAfterLineBreaksOtherThanLineFeed(lineBreak: String) {
+        let yaml = ["id: Dup", "trigger: x", "steps:", "  - id: a", "    agent: ai.x", "    agent: ai.y", ""]
+            .joined(separator: lineBreak)
+        let found = refusedQuickly(yaml)
+        #expect(found.codes == ["duplicate-key"])
+        #expect(found.first?.location == ActPlaybook.SourceLocation(line: 6, column: 5))
+    }
+
     @Test func nonStringKeys() {
         #expect(refusedQuickly("id: K\nsteps:\n  - id: a\n    [x, y]: 1\n").codes == ["non-string-key"])
         #expect(refusedQuickly("id: K\nsteps:\n  - id: a\n    ? complex\n    : value\n").codes == ["non-string-key"])

@@ -204,7 +204,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     // MARK: Tasks
 
     @Sendable func openTasks(_ request: Request, context: Context) async throws -> Response {
-        let actor = request.uri.queryParameters.get("actor").flatMap { $0.isEmpty ? nil : $0 }
+        let actor = try APIRequest.textQuery("actor", request)
         let tasks = try await controlPlane.listOpenTasks(assignee: actor.map(Self.assigneeLabel),
             limit: try APIRequest.limit(request))
         return try APIResponse.json(Listing(key: "tasks", elements: tasks))
@@ -412,6 +412,18 @@ enum APIRequest {
             throw APIProblem.badRequest("the path parameter `\(name)` is not valid percent-encoding", field: name)
         }
         return decoded
+    }
+
+    /// A text query parameter; `nil` when absent or empty.
+    ///
+    /// - Throws: ``APIProblem`` (400) when it holds U+0000, which PostgreSQL cannot store or compare: without
+    ///   this check the database's refusal came back as a body error for a query parameter.
+    static func textQuery(_ name: String, _ request: Request) throws -> String? {
+        guard let text = request.uri.queryParameters.get(name), !text.isEmpty else { return nil }
+        guard !text.unicodeScalars.contains("\u{0}") else {
+            throw APIProblem.badRequest("`\(name)` holds the character U+0000 (%00); remove it", field: name)
+        }
+        return text
     }
 
     /// `limit`: 1 to 500, `default` when absent.

@@ -15,11 +15,32 @@ struct YAMLSource {
     init(text: String, file: String?) {
         self.text = text
         self.file = file
-        self.lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            var scalars = Array($0.unicodeScalars)
-            if scalars.last == "\r" { scalars.removeLast() }
-            return scalars
+        self.lines = Self.splitLines(text)
+    }
+
+    /// Splits at every line break libyaml counts (`\n`, `\r\n`, a lone `\r`, NEL, LS, PS), so that
+    /// `lines[mark.line - 1]` is the line a Yams mark names. Splitting at `\n` alone made marks point past
+    /// the last line of a file with other breaks (a trap found by the playbook fuzzer).
+    static func splitLines(_ text: String) -> [[Unicode.Scalar]] {
+        var lines: [[Unicode.Scalar]] = []
+        var current: [Unicode.Scalar] = []
+        var previousWasCR = false
+        for scalar in text.unicodeScalars {
+            if scalar == "\n", previousWasCR {
+                previousWasCR = false  // the \n of a \r\n: the line ended at the \r
+                continue
+            }
+            previousWasCR = scalar == "\r"
+            switch scalar {
+            case "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}":
+                lines.append(current)
+                current = []
+            default:
+                current.append(scalar)
+            }
         }
+        lines.append(current)
+        return lines
     }
 
     /// Composes the text into one document, refusing hostile input first.
@@ -137,7 +158,8 @@ struct YAMLSource {
     /// key is most useful to point (Yams reports the first one).
     private func secondOccurrence(ofKey key: String, after first: Mark) -> SourceLocation? {
         let keyScalars = Array(key.unicodeScalars)
-        for lineIndex in first.line..<lines.count {
+        // Marks come from libyaml and the lines from splitLines, which agree; the bound is a guard all the same.
+        for lineIndex in min(first.line, lines.count)..<lines.count {
             let line = lines[lineIndex]
             let start = first.column - 1
             guard start >= 0, line.count >= start + keyScalars.count + 1 else { continue }
