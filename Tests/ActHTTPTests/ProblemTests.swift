@@ -128,6 +128,20 @@ struct ProblemTests {
         }
     }
 
+    /// Schemathesis found `GET /v1/runs?playbook=%00…` answered 422 "the message holds the character U+0000"
+    /// from PostgreSQL: a body error, undocumented for this route, for a query parameter.
+    @Test(arguments: ["playbook", "after"])
+    func nulInARunsFilterIs400NamingTheParameter(parameter: String) async throws {
+        let world = try await TestWorld()
+        try await world.test { client in
+            let response = try await client.send(.get, "/v1/runs?\(parameter)=x%00y")
+            #expect(response.status == .badRequest)
+            let problem = try response.json
+            #expect(problem["type"] == "https://hms-act.dev/problems/invalid-request")
+            #expect(problem["errors"]?.arrayValue?.first?["field"] == .string(parameter))
+        }
+    }
+
     @Test func badStatusFilterIs400() async throws {
         let world = try await TestWorld()
         try await world.test { client in

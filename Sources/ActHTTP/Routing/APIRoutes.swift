@@ -143,8 +143,8 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                 + RunStatus.allCases.map(\.rawValue).joined(separator: ", "), field: "status")
         }
         let page = try await controlPlane.listRuns(status: status,
-            playbook: query.get("playbook").flatMap { $0.isEmpty ? nil : $0 },
-            after: query.get("after").flatMap { $0.isEmpty ? nil : $0 }, limit: try APIRequest.limit(request))
+            playbook: try APIRequest.textQuery("playbook", request),
+            after: try APIRequest.textQuery("after", request), limit: try APIRequest.limit(request))
         return try APIResponse.json(page)
     }
 
