@@ -261,6 +261,35 @@ struct AMQPConformanceTests {
         }
     }
 
+    /// hms-act attributes results and approvals to the `user_id` property (`amqp.actors`): that is sound only
+    /// because RabbitMQ refuses a `user_id` that is not the publishing connection's user.
+    @Test func theBrokerRefusesAUserIDThatIsNotTheConnectionsUser() async throws {
+        let queue = uniqueName("user-id")
+        let user = try TestBroker.configuration().user
+        try await withClient { client in
+            let connection = try await client.currentConnection()
+            try await connection.declareQueue(.init(queue, durable: false))
+            let spoofed = message("spoofed", to: queue, properties: AMQPProperties(userID: "officer-portal"))
+            guard case .channelClosed(let code, let text) = try await connection.publish(spoofed) else {
+                Issue.record("RabbitMQ accepted a user_id that is not the connection's user")
+                return
+            }
+            #expect(code == 406)
+            #expect(text.contains("user_id"), "\(text)")
+            #expect(try await connection.publish(message("own", to: queue, properties: AMQPProperties(userID: user)))
+                == .confirmed)
+            let consumer = try await client.consume(queue: queue, prefetch: 10)
+            let delivery = try #require(try await take(1, from: consumer).first)
+            #expect(String(decoding: delivery.body, as: UTF8.self) == "own")
+            #expect(delivery.properties.userID == user)
+            try await client.ack(delivery.deliveryTag)
+            try await client.cancel(consumer)
+            #expect(try await connection.declareQueue(.init(queue, durable: false)).messageCount == 0,
+                "the spoofed message never reached the queue")
+            await cleanUp(client, queues: [queue])
+        }
+    }
+
     @Test func messagesLargerThanAFrameAreSplitAndDelivered() async throws {
         let queue = uniqueName("large")
         // The smallest frame AMQP allows, so a 1 MiB body travels in ~256 body frames.

@@ -30,6 +30,9 @@ struct DemoWorker: Service {
         var skip: Set<String> = []
         /// Where results go when a task names no `reply_to`.
         var resultsExchange: String
+        /// The connection's RabbitMQ user, sent as `user_id` (the broker checks it): hms-act's `amqp.actors`
+        /// attributes results by it.
+        var brokerUser: String?
     }
 
     let client: AMQPClient
@@ -86,7 +89,7 @@ struct DemoWorker: Service {
                 contentType: "application/json", persistent: true,
                 correlationID: task["run_id"]?.stringValue,
                 messageID: "\(taskID)#\(attempt)/\(answer.failed ? "failed" : "completed")", timestamp: Date(),
-                type: "hms.task.result", appID: "hms-act-demo-worker"),
+                type: "hms.task.result", userID: settings.brokerUser, appID: "hms-act-demo-worker"),
             mandatory: true)
         switch try await client.publish(message) {
         case .confirmed:

@@ -132,7 +132,8 @@ struct WorkerCommand: AsyncParsableCommand {
                 client: client,
                 settings: DemoWorker.Settings(
                     queues: [queue] + agentQueues, prefetch: UInt16(prefetch), delay: delay.duration,
-                    failureRate: failureRate, severity: severity, skip: Set(skip), resultsExchange: exchanges.results),
+                    failureRate: failureRate, severity: severity, skip: Set(skip), resultsExchange: exchanges.results,
+                    brokerUser: amqp.user),
                 logger: logger)
             print("demo worker on \(amqp): queue \(queue) bound to \(exchanges.tasks) with \((keys + agentKeys).joined(separator: ", "))"
                 + (agentQueues.isEmpty ? "" : "; agent queues \(agentQueues.joined(separator: ", "))")

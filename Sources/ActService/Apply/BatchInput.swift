@@ -14,6 +14,8 @@ public enum BatchInput: Sendable {
     case operatorCommand(runID: RunID, event: RunEvent, actor: String, key: String?)
     /// Start a playbook explicitly, without a trigger binding (`POST /v1/runs`).
     case start(playbookID: String, event: TriggerEvent)
+    /// A result, signal or approval refused because of who sent it (`amqp.actors`): only its audit entry.
+    case refusedAttempt(RefusedAttempt, messageID: String?)
 
     /// The inbox key that makes a repeat of this input change nothing; `nil` when claiming already
     /// guarantees it (timers are deleted when claimed).
@@ -24,6 +26,10 @@ public enum BatchInput: Sendable {
         case .timer: nil
         case .operatorCommand(_, _, _, let key): key.map { "command:" + $0 }
         case .start(let playbookID, let event): "start:\(playbookID):\(event.id)"
+        // Its own key: a refused approval must not make the real one look like a repeat.
+        case .refusedAttempt(let attempt, let messageID):
+            "refused:\(attempt.brokerUser ?? "-"):\(attempt.claimedActor ?? "-"):"
+                + attempt.message.inboxKey(messageID: messageID)
         }
     }
 
@@ -46,6 +52,8 @@ public enum BatchInput: Sendable {
             return [RunID(row.runID)]
         case .operatorCommand(let runID, _, _, _):
             return [runID]
+        case .refusedAttempt(let attempt, _):
+            return [RunID(attempt.runID)]
         }
     }
 }

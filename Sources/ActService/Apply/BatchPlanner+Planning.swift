@@ -66,6 +66,8 @@ extension BatchPlanner {
                     missing: .ignored(reason: "timer \(row.timerID) belongs to no run"))
             case .operatorCommand(let runID, let event, let actor, _):
                 return operatorCommand(event, to: runID, actor: actor)
+            case .refusedAttempt(let attempt, _):
+                return refused(attempt)
             }
         }
 
@@ -110,6 +112,36 @@ extension BatchPlanner {
                 note: AuditNote(kind: approval.approved ? "approval.given" : "approval.refused", actor: approval.actor,
                     data: data),
                 missing: .rejected(reason: "no run \(approval.runID) to approve"))
+        }
+
+        /// A message refused because of who sent it: the run's trail records the attempt (who, as whom, what,
+        /// why) and nothing else changes; the message is dead-lettered with the reason.
+        private mutating func refused(_ attempt: RefusedAttempt) -> BatchOutcome {
+            let runID = RunID(attempt.runID)
+            guard case .success(var run)? = load(runID) else { return .rejected(reason: attempt.reason) }
+            var data: [String: JSONValue] = [
+                "reason": .string(attempt.reason),
+                "broker_user": attempt.brokerUser.map(JSONValue.string) ?? .null,
+                "claimed_actor": attempt.claimedActor.map(JSONValue.string) ?? .null,
+            ]
+            switch attempt.message {
+            case .approval(let approval):
+                data["message"] = "approval"
+                data["step_id"] = .string(approval.stepID)
+                data["approved"] = .bool(approval.approved)
+            case .taskResult(let result):
+                data["message"] = "task.result"
+                data["task_id"] = .string(result.taskID)
+                data["attempt"] = .int(result.attempt)
+            case .signal(_, let name, _):
+                data["message"] = "signal"
+                data["signal"] = .string(name)
+            }
+            appendAudit(to: &run, kind: "attempt.refused", actor: "amqp:" + (attempt.brokerUser ?? "(no user_id)"),
+                data: .object(data))
+            run.changed = true
+            working[runID] = run
+            return .rejected(reason: attempt.reason)
         }
 
         private mutating func operatorCommand(_ event: RunEvent, to runID: RunID, actor: String) -> BatchOutcome {

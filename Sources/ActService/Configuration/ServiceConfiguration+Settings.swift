@@ -44,6 +44,8 @@ extension ServiceConfiguration {
             summary: "Redeliveries before RabbitMQ dead-letters a message (quorum queues)"),
         .init(key: "amqp.max_message_bytes", environment: "HMS_AMQP_MAX_MESSAGE_BYTES", target: .int(\.amqp.maxMessageBytes),
             summary: "Largest message the broker accepts (its max_message_size); larger outbox rows are deferred with an incident"),
+        .init(key: "amqp.actors", environment: "HMS_AMQP_ACTORS", target: .strings(\.amqp.actors),
+            summary: "Who each RabbitMQ user may act as on hms.results: user=pattern;pattern (AMQP user_id required when set)"),
         .init(key: "amqp.exchanges.events", environment: "HMS_EXCHANGE_EVENTS", target: .string(\.amqp.exchanges.events),
             summary: "Topic exchange of trigger events"),
         .init(key: "amqp.exchanges.tasks", environment: "HMS_EXCHANGE_TASKS", target: .string(\.amqp.exchanges.tasks),
@@ -209,6 +211,7 @@ extension ServiceConfiguration {
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["production", "development"].contains(mode), "mode must be production or development")
         if !audit.hasNoSigningKey { _ = try audit.signingKey() }
+        do { _ = try BrokerIdentities(entries: amqp.actors) } catch { throw SettingError(description: error.description) }
         try require(["quorum", "classic"].contains(amqp.queueType), "amqp.queue_type must be quorum or classic")
         try require(postgres.poolSize >= 2, "postgres.pool_size must be at least 2 (one connection listens for timers)")
         // PostgreSQL takes time settings up to INT_MAX milliseconds (about 24.8 days).

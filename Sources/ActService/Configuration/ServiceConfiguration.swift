@@ -36,6 +36,9 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// default). The relay does not try to publish a larger outbox row: it defers it with an
         /// `unpublishable_message` incident instead of letting the broker close the channel. 0: no check.
         public var maxMessageBytes = 16 << 20
+        /// Who each RabbitMQ user may act as on the results queue: `user=pattern;pattern` (``BrokerIdentities``).
+        /// Empty: the actor a message names is taken on trust.
+        public var actors: [String] = []
         public var exchanges = Exchanges()
         public var queues = Queues()
         public init() {}

@@ -14,6 +14,8 @@ public struct InboundMessage: Sendable {
     public var timestamp: Int64?
     public var headers: [String: JSONValue]
     public var body: [UInt8]
+    /// The AMQP `user_id` property: RabbitMQ refuses one that is not the publishing connection's user.
+    public var userID: String?
 
     public init(
         exchange: String = "",
@@ -24,7 +26,8 @@ public struct InboundMessage: Sendable {
         correlationID: String? = nil,
         timestamp: Int64? = nil,
         headers: [String: JSONValue] = [:],
-        body: [UInt8]
+        body: [UInt8],
+        userID: String? = nil
     ) {
         self.exchange = exchange
         self.routingKey = routingKey
@@ -35,6 +38,7 @@ public struct InboundMessage: Sendable {
         self.timestamp = timestamp
         self.headers = headers
         self.body = body
+        self.userID = userID
     }
 }
 

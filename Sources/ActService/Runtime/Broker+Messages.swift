@@ -11,7 +11,8 @@ extension InboundMessage {
             contentType: delivery.properties.contentType, type: delivery.properties.type,
             messageID: delivery.properties.messageID, correlationID: delivery.properties.correlationID,
             timestamp: delivery.properties.timestamp.map { Int64($0.timeIntervalSince1970) },
-            headers: delivery.properties.headers.mapValues(JSONValue.init(field:)), body: delivery.body)
+            headers: delivery.properties.headers.mapValues(JSONValue.init(field:)), body: delivery.body,
+            userID: delivery.properties.userID)
     }
 }
 

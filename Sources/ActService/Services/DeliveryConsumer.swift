@@ -29,10 +29,14 @@ public struct DeliveryConsumer: Service {
     let queue: String
     let orchestrator: Orchestrator
     let logger: Logger
+    /// Who may send what on the results queue (`amqp.actors`).
+    let identities: BrokerIdentities
 
     public init(kind: Kind, orchestrator: Orchestrator, logger: Logger) {
         self.kind = kind
         self.orchestrator = orchestrator
+        // `serve` validated the entries at start; entries that do not read refuse everyone rather than no one.
+        identities = (try? BrokerIdentities(entries: orchestrator.configuration.amqp.actors)) ?? .refusingEveryone
         self.queue = kind == .triggers ? orchestrator.configuration.amqp.queues.triggers
             : orchestrator.configuration.amqp.queues.results
         var logger = logger
@@ -131,7 +135,14 @@ public struct DeliveryConsumer: Service {
             do {
                 switch kind {
                 case .triggers: inputs.append(.trigger(try TriggerEvent(message: message)))
-                case .results: inputs.append(.worker(try WorkerMessage(message: message), messageID: message.messageID))
+                case .results:
+                    switch identities.authorize(try WorkerMessage(message: message), userID: message.userID) {
+                    case .success(let worker): inputs.append(.worker(worker, messageID: message.messageID))
+                    case .failure(let attempt):
+                        logger.warning("result refused: not sent by an identity that may send it",
+                            metadata: ["message.reason": "\(attempt.reason)"])
+                        inputs.append(.refusedAttempt(attempt, messageID: message.messageID))
+                    }
                 }
                 positions.append(index)
             } catch {
