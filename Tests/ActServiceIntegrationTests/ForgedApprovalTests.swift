@@ -1,5 +1,6 @@
 import ActAMQP
 import ActEngine
+import ActPlaybook
 import ActService
 import ActStore
 import ActTesting
@@ -38,13 +39,12 @@ import Testing
             try await waitForTrail(system, run, "the task's result") { $0.contains { $0.entry.kind == "task.completed" } }
 
             // The attack: the body names the officer, nothing says who sent it.
-            let forged: JSONValue = ["run_id": .string(run), "step_id": "zoningApproval", "approved": true,
-                "actor": "officer#4"]
-            try await publish(system, forged, type: "hms.approval", userID: nil)
+            func approval(_ actor: String) -> JSONValue {
+                ["run_id": .string(run), "step_id": "zoningApproval", "approved": true, "actor": .string(actor)]
+            }
+            try await publish(system, approval("officer#4"), type: "hms.approval", userID: nil)
             // A user the broker vouches for, naming an actor outside its patterns.
-            var outside = forged
-            outside["actor"] = "supervisor#1"
-            try await publish(system, outside, type: "hms.approval", userID: desk)
+            try await publish(system, approval("supervisor#1"), type: "hms.approval", userID: desk)
             let refused = try await waitForTrail(system, run, "two refused attempts") {
                 $0.filter { $0.entry.kind == "attempt.refused" }.count == 2
             }.filter { $0.entry.kind == "attempt.refused" }
@@ -55,9 +55,7 @@ import Testing
             #expect(!system.tasks.all.contains { $0.body["run_id"]?.stringValue == run && $0.body["step_id"] == "notify" })
 
             // The real approval (same step, same actor as the first forgery) is not taken for a repeat.
-            var real = forged
-            real["reason"] = "zoning ok"
-            try await publish(system, real, type: "hms.approval", userID: desk)
+            try await publish(system, approval("officer#4"), type: "hms.approval", userID: desk)
             try await system.tasks.wait("the notify task") {
                 $0.contains { $0.body["run_id"]?.stringValue == run && $0.body["step_id"] == "notify" }
             }

@@ -123,6 +123,6 @@ import Testing
         #expect(BatchInput.refusedAttempt(attempt, messageID: "m-1").inboxKey != real.inboxKey)
         let approved = try planner.plan([.init(real)], runs: [run.runID: afterRefusal], now: t0 + .seconds(3))
         #expect(approved.outcomes == [.applied])
-        #expect(approved.batch.dispatchedTasks.map(\.assignee) == ["service.email"])
+        #expect(approved.batch.dispatchedTasks.map(\.assignee) == ["svc.email"])
     }
 }

@@ -1,4 +1,5 @@
 import ActEngine
+import ActPlaybook
 internal import Foundation
 
 /// Who each RabbitMQ user may act as on `hms.results` (setting `amqp.actors`).
@@ -42,7 +43,7 @@ public struct BrokerIdentities: Sendable, Hashable {
             guard !user.isEmpty else {
                 throw BrokerIdentitiesError(entry: entry, problem: "names no RabbitMQ user before `=`")
             }
-            let patterns = parts[1].split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            let patterns = parts[1].split(separator: ";", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard !patterns.isEmpty, patterns.allSatisfy({ !$0.isEmpty }) else {
                 throw BrokerIdentitiesError(entry: entry,
                     problem: "has an empty actor pattern; write names or prefixes ending in * separated by ;")

@@ -45,9 +45,11 @@ public struct ServiceRuntime: Sendable {
             logger.warning("\(warning)")
         }
         if configuration.amqp.actors.isEmpty && !configuration.isDevelopment {
-            logger.warning("amqp.actors is empty: approvals and results on the results exchange are attributed to the "
-                + "actor their body names, so anyone who may publish there can approve in an officer's name. "
-                + "Map RabbitMQ users to actors (HMS_AMQP_ACTORS=user=pattern;pattern, docs/security.md)")
+            logger.warning("""
+                amqp.actors is empty: approvals and results on the results exchange are attributed to the actor \
+                their body names, so anyone who may publish there can approve in an officer's name. Map RabbitMQ \
+                users to actors (HMS_AMQP_ACTORS=user=pattern;pattern, docs/security.md)
+                """)
         }
         let databaseClock = DatabaseClock(wall: wallClock)
         try await databaseClock.synchronize(with: store, warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds),
