@@ -47,15 +47,18 @@ import Testing
             let handle = try FileHandle(forWritingTo: log)
             defer { try? FileManager.default.removeItem(at: log) }
             let serve = try ServeProcess.start(binary: binary, system: system,
-                environment: ["HMS_AUDIT_SIGNING_KEY": "change-me", "HMS_ACT_MODE": "development"], standardError: handle)
+                environment: ["HMS_AUDIT_SIGNING_KEY": "change-me", "HMS_ACT_MODE": "development", "HMS_LOG_LEVEL": "info"],
+                standardError: handle)
             defer { serve.kill() }
-            // The warning is logged before the server starts; poll the log for it (bounded).
+            // The warning is logged before the server starts; poll the log (bounded) until the server runs, so
+            // that SIGTERM below meets the graceful-shutdown handler rather than a process still starting (it
+            // then died of the signal, status 15: a flaky failure on a busy machine).
             let clock = ContinuousClock()
             let deadline = clock.now + .seconds(30)
             var text = ""
             while clock.now < deadline, serve.process.isRunning {
                 text = try String(contentsOf: log, encoding: .utf8)
-                if text.contains("audit.public_key") { break }
+                if text.contains("audit.public_key") && text.contains("hms-act serving") { break }
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(text.contains("fresh key"), "\(text)")
