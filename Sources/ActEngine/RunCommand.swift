@@ -98,6 +98,8 @@ public enum DispatchTarget: Hashable, Sendable, Codable {
     case routingKey(String)
     /// An agent's own queue (default exchange).
     case queue(String)
+    /// Not published: a pull agent claims it over HTTP (`delivery: pull`).
+    case pull
 }
 
 /// One task message: one attempt of one task.

@@ -14,7 +14,7 @@ extension RunStateMachine {
     /// - Single, with skills: the first agent (by id) having every skill and on shift; its queue, else its
     ///   routing key, else `task.<agent id>`. Nobody on shift: the assignee's routing key.
     /// - Single, without skills: the agent whose id is the assignee label, through its queue (or its own
-    ///   routing key); otherwise the assignee's routing key. Shifts are not checked: the task names its
+    ///   routing key; not at all for a pull agent); otherwise the assignee's routing key. Shifts are not checked: the task names its
     ///   agent.
     /// - Fan-out: one task per matching agent — with skills, those having them all and on shift; without,
     ///   those whose id is the label or starts with label + `#` (`human.inspector#3`). Nobody matches: one
@@ -29,7 +29,9 @@ extension RunStateMachine {
                 return [Route(agent: agent.id, target: Self.target(of: agent), perAgent: false)]
             }
             guard let agent = index.agents.first(where: { $0.id.rawValue == label }) else { return [fallback] }
-            let target: DispatchTarget = agent.queue.map { .queue($0) } ?? .routingKey(agent.routingKey ?? assignee.routingKey)
+            let target: DispatchTarget =
+                agent.delivery == .pull ? .pull
+                : agent.queue.map { .queue($0) } ?? .routingKey(agent.routingKey ?? assignee.routingKey)
             return [Route(agent: agent.id, target: target, perAgent: false)]
         case .fanOut:
             let matching: [Agent]
@@ -48,6 +50,7 @@ extension RunStateMachine {
     }
 
     private static func target(of agent: Agent) -> DispatchTarget {
+        if agent.delivery == .pull { return .pull }
         if let queue = agent.queue { return .queue(queue) }
         return .routingKey(agent.routingKey ?? "task.\(agent.id.rawValue)")
     }

@@ -37,6 +37,16 @@ public protocol ControlPlane: Sendable {
     /// The latest attempt of a task; `nil` when there is no such task.
     func latestTaskAttempt(id: TaskID) async throws -> API.Task?
 
+    /// Leases up to `limit` open tasks of pull agent `agent` for `lease`, oldest first, waiting up to `wait`
+    /// for one to arrive when none is open; empty when none came.
+    func claimTasks(agent: String, limit: Int, lease: Duration, wait: Duration) async throws -> [API.ClaimedTask]
+
+    /// Extends lease `leaseID` on a task attempt by `lease` from now; nil when the lease is no longer held.
+    func extendLease(taskID: TaskID, attempt: Int, leaseID: String, lease: Duration) async throws -> API.Lease?
+
+    /// The lease on a task attempt; nil when it is not a pull task.
+    func lease(taskID: TaskID, attempt: Int) async throws -> API.LeaseState?
+
     /// Validates and registers a playbook.
     ///
     /// - Parameters:

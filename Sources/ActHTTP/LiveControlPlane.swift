@@ -53,6 +53,37 @@ public struct LiveControlPlane: ControlPlane {
         try await store.latestAttempt(taskID: id.rawValue).map(API.Task.init)
     }
 
+    public func claimTasks(agent: String, limit: Int, lease: Duration, wait: Duration) async throws -> [API.ClaimedTask] {
+        let leaseID = LeaseID.make()
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        while true {
+            let claimed = try await store.claimPullTasks(assignee: agent, limit: limit, leaseID: leaseID,
+                leaseMilliseconds: lease.wholeMilliseconds)
+            if !claimed.isEmpty || clock.now >= deadline {
+                return try claimed.map { claim in
+                    API.ClaimedTask(message: try JSONValue(parsing: claim.task.body), leaseID: claim.leaseID,
+                        leaseExpiresAt: API.timestamp(claim.leaseExpiresAt), claims: claim.claims)
+                }
+            }
+            // A long poll: pull tasks are few and their pollers fewer, so a claim every 250 ms is cheap.
+            try await Task.sleep(for: min(.milliseconds(250), deadline - clock.now))
+        }
+    }
+
+    public func extendLease(taskID: TaskID, attempt: Int, leaseID: String, lease: Duration) async throws -> API.Lease? {
+        try await store.extendPullLease(taskID: taskID.rawValue, attempt: attempt, leaseID: leaseID,
+            leaseMilliseconds: lease.wholeMilliseconds).map {
+            API.Lease(taskID: taskID.rawValue, attempt: attempt, leaseID: leaseID, leaseExpiresAt: API.timestamp($0))
+        }
+    }
+
+    public func lease(taskID: TaskID, attempt: Int) async throws -> API.LeaseState? {
+        try await store.pullLease(taskID: taskID.rawValue, attempt: attempt).map {
+            API.LeaseState(leaseID: $0.leaseID, live: $0.live)
+        }
+    }
+
     public func registerPlaybook(source: String, file: String?, triggers: [String]) async throws
         -> API.PlaybookRegistration
     {
@@ -88,5 +119,24 @@ public struct LiveControlPlane: ControlPlane {
     public func checkReadiness() async -> API.Readiness {
         let (postgres, amqp) = await orchestrator.readiness()
         return API.Readiness(postgres: postgres, amqp: amqp, retrying: orchestrator.health.retryingQueues)
+    }
+}
+
+/// Lease ids: 128 random bits, hex.
+enum LeaseID {
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "lease_" + [generator.next(), generator.next()].map { (value: UInt64) in
+            let hex = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
     }
 }

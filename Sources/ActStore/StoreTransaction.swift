@@ -188,6 +188,16 @@ public struct StoreTransaction: Sendable {
             statements.append(.prepared(StoreSQL.insertOutbox, [Self.json(rows)]))
             statements.append(.prepared(StoreSQL.notifyOutbox))
         }
+        if !batch.pullTasks.isEmpty {
+            var rows = JSONRows()
+            for task in batch.pullTasks {
+                rows.append([
+                    "task_id": .string(task.taskID), "attempt": .int(Int64(task.attempt)), "run_id": .string(task.runID),
+                    "assignee": .string(task.assignee), "body": .hex(task.body), "created_ms": .int(task.createdAt),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.insertPullTasks, [Self.json(rows)]))
+        }
         if !batch.audit.isEmpty {
             var rows = JSONRows()
             for stored in batch.audit {

@@ -88,6 +88,7 @@ func summary(_ commands: [RunCommand], taskStatuses: Bool = false) -> [String] {
             switch d.target {
             case .routingKey(let key): target = key
             case .queue(let queue): target = "queue:" + queue
+            case .pull: target = "pull"
             }
             return "dispatch \(d.idempotencyKey) → \(target)" + (d.isCompensation ? " (compensation)" : "")
         case .scheduleTimer(let id, let kind, let due):

@@ -23,6 +23,8 @@ final class InMemoryControlPlane: ControlPlane {
         var inbox: Set<String> = []
         var timers: [String: TimerRow] = [:]
         var incidents: [Incident] = []
+        /// Pull tasks with their leases, in dispatch order (what `pull_tasks` holds).
+        var pullTasks: [(task: PullTask, leaseID: String?, expiresAt: Int64, claims: Int)] = []
         var now: Instant
         var readiness = API.Readiness(postgres: true, amqp: true)
         /// Thrown by the next submissions, as the real store would (an outage, a value it refuses).
@@ -102,6 +104,52 @@ final class InMemoryControlPlane: ControlPlane {
         for id in batch.cancelledTimers { tables.timers[id] = nil }
         for entry in batch.audit { tables.audit[entry.entry.runID, default: []].append(entry) }
         tables.incidents += batch.incidents
+        for task in batch.pullTasks { tables.pullTasks.append((task, nil, 0, 0)) }
+    }
+
+    /// What `Store.claimPullTasks` does, on the tables (no waiting: the clock only moves when told).
+    func claimTasks(agent: String, limit: Int, lease: Duration, wait: Duration) async throws -> [API.ClaimedTask] {
+        try tables.withLock { tables in
+            let now = tables.now.millisecondsSinceEpoch
+            let leaseID = "lease_\(tables.pullTasks.map(\.claims).reduce(0, +) + 1)"
+            var claimed: [API.ClaimedTask] = []
+            for index in tables.pullTasks.indices where claimed.count < limit {
+                let entry = tables.pullTasks[index]
+                let open = tables.tasks.contains {
+                    $0.taskID == entry.task.taskID && $0.attempt == entry.task.attempt && $0.status == .dispatched
+                }
+                guard entry.task.assignee == agent, open, entry.leaseID == nil || entry.expiresAt <= now else { continue }
+                let expiresAt = now + Self.milliseconds(lease)
+                tables.pullTasks[index] = (entry.task, leaseID, expiresAt, entry.claims + 1)
+                claimed.append(API.ClaimedTask(message: try JSONValue(parsing: entry.task.body), leaseID: leaseID,
+                    leaseExpiresAt: API.timestamp(expiresAt), claims: entry.claims + 1))
+            }
+            return claimed
+        }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    func extendLease(taskID: TaskID, attempt: Int, leaseID: String, lease: Duration) async throws -> API.Lease? {
+        tables.withLock { tables -> API.Lease? in
+            let open = tables.tasks.contains { $0.taskID == taskID.rawValue && $0.attempt == attempt && $0.status == .dispatched }
+            guard open, let index = tables.pullTasks.firstIndex(where: {
+                $0.task.taskID == taskID.rawValue && $0.task.attempt == attempt && $0.leaseID == leaseID
+            }) else { return nil }
+            tables.pullTasks[index].expiresAt = tables.now.millisecondsSinceEpoch + Self.milliseconds(lease)
+            return API.Lease(taskID: taskID.rawValue, attempt: attempt, leaseID: leaseID,
+                leaseExpiresAt: API.timestamp(tables.pullTasks[index].expiresAt))
+        }
+    }
+
+    func lease(taskID: TaskID, attempt: Int) async throws -> API.LeaseState? {
+        tables.withLock { tables in
+            tables.pullTasks.first { $0.task.taskID == taskID.rawValue && $0.task.attempt == attempt }.map {
+                API.LeaseState(leaseID: $0.leaseID, live: $0.leaseID != nil && $0.expiresAt > tables.now.millisecondsSinceEpoch)
+            }
+        }
     }
 
     func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage {

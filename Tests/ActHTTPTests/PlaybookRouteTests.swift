@@ -83,7 +83,7 @@ struct PlaybookRouteTests {
             let agents = try #require(try response.json["agents"]?.arrayValue)
             #expect(agents.map { $0["id"] } == ["ai.fraud-labeler", "human.field_inspector"])
             #expect(agents[0] == ["id": "ai.fraud-labeler", "skills": ["fraud"], "shift": .null, "queue": .null,
-                "routing_key": "task.ai.fraud-labeler", "on_shift": true])
+                "routing_key": "task.ai.fraud-labeler", "delivery": "push", "on_shift": true])
             #expect(agents[1]["queue"] == "inspection.queue")
             #expect(agents[1]["routing_key"] == .null)
             #expect(agents[1]["shift"] == "0:00-0:01 UTC")

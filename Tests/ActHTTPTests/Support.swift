@@ -49,6 +49,8 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .post, path: "/v1/runs/{id}/signals/{name}", scope: "operate"),
         Route(method: .get, path: "/v1/tasks", scope: "read"),
         Route(method: .get, path: "/act/tasks", scope: "read"),
+        Route(method: .post, path: "/v1/tasks/claim", scope: "operate"),
+        Route(method: .post, path: "/v1/tasks/{id}/heartbeat", scope: "operate"),
         Route(method: .post, path: "/v1/tasks/{id}/complete", scope: "operate"),
         Route(method: .post, path: "/act/tasks/{id}/complete", scope: "operate"),
         Route(method: .post, path: "/v1/tasks/{id}/fail", scope: "operate"),

@@ -20,6 +20,19 @@ import Testing
         #expect(list[1].description == "Day desk")
     }
 
+    @Test func deliveryIsPushUnlessTheAgentPulls() throws {
+        let agents = try PlaybookLoader.loadAgents(yaml: "- {id: ai.a}\n- {id: ai.b, delivery: pull}\n- {id: ai.c, delivery: push}\n")
+        #expect(agents.map(\.delivery) == [.push, .pull, .push])
+        for (yaml, mentions) in [
+            ("{id: ai.b, delivery: poll}", "'poll' is not a delivery"),
+            ("{id: ai.b, delivery: pull, queue: q}", "a pull agent is never published to, so 'queue'"),
+            ("{id: ai.b, delivery: pull, routing_key: task.x}", "so 'routing_key' has no effect"),
+        ] {
+            let error = #expect(throws: PlaybookLoadError.self, "\(yaml)") { try PlaybookLoader.loadAgents(yaml: yaml) }
+            #expect(error?.errors.contains { $0.message.contains(mentions) } == true, "\(yaml): \(String(describing: error))")
+        }
+    }
+
     @Test(arguments: [
         ("8:00-22:00", Shift(startMinute: 480, endMinute: 1_320)),
         ("08:30 - 17:15", Shift(startMinute: 510, endMinute: 1_035)),

@@ -133,9 +133,11 @@ extension API.PlaybookSummary {
 extension API.Agent {
     /// An agent of the registry, judged on shift at `now`.
     public init(_ agent: ActPlaybook.Agent, now: Instant) {
-        self.init(id: agent.id.rawValue, skills: agent.skills, shift: agent.shift?.description, queue: agent.queue,
-            routingKey: agent.queue == nil ? (agent.routingKey ?? "task." + agent.id.rawValue) : agent.routingKey,
-            onShift: agent.shift?.contains(epochMilliseconds: now.millisecondsSinceEpoch) ?? true)
+        let pushed = agent.delivery == .push
+        self.init(id: agent.id.rawValue, skills: agent.skills, shift: agent.shift?.description,
+            queue: pushed ? agent.queue : nil,
+            routingKey: !pushed ? nil : agent.queue == nil ? (agent.routingKey ?? "task." + agent.id.rawValue) : agent.routingKey,
+            delivery: agent.delivery.rawValue, onShift: agent.shift?.contains(epochMilliseconds: now.millisecondsSinceEpoch) ?? true)
     }
 }
 

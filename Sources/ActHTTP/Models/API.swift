@@ -176,6 +176,64 @@ public enum API {
         }
     }
 
+    /// A pull task as claimed (`POST /v1/tasks/claim`): the `hms.task` message a pushed worker would have
+    /// received (`task_id`, `attempt`, `run_id`, `payload`, `input`, `context`, …) with the lease's fields
+    /// added: `lease_id`, `lease_expires_at`, and `claims` (2 or more: an earlier lease expired).
+    public struct ClaimedTask: Hashable, Sendable, Encodable {
+        public var message: JSONValue
+        public var leaseID: String
+        public var leaseExpiresAt: String
+        public var claims: Int
+
+        public init(message: JSONValue, leaseID: String, leaseExpiresAt: String, claims: Int) {
+            self.message = message
+            self.leaseID = leaseID
+            self.leaseExpiresAt = leaseExpiresAt
+            self.claims = claims
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var members: [String: JSONValue] = [:]
+            if case .object(let fields) = message { members = fields }
+            members["lease_id"] = .string(leaseID)
+            members["lease_expires_at"] = .string(leaseExpiresAt)
+            members["claims"] = .int(claims)
+            try JSONValue.object(members).encode(to: encoder)
+        }
+    }
+
+    /// A lease as extended (`POST /v1/tasks/{id}/heartbeat`).
+    public struct Lease: Hashable, Sendable, Codable {
+        public var taskID: String
+        public var attempt: Int
+        public var leaseID: String
+        public var leaseExpiresAt: String
+
+        public init(taskID: String, attempt: Int, leaseID: String, leaseExpiresAt: String) {
+            self.taskID = taskID
+            self.attempt = attempt
+            self.leaseID = leaseID
+            self.leaseExpiresAt = leaseExpiresAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case taskID = "task_id", attempt, leaseID = "lease_id", leaseExpiresAt = "lease_expires_at"
+        }
+    }
+
+    /// The lease on a pull-task attempt, as the answer routes check it.
+    public struct LeaseState: Hashable, Sendable {
+        /// Who holds (or last held) it; nil: never claimed.
+        public var leaseID: String?
+        /// Whether it has not expired yet.
+        public var live: Bool
+
+        public init(leaseID: String?, live: Bool) {
+            self.leaseID = leaseID
+            self.live = live
+        }
+    }
+
     /// One dispatched attempt of a task.
     public struct Task: Hashable, Sendable, Codable {
         public var taskID: String
@@ -441,18 +499,25 @@ public enum API {
         public var queue: String?
         /// The routing key its tasks use when it has no queue of its own.
         public var routingKey: String?
+        /// `push` (published over AMQP) or `pull` (claimed over HTTP).
+        public var delivery: String
         public var onShift: Bool
 
-        public init(id: String, skills: [String], shift: String?, queue: String?, routingKey: String?, onShift: Bool) {
+        public init(id: String, skills: [String], shift: String?, queue: String?, routingKey: String?,
+            delivery: String = "push", onShift: Bool)
+        {
             self.id = id
             self.skills = skills
             self.shift = shift
             self.queue = queue
             self.routingKey = routingKey
+            self.delivery = delivery
             self.onShift = onShift
         }
 
-        enum CodingKeys: String, CodingKey { case id, skills, shift, queue, routingKey = "routing_key", onShift = "on_shift" }
+        enum CodingKeys: String, CodingKey {
+            case id, skills, shift, queue, routingKey = "routing_key", delivery, onShift = "on_shift"
+        }
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -461,6 +526,7 @@ public enum API {
             try c.encode(shift, forKey: .shift)
             try c.encode(queue, forKey: .queue)
             try c.encode(routingKey, forKey: .routingKey)
+            try c.encode(delivery, forKey: .delivery)
             try c.encode(onShift, forKey: .onShift)
         }
     }

@@ -22,6 +22,34 @@ struct FailTaskRequest: Decodable {
     var retryable: Bool?
     var attempt: Int?
     var agent: String?
+    /// The claim's lease, for a pull task: 409 when it no longer holds the task.
+    var leaseID: String?
+
+    enum CodingKeys: String, CodingKey { case reason, retryable, attempt, agent, leaseID = "lease_id" }
+}
+
+/// `POST /v1/tasks/claim`.
+struct ClaimTasksRequest: Decodable {
+    /// The pull agent's id (`ai.fraud-labeler`).
+    var agent: String?
+    /// The chapters' spelling of the same (`AI:fraud-labeler`).
+    var actor: String?
+    var maxTasks: Int?
+    var leaseSeconds: Double?
+    var waitSeconds: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case agent, actor, maxTasks = "max_tasks", leaseSeconds = "lease_seconds", waitSeconds = "wait_seconds"
+    }
+}
+
+/// `POST /v1/tasks/{id}/heartbeat`.
+struct HeartbeatRequest: Decodable {
+    var leaseID: String
+    var attempt: Int?
+    var leaseSeconds: Double?
+
+    enum CodingKeys: String, CodingKey { case leaseID = "lease_id", attempt, leaseSeconds = "lease_seconds" }
 }
 
 /// `POST /v1/runs/{id}/signals/{name}`.

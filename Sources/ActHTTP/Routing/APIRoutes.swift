@@ -53,6 +53,8 @@ public func buildRouter(
     operate.post("/v1/runs/:id/resume") { try await routes.runCommand($0, $1, command: .resume) }
     operate.post("/v1/runs/:id/cancel") { try await routes.runCommand($0, $1, command: .cancel) }
     operate.post("/v1/runs/:id/signals/:name", use: routes.signal)
+    operate.post("/v1/tasks/claim", use: routes.claimTasks)
+    operate.post("/v1/tasks/:id/heartbeat", use: routes.heartbeat)
     for prefix in ["/v1/tasks", "/act/tasks"] {
         operate.post("\(prefix)/:id/complete", use: routes.completeTask)
         operate.post("\(prefix)/:id/fail", use: routes.failTask)
@@ -210,6 +212,81 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         return try APIResponse.json(Listing(key: "tasks", elements: tasks))
     }
 
+    /// `POST /v1/tasks/claim`: leases open tasks of a pull agent (`delivery: pull`), long-polling up to
+    /// `wait_seconds` when none is open.
+    @Sendable func claimTasks(_ request: Request, context: Context) async throws -> Response {
+        let body: ClaimTasksRequest = try await APIRequest.decode(request, context: context)
+        let named = [body.agent, body.actor.map(Self.assigneeLabel)].compactMap { $0 }.filter { !$0.isEmpty }
+        guard let agent = named.first, named.count == 1 || named[0] == named[1] else {
+            throw APIProblem.badRequest(named.isEmpty
+                ? "name the pull agent whose tasks to claim: {\"agent\": \"ai.fraud-labeler\"} (its id in agents/)"
+                : "`agent` and `actor` name different agents; send one of them", field: "agent")
+        }
+        guard !agent.unicodeScalars.contains("\u{0}") else {
+            throw APIProblem.badRequest("`agent` holds the character U+0000; remove it", field: "agent")
+        }
+        let limit = body.maxTasks ?? 1
+        guard (1...100).contains(limit) else {
+            throw APIProblem.badRequest("`max_tasks` must be a whole number from 1 to 100", field: "max_tasks")
+        }
+        let lease = try Self.seconds(body.leaseSeconds, field: "lease_seconds", default: 60, range: 1...86_400)
+        let wait = try Self.seconds(body.waitSeconds, field: "wait_seconds", default: 0, range: 0...30)
+        let tasks = try await controlPlane.claimTasks(agent: agent, limit: limit, lease: lease, wait: wait)
+        return try APIResponse.json(Listing(key: "tasks", elements: tasks))
+    }
+
+    /// `POST /v1/tasks/{id}/heartbeat`: extends the caller's lease; 409 when it no longer holds it.
+    @Sendable func heartbeat(_ request: Request, context: Context) async throws -> Response {
+        let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
+        let body: HeartbeatRequest = try await APIRequest.decode(request, context: context)
+        let lease = try Self.seconds(body.leaseSeconds, field: "lease_seconds", default: 60, range: 1...86_400)
+        guard let latest = try await controlPlane.latestTaskAttempt(id: taskID) else {
+            throw APIProblem.notFound("no task \(taskID); copy `task_id` from POST /v1/tasks/claim", slug: "task-not-found")
+        }
+        let attempt = try Self.attempt(body.attempt.map { .int($0) }) ?? latest.attempt
+        try await checkLease(body.leaseID, taskID: taskID, attempt: attempt, latest: latest)
+        guard let extended = try await controlPlane.extendLease(taskID: taskID, attempt: attempt, leaseID: body.leaseID,
+            lease: lease)
+        else {
+            throw Self.leaseConflict("task \(taskID) attempt \(attempt) is no longer open (answered, timed out or "
+                + "cancelled); drop it", slug: "task-closed")
+        }
+        return try APIResponse.json(extended)
+    }
+
+    /// Refuses an answer or heartbeat under a lease the caller no longer holds (409).
+    private func checkLease(_ leaseID: String, taskID: TaskID, attempt: Int, latest: API.Task) async throws {
+        guard attempt == latest.attempt else {
+            throw Self.leaseConflict("attempt \(attempt) of task \(taskID) is stale: the task is on attempt "
+                + "\(latest.attempt); drop this one and claim again", slug: "stale-attempt")
+        }
+        guard let state = try await controlPlane.lease(taskID: taskID, attempt: attempt) else {
+            throw Self.leaseConflict("task \(taskID) is not a pull task, so it has no lease; answer without `lease_id`",
+                slug: "lease-mismatch")
+        }
+        guard state.leaseID == leaseID else {
+            throw Self.leaseConflict("lease \(leaseID) no longer holds task \(taskID) attempt \(attempt): it expired "
+                + "and the task was claimed again; drop it (the new holder answers), or claim with a longer "
+                + "lease_seconds and send heartbeats", slug: "lease-lost")
+        }
+    }
+
+    static func leaseConflict(_ detail: String, slug: String) -> APIProblem {
+        APIProblem(.conflict, slug: slug, title: "Conflict", detail: detail)
+    }
+
+    /// A duration in seconds from a body field, within `range`.
+    static func seconds(_ value: Double?, field: String, default defaultSeconds: Double,
+        range: ClosedRange<Double>) throws -> Duration
+    {
+        let seconds = value ?? defaultSeconds
+        guard seconds.isFinite, range.contains(seconds) else {
+            throw APIProblem.badRequest("`\(field)` must be a number of seconds from \(Int(range.lowerBound)) to "
+                + "\(Int(range.upperBound))", field: field)
+        }
+        return .milliseconds(Int64((seconds * 1_000).rounded()))
+    }
+
     @Sendable func completeTask(_ request: Request, context: Context) async throws -> Response {
         let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
         let body: JSONValue = try await APIRequest.decode(request, context: context, emptyAs: "{}")
@@ -220,27 +297,34 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         var output = body
         var attempt: Int?
         var agent: String?
+        var leaseID: String?
         if let wrapped = members["output"] {
             output = wrapped
             attempt = try Self.attempt(members["attempt"])
+            if let value = members["lease_id"], value != .null {
+                guard let text = value.stringValue else { throw APIProblem.badRequest("`lease_id` must be a string", field: "lease_id") }
+                leaseID = text
+            }
             if let value = members["agent"], value != .null {
                 guard let text = value.stringValue else { throw APIProblem.badRequest("`agent` must be a string", field: "agent") }
                 agent = text
             }
         }
-        return try await taskResult(taskID, attempt: attempt, agent: agent, outcome: .completed(output: output),
-            context: context)
+        return try await taskResult(taskID, attempt: attempt, agent: agent, leaseID: leaseID,
+            outcome: .completed(output: output), context: context)
     }
 
     @Sendable func failTask(_ request: Request, context: Context) async throws -> Response {
         let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
         let body: FailTaskRequest = try await APIRequest.decode(request, context: context)
         if let attempt = body.attempt, attempt < 1 { throw APIProblem.badRequest("`attempt` must be 1 or more", field: "attempt") }
-        return try await taskResult(taskID, attempt: body.attempt, agent: body.agent,
+        return try await taskResult(taskID, attempt: body.attempt, agent: body.agent, leaseID: body.leaseID,
             outcome: .failed(reason: body.reason, retryable: body.retryable ?? true), context: context)
     }
 
-    private func taskResult(_ taskID: TaskID, attempt: Int?, agent: String?,
+    /// Applies an answer. With `leaseID` (a pull task's claim), the lease must still be the task's and the
+    /// attempt the latest, else 409; without, the answer applies as any other (an operator's, by hand).
+    private func taskResult(_ taskID: TaskID, attempt: Int?, agent: String?, leaseID: String? = nil,
         outcome: WorkerMessage.TaskResult.Outcome, context: Context) async throws -> Response
     {
         let agent = try Self.actor(claiming: agent, field: "agent", context: context)
@@ -248,6 +332,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
             throw APIProblem.notFound("no task \(taskID); copy `task_id` from GET /v1/tasks", slug: "task-not-found")
         }
         let attempt = attempt ?? latest.attempt
+        if let leaseID { try await checkLease(leaseID, taskID: taskID, attempt: attempt, latest: latest) }
         let result = try await submit(.worker(.taskResult(WorkerMessage.TaskResult(taskID: taskID.rawValue,
             attempt: attempt, outcome: outcome, agent: agent)), messageID: nil))
         let (outcome, reason) = try Self.outcome(result.outcome)

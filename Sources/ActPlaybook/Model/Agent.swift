@@ -16,7 +16,18 @@ public struct Agent: Hashable, Sendable, Codable {
     public var queue: String?
     /// A routing key on `hms.tasks` overriding `task.<id>`.
     public var routingKey: String?
+    /// How the agent receives its tasks: pushed over AMQP (the default) or pulled over HTTP.
+    public var delivery: Delivery
     public var location: SourceLocation?
+
+    /// How an agent receives its tasks (`delivery:` in the agent file).
+    public enum Delivery: String, Hashable, Sendable, Codable, CaseIterable {
+        /// Published on `hms.tasks` (or the agent's queue); answered on `hms.results`.
+        case push
+        /// Never published: the agent claims tasks with a lease over HTTP (`POST /v1/tasks/claim`,
+        /// `GET /act/tasks?actor=`) and answers with `POST /v1/tasks/{id}/complete|fail`.
+        case pull
+    }
 
     public init(
         id: AgentID,
@@ -25,6 +36,7 @@ public struct Agent: Hashable, Sendable, Codable {
         shift: Shift? = nil,
         queue: String? = nil,
         routingKey: String? = nil,
+        delivery: Delivery = .push,
         location: SourceLocation? = nil
     ) {
         self.id = id
@@ -33,6 +45,7 @@ public struct Agent: Hashable, Sendable, Codable {
         self.shift = shift
         self.queue = queue
         self.routingKey = routingKey
+        self.delivery = delivery
         self.location = location
     }
 }

@@ -7,7 +7,7 @@ struct AgentReader {
 
     init(source: YAMLSource) { self.reader = PlaybookReader(source: source) }
 
-    static let agentKeys = ["id", "description", "skills", "shift", "timezone", "time_zone", "queue", "routing_key"]
+    static let agentKeys = ["id", "description", "skills", "shift", "timezone", "time_zone", "queue", "routing_key", "delivery"]
 
     mutating func read(_ root: Node) -> [Agent] {
         switch root {
@@ -41,6 +41,20 @@ struct AgentReader {
         if let skills = fields["skills"] { agent.skills = reader.readStringList(skills, what: "a skill") }
         if let queue = fields["queue"] { agent.queue = reader.readString(queue, what: "a queue name") }
         if let routingKey = fields["routing_key"] { agent.routingKey = reader.readString(routingKey, what: "a routing key") }
+        if let deliveryField = fields["delivery"], let text = reader.readString(deliveryField, what: "push or pull") {
+            if let delivery = Agent.Delivery(rawValue: text) {
+                agent.delivery = delivery
+                if delivery == .pull, let routing = fields["queue"] ?? fields["routing_key"] {
+                    reader.source.error("conflicting-keys",
+                        "a pull agent is never published to, so '\(routing.key.scalarText ?? "queue")' has no effect",
+                        fix: "remove it, or write `delivery: push` to receive tasks over AMQP", at: routing.key)
+                }
+            } else {
+                reader.source.error("bad-delivery", "'\(text)' is not a delivery",
+                    fix: "write `delivery: push` (tasks published over AMQP, the default) or `delivery: pull` "
+                        + "(claimed over HTTP with POST /v1/tasks/claim)", at: deliveryField.value)
+            }
+        }
         if fields["timezone"] != nil, let both = fields["time_zone"] {
             reader.source.error("conflicting-keys", "both 'timezone' and 'time_zone' are given", fix: "keep one of them",
                 at: both.key)

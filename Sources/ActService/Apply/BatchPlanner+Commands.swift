@@ -31,12 +31,13 @@ extension BatchPlanner.Planning {
         return .array(effects)
     }
 
-    /// A new task attempt: its row and its message.
+    /// A new task attempt: its row and its message (in the outbox, or in `pull_tasks` for a pull agent).
     private mutating func dispatch(_ dispatch: TaskDispatch, traceID: String) -> JSONValue {
         let target: String =
             switch dispatch.target {
             case .routingKey(let key): key
             case .queue(let queue): "queue:" + queue
+            case .pull: "pull"
             }
         plan.batch.dispatchedTasks.append(TaskRow(
             taskID: dispatch.task.rawValue, attempt: dispatch.attempt, runID: dispatch.run.rawValue,
@@ -44,7 +45,15 @@ extension BatchPlanner.Planning {
             target: target, status: .dispatched, deadline: dispatch.deadline?.millisecondsSinceEpoch,
             warnAt: dispatch.warnAt?.millisecondsSinceEpoch, isCompensation: dispatch.isCompensation, output: nil,
             error: nil, createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch))
-        plan.batch.outbox.append(planner.messages.task(dispatch, traceID: traceID, now: now))
+        let message = planner.messages.task(dispatch, traceID: traceID, now: now)
+        if dispatch.target == .pull {
+            // Claimed over HTTP by its agent: never published, so never unroutable.
+            plan.batch.pullTasks.append(PullTask(taskID: dispatch.task.rawValue, attempt: dispatch.attempt,
+                runID: dispatch.run.rawValue, assignee: dispatch.agent?.rawValue ?? dispatch.assignee.label, body: message.body,
+                createdAt: now.millisecondsSinceEpoch))
+        } else {
+            plan.batch.outbox.append(message)
+        }
         return ["dispatch": .string(dispatch.idempotencyKey), "to": .string(target)]
     }
 

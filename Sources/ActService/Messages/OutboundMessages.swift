@@ -34,6 +34,7 @@ public struct OutboundMessages: Sendable {
             switch dispatch.target {
             case .routingKey(let key): (exchanges.tasks, key)
             case .queue(let queue): ("", queue)
+            case .pull: ("", "")  // kept in pull_tasks, never published
             }
         let body: JSONValue = [
             "type": "hms.task",

@@ -168,6 +168,47 @@ enum StoreSQL {
 
     // MARK: outbox
 
+    static let insertPullTasks = """
+        INSERT INTO pull_tasks (task_id, attempt, run_id, assignee, body, created_at)
+        SELECT p.task_id, p.attempt, p.run_id, p.assignee, decode(p.body, 'hex'), to_timestamp(p.created_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS p(task_id text, attempt integer, run_id text, assignee text, body text,
+             created_ms bigint)
+        ON CONFLICT (task_id, attempt) DO NOTHING
+        """
+    /// Leases up to $2 open pull tasks of assignee $1 whose lease is free or expired, oldest first, to lease
+    /// $3 for $4 milliseconds of the database's clock. SKIP LOCKED: two claims at once never take one task.
+    static let claimPullTasks = """
+        WITH candidates AS (
+            SELECT p.task_id, p.attempt FROM pull_tasks p JOIN tasks t USING (task_id, attempt)
+            WHERE p.assignee = $1 AND t.status = 'dispatched'
+              AND (p.lease_expires_at IS NULL OR p.lease_expires_at <= now())
+            ORDER BY p.created_at, p.task_id, p.attempt LIMIT $2
+            FOR UPDATE OF p SKIP LOCKED
+        )
+        UPDATE pull_tasks p SET lease_id = $3, claims = p.claims + 1,
+               lease_expires_at = now() + make_interval(secs => $4::double precision / 1000)
+        FROM candidates c WHERE p.task_id = c.task_id AND p.attempt = c.attempt
+        RETURNING p.task_id, p.attempt, p.run_id, p.assignee, p.body, (extract(epoch FROM p.created_at) * 1000)::bigint,
+                  p.lease_id, (extract(epoch FROM p.lease_expires_at) * 1000)::bigint, p.claims
+        """
+    /// Pull-task rows whose task is no longer open (answered, timed out, cancelled): nobody can claim them.
+    static let prunePullTasks = """
+        DELETE FROM pull_tasks p USING tasks t
+        WHERE p.assignee = $1 AND t.task_id = p.task_id AND t.attempt = p.attempt AND t.status <> 'dispatched'
+        """
+    /// Moves the expiry of lease $3 on task $1 attempt $2 to $4 milliseconds from now, if it still holds it.
+    static let extendPullLease = """
+        UPDATE pull_tasks p SET lease_expires_at = now() + make_interval(secs => $4::double precision / 1000)
+        FROM tasks t
+        WHERE p.task_id = $1 AND p.attempt = $2 AND p.lease_id = $3
+          AND t.task_id = p.task_id AND t.attempt = p.attempt AND t.status = 'dispatched'
+        RETURNING (extract(epoch FROM p.lease_expires_at) * 1000)::bigint
+        """
+    /// The lease on one pull-task attempt: its id and whether it has expired.
+    static let pullLease = """
+        SELECT lease_id, lease_expires_at IS NOT NULL AND lease_expires_at > now() FROM pull_tasks
+        WHERE task_id = $1 AND attempt = $2
+        """
     static let insertOutbox = """
         INSERT INTO outbox (exchange, routing_key, message_id, correlation_id, type, content_type, headers, body,
                             created_at)

@@ -141,6 +141,46 @@ public struct TimerRow: Hashable, Sendable {
     }
 }
 
+/// The message of one task attempt of a pull agent (`delivery: pull`), waiting to be claimed over HTTP.
+public struct PullTask: Hashable, Sendable {
+    public var taskID: String
+    public var attempt: Int
+    public var runID: String
+    /// The pull agent's id (`ai.fraud-labeler`, `human.inspector#3`): what a claim names.
+    public var assignee: String
+    /// The `hms.task` message a pushed worker would have received.
+    public var body: [UInt8]
+    /// Milliseconds since the epoch.
+    public var createdAt: Int64
+
+    public init(taskID: String, attempt: Int, runID: String, assignee: String, body: [UInt8], createdAt: Int64) {
+        self.taskID = taskID
+        self.attempt = attempt
+        self.runID = runID
+        self.assignee = assignee
+        self.body = body
+        self.createdAt = createdAt
+    }
+}
+
+/// A pull task as claimed: its message and the lease that holds it.
+public struct ClaimedTask: Hashable, Sendable {
+    public var task: PullTask
+    /// Names the holder: completing, failing or extending needs it.
+    public var leaseID: String
+    /// Milliseconds since the epoch, by the database's clock.
+    public var leaseExpiresAt: Int64
+    /// How many leases were granted on this attempt, this one included (2 or more: redelivered).
+    public var claims: Int
+
+    public init(task: PullTask, leaseID: String, leaseExpiresAt: Int64, claims: Int) {
+        self.task = task
+        self.leaseID = leaseID
+        self.leaseExpiresAt = leaseExpiresAt
+        self.claims = claims
+    }
+}
+
 /// One message waiting in the outbox.
 public struct OutboxMessage: Hashable, Sendable {
     /// Assigned by the database; 0 before insertion.
@@ -204,6 +244,8 @@ public struct StoreBatch: Sendable {
     public var scheduledTimers: [TimerRow] = []
     public var cancelledTimers: [String] = []
     public var outbox: [OutboxMessage] = []
+    /// Task messages of pull agents: kept for claiming over HTTP instead of published.
+    public var pullTasks: [PullTask] = []
     /// Entries with their chain hashes, in sequence order per run.
     public var audit: [AuditChain.StoredEntry] = []
     public var incidents: [Incident] = []
@@ -212,7 +254,7 @@ public struct StoreBatch: Sendable {
 
     public var isEmpty: Bool {
         runs.isEmpty && dispatchedTasks.isEmpty && taskChanges.isEmpty && scheduledTimers.isEmpty
-            && cancelledTimers.isEmpty && outbox.isEmpty && audit.isEmpty && incidents.isEmpty
+            && cancelledTimers.isEmpty && outbox.isEmpty && pullTasks.isEmpty && audit.isEmpty && incidents.isEmpty
     }
 
     public mutating func append(contentsOf other: StoreBatch) {
@@ -222,6 +264,7 @@ public struct StoreBatch: Sendable {
         scheduledTimers.append(contentsOf: other.scheduledTimers)
         cancelledTimers.append(contentsOf: other.cancelledTimers)
         outbox.append(contentsOf: other.outbox)
+        pullTasks.append(contentsOf: other.pullTasks)
         audit.append(contentsOf: other.audit)
         incidents.append(contentsOf: other.incidents)
     }

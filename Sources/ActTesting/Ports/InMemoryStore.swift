@@ -37,6 +37,8 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
         public var timers: [String: TimerRow] = [:]
         public var outbox: [Int64: OutboxRow] = [:]
         public var nextOutboxID: Int64 = 1
+        /// Task messages of pull agents, by `task_id#attempt`.
+        public var pullTasks: [String: PullTask] = [:]
         /// Inbox keys and when they were claimed.
         public var inbox: [String: Int64] = [:]
         /// Each run's audit chain, in sequence order.
@@ -415,6 +417,9 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                     row.attempts = 0
                     tables.nextOutboxID += 1
                     tables.outbox[row.outboxID] = OutboxRow(message: row, availableAt: message.createdAt)
+                }
+                for task in batch.pullTasks where tables.pullTasks["\(task.taskID)#\(task.attempt)"] == nil {
+                    tables.pullTasks["\(task.taskID)#\(task.attempt)"] = task
                 }
                 for stored in batch.audit {
                     tables.audit[stored.entry.runID, default: []].append(stored)

@@ -1,0 +1,111 @@
+import ActHTTP
+import ActPlaybook
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// Pull agents (`delivery: pull`): tasks claimed with a lease over HTTP, never published.
+@Suite("pull tasks")
+struct PullTaskRouteTests {
+    static let labeler = Agent(id: "ai.fraud-labeler", delivery: .pull)
+
+    static func claim(_ client: some TestClientProtocol, lease: Int = 30) async throws -> [JSONValue] {
+        let response = try await client.send(.post, "/v1/tasks/claim", token: Token.operate,
+            json: #"{"actor": "AI:fraud-labeler", "lease_seconds": \#(lease)}"#)
+        #expect(response.status == .ok)
+        return try response.json["tasks"]?.arrayValue ?? []
+    }
+
+    /// One claim holds the task; an expired lease makes it claimable again, and the first holder's answer is
+    /// then refused (409) while the new holder's applies.
+    @Test func aLeaseHoldsTheTaskUntilItExpiresAndAStaleHolderGets409() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc], agents: [Self.labeler])
+        try await world.test { client in
+            let runID = try await startFTCRun(client)
+            let first = try #require(try await Self.claim(client).first)
+            let taskID = "\(runID)/classify/1"
+            #expect(first["task_id"] == .string(taskID) && first["attempt"] == 1 && first["claims"] == 1)
+            #expect(first["type"] == "hms.task" && first["payload"]?["complaint_id"] == "C-1")
+            let firstLease = try #require(first["lease_id"]?.stringValue)
+            #expect(try await Self.claim(client).isEmpty, "a held task was claimed twice")
+
+            let renewed = try await client.send(.post, "/v1/tasks/\(pathSegment(taskID))/heartbeat",
+                token: Token.operate, json: #"{"lease_id": "\#(firstLease)", "lease_seconds": 30}"#)
+            #expect(try renewed.status == .ok && renewed.json["lease_id"]?.stringValue == firstLease)
+
+            world.plane.advance(milliseconds: 31_000)
+            let second = try #require(try await Self.claim(client).first)
+            let secondLease = try #require(second["lease_id"]?.stringValue)
+            #expect(second["task_id"] == .string(taskID) && second["claims"] == 2 && secondLease != firstLease)
+
+            let stale = try await client.send(.post, "/v1/tasks/\(pathSegment(taskID))/complete", token: Token.operate,
+                json: #"{"output": {"severity": "High"}, "lease_id": "\#(firstLease)"}"#)
+            #expect(stale.status == .conflict)
+            #expect(try stale.json["type"]?.stringValue?.hasSuffix("lease-lost") == true)
+            let staleBeat = try await client.send(.post, "/v1/tasks/\(pathSegment(taskID))/heartbeat",
+                token: Token.operate, json: #"{"lease_id": "\#(firstLease)"}"#)
+            #expect(staleBeat.status == .conflict)
+
+            let done = try await client.send(.post, "/v1/tasks/\(pathSegment(taskID))/complete", token: Token.operate,
+                json: #"{"output": {"severity": "Low"}, "lease_id": "\#(secondLease)"}"#)
+            #expect(try done.status == .accepted && done.json["outcome"] == "applied")
+            let detail = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
+            #expect(detail.steps.first?.output == ["severity": "Low"])
+            #expect(detail.tasks.first?.target == "pull")
+
+            let closed = try await client.send(.post, "/v1/tasks/\(pathSegment(taskID))/heartbeat",
+                token: Token.operate, json: #"{"lease_id": "\#(secondLease)"}"#)
+            #expect(try closed.status == .conflict && closed.json["type"]?.stringValue?.hasSuffix("task-closed") == true)
+            #expect(try await Self.claim(client).isEmpty)
+        }
+    }
+
+    @Test func aFailureUnderAStaleAttemptIsRefused() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc], agents: [Self.labeler])
+        try await world.test { client in
+            let runID = try await startFTCRun(client)
+            let claimed = try #require(try await Self.claim(client).first)
+            let lease = try #require(claimed["lease_id"]?.stringValue)
+            let response = try await client.send(.post, "/v1/tasks/\(pathSegment("\(runID)/classify/1"))/fail",
+                token: Token.operate, json: #"{"reason": "x", "attempt": 2, "lease_id": "\#(lease)"}"#)
+            #expect(try response.status == .conflict && response.json["type"]?.stringValue?.hasSuffix("stale-attempt") == true)
+        }
+    }
+
+    /// A task of an agent that is not a pull agent is published as before: a claim never returns it, and a
+    /// lease names nothing.
+    @Test func aPushAgentsTasksAreNotClaimable() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.test { client in
+            let runID = try await startFTCRun(client)
+            #expect(try await Self.claim(client).isEmpty)
+            let response = try await client.send(.post, "/v1/tasks/\(pathSegment("\(runID)/classify/1"))/complete",
+                token: Token.operate, json: #"{"output": {}, "lease_id": "lease_x"}"#)
+            #expect(try response.status == .conflict && response.json["type"]?.stringValue?.hasSuffix("lease-mismatch") == true)
+        }
+    }
+
+    @Test(arguments: [
+        (#"{}"#, "agent"), (#"{"agent": "a", "actor": "AI:b"}"#, "agent"), (#"{"agent": "a", "max_tasks": 0}"#, "max_tasks"),
+        (#"{"agent": "a", "lease_seconds": 0}"#, "lease_seconds"), (#"{"agent": "a", "wait_seconds": 31}"#, "wait_seconds"),
+        (#"{"agent": "a\u0000"}"#, "agent"),
+    ])
+    func aClaimThatDoesNotReadIs400NamingTheField(body: String, field: String) async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.test { client in
+            let response = try await client.send(.post, "/v1/tasks/claim", token: Token.operate, json: body)
+            #expect(response.status == .badRequest)
+            let errors = try response.json["errors"]?.arrayValue
+            #expect(errors?.first?["field"] == .string(field), "\(body)")
+        }
+    }
+
+    @Test func claimingNeedsTheOperateScope() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.test { client in
+            let response = try await client.send(.post, "/v1/tasks/claim", token: Token.read, json: #"{"agent": "a"}"#)
+            #expect(response.status == .forbidden)
+        }
+    }
+}
