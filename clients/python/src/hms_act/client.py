@@ -1,0 +1,131 @@
+"""``ACTClient``: register playbooks, emit events, start, watch and steer runs over hms-act's HTTP API."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any, Iterable, Optional, Union
+
+from ._http import Transport, api_url_from_environment, seconds, segment, token_from_environment
+from .errors import ACTError
+
+#: Run statuses after which nothing more happens.
+FINISHED = ("completed", "failed", "cancelled")
+
+
+class ACTClient:
+    """A client of one hms-act deployment.
+
+    Configuration comes from the arguments, else the environment (``HMS_API_URL``, ``HMS_API_TOKEN``), else
+    the local demo's values (``http://127.0.0.1:8100``, ``demo-token``)::
+
+        act = ACTClient()
+        act.register_playbook("playbooks/noise_complaint.yaml")
+        act.emit({"type": "noise.complaint.filed", "id": "evt-1", "payload": {"address": "123 Oak St"}})
+    """
+
+    def __init__(self, api_url: Optional[str] = None, token: Optional[str] = None, timeout: float = 30.0) -> None:
+        self._http = Transport(api_url or api_url_from_environment(),
+                               token if token is not None else token_from_environment(), timeout)
+
+    @property
+    def api_url(self) -> str:
+        return self._http.api_url
+
+    # Playbooks
+
+    def register_playbook(self, playbook: str, triggers: Iterable[str] = ()) -> dict[str, Any]:
+        """Registers a playbook from a file path or from its YAML/JSON source; returns the registration
+        (``playbook``, ``version``, ``created``, ``warnings``). ``triggers`` binds event types in addition
+        to the playbook's own. Needs an ``admin`` token. An invalid playbook raises ``ACTError`` whose
+        ``problem["diagnostics"]`` lists every problem with its line, column and fix."""
+        source, file = playbook, None
+        if "\n" not in playbook and os.path.isfile(playbook):
+            with open(playbook, encoding="utf-8") as handle:
+                source, file = handle.read(), os.path.basename(playbook)
+        body: dict[str, Any] = {"source": source, "triggers": list(triggers)}
+        if file:
+            body["file"] = file
+        try:
+            return self._http.request("POST", "/v1/playbooks", body)
+        except ACTError as error:
+            diagnostics = error.problem.get("diagnostics") or []
+            if diagnostics:
+                lines = [f"  {d.get('line')}:{d.get('column')} {d.get('message')}"
+                         + (f" (fix: {d['fix']})" if d.get("fix") else "") for d in diagnostics]
+                error.args = (str(error) + "\n" + "\n".join(lines),)
+            raise
+
+    def playbooks(self) -> list[dict[str, Any]]:
+        return self._http.request("GET", "/v1/playbooks")["playbooks"]
+
+    # Events and runs
+
+    def emit(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Publishes a trigger event (``{"type", "id"?, "payload"?}``; the chapters' ``name`` works for
+        ``type``). Returns ``event_id``, ``runs`` (the runs it started) and ``outcome``. Emitting the same
+        ``id`` twice starts nothing new."""
+        if not isinstance(event, dict):
+            raise TypeError("emit takes a dict: {'type': 'noise.complaint.filed', 'id': '…', 'payload': {…}}")
+        return self._http.request("POST", "/v1/events", event)
+
+    def start(self, playbook: str, payload: Optional[dict[str, Any]] = None, id: Optional[str] = None) -> str:
+        """Starts a run of ``playbook`` (its id) directly; returns the run id. ``id`` makes it idempotent."""
+        body: dict[str, Any] = {"playbook": playbook, "payload": payload or {}, "id": id or str(uuid.uuid4())}
+        accepted = self._http.request("POST", "/v1/runs", body)
+        runs = accepted.get("runs") or []
+        if not runs:
+            raise ACTError(f"starting {playbook} started no run: {accepted.get('reason') or accepted}")
+        return runs[0]
+
+    def runs(self, status: Optional[str] = None, playbook: Optional[str] = None, limit: int = 50) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered by status and playbook id."""
+        query = [f"limit={int(limit)}"]
+        if status:
+            query.append(f"status={segment(status)}")
+        if playbook:
+            query.append(f"playbook={segment(playbook)}")
+        return self._http.request("GET", "/v1/runs?" + "&".join(query))["runs"]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """Everything about one run: status, steps, tasks and its audit timeline."""
+        return self._http.request("GET", f"/v1/runs/{segment(run_id)}")
+
+    def watch(self, run_id: str, timeout: Union[str, float] = "60s", interval: float = 0.25) -> dict[str, Any]:
+        """Waits until the run is completed, failed or cancelled and returns it; ``TimeoutError`` (naming
+        the run's status and current step) when it takes longer than ``timeout``."""
+        deadline = time.monotonic() + (seconds(timeout, "timeout") or 0)
+        while True:
+            run = self.run(run_id)
+            if run.get("status") in FINISHED:
+                return run
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"run {run_id} is still {run.get('status')} after {timeout} "
+                                   f"(steps: {[s.get('step_id') for s in run.get('steps', [])]})")
+            time.sleep(interval)
+
+    def pause(self, run_id: str, reason: Optional[str] = None) -> dict[str, Any]:
+        return self._command(run_id, "pause", reason)
+
+    def resume(self, run_id: str, reason: Optional[str] = None) -> dict[str, Any]:
+        return self._command(run_id, "resume", reason)
+
+    def cancel(self, run_id: str, reason: Optional[str] = None) -> dict[str, Any]:
+        return self._command(run_id, "cancel", reason)
+
+    def signal(self, run_id: str, name: str, payload: Any = None) -> dict[str, Any]:
+        """Delivers signal ``name`` to the run (ends a ``wait`` for it)."""
+        return self._http.request("POST", f"/v1/runs/{segment(run_id)}/signals/{segment(name)}", {"payload": payload})
+
+    def approve(self, run_id: str, step_id: str, approved: bool = True, reason: Optional[str] = None,
+                payload: Any = None) -> dict[str, Any]:
+        """Answers a step waiting for approval; the approver is the token's principal."""
+        body: dict[str, Any] = {"approved": approved, "payload": payload}
+        if reason is not None:
+            body["reason"] = reason
+        return self._http.request("POST", f"/v1/callbacks/{segment(run_id)}/{segment(step_id)}", body)
+
+    def _command(self, run_id: str, command: str, reason: Optional[str]) -> dict[str, Any]:
+        body = {"reason": reason} if reason else {}
+        return self._http.request("POST", f"/v1/runs/{segment(run_id)}/{command}", body)

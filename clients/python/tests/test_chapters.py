@@ -1,0 +1,130 @@
+"""The chapters' Python against the real service: chapter 000's ACTClient, chapter 004's hms_oms and pull
+worker, leases and the errors a user meets first."""
+
+import os
+import threading
+import time
+import uuid
+
+import pytest
+
+from hms_act import ACTClient, LeaseLost, Unauthorized, Worker, complete_task, fail_task, fetch_task
+from hms_oms import Workflow, start_workflow
+
+
+def test_chapter_000_registers_the_playbook_and_an_emitted_event_runs_to_completion(repository_root):
+    act = ACTClient()
+    registration = act.register_playbook(os.path.join(repository_root, "playbooks", "noise_complaint.yaml"))
+    assert registration["playbook"] == "NoiseComplaint.v1"
+    event = {"type": "noise.complaint.filed", "id": str(uuid.uuid4()),
+             "payload": {"address": "123 Oak St", "evidence": "phone_video.mp4"}}
+    accepted = act.emit(event)
+    assert accepted["outcome"] == "applied" and len(accepted["runs"]) == 1
+    run = act.watch(accepted["runs"][0], timeout="60s")
+    assert run["status"] == "completed"
+    assert act.emit(event)["runs"] == accepted["runs"], "the same event id started a second run"
+
+
+def test_chapter_004_the_tax_validator_pulls_its_task_and_the_workflow_completes():
+    instance_id = start_workflow("epa_waste_reg", payload={"form_id": "F8700-12-42"})
+    assert instance_id.startswith("wf_")
+    task = None
+    deadline = time.monotonic() + 60
+    while task is None and time.monotonic() < deadline:
+        task = fetch_task(topic="validate_tax_id", max_wait="10s")
+        if task is not None and task.run_id != instance_id:
+            complete_task(task.id)  # a leftover of another test: answer it and keep looking
+            task = None
+    assert task is not None, "validate_tax_id never reached the pull worker"
+    assert task.payload["form_id"] == "F8700-12-42" and task.step_id == "validate_tax_id"
+    assert complete_task(task.id)["outcome"] == "applied"
+    assert ACTClient().watch(instance_id, timeout="60s")["status"] == "completed"
+
+
+def test_a_failed_tax_check_fails_the_workflow():
+    instance_id = start_workflow("epa_waste_reg", payload={"form_id": "F-BAD"})
+    task = _fetch_for(instance_id)
+    assert fail_task(task.id, reason="IRS mismatch", retryable=False)["outcome"] == "applied"
+    run = ACTClient().watch(instance_id, timeout="60s")
+    assert run["status"] == "failed"
+
+
+def test_two_workers_never_hold_one_task_and_a_lapsed_lease_is_refused():
+    instance_id = start_workflow("epa_waste_reg", payload={"form_id": "F-LEASE"})
+    first = Worker()
+    task = _fetch_for(instance_id, worker=first, lease="1s")
+    second = Worker()
+    assert second.fetch("validate_tax_id", max_wait=0) is None, "a leased task was handed out twice"
+    time.sleep(1.5)
+    again = second.fetch("validate_tax_id", max_wait="5s")
+    assert again is not None and again.id == task.id and again.claims == 2
+    with pytest.raises(LeaseLost) as lost:
+        first.complete(task, {"valid": True})
+    assert "claimed again" in str(lost.value)
+    second.heartbeat(again, lease="30s")
+    assert second.complete(again, {"valid": True})["outcome"] == "applied"
+    assert ACTClient().watch(instance_id, timeout="60s")["status"] == "completed"
+
+
+def test_concurrent_fetchers_share_the_work_without_overlap():
+    runs = [start_workflow("epa_waste_reg", payload={"form_id": f"F-{n}"}) for n in range(6)]
+    seen, lock = [], threading.Lock()
+
+    def poll():
+        worker = Worker()
+        stop = time.monotonic() + 60
+        while time.monotonic() < stop:
+            with lock:
+                if len(seen) >= len(runs):
+                    return
+            task = worker.fetch("validate_tax_id", max_wait="2s")
+            if task is not None:
+                with lock:
+                    seen.append((task.id, task.run_id))
+                worker.complete(task, {"valid": True})
+
+    threads = [threading.Thread(target=poll) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [task_id for task_id, run_id in seen if run_id in runs]
+    assert len(ids) == len(set(ids)) == len(runs)
+    for run_id in runs:
+        assert ACTClient().watch(run_id, timeout="60s")["status"] == "completed"
+
+
+def test_a_workflow_defined_in_python_is_saved_and_started():
+    name = f"py_{uuid.uuid4().hex[:8]}"
+    registration = Workflow(id=name, steps=[{"id": "validate_tax_id", "sla": "2m"}]).save()
+    assert registration["created"] is True
+    instance_id = start_workflow(name, payload={"form_id": "F-PY"})
+    task = _fetch_for(instance_id)
+    complete_task(task)
+    assert ACTClient().watch(instance_id, timeout="60s")["status"] == "completed"
+
+
+def test_errors_say_what_to_fix():
+    with pytest.raises(Unauthorized) as refused:
+        ACTClient(token="not-a-token").runs()
+    assert "HMS_API_TOKEN" in str(refused.value)
+    with pytest.raises(Exception) as invalid:
+        ACTClient().register_playbook("id: broken\nsteps:\n  - id: a\n    next: nowhere\n")
+    assert "nowhere" in str(invalid.value)
+    with pytest.raises(ValueError) as bad_wait:
+        fetch_task(topic="validate_tax_id", max_wait="ten seconds")
+    assert "500ms" in str(bad_wait.value)
+
+
+def _fetch_for(run_id, worker=None, lease="60s"):
+    """The validate_tax_id task of `run_id`, answering any other run's it meets first."""
+    worker = worker or Worker()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        task = worker.fetch("validate_tax_id", max_wait="5s", lease=lease)
+        if task is None:
+            continue
+        if task.run_id == run_id:
+            return task
+        worker.complete(task, {"valid": True})
+    raise AssertionError(f"the validate_tax_id task of {run_id} never came")
