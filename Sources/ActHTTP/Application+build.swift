@@ -28,8 +28,8 @@ public func buildApplication(
     let runtime = try await ServiceRuntime.make(configuration: configuration, agents: agents,
         registerPlaybooksFrom: playbooksDirectory, logger: logger)
     let controlPlane = LiveControlPlane(orchestrator: runtime.orchestrator, store: runtime.store)
-    let router = buildRouter(controlPlane: controlPlane, tokens: configuration.http.tokens, metrics: metrics,
-        logger: logger)
+    let router = buildRouter(controlPlane: controlPlane, tokens: configuration.http.tokens,
+        anonymous: configuration.http.anonymous, metrics: metrics, logger: logger)
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port),

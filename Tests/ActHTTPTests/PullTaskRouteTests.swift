@@ -86,6 +86,56 @@ struct PullTaskRouteTests {
         }
     }
 
+    /// Chapter 001's worker as printed, for a pull agent: `GET /act/tasks?actor=` claims and answers a bare
+    /// list whose `id`s carry the lease, so the bare-body completion is lease-checked.
+    @Test func theChapterShapeClaimsAPullAgentsTasks() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc], agents: [Self.labeler])
+        try await world.test { client in
+            let runID = try await startFTCRun(client)
+            let forReaders = try await client.send(.get, "/act/tasks?actor=AI:fraud-labeler", token: Token.read)
+            #expect(forReaders.status == .forbidden, "a read token claimed tasks")
+            let listed = try await client.send(.get, "/act/tasks?actor=AI:fraud-labeler&lease_seconds=5",
+                token: Token.operate)
+            let tasks = try #require(try listed.json.arrayValue)
+            let task = try #require(tasks.first)
+            #expect(tasks.count == 1 && task["run_id"] == .string(runID) && task["lease_id"]?.stringValue != nil)
+            let id = try #require(task["id"]?.stringValue)
+            let empty = try await client.send(.get, "/act/tasks?actor=AI:fraud-labeler", token: Token.operate)
+            #expect(try empty.json == [])
+
+            world.plane.advance(milliseconds: 6_000)
+            let again = try #require(try await client.send(.get, "/act/tasks?actor=AI:fraud-labeler",
+                token: Token.operate).json.arrayValue?.first)
+            let lapsed = try await client.send(.post, "/act/tasks/\(id)/complete", token: Token.operate,
+                json: #"{"severity": "High"}"#)
+            #expect(lapsed.status == .conflict, "the first holder answered after its lease lapsed")
+            let newID = try #require(again["id"]?.stringValue)
+            let done = try await client.send(.post, "/act/tasks/\(newID)/complete", token: Token.operate,
+                json: #"{"severity": "Low"}"#)
+            #expect(try done.status == .accepted && done.json["outcome"] == "applied")
+        }
+    }
+
+    @Test func anonymousRequestsActOnlyWhenTheDemoModeAllowsThem() async throws {
+        let closed = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await closed.test { client in
+            let refused = try await client.send(.get, "/v1/runs", token: nil)
+            #expect(refused.status == .unauthorized)
+        }
+        let open = try await TestWorld(playbooks: [Playbooks.ftc], anonymous: true)
+        try await open.test { client in
+            let event = try await client.send(.post, "/act/events", token: nil,
+                json: #"{"name": "ComplaintLogged", "payload": {"complaintId": "C-42"}}"#)
+            #expect(event.status == .accepted)
+            let runs = try await client.send(.get, "/v1/runs", token: nil)
+            #expect(runs.status == .ok)
+            let register = try await client.send(.post, "/v1/playbooks", token: nil, json: #"{"source": "id: x"}"#)
+            #expect(register.status == .forbidden, "anonymous may not register playbooks")
+            let wrong = try await client.send(.get, "/v1/runs", token: "wrong")
+            #expect(wrong.status == .unauthorized, "a wrong token is still refused")
+        }
+    }
+
     @Test(arguments: [
         (#"{}"#, "agent"), (#"{"agent": "a", "actor": "AI:b"}"#, "agent"), (#"{"agent": "a", "max_tasks": 0}"#, "max_tasks"),
         (#"{"agent": "a", "lease_seconds": 0}"#, "lease_seconds"), (#"{"agent": "a", "wait_seconds": 31}"#, "wait_seconds"),

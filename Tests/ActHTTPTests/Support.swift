@@ -135,12 +135,14 @@ struct TestWorld {
     let metrics: PrometheusCollectorRegistry
     let app: Application<RouterResponder<APIRequestContext>>
 
-    init(playbooks: [String] = [], agents: [Agent] = [], tokens: [String] = Token.specifications) async throws {
+    init(playbooks: [String] = [], agents: [Agent] = [], tokens: [String] = Token.specifications,
+        anonymous: Bool = false) async throws
+    {
         plane = InMemoryControlPlane(agents: agents)
         for source in playbooks { _ = try await plane.registerPlaybook(source: source, file: nil, triggers: []) }
         metrics = PrometheusCollectorRegistry()
         let logger = Logger(label: "ActHTTPTests") { _ in SwiftLogNoOpLogHandler() }
-        let router = buildRouter(controlPlane: plane, tokens: tokens, metrics: metrics, logger: logger)
+        let router = buildRouter(controlPlane: plane, tokens: tokens, anonymous: anonymous, metrics: metrics, logger: logger)
         app = Application(router: router, logger: logger)
     }
 

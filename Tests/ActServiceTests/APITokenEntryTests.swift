@@ -45,6 +45,20 @@ import Testing
         #expect(throws: Never.self) { try configuration.validate() }
     }
 
+    /// The demo's anonymous mode (chapter code sends no token) is refused on any address but loopback.
+    @Test func anonymousAccessIsOnlyForALoopbackHost() {
+        var configuration = ServiceConfiguration()
+        configuration.http.anonymous = true
+        let error = #expect(throws: ServiceConfiguration.SettingError.self) { try configuration.validate() }
+        #expect(error?.description.contains("http.anonymous") == true && error?.description.contains("0.0.0.0") == true)
+        for host in ["127.0.0.1", "::1", "localhost", "127.0.0.2"] {
+            configuration.http.host = host
+            #expect(throws: Never.self, "\(host)") { try configuration.validate() }
+        }
+        configuration.http.host = "10.0.0.5"
+        #expect(throws: ServiceConfiguration.SettingError.self) { try configuration.validate() }
+    }
+
     @Test func equalityIsExactForEveryLength() {
         #expect(APITokenEntry.constantTimeEquals([1, 2, 3], [1, 2, 3]))
         #expect(!APITokenEntry.constantTimeEquals([1, 2, 3], [1, 2, 4]))

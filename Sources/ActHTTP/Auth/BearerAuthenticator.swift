@@ -80,15 +80,24 @@ public struct TokenTable: Sendable {
 }
 
 /// Accepts `Authorization: Bearer <secret>` and records the ``Principal`` in the context; anything else is
-/// a 401 problem with `WWW-Authenticate: Bearer`. The token is never logged.
+/// a 401 problem with `WWW-Authenticate: Bearer`. The token is never logged. With `anonymous` (the demo's
+/// loopback mode), a request without an `Authorization` header acts as that principal; a wrong token is
+/// still refused.
 struct BearerAuthenticator: RouterMiddleware {
     typealias Context = APIRequestContext
     let tokens: TokenTable
+    var anonymous: Principal? = nil
 
     func handle(_ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response)
         async throws -> Response
     {
         guard let header = request.headers[.authorization] else {
+            if let anonymous {
+                var context = context
+                context.principal = anonymous
+                context.logger[metadataKey: "http.principal"] = "\(anonymous.name)"
+                return try await next(request, context)
+            }
             throw APIProblem(.unauthorized, slug: "unauthorized", title: "Unauthorized",
                 detail: "send Authorization: Bearer <token>", headers: [.wwwAuthenticate: "Bearer realm=\"hms-act\""])
         }

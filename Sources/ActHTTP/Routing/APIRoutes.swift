@@ -14,11 +14,14 @@ public import Prometheus
 /// - Parameters:
 ///   - controlPlane: What the routes act on (the ``Orchestrator`` in `serve`).
 ///   - tokens: `name:secret:scope+scope` entries (`ServiceConfiguration.http.tokens`).
+///   - anonymous: Requests without a token act as `anonymous` with read and operate
+///     (`ServiceConfiguration.http.anonymous`, loopback only, checked by `validate()`).
 ///   - metrics: The registry `/metrics` exposes.
 ///   - logger: For problems found while building (malformed token entries, a missing OpenAPI document).
 public func buildRouter(
     controlPlane: some ControlPlane,
     tokens: [String],
+    anonymous: Bool = false,
     metrics: PrometheusCollectorRegistry,
     logger: Logger
 ) -> Router<APIRequestContext> {
@@ -31,7 +34,8 @@ public func buildRouter(
     router.get("/healthz") { _, _ in try APIResponse.json(["status": "ok"]) }
     router.get("/readyz", use: routes.readiness)
 
-    router.add(middleware: BearerAuthenticator(tokens: TokenTable(tokens, logger: logger)))
+    router.add(middleware: BearerAuthenticator(tokens: TokenTable(tokens, logger: logger),
+        anonymous: anonymous ? Principal(name: "anonymous", scopes: [.read, .operate]) : nil))
 
     let read = router.group().add(middleware: RequireScope(scope: .read))
     read.get("/metrics", use: routes.metrics)
@@ -39,7 +43,7 @@ public func buildRouter(
     read.get("/v1/runs", use: routes.listRuns)
     read.get("/v1/runs/:id", use: routes.runDetail)
     read.get("/v1/tasks", use: routes.openTasks)
-    read.get("/act/tasks", use: routes.openTasks)
+    read.get("/act/tasks", use: routes.chapterTasks)
     read.get("/v1/playbooks", use: routes.listPlaybooks)
     read.get("/v1/playbooks/:id", use: routes.playbookDetail)
     read.get("/v1/agents", use: routes.agents)
@@ -212,6 +216,57 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         return try APIResponse.json(Listing(key: "tasks", elements: tasks))
     }
 
+    /// `GET /act/tasks?actor=…`: chapter 001's worker loop as printed: a bare list, each task with an `id`
+    /// that is safe in a URL (``ChapterTaskID``). For a pull agent (`delivery: pull`) the tasks are claimed,
+    /// as by `POST /v1/tasks/claim` (the operate scope, a lease of `lease_seconds`, default 60), and the id
+    /// carries the lease, so `POST /act/tasks/{id}/complete` with the bare output is lease-checked. For any
+    /// other actor it lists the open tasks, like `GET /v1/tasks`.
+    @Sendable func chapterTasks(_ request: Request, context: Context) async throws -> Response {
+        let actor = try APIRequest.textQuery("actor", request)
+        let limit = try APIRequest.limit(request)
+        let label = actor.map(Self.assigneeLabel)
+        let pulled = try await label.asyncMap { label in
+            try await controlPlane.listAgents().contains { $0.id == label && $0.delivery == Agent.Delivery.pull.rawValue }
+        } ?? false
+        var elements: [JSONValue] = []
+        if let label, pulled {
+            guard context.principal?.grants(.operate) == true else {
+                throw APIProblem(.forbidden, slug: "insufficient-scope", title: "Forbidden",
+                    detail: "\(label) is a pull agent, so GET /act/tasks claims its tasks: that needs a token with the "
+                        + "operate scope", extensions: ["required_scope": "operate"])
+            }
+            let leaseText = request.uri.queryParameters.get("lease_seconds").map { String($0) }
+            let leaseSeconds = try leaseText.map { text -> Double in
+                guard let value = Double(text) else {
+                    throw APIProblem.badRequest("`lease_seconds` must be a number of seconds from 1 to 86400",
+                        field: "lease_seconds")
+                }
+                return value
+            }
+            let lease = try Self.seconds(leaseSeconds, field: "lease_seconds", default: 60, range: 1...86_400)
+            for claimed in try await controlPlane.claimTasks(agent: label, limit: min(limit, 100), lease: lease,
+                wait: .zero)
+            {
+                guard case .object(var element) = try Self.jsonValue(claimed) else { continue }
+                element["id"] = .string(ChapterTaskID.encode(taskID: element["task_id"]?.stringValue ?? "",
+                    attempt: element["attempt"]?.numberValue?.intValue ?? 1, leaseID: claimed.leaseID))
+                elements.append(.object(element))
+            }
+        } else {
+            for task in try await controlPlane.listOpenTasks(assignee: label, limit: limit) {
+                guard case .object(var element) = try Self.jsonValue(task) else { continue }
+                element["id"] = .string(ChapterTaskID.encode(taskID: task.taskID, attempt: task.attempt, leaseID: nil))
+                elements.append(.object(element))
+            }
+        }
+        return try APIResponse.json(JSONValue.array(elements))
+    }
+
+    /// A response shape as a JSON value, encoded as the API encodes it.
+    static func jsonValue(_ value: some Encodable) throws -> JSONValue {
+        try JSONValue(parsing: Array(APIEncoding.encoder.encode(value)))
+    }
+
     /// `POST /v1/tasks/claim`: leases open tasks of a pull agent (`delivery: pull`), long-polling up to
     /// `wait_seconds` when none is open.
     @Sendable func claimTasks(_ request: Request, context: Context) async throws -> Response {
@@ -288,19 +343,20 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     }
 
     @Sendable func completeTask(_ request: Request, context: Context) async throws -> Response {
-        let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
+        let reference = ChapterTaskID.decode(try APIRequest.pathParameter("id", context: context))
+        let taskID = reference.taskID
         let body: JSONValue = try await APIRequest.decode(request, context: context, emptyAs: "{}")
         guard case .object(let members) = body else {
             throw APIProblem.badRequest("the body must be a JSON object: {\"output\": {…}} or the output itself",
                 field: "output")
         }
         var output = body
-        var attempt: Int?
+        var attempt = reference.attempt
         var agent: String?
-        var leaseID: String?
+        var leaseID = reference.leaseID
         if let wrapped = members["output"] {
             output = wrapped
-            attempt = try Self.attempt(members["attempt"])
+            attempt = try Self.attempt(members["attempt"]) ?? attempt
             if let value = members["lease_id"], value != .null {
                 guard let text = value.stringValue else { throw APIProblem.badRequest("`lease_id` must be a string", field: "lease_id") }
                 leaseID = text
@@ -315,10 +371,12 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     }
 
     @Sendable func failTask(_ request: Request, context: Context) async throws -> Response {
-        let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
+        let reference = ChapterTaskID.decode(try APIRequest.pathParameter("id", context: context))
+        let taskID = reference.taskID
         let body: FailTaskRequest = try await APIRequest.decode(request, context: context)
         if let attempt = body.attempt, attempt < 1 { throw APIProblem.badRequest("`attempt` must be 1 or more", field: "attempt") }
-        return try await taskResult(taskID, attempt: body.attempt, agent: body.agent, leaseID: body.leaseID,
+        return try await taskResult(taskID, attempt: body.attempt ?? reference.attempt, agent: body.agent,
+            leaseID: body.leaseID ?? reference.leaseID,
             outcome: .failed(reason: body.reason, retryable: body.retryable ?? true), context: context)
     }
 
@@ -539,4 +597,36 @@ extension Request {
     var idempotencyKey: String? { headers[.init("Idempotency-Key")!] }
     /// A W3C `traceparent` the run continues.
     var traceparent: String? { headers[.init("traceparent")!] }
+}
+
+/// The `id` of a task in `GET /act/tasks`: chapter 001's worker builds `/act/tasks/{id}/complete` from it
+/// without encoding, and task ids contain `/`. `t_` + base64url of `task id \n attempt \n lease id`, so the
+/// answer also names its attempt and, for a claimed task, its lease. Any other path id is a task id.
+enum ChapterTaskID {
+    static func encode(taskID: String, attempt: Int, leaseID: String?) -> String {
+        let raw = Data("\(taskID)\n\(attempt)\n\(leaseID ?? "")".utf8).base64EncodedString()
+        return "t_" + raw.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: String) -> (taskID: TaskID, attempt: Int?, leaseID: String?) {
+        guard text.hasPrefix("t_") else { return (TaskID(text), nil, nil) }
+        var base64 = String(text.dropFirst(2)).replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8) else {
+            return (TaskID(text), nil, nil)
+        }
+        let parts = decoded.split(separator: "\n", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, let attempt = Int(parts[1]), attempt >= 1 else {
+            return (TaskID(text), nil, nil)
+        }
+        return (TaskID(String(parts[0])), attempt, parts[2].isEmpty ? nil : String(parts[2]))
+    }
+}
+
+extension Optional {
+    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
 }

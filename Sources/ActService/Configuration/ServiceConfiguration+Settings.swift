@@ -109,6 +109,8 @@ extension ServiceConfiguration {
         .init(key: "http.port", environment: "HMS_HTTP_PORT", target: .int(\.http.port), summary: "HTTP port (0: any free port)"),
         .init(key: "http.tokens", environment: "HMS_API_TOKENS", target: .strings(\.http.tokens),
             summary: "Bearer tokens as name:sha256:HEX:scope+scope (hms-act token hash) or name:secret:scope+scope; scopes read, operate, admin"),
+        .init(key: "http.anonymous", environment: "HMS_HTTP_ANONYMOUS", target: .bool(\.http.anonymous),
+            summary: "Requests without a token act as anonymous (read, operate): the local demo's mode; loopback http.host only"),
         .init(key: "engine.sla_warning_fraction", environment: "HMS_SLA_WARNING_FRACTION",
             target: .double(\.engine.slaWarningFraction), summary: "SLA warning point as a fraction of the SLA"),
         .init(key: "engine.batch_size", environment: "HMS_BATCH_SIZE", target: .int(\.engine.batchSize),
@@ -236,6 +238,10 @@ extension ServiceConfiguration {
         try require(postgres.keepalivesCount >= 1 && postgres.keepalivesCount <= 127,
             "postgres.keepalives_count must be 1…127")
         try require((0...65_535).contains(http.port), "http.port must be 0…65535")
+        try require(!http.anonymous || http.isLoopback,
+            "http.anonymous lets anyone who reaches the API run and answer workflows without a token, so it is only "
+                + "allowed on a loopback http.host (127.0.0.1, ::1, localhost), not \(http.host): set HMS_HTTP_HOST=127.0.0.1, "
+                + "or turn it off (HMS_HTTP_ANONYMOUS=false) and give clients tokens (HMS_API_TOKENS)")
         try require(postgres.schema.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !postgres.schema.isEmpty,
             "postgres.schema must be letters, digits and underscores")
         // Two entries may share a name: the old and the new secret of one principal while it is rotated.

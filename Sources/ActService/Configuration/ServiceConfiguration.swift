@@ -113,7 +113,15 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// Bearer tokens, as `name:sha256:HEX:scope1+scope2` or `name:secret:scope1+scope2` (scopes: read,
         /// operate, admin); see ``APITokenEntry``.
         public var tokens: [String] = []
+        /// Requests without a token act as `anonymous` with the read and operate scopes: the local demo's
+        /// mode, in which the chapters' code (which sends no token) runs. Only on a loopback `host`.
+        public var anonymous = false
         public init() {}
+
+        /// Whether `host` only listens on this machine.
+        public var isLoopback: Bool {
+            ["127.0.0.1", "::1", "localhost"].contains(host.lowercased()) || host.hasPrefix("127.")
+        }
     }
 
     public struct Engine: Sendable, Hashable {
