@@ -55,6 +55,7 @@ public struct LiveControlPlane: ControlPlane {
 
     public func claimTasks(agent: String, limit: Int, lease: Duration, wait: Duration) async throws -> [API.ClaimedTask] {
         let leaseID = LeaseID.make()
+        try await store.prunePullTasks(assignee: agent)
         let clock = ContinuousClock()
         let deadline = clock.now + wait
         while true {
@@ -79,9 +80,7 @@ public struct LiveControlPlane: ControlPlane {
     }
 
     public func lease(taskID: TaskID, attempt: Int) async throws -> API.LeaseState? {
-        try await store.pullLease(taskID: taskID.rawValue, attempt: attempt).map {
-            API.LeaseState(leaseID: $0.leaseID, live: $0.live)
-        }
+        try await store.pullLease(taskID: taskID.rawValue, attempt: attempt).map(API.LeaseState.init)
     }
 
     public func registerPlaybook(source: String, file: String?, triggers: [String]) async throws

@@ -7,14 +7,20 @@ import ActPostgres
 /// `claims`). The lease is checked when the answer arrives (``pullLease(taskID:attempt:)``); the answer
 /// itself is applied like any other, once per attempt.
 extension Store {
+    /// Removes the rows of `assignee` whose task is no longer open (answered, timed out, cancelled): once
+    /// per claim request, not per poll of its long wait.
+    public func prunePullTasks(assignee: String) async throws {
+        try await client.withConnection { connection in
+            _ = try await connection.execute(StoreSQL.prunePullTasks, [PostgresBind(assignee)])
+        }
+    }
+
     /// Leases up to `limit` open tasks of `assignee` to `leaseID` for `leaseMilliseconds`, oldest first.
-    /// Rows of tasks that are no longer open are removed first.
     public func claimPullTasks(assignee: String, limit: Int, leaseID: String, leaseMilliseconds: Int64) async throws
         -> [ClaimedTask]
     {
-        try await withTransaction { transaction in
-            try await transaction.connection.execute(StoreSQL.prunePullTasks, [PostgresBind(assignee)])
-            return try await transaction.connection.query(StoreSQL.claimPullTasks, [
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.claimPullTasks, [
                 PostgresBind(assignee), PostgresBind(max(1, min(limit, 100))), PostgresBind(leaseID),
                 PostgresBind(leaseMilliseconds),
             ]).map { row in
@@ -40,11 +46,11 @@ extension Store {
         }
     }
 
-    /// The lease on a pull-task attempt (nil: not a pull task): who holds it, and whether it is still running.
-    public func pullLease(taskID: String, attempt: Int) async throws -> (leaseID: String?, live: Bool)? {
+    /// The lease id on a pull-task attempt (nil: not a pull task; `.some(nil)`: never claimed).
+    public func pullLease(taskID: String, attempt: Int) async throws -> String?? {
         try await client.withConnection { connection in
             try await connection.query(StoreSQL.pullLease, [PostgresBind(taskID), PostgresBind(attempt)]).first.map {
-                (try $0.decode(String?.self, column: 0), try $0.decode(Bool.self, column: 1))
+                try $0.decode(String?.self, column: 0)
             }
         }
     }

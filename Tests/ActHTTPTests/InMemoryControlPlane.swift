@@ -147,7 +147,7 @@ final class InMemoryControlPlane: ControlPlane {
     func lease(taskID: TaskID, attempt: Int) async throws -> API.LeaseState? {
         tables.withLock { tables in
             tables.pullTasks.first { $0.task.taskID == taskID.rawValue && $0.task.attempt == attempt }.map {
-                API.LeaseState(leaseID: $0.leaseID, live: $0.leaseID != nil && $0.expiresAt > tables.now.millisecondsSinceEpoch)
+                API.LeaseState(leaseID: $0.leaseID)
             }
         }
     }

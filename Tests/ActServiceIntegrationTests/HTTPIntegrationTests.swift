@@ -37,22 +37,7 @@ import FoundationNetworking
 
     @Test func theAPIRequiresATokenAnswersProblemsAndDrivesARun() async throws {
         try await SystemHarness.run(playbooks: [ChapterStoriesTests.noise], replicas: 0) { _ in .complete([:]) } _: { system in
-            var configuration = system.configuration
-            configuration.http.host = "127.0.0.1"
-            configuration.http.port = 0
-            configuration.http.tokens = ["ops:s3cret:admin", "viewer:look:read"]
-            let port = Mutex<Int?>(nil)
-            let (application, _) = try await buildApplication(configuration: configuration, agents: [],
-                playbooksDirectory: system.playbooksDirectory, metrics: PrometheusCollectorRegistry(),
-                logger: TestEnvironment.logger("test.http"), onServerRunning: { bound in port.withLock { $0 = bound } })
-            let group = ServiceGroup(configuration: .init(services: [.init(service: application)],
-                logger: TestEnvironment.logger("test.http")))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(30)
-                while port.withLock({ $0 }) == nil, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-                let base = "http://127.0.0.1:\(try #require(port.withLock { $0 }))"
+            try await Self.serving(system, tokens: ["ops:s3cret:admin", "viewer:look:read"]) { base, _ in
 
                 #expect(try await Self.request("GET", base + "/livez", token: nil).status == 200)
                 let unauthorized = try await Self.request("GET", base + "/v1/runs", token: nil)
@@ -74,10 +59,34 @@ import FoundationNetworking
                 #expect(detail.body["steps"].map { if case .array(let steps) = $0 { steps.count } else { 0 } } == 3)
                 let missing = try await Self.request("GET", base + "/v1/runs/wf_nope", token: "look")
                 #expect(missing.status == 404)
-                await group.triggerGracefulShutdown()
-                // The HTTP server ends its run with CancellationError once shut down; that is the expected end.
-                do { try await tasks.waitForAll() } catch is CancellationError {}
             }
+        }
+    }
+
+    /// `buildApplication` (the service and its HTTP API) on a free loopback port against the system's servers:
+    /// runs `body` with the base URL and the runtime, then shuts the service down gracefully.
+    static func serving(_ system: System, tokens: [String], agents: [Agent] = [],
+        _ body: (_ base: String, _ runtime: ServiceRuntime) async throws -> Void) async throws
+    {
+        var configuration = system.configuration
+        configuration.http.host = "127.0.0.1"
+        configuration.http.port = 0
+        configuration.http.tokens = tokens
+        let port = Mutex<Int?>(nil)
+        let (application, runtime) = try await buildApplication(configuration: configuration, agents: agents,
+            playbooksDirectory: system.playbooksDirectory, metrics: PrometheusCollectorRegistry(),
+            logger: TestEnvironment.logger("test.http"), onServerRunning: { bound in port.withLock { $0 = bound } })
+        let group = ServiceGroup(configuration: .init(services: [.init(service: application)],
+            logger: TestEnvironment.logger("test.http")))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(30)
+            while port.withLock({ $0 }) == nil, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            try await body("http://127.0.0.1:\(try #require(port.withLock { $0 }))", runtime)
+            await group.triggerGracefulShutdown()
+            // The HTTP server ends its run with CancellationError once shut down; that is the expected end.
+            do { try await tasks.waitForAll() } catch is CancellationError {}
         }
     }
 }

@@ -48,22 +48,9 @@ import Testing
 
     @Test func pollersClaimEachTaskOnceALapsedLeaseRedeliversAndNothingIsPublished() async throws {
         try await SystemHarness.run(playbooks: [ChapterStoriesTests.ftc], replicas: 0) { _ in .complete([:]) } _: { system in
-            var configuration = system.configuration
-            configuration.http.host = "127.0.0.1"
-            configuration.http.port = 0
-            configuration.http.tokens = ["labeler:\(Self.token):operate+read"]
-            let port = Mutex<Int?>(nil)
-            let (application, runtime) = try await buildApplication(configuration: configuration, agents: [Self.labeler],
-                playbooksDirectory: system.playbooksDirectory, metrics: PrometheusCollectorRegistry(),
-                logger: TestEnvironment.logger("test.pull"), onServerRunning: { bound in port.withLock { $0 = bound } })
-            let group = ServiceGroup(configuration: .init(services: [.init(service: application)],
-                logger: TestEnvironment.logger("test.pull")))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
+            try await HTTPIntegrationTests.serving(system, tokens: ["labeler:\(Self.token):operate+read"],
+                agents: [Self.labeler]) { base, runtime in
                 let clock = ContinuousClock()
-                let deadline = clock.now + .seconds(30)
-                while port.withLock({ $0 }) == nil, clock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-                let base = "http://127.0.0.1:\(try #require(port.withLock { $0 }))"
 
                 // A long poll: the claim waits for the event that arrives after it.
                 async let waiting = Self.claim(base, wait: 20)
@@ -116,9 +103,6 @@ import Testing
                 let gauges = try await runtime.store.gauges()
                 #expect(gauges.outboxPending == 0)
                 #expect(try await Self.claim(base).isEmpty)
-
-                await group.triggerGracefulShutdown()
-                do { try await tasks.waitForAll() } catch is CancellationError {}
             }
         }
     }

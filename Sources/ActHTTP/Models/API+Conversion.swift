@@ -133,11 +133,16 @@ extension API.PlaybookSummary {
 extension API.Agent {
     /// An agent of the registry, judged on shift at `now`.
     public init(_ agent: ActPlaybook.Agent, now: Instant) {
-        let pushed = agent.delivery == .push
-        self.init(id: agent.id.rawValue, skills: agent.skills, shift: agent.shift?.description,
-            queue: pushed ? agent.queue : nil,
-            routingKey: !pushed ? nil : agent.queue == nil ? (agent.routingKey ?? "task." + agent.id.rawValue) : agent.routingKey,
-            delivery: agent.delivery.rawValue, onShift: agent.shift?.contains(epochMilliseconds: now.millisecondsSinceEpoch) ?? true)
+        // A pull agent is never published to: it has neither a queue nor a routing key.
+        var queue: String?
+        var routingKey: String?
+        if agent.delivery == .push {
+            queue = agent.queue
+            routingKey = agent.queue == nil ? (agent.routingKey ?? "task." + agent.id.rawValue) : agent.routingKey
+        }
+        self.init(id: agent.id.rawValue, skills: agent.skills, shift: agent.shift?.description, queue: queue,
+            routingKey: routingKey, delivery: agent.delivery.rawValue,
+            onShift: agent.shift?.contains(epochMilliseconds: now.millisecondsSinceEpoch) ?? true)
     }
 }
 

@@ -223,15 +223,11 @@ public enum API {
 
     /// The lease on a pull-task attempt, as the answer routes check it.
     public struct LeaseState: Hashable, Sendable {
-        /// Who holds (or last held) it; nil: never claimed.
+        /// Who holds (or last held) it, expired or not: only a claim by another worker replaces it. nil:
+        /// never claimed.
         public var leaseID: String?
-        /// Whether it has not expired yet.
-        public var live: Bool
 
-        public init(leaseID: String?, live: Bool) {
-            self.leaseID = leaseID
-            self.live = live
-        }
+        public init(leaseID: String?) { self.leaseID = leaseID }
     }
 
     /// One dispatched attempt of a task.

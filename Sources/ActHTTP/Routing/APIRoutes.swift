@@ -225,11 +225,10 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         let actor = try APIRequest.textQuery("actor", request)
         let limit = try APIRequest.limit(request)
         let label = actor.map(Self.assigneeLabel)
-        let pulled = try await label.asyncMap { label in
-            try await controlPlane.listAgents().contains { $0.id == label && $0.delivery == Agent.Delivery.pull.rawValue }
-        } ?? false
         var elements: [JSONValue] = []
-        if let label, pulled {
+        if let label, try await controlPlane.listAgents().contains(where: {
+            $0.id == label && $0.delivery == Agent.Delivery.pull.rawValue
+        }) {
             guard context.principal?.grants(.operate) == true else {
                 throw APIProblem(.forbidden, slug: "insufficient-scope", title: "Forbidden",
                     detail: "\(label) is a pull agent, so GET /act/tasks claims its tasks: that needs a token with the "
@@ -621,12 +620,5 @@ enum ChapterTaskID {
             return (TaskID(text), nil, nil)
         }
         return (TaskID(String(parts[0])), attempt, parts[2].isEmpty ? nil : String(parts[2]))
-    }
-}
-
-extension Optional {
-    fileprivate func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
-        guard let value = self else { return nil }
-        return try await transform(value)
     }
 }

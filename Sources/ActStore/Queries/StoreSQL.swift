@@ -204,11 +204,8 @@ enum StoreSQL {
           AND t.task_id = p.task_id AND t.attempt = p.attempt AND t.status = 'dispatched'
         RETURNING (extract(epoch FROM p.lease_expires_at) * 1000)::bigint
         """
-    /// The lease on one pull-task attempt: its id and whether it has expired.
-    static let pullLease = """
-        SELECT lease_id, lease_expires_at IS NOT NULL AND lease_expires_at > now() FROM pull_tasks
-        WHERE task_id = $1 AND attempt = $2
-        """
+    /// The lease id on one pull-task attempt.
+    static let pullLease = "SELECT lease_id FROM pull_tasks WHERE task_id = $1 AND attempt = $2"
     static let insertOutbox = """
         INSERT INTO outbox (exchange, routing_key, message_id, correlation_id, type, content_type, headers, body,
                             created_at)
