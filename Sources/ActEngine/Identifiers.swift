@@ -127,10 +127,44 @@ public struct EngineConfiguration: Hashable, Sendable, Codable {
     /// Entering it once more fails the run with a "loop limit" reason, so a cycle without an exit can never
     /// spin forever, even one made only of switches and skipped steps.
     public var maxVisitsPerStep: Int
+    /// Which `call:` steps hms-act performs itself over HTTP (``DispatchTarget/http``); the others are
+    /// published for an HTTP bridge worker, as any task.
+    public var calls: CallScope
 
-    public init(agents: [Agent] = [], slaWarningFraction: Double = 0.8, maxVisitsPerStep: Int = 100) {
+    public init(agents: [Agent] = [], slaWarningFraction: Double = 0.8, maxVisitsPerStep: Int = 100,
+        calls: CallScope = .none)
+    {
         self.agents = agents
         self.slaWarningFraction = slaWarningFraction
         self.maxVisitsPerStep = maxVisitsPerStep
+        self.calls = calls
+    }
+}
+
+/// The `call:` steps hms-act performs over HTTP: those whose service (the first segment of the path,
+/// `finance` in `POST /finance/freeze`) has a base URL, or every one when a default base URL is set.
+public struct CallScope: Hashable, Sendable, Codable {
+    /// A default base URL is configured: every call is performed.
+    public var all: Bool
+    /// Services with a base URL of their own.
+    public var services: Set<String>
+
+    public init(all: Bool, services: Set<String>) {
+        self.all = all
+        self.services = services
+    }
+
+    /// No call is performed by hms-act (none configured).
+    public static let none = CallScope(all: false, services: [])
+
+    /// Whether hms-act performs this call itself.
+    public func performs(_ assignee: Assignee) -> Bool {
+        guard assignee.kind == .call else { return false }
+        return all || services.contains(Self.service(ofPath: assignee.name))
+    }
+
+    /// The service a call path names: its first segment (`/finance/freeze` → `finance`).
+    public static func service(ofPath path: String) -> String {
+        String(path.split(separator: "/", omittingEmptySubsequences: true).first ?? "")
     }
 }

@@ -100,6 +100,8 @@ public enum DispatchTarget: Hashable, Sendable, Codable {
     case queue(String)
     /// Not published: a pull agent claims it over HTTP (`delivery: pull`).
     case pull
+    /// Not published: hms-act performs the `call:` itself over HTTP (``CallScope``).
+    case http
 }
 
 /// One task message: one attempt of one task.

@@ -14,8 +14,9 @@ extension RunStateMachine {
     /// - Single, with skills: the first agent (by id) having every skill and on shift; its queue, else its
     ///   routing key, else `task.<agent id>`. Nobody on shift: the assignee's routing key.
     /// - Single, without skills: the agent whose id is the assignee label, through its queue (or its own
-    ///   routing key; not at all for a pull agent); otherwise the assignee's routing key. Shifts are not checked: the task names its
-    ///   agent.
+    ///   routing key; not at all for a pull agent); otherwise, for a `call:` hms-act performs
+    ///   (``EngineConfiguration/calls``), over HTTP; otherwise the assignee's routing key. Shifts are not
+    ///   checked: the task names its agent.
     /// - Fan-out: one task per matching agent — with skills, those having them all and on shift; without,
     ///   those whose id is the label or starts with label + `#` (`human.inspector#3`). Nobody matches: one
     ///   task to the assignee's routing key.
@@ -28,7 +29,10 @@ extension RunStateMachine {
                 guard let agent = index.agents.first(where: { qualifies($0, skills: skills) }) else { return [fallback] }
                 return [Route(agent: agent.id, target: Self.target(of: agent), perAgent: false)]
             }
-            guard let agent = index.agents.first(where: { $0.id.rawValue == label }) else { return [fallback] }
+            guard let agent = index.agents.first(where: { $0.id.rawValue == label }) else {
+                if configuration.calls.performs(assignee) { return [Route(agent: nil, target: .http, perAgent: false)] }
+                return [fallback]
+            }
             let target: DispatchTarget =
                 agent.delivery == .pull ? .pull
                 : agent.queue.map { .queue($0) } ?? .routingKey(agent.routingKey ?? assignee.routingKey)

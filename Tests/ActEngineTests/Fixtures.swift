@@ -89,6 +89,7 @@ func summary(_ commands: [RunCommand], taskStatuses: Bool = false) -> [String] {
             case .routingKey(let key): target = key
             case .queue(let queue): target = "queue:" + queue
             case .pull: target = "pull"
+            case .http: target = "http"
             }
             return "dispatch \(d.idempotencyKey) → \(target)" + (d.isCompensation ? " (compensation)" : "")
         case .scheduleTimer(let id, let kind, let due):

@@ -1,5 +1,6 @@
 import ActEngine
 import ActPlaybook
+import ActStore
 import ActService
 internal import Foundation
 public import Hummingbird
@@ -278,6 +279,10 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         }
         guard !agent.unicodeScalars.contains("\u{0}") else {
             throw APIProblem.badRequest("`agent` holds the character U+0000; remove it", field: "agent")
+        }
+        guard agent != PullTask.httpCaller else {
+            throw APIProblem.badRequest("`\(agent)` is hms-act's own HTTP caller (the `call:` steps it performs); "
+                + "name a pull agent from agents/", field: "agent")
         }
         let limit = body.maxTasks ?? 1
         guard (1...100).contains(limit) else {

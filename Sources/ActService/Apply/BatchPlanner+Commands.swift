@@ -38,6 +38,7 @@ extension BatchPlanner.Planning {
             case .routingKey(let key): key
             case .queue(let queue): "queue:" + queue
             case .pull: "pull"
+            case .http: "http"
             }
         plan.batch.dispatchedTasks.append(TaskRow(
             taskID: dispatch.task.rawValue, attempt: dispatch.attempt, runID: dispatch.run.rawValue,
@@ -46,12 +47,18 @@ extension BatchPlanner.Planning {
             warnAt: dispatch.warnAt?.millisecondsSinceEpoch, isCompensation: dispatch.isCompensation, output: nil,
             error: nil, createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch))
         let message = planner.messages.task(dispatch, traceID: traceID, now: now)
-        if dispatch.target == .pull {
+        switch dispatch.target {
+        case .pull:
             // Claimed over HTTP by its agent: never published, so never unroutable.
             plan.batch.pullTasks.append(PullTask(taskID: dispatch.task.rawValue, attempt: dispatch.attempt,
                 runID: dispatch.run.rawValue, assignee: dispatch.agent?.rawValue ?? dispatch.assignee.label, body: message.body,
                 createdAt: now.millisecondsSinceEpoch))
-        } else {
+        case .http:
+            // Claimed by hms-act's own HTTP caller (any replica's), with the same leases.
+            plan.batch.pullTasks.append(PullTask(taskID: dispatch.task.rawValue, attempt: dispatch.attempt,
+                runID: dispatch.run.rawValue, assignee: PullTask.httpCaller, body: message.body,
+                createdAt: now.millisecondsSinceEpoch))
+        case .routingKey, .queue:
             plan.batch.outbox.append(message)
         }
         return ["dispatch": .string(dispatch.idempotencyKey), "to": .string(target)]

@@ -144,6 +144,20 @@ extension ServiceConfiguration {
             target: .int(\.audit.checkpointIntervalSeconds), summary: "Seconds between audit checkpoints"),
         .init(key: "audit.signing_key", environment: "HMS_AUDIT_SIGNING_KEY", target: .string(\.audit.signingKeyText),
             summary: "Base64 Ed25519 private key that signs checkpoints, from a Secret (`hms-act audit keygen`); required unless mode is development"),
+        .init(key: "calls.base_url", environment: "HMS_CALL_BASE_URL", target: .string(\.calls.baseURL),
+            summary: "Base URL of every `call:` step whose service has none in calls.services (empty: such calls go to a bridge worker over AMQP)"),
+        .init(key: "calls.services", environment: "HMS_CALL_SERVICES", target: .strings(\.calls.services),
+            summary: "Base URL per service (the call path's first segment): finance=http://finance.svc:8080,notify=https://…"),
+        .init(key: "calls.timeout_ms", environment: "HMS_CALL_TIMEOUT_MS", target: .int(\.calls.timeoutMilliseconds),
+            summary: "Longest one HTTP request of a `call:` step may take"),
+        .init(key: "calls.attempts", environment: "HMS_CALL_ATTEMPTS", target: .int(\.calls.attempts),
+            summary: "Tries per task attempt on 5xx, 408, 429, timeouts and refused connections (then the step's retry: decides)"),
+        .init(key: "calls.backoff_ms", environment: "HMS_CALL_BACKOFF_MS", target: .int(\.calls.backoffMilliseconds),
+            summary: "Wait before the second try, doubled each time (a Retry-After up to 60 s wins)"),
+        .init(key: "calls.concurrency", environment: "HMS_CALL_CONCURRENCY", target: .int(\.calls.concurrency),
+            summary: "HTTP calls in flight at once per replica"),
+        .init(key: "calls.max_response_bytes", environment: "HMS_CALL_MAX_RESPONSE_BYTES",
+            target: .int(\.calls.maxResponseBytes), summary: "Largest response body kept as a call step's output; a larger one fails the step"),
         .init(key: "paths.playbooks", environment: "HMS_PLAYBOOKS_DIR", target: .string(\.paths.playbooks),
             summary: "Folder of playbooks loaded at start"),
         .init(key: "paths.agents", environment: "HMS_AGENTS_DIR", target: .string(\.paths.agents),
@@ -244,6 +258,15 @@ extension ServiceConfiguration {
                 + "or turn it off (HMS_HTTP_ANONYMOUS=false) and give clients tokens (HMS_API_TOKENS)")
         try require(postgres.schema.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } && !postgres.schema.isEmpty,
             "postgres.schema must be letters, digits and underscores")
+        if !calls.baseURL.isEmpty {
+            _ = try Calls.checkedBaseURL(calls.baseURL, setting: "calls.base_url (env HMS_CALL_BASE_URL)")
+        }
+        _ = try calls.serviceBaseURLs()
+        try require((100...3_600_000).contains(calls.timeoutMilliseconds), "calls.timeout_ms must be 100…3600000 (e.g. 10000)")
+        try require((1...20).contains(calls.attempts), "calls.attempts must be 1…20 (1: no retry within a task attempt)")
+        try require((0...600_000).contains(calls.backoffMilliseconds), "calls.backoff_ms must be 0…600000")
+        try require((1...10_000).contains(calls.concurrency), "calls.concurrency must be 1…10000")
+        try require((1_024...(64 << 20)).contains(calls.maxResponseBytes), "calls.max_response_bytes must be 1024…67108864")
         // Two entries may share a name: the old and the new secret of one principal while it is rotated.
         for token in http.tokens {
             do { _ = try APITokenEntry(parsing: token) } catch { throw SettingError(description: error.description) }

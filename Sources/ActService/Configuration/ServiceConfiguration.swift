@@ -1,5 +1,6 @@
 internal import Foundation
 public import ActStore
+public import ActEngine
 
 /// Every setting of `hms-act serve`, with its default. `ActCLI` decodes it once from `config/hms-act.yaml`
 /// and the environment (see ``ServiceConfiguration/settings`` for the variable of each key); nothing
@@ -14,6 +15,7 @@ public struct ServiceConfiguration: Sendable, Hashable {
     public var http = HTTP()
     public var engine = Engine()
     public var audit = Audit()
+    public var calls = Calls()
     public var paths = Paths()
 
     public init() {}
@@ -199,6 +201,69 @@ public struct ServiceConfiguration: Sendable, Hashable {
             } catch {
                 throw SettingError(description: "audit.signing_key (env HMS_AUDIT_SIGNING_KEY): \(error)")
             }
+        }
+    }
+
+    /// The `call:` steps hms-act performs itself over HTTP (``HTTPCaller``). A call whose service (the first
+    /// segment of its path) has no base URL here, with no default either, is published for a bridge worker
+    /// on `task.call.<method>.<path>` instead.
+    public struct Calls: Sendable, Hashable {
+        /// The base URL of every call whose service has none of its own ("": none), e.g. an API gateway.
+        public var baseURL = ""
+        /// `service=base URL` per service: `finance=http://finance.payments.svc:8080`.
+        public var services: [String] = []
+        /// How long one HTTP request may take, connect to last byte, in milliseconds.
+        public var timeoutMilliseconds = 10_000
+        /// Tries per task attempt when the service answers 5xx, 408 or 429, times out or cannot be reached;
+        /// then the step fails as retryable and its `retry:` policy decides.
+        public var attempts = 3
+        /// The wait before the second try, doubled before each further one (a `Retry-After` of the
+        /// answer, up to 60 s, replaces it), in milliseconds.
+        public var backoffMilliseconds = 500
+        /// Calls in flight at once per replica.
+        public var concurrency = 64
+        /// The largest response body taken as a step's output, in bytes; a larger one fails the step.
+        public var maxResponseBytes = 1 << 20
+        public init() {}
+
+        /// The base URL per service, parsed from ``services``.
+        ///
+        /// - Throws: ``SettingError`` for an entry that is not `name=http(s)://host…`.
+        public func serviceBaseURLs() throws(SettingError) -> [String: String] {
+            var table: [String: String] = [:]
+            for entry in services {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains("/") else {
+                    throw SettingError(description: "calls.services (env HMS_CALL_SERVICES): \"\(entry)\" is not "
+                        + "service=URL; write the first segment of the call's path and its base URL, e.g. "
+                        + "finance=http://finance.svc:8080")
+                }
+                guard table[parts[0]] == nil else {
+                    throw SettingError(description: "calls.services (env HMS_CALL_SERVICES): \(parts[0]) is listed twice; keep one")
+                }
+                table[parts[0]] = try Self.checkedBaseURL(parts[1], setting: "calls.services (env HMS_CALL_SERVICES) for \(parts[0])")
+            }
+            return table
+        }
+
+        /// Which calls hms-act performs (for the engine's routing).
+        public func scope() throws(SettingError) -> CallScope {
+            CallScope(all: !baseURL.isEmpty, services: Set(try serviceBaseURLs().keys))
+        }
+
+        /// A base URL without its trailing slash, after checking it is `http(s)://host[:port][/path]`.
+        static func checkedBaseURL(_ text: String, setting: String) throws(SettingError) -> String {
+            let lowered = text.lowercased()
+            guard lowered.hasPrefix("http://") || lowered.hasPrefix("https://"),
+                let components = URLComponents(string: text), let host = components.host, !host.isEmpty,
+                components.query == nil, components.fragment == nil
+            else {
+                throw SettingError(description: "\(setting): \"\(text)\" is not a base URL; write http:// or https://, "
+                    + "a host, an optional port and path, and no query, e.g. http://gateway.internal:8080/api")
+            }
+            var trimmed = text
+            while trimmed.hasSuffix("/") { trimmed.removeLast() }
+            return trimmed
         }
     }
 

@@ -34,9 +34,11 @@ public struct OutboundMessages: Sendable {
             switch dispatch.target {
             case .routingKey(let key): (exchanges.tasks, key)
             case .queue(let queue): ("", queue)
-            case .pull: ("", "")  // kept in pull_tasks, never published
+            case .pull, .http: ("", "")  // kept in pull_tasks, never published
             }
-        let body: JSONValue = [
+        let messageID = dispatch.idempotencyKey
+        let traceparent = Self.traceparent(traceID: traceID, messageID: messageID)
+        var body: [String: JSONValue] = [
             "type": "hms.task",
             "run_id": .string(dispatch.run.rawValue),
             "playbook": .string(dispatch.playbook.rawValue),
@@ -55,19 +57,25 @@ public struct OutboundMessages: Sendable {
                 "routing_key": .string(Self.resultRoutingKey(for: dispatch.assignee)),
             ],
         ]
-        let messageID = dispatch.idempotencyKey
+        if dispatch.assignee.kind == .call {
+            // What to call, for hms-act's own HTTP caller and for bridge workers alike.
+            body["call"] = [
+                "method": .string(dispatch.assignee.method ?? "POST"), "path": .string(dispatch.assignee.name),
+                "traceparent": .string(traceparent),
+            ]
+        }
         return OutboxMessage(
             exchange: exchange, routingKey: routingKey, messageID: messageID,
             correlationID: dispatch.run.rawValue, type: "hms.task",
             headers: [
-                "traceparent": Self.traceparent(traceID: traceID, messageID: messageID),
+                "traceparent": traceparent,
                 "x-hms-run-id": dispatch.run.rawValue,
                 "x-hms-step-id": dispatch.step.rawValue,
                 "x-hms-task-id": dispatch.task.rawValue,
                 "x-hms-attempt": String(dispatch.attempt),
                 "x-hms-reply-to": Self.resultRoutingKey(for: dispatch.assignee),
             ],
-            body: body.canonicalEncoding, createdAt: now.millisecondsSinceEpoch)
+            body: JSONValue.object(body).canonicalEncoding, createdAt: now.millisecondsSinceEpoch)
     }
 
     /// `context` (`{"steps": {id: output}, "result": …}`) within about `limit` bytes of JSON: the largest

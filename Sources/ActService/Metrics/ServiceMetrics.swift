@@ -46,6 +46,15 @@ enum ServiceMetrics {
         Counter(label: "hms_act_outbox_published_total", dimensions: [("outcome", outcome)]).increment(by: count)
     }
 
+    /// One try of a `call:` step: its answer's status class (`2xx`, `4xx`, `5xx`, …, or `error` when none
+    /// came) and how long it took.
+    static func httpCall(method: String, status: Int, seconds: Double) {
+        let outcome = status == 0 ? "error" : "\(status / 100)xx"
+        Counter(label: "hms_act_http_calls_total", dimensions: [("method", method), ("status", outcome)]).increment()
+        Metrics.Timer(label: "hms_act_http_call_duration_seconds", dimensions: [("method", method)],
+            preferredDisplayUnit: .seconds).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
     static func timersFired(count: Int) {
         Counter(label: "hms_act_timers_fired_total").increment(by: count)
     }

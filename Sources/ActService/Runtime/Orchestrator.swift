@@ -32,6 +32,10 @@ public final class Orchestrator: Sendable {
     let outboxSignal = Signal()
     /// What the services report about their own progress, for readiness.
     public let health = ServiceHealth()
+    /// Which `call:` steps this replica's ``HTTPCaller`` performs (from ``ServiceConfiguration/calls``).
+    let callScope: CallScope
+    /// Wakes the HTTP caller after a commit that dispatched a `call:` it performs.
+    let callSignal = Signal()
 
     struct State {
         var catalog = PlaybookCatalog()
@@ -52,6 +56,8 @@ public final class Orchestrator: Sendable {
         self.logger = logger
         self.clock = clock
         self.state = Mutex(State(agents: agents))
+        // `validate()` has checked the settings; a configuration that skipped it performs no calls.
+        self.callScope = (try? configuration.calls.scope()) ?? .none
     }
 
     /// Milliseconds since the epoch from the system clock.
@@ -68,7 +74,8 @@ public final class Orchestrator: Sendable {
     var planner: BatchPlanner {
         state.withLock { state in
             BatchPlanner(catalog: state.catalog,
-                engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction),
+                engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction,
+                    calls: callScope),
                 messages: OutboundMessages(exchanges: configuration.amqp.exchanges,
                     taskContextBytes: configuration.engine.taskContextBytes))
         }
@@ -318,6 +325,7 @@ public final class Orchestrator: Sendable {
     private func record(_ plan: BatchPlanner.Plan) {
         stateCache.withLock { $0.record(plan.batch.runs, states: plan.states) }
         if !plan.batch.outbox.isEmpty { outboxSignal.signal() }
+        if plan.batch.pullTasks.contains(where: { $0.assignee == PullTask.httpCaller }) { callSignal.signal() }
         for run in plan.batch.runs where plan.started.contains(RunID(run.runID)) {
             ServiceMetrics.runStarted(playbook: run.playbookID)
         }

@@ -14,7 +14,7 @@ public struct ServiceRuntime: Sendable {
     /// The PostgreSQL store the orchestrator's ``ServiceStore`` port is (the HTTP API reads runs from it).
     public let store: Store
     public let postgres: PostgresClient
-    /// Pool, broker, outbox relay, timer scanner, consumers, housekeeping — the `ServiceGroup` order.
+    /// Pool, broker, outbox relay, timer scanner, consumers, HTTP caller, housekeeping — the `ServiceGroup` order.
     public let services: [any Service]
 
     /// Checks the transport settings (``ServiceConfiguration/checkTransportSecurity()``), connects to PostgreSQL,
@@ -77,6 +77,11 @@ public struct ServiceRuntime: Sendable {
                 logger: logger),
             DeliveryConsumer(kind: .results, orchestrator: orchestrator, logger: logger),
             DeliveryConsumer(kind: .triggers, orchestrator: orchestrator, logger: logger),
+            // After the consumers: it stops (no new call or try) before the pool it applies results through.
+            HTTPCaller(orchestrator: orchestrator, store: store,
+                transport: AsyncHTTPCallTransport(
+                    connectTimeout: .milliseconds(min(configuration.calls.timeoutMilliseconds, 5_000))),
+                logger: logger),
             Housekeeping(orchestrator: orchestrator, logger: logger),
         ]
         return ServiceRuntime(orchestrator: orchestrator, store: store, postgres: postgres, services: services)

@@ -161,6 +161,10 @@ public struct PullTask: Hashable, Sendable {
         self.body = body
         self.createdAt = createdAt
     }
+
+    /// The assignee of `call:` tasks hms-act performs itself: its HTTP caller claims them. Not a valid agent
+    /// id, so no pull agent can claim them.
+    public static let httpCaller = "@http"
 }
 
 /// A pull task as claimed: its message and the lease that holds it.
