@@ -130,14 +130,19 @@ public struct EngineConfiguration: Hashable, Sendable, Codable {
     /// Which `call:` steps hms-act performs itself over HTTP (``DispatchTarget/http``); the others are
     /// published for an HTTP bridge worker, as any task.
     public var calls: CallScope
+    /// How long a signal that no wait listens for is kept for a wait that starts later (zero: not kept).
+    public var signalRetention: TimeSpan
+    /// The most signals one run keeps waiting for their wait; past it the oldest is dropped (audited).
+    public static let maxPendingSignals = 64
 
     public init(agents: [Agent] = [], slaWarningFraction: Double = 0.8, maxVisitsPerStep: Int = 100,
-        calls: CallScope = .none)
+        calls: CallScope = .none, signalRetention: TimeSpan = .hours(168))
     {
         self.agents = agents
         self.slaWarningFraction = slaWarningFraction
         self.maxVisitsPerStep = maxVisitsPerStep
         self.calls = calls
+        self.signalRetention = signalRetention
     }
 }
 

@@ -69,6 +69,10 @@ public struct AuditRecord: Hashable, Sendable, Codable {
         case timedOut = "timed_out"
         /// A signal ended a wait.
         case signalled
+        /// A signal arrived before any wait listened for it: kept for a later wait.
+        case signalKept = "signal_kept"
+        /// A kept signal dropped because the run kept too many.
+        case signalDropped = "signal_dropped"
         case approved
         case refused
         case paused

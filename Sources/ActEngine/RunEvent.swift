@@ -15,8 +15,9 @@ public enum RunEvent: Hashable, Sendable, Codable {
     case taskFailed(TaskID, attempt: Int, reason: String, retryable: Bool)
     /// A timer scheduled with ``RunCommand/scheduleTimer(_:_:due:)`` is due.
     case timerFired(TimerID)
-    /// A named signal: it ends every active wait step listening for `name`. Signals are not buffered:
-    /// one that arrives before its wait starts is ignored.
+    /// A named signal: it ends every active wait step listening for `name`. When none listens, it is kept
+    /// (``RunState/pendingSignals``) for ``EngineConfiguration/signalRetention``, and the first wait for
+    /// that name to start within that time ends at once with its payload.
     case signal(name: String, payload: JSONValue)
     /// The human decision on a `pause: true` step. Accepted while the step is active (its task may still be
     /// in flight); approved completes the step, refused fails it without retry.

@@ -33,6 +33,10 @@ public struct RunState: Hashable, Sendable, Codable {
     public var compensation: CompensationProgress?
     /// Why the run failed (or was cancelled), once it did.
     public var failure: RunFailure?
+    /// Signals that arrived while no wait listened for them, oldest first, kept for
+    /// ``EngineConfiguration/signalRetention`` for a wait that starts later (`nil`: none; states written
+    /// before signals were kept have no such field).
+    public var pendingSignals: [PendingSignal]?
 
     public init(runID: RunID, playbookID: PlaybookID, payload: JSONValue, startedAt: Instant) {
         self.runID = runID
@@ -50,6 +54,19 @@ public struct RunState: Hashable, Sendable, Codable {
         self.timers = []
         self.compensation = nil
         self.failure = nil
+    }
+
+    /// A signal no wait listened for yet.
+    public struct PendingSignal: Hashable, Sendable, Codable {
+        public var name: String
+        public var payload: JSONValue
+        public var at: Instant
+
+        public init(name: String, payload: JSONValue, at: Instant) {
+            self.name = name
+            self.payload = payload
+            self.at = at
+        }
     }
 
     /// The record of the latest visit of `step`, if it was ever entered.

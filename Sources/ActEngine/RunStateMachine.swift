@@ -83,6 +83,7 @@ public struct RunStateMachine: Sendable {
         var machine = RunStateMachine(state: state, playbook: playbook, configuration: configuration)
         machine.now = now
         machine.proceed(to: playbook.steps.first.map { .step($0.id) } ?? .end)
+        machine.deliverKeptSignals()
         let commands = machine.output
         machine.output = []
         return (machine, commands)
@@ -106,6 +107,7 @@ public struct RunStateMachine: Sendable {
             handleWhileCompensating(event)
         case .running, .paused:
             handleWhileActive(event)
+            deliverKeptSignals()
         }
         output.append(contentsOf: taskStatusUpdates())
         let commands = output
@@ -249,6 +251,10 @@ public struct RunStateMachine: Sendable {
             guard record.status == .waiting, case .wait(let wait) = index.step(record.step)?.kind else { return false }
             return wait.signal == name
         }
+        if listening.isEmpty {
+            keep(name, payload: payload)
+            return
+        }
         for record in listening {
             // An earlier wait's completion may have moved the flow on; finish only what is still waiting.
             guard let current = state.record(record.step), current.visit == record.visit, current.status == .waiting
@@ -256,6 +262,43 @@ public struct RunStateMachine: Sendable {
             audit(.signalled, step: record.step, detail: name)
             finish(record.step, .completed(payload))
         }
+    }
+
+    /// Keeps a signal nobody listens for yet, for a wait that starts within the retention.
+    private mutating func keep(_ name: String, payload: JSONValue) {
+        guard configuration.signalRetention > .zero, state.status == .running || state.status == .paused else { return }
+        var pending = unexpiredSignals()
+        pending.append(RunState.PendingSignal(name: name, payload: payload, at: now))
+        if pending.count > EngineConfiguration.maxPendingSignals {
+            let dropped = pending.removeFirst()
+            audit(.signalDropped, detail: "\(dropped.name): more than \(EngineConfiguration.maxPendingSignals) signals kept")
+        }
+        state.pendingSignals = pending
+        audit(.signalKept, detail: "\(name): no wait listens yet; kept for \(configuration.signalRetention)")
+    }
+
+    /// The kept signals still within the retention (expired ones are forgotten).
+    private func unexpiredSignals() -> [RunState.PendingSignal] {
+        (state.pendingSignals ?? []).filter { $0.at + configuration.signalRetention >= now }
+    }
+
+    /// Ends waits that started listening for a signal kept earlier: the oldest such signal first, each
+    /// used once, as if it arrived now.
+    private mutating func deliverKeptSignals() {
+        guard state.pendingSignals != nil else { return }
+        var pending = unexpiredSignals()
+        while state.status == .running || state.status == .paused {
+            let waiting = Set(state.steps.compactMap { record -> String? in
+                guard record.status == .waiting, case .wait(let wait) = index.step(record.step)?.kind else { return nil }
+                return wait.signal
+            })
+            guard let position = pending.firstIndex(where: { waiting.contains($0.name) }) else { break }
+            let signal = pending.remove(at: position)
+            state.pendingSignals = pending
+            signalReceived(signal.name, payload: signal.payload)
+            pending = state.pendingSignals ?? []
+        }
+        state.pendingSignals = pending.isEmpty ? nil : pending
     }
 
     private mutating func approvalReceived(

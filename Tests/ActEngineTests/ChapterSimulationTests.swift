@@ -221,11 +221,12 @@ private func steps(_ report: SimulationReport, _ kind: GovernanceEvent.Kind, com
         #expect(report.dispatches.last?.assignee.routingKey == "task.call.post.hitl.escalate")
     }
 
-    @Test func paymentSignalBeforeTheWaitIsIgnored() {
+    @Test func paymentSignalBeforeTheWaitIsKeptAndEndsItWhenItStarts() {
         let script = SimulationScript(signals: [ScriptedSignal(at: .milliseconds(500), name: "wait_for_fix")])
         let report = Simulation(playbook: Chapters.paymentFailed, script: script).runCheckingTaskStatuses()
-        #expect(report.entries.first { $0.kind == .ignored }?.detail == "signal wait_for_fix: nobody waits for it")
-        #expect(report.dispatches.contains { $0.step == "escalate" })
+        #expect(report.entries.contains { $0.kind == .signal && $0.detail?.contains("kept") == true })
+        #expect(report.state.step("wait_for_fix", is: .completed))
+        #expect(!report.dispatches.contains { $0.step == "escalate" })
     }
 
     // MARK: Chapter 003 — permit-renewal

@@ -235,6 +235,17 @@ let transitions: [Transition] = [
         check: { $0.record("w")?.output == ["iban": "DE00"] }
     ),
     Transition(
+        name: "signal nobody waits for yet: kept for a later wait", playbook: Playbooks.sequence,
+        event: .signal(name: "w", payload: ["iban": "DE00"]), at: .seconds(1),
+        expected: ["audit signal_kept -"],
+        check: { $0.pendingSignals == [.init(name: "w", payload: ["iban": "DE00"], at: t0 + .seconds(1))] }
+    ),
+    Transition(
+        name: "signal after its wait ended: kept, in case the wait comes round again", playbook: Playbooks.waiting,
+        given: [(.timerFired("r/w/1/wait"), .days(5))],
+        event: .signal(name: "w", payload: nil), at: .days(6), expected: ["audit signal_kept -"]
+    ),
+    Transition(
         name: "wait runs out: timeout, then the next step whose when holds", playbook: Playbooks.waiting,
         event: .timerFired("r/w/1/wait"), at: .days(5),
         expected: [
@@ -454,15 +465,6 @@ let ignored: [Transition] = [
         event: .taskCompleted("r/p.2/1", attempt: 1, output: done), at: .seconds(2), expected: []
     ),
     Transition(
-        name: "signal nobody waits for (not buffered)", playbook: Playbooks.sequence,
-        event: .signal(name: "w", payload: nil), at: .seconds(1), expected: []
-    ),
-    Transition(
-        name: "signal after its wait ended", playbook: Playbooks.waiting,
-        given: [(.timerFired("r/w/1/wait"), .days(5))],
-        event: .signal(name: "w", payload: nil), at: .days(6), expected: []
-    ),
-    Transition(
         name: "approval for a step without pause", playbook: Playbooks.sequence,
         event: .approval(step: "a", approved: true, actor: "x", reason: nil, payload: nil), at: .seconds(1),
         expected: []
@@ -535,6 +537,37 @@ let ignored: [Transition] = [
         let commands = machine.handle(row.event, now: t0 + row.at)
         #expect(commands.isEmpty)
         #expect(machine.state == before)
+    }
+
+    /// A signal that comes before its wait (chapter 002: new bank details before the ticket is open) ends
+    /// the wait as soon as it starts, once; one older than the retention, or with retention zero, does not.
+    @Test func aSignalKeptBeforeItsWaitEndsItWhenItStarts() {
+        let playbook = Playbook(id: "early", steps: [task("ticket"), wait("w", .days(5)), task("after", when: .stepCondition("w", .timeout))])
+        func run(retention: TimeSpan, signalAt: TimeSpan, ticketDoneAt: TimeSpan) -> (RunStateMachine, [String]) {
+            var (machine, _) = RunStateMachine.start(runID: "r", playbook: playbook, payload: [:], now: t0,
+                configuration: EngineConfiguration(signalRetention: retention))
+            _ = machine.handle(.signal(name: "w", payload: ["iban": "DE00"]), now: t0 + signalAt)
+            let commands = machine.handle(.taskCompleted("r/ticket/1", attempt: 1, output: [:]), now: t0 + ticketDoneAt)
+            return (machine, summary(commands))
+        }
+        let (kept, commands) = run(retention: .days(7), signalAt: .seconds(1), ticketDoneAt: .hours(1))
+        #expect(commands.contains("audit signalled w") && commands.contains("finished completed"), "\(commands)")
+        #expect(kept.state.record("w")?.status == .completed && kept.state.record("w")?.output == ["iban": "DE00"])
+        #expect(kept.state.pendingSignals == nil)  // used once
+        for (retention, ticketDoneAt) in [(TimeSpan.zero, TimeSpan.hours(1)), (.days(7), .days(8))] {
+            let (machine, _) = run(retention: retention, signalAt: .seconds(1), ticketDoneAt: ticketDoneAt)
+            #expect(machine.state.record("w")?.status == .waiting, "retention \(retention), ticket at \(ticketDoneAt)")
+        }
+    }
+
+    /// A run keeps at most ``EngineConfiguration/maxPendingSignals``: the oldest goes first, audited.
+    @Test func keptSignalsAreBounded() {
+        var machine = drive(Playbooks.sequence, [])
+        for index in 0..<(EngineConfiguration.maxPendingSignals + 1) {
+            _ = machine.handle(.signal(name: "s\(index)", payload: nil), now: t0 + .seconds(Int64(index)))
+        }
+        #expect(machine.state.pendingSignals?.count == EngineConfiguration.maxPendingSignals)
+        #expect(machine.state.pendingSignals?.first?.name == "s1")
     }
 
     @Test func startDispatchesTheFirstStep() {

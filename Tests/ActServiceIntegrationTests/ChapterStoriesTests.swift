@@ -91,7 +91,7 @@ import Testing
             try await system.emit("payment_failed", id: "p-987")
             let run = System.runID(playbook: "payment_failed_flow", eventID: "p-987")
             try await system.tasks.wait("the ticket") { $0.contains { $0.body["step_id"] == "create_ticket" } }
-            // The wait starts once the ticket's result is applied; signal until it takes (signals are not buffered).
+            // Signal while the wait runs (a signal before it would be kept: paymentSignalBeforeTheWaitIsKeptForIt).
             let store = system.store
             var waiting = false
             for _ in 0..<200 where !waiting {
@@ -107,6 +107,22 @@ import Testing
             #expect(!system.tasks.all.contains { $0.body["step_id"] == "escalate" })
             let emails = system.tasks.all.filter { $0.routingKey == "task.call.post.notify.email" }
             #expect(emails.count == 1)
+        }
+    }
+
+    /// The citizen's new bank details arrive before the ticket is open: the signal is kept and ends the wait
+    /// the moment it starts, so nobody is escalated.
+    @Test func paymentSignalBeforeTheWaitIsKeptForIt() async throws {
+        try await SystemHarness.run(playbooks: [Self.payment]) { _ in .complete(["ok": true]) } _: { system in
+            try await system.emit("payment_failed", id: "p-989")
+            let run = System.runID(playbook: "payment_failed_flow", eventID: "p-989")
+            try await system.tasks.wait("the freeze") { $0.contains { $0.body["step_id"] == "freeze_payments" } }
+            try await system.reply(["run_id": .string(run), "signal": "wait_for_fix", "payload": ["iban": "DE89"]])
+            #expect(try await system.waitForEnd(of: run) == "run.completed")
+            #expect(!system.tasks.all.contains { $0.body["step_id"] == "escalate" })
+            let trail = try await system.store.auditTrail(runID: run)
+                .map { String(decoding: $0.entry.data.canonicalEncoding, as: UTF8.self) }.joined(separator: "\n")
+            #expect(trail.contains("signal_kept"), "\(trail)")
         }
     }
 

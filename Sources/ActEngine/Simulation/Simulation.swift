@@ -231,7 +231,8 @@ private struct Recorder {
         case .skipped: kind = .skipped
         case .decided: kind = .decision
         case .timedOut: kind = .timedOut
-        case .signalled: kind = .signal
+        case .signalled, .signalKept: kind = .signal
+        case .signalDropped: kind = .ignored
         case .approved, .refused: kind = .approval
         case .paused: kind = .paused
         case .resumed: kind = .resumed

@@ -140,6 +140,9 @@ extension ServiceConfiguration {
         .init(key: "engine.clock_skew_warning_ms", environment: "HMS_CLOCK_SKEW_WARNING_MS",
             target: .int(\.engine.clockSkewWarningMilliseconds),
             summary: "Warn when this replica's clock differs from PostgreSQL's by more (deadlines follow PostgreSQL's clock)"),
+        .init(key: "engine.signal_retention_hours", environment: "HMS_SIGNAL_RETENTION_HOURS",
+            target: .int(\.engine.signalRetentionHours),
+            summary: "How long a signal no wait listens for yet is kept for a wait that starts later (0: ignored)"),
         .init(key: "audit.checkpoint_interval_seconds", environment: "HMS_AUDIT_CHECKPOINT_SECONDS",
             target: .int(\.audit.checkpointIntervalSeconds), summary: "Seconds between audit checkpoints"),
         .init(key: "audit.signing_key", environment: "HMS_AUDIT_SIGNING_KEY", target: .string(\.audit.signingKeyText),
@@ -224,6 +227,7 @@ extension ServiceConfiguration {
             "engine.consumer_buffer_bytes must be at least 1048576 (one message of the largest size)")
         try require(engine.batchStateBytes >= 1 << 20, "engine.batch_state_bytes must be at least 1048576")
         try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
+        try require((0...87_600).contains(engine.signalRetentionHours), "engine.signal_retention_hours must be 0…87600")
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["production", "development"].contains(mode), "mode must be production or development")
         if !audit.hasNoSigningKey { _ = try audit.signingKey() }

@@ -163,6 +163,9 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// A start-up (and housekeeping) warning when this replica's clock differs from PostgreSQL's by more
         /// than this, in milliseconds. Deadlines follow PostgreSQL's clock either way.
         public var clockSkewWarningMilliseconds = 1_000
+        /// How long a signal that no wait listens for yet is kept for a wait that starts later, in hours
+        /// (0: not kept, a signal before its wait is ignored).
+        public var signalRetentionHours = 168
         public init() {}
     }
 

@@ -75,7 +75,7 @@ public final class Orchestrator: Sendable {
         state.withLock { state in
             BatchPlanner(catalog: state.catalog,
                 engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction,
-                    calls: callScope),
+                    calls: callScope, signalRetention: .hours(Int64(configuration.engine.signalRetentionHours))),
                 messages: OutboundMessages(exchanges: configuration.amqp.exchanges,
                     taskContextBytes: configuration.engine.taskContextBytes))
         }
