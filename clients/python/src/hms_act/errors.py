@@ -37,3 +37,8 @@ class LeaseLost(ACTError):
 
 class Unavailable(ACTError):
     """503, or the server could not be reached: PostgreSQL or RabbitMQ is down. Nothing was changed; retry."""
+
+
+class BrokerError(ACTError):
+    """RabbitMQ could not be reached, refused the credentials, or refused a queue, binding or publish of a
+    ``@subscribe`` worker; the message names the URL (without its password) and what to change."""
