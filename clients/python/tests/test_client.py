@@ -1,5 +1,6 @@
 """The chapters' Python against the real service: chapter 000's ACTClient, chapter 004's hms_oms and pull
-worker, leases and the errors a user meets first."""
+worker, leases and the errors a user meets first. Chapter 004's ``charge_fee`` step goes to a push worker
+(the ``charge_fee_worker`` fixture; the push worker itself is tested in test_subscribe.py)."""
 
 import os
 import threading
@@ -25,6 +26,7 @@ def test_chapter_000_registers_the_playbook_and_an_emitted_event_runs_to_complet
     assert act.emit(event)["runs"] == accepted["runs"], "the same event id started a second run"
 
 
+@pytest.mark.usefixtures("charge_fee_worker")
 def test_chapter_004_the_tax_validator_pulls_its_task_and_the_workflow_completes():
     instance_id = start_workflow("epa_waste_reg", payload={"form_id": "F8700-12-42"})
     assert instance_id.startswith("wf_")
@@ -49,6 +51,7 @@ def test_a_failed_tax_check_fails_the_workflow():
     assert run["status"] == "failed"
 
 
+@pytest.mark.usefixtures("charge_fee_worker")
 def test_two_workers_never_hold_one_task_and_a_lapsed_lease_is_refused():
     instance_id = start_workflow("epa_waste_reg", payload={"form_id": "F-LEASE"})
     first = Worker()
@@ -66,6 +69,7 @@ def test_two_workers_never_hold_one_task_and_a_lapsed_lease_is_refused():
     assert ACTClient().watch(instance_id, timeout="60s")["status"] == "completed"
 
 
+@pytest.mark.usefixtures("charge_fee_worker")
 def test_concurrent_fetchers_share_the_work_without_overlap():
     runs = [start_workflow("epa_waste_reg", payload={"form_id": f"F-{n}"}) for n in range(6)]
     seen, lock = [], threading.Lock()
