@@ -1,7 +1,12 @@
 """Runs the chapters' code blocks (this folder) unchanged but for the host, against the hms-act that
-scripts/test-python started (HMS_API_URL), and checks each workflow finishes as its chapter says."""
+scripts/test-python started (HMS_API_URL), and checks each workflow finishes as its chapter says. The
+systems outside hms-act that a chapter calls without defining them (chapter 004's `stripe`,
+`external_irs_api`, `hms_agt`) are the stand-ins in outside/, put on PYTHONPATH."""
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,9 +29,23 @@ def _source(name):
     return text.replace("http://localhost:8100/", api + "/").replace("http://act/", f"http://{netloc}/act/")
 
 
-def _run(name, timeout=60):
+def _run(name, timeout=60, env=None):
     return subprocess.run([sys.executable, "-c", _source(name)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
+
+
+def _outside(tmp_path):
+    """The environment with outside/ (the stand-ins for systems outside hms-act) on PYTHONPATH and their
+    calls recorded in a file."""
+    record = tmp_path / "outside.jsonl"
+    path = os.pathsep.join(p for p in (os.path.join(HERE, "outside"), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, OUTSIDE_RECORD=str(record), PYTHONUNBUFFERED="1"), record
+
+
+def _calls(record):
+    if not record.exists():
+        return []
+    return [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
 
 
 def _new_run(act, playbook, before, timeout=30):
@@ -69,3 +88,69 @@ def test_chapter_001_event_without_a_token_and_the_ai_worker_loop():
     classify = next(step for step in run["steps"] if step["step_id"] == "classify")
     assert classify["output"]["severity"] in ("High", "Low")
     assert any(task["target"] == "pull" for task in run["tasks"]), "classify was published, not pulled"
+
+
+def test_chapter_004_workflow_pull_worker_and_payment_bot_in_the_chapters_order(tmp_path):
+    """Section 8's order: load the workflow, start the workers (section 3.3's tax validator pulls
+    validate_tax_id over HTTP; section 6's payment bot is pushed charge_fee over AMQP, its agent having a queue
+    of its own), kick off an instance (section 3.2); the demo worker does collect_form and assign_inspector."""
+    act = ACTClient()
+    env, record = _outside(tmp_path)
+    saved = _run("004_epa_waste_registration.py", env=env)
+    assert saved.returncode == 0, saved.stderr
+    assert saved.stdout == ""
+    assert [p["steps"] for p in act.playbooks() if p["playbook"] == "epa_waste_reg"] == [4]
+
+    logs = {name: open(tmp_path / f"{name}.log", "w+") for name in ("validator", "bot")}
+    validator = subprocess.Popen([sys.executable, "-c", _source("004_tax_validator.py")], cwd=ROOT, env=env,
+                                 stdout=logs["validator"], stderr=subprocess.STDOUT, text=True)
+    bot = subprocess.Popen([sys.executable, "-c", _source("004_payment_bot.py")], cwd=ROOT, env=env,
+                           stdout=logs["bot"], stderr=subprocess.STDOUT, text=True)
+
+    def log(name):
+        logs[name].seek(0)
+        return logs[name].read()
+
+    try:
+        deadline = time.monotonic() + 30
+        while "connected to" not in log("bot"):
+            assert bot.poll() is None and time.monotonic() < deadline, f"the payment bot did not start:\n{log('bot')}"
+            time.sleep(0.05)
+
+        kicked = _run("004_start_workflow.py", env=env)
+        assert kicked.returncode == 0, kicked.stderr
+        instance_id = kicked.stdout.strip()
+        assert instance_id.startswith("wf_"), kicked.stdout
+        run = act.watch(instance_id, timeout="60s")
+        assert run["status"] == "completed", (run, log("validator"), log("bot"))
+
+        steps = {step["step_id"]: step for step in run["steps"]}
+        assert [step["step_id"] for step in run["steps"]] == ["collect_form", "validate_tax_id", "charge_fee",
+                                                              "assign_inspector"]
+        assert all(step["status"] == "completed" for step in run["steps"])
+        targets = {task["step_id"]: task["target"] for task in run["tasks"]}
+        assert targets == {"collect_form": "task.collect_form", "validate_tax_id": "pull",
+                           "charge_fee": "queue:charge_fee", "assign_inspector": "task.assign_inspector"}
+        done_by = {entry["data"]["task_id"].split("/")[1]: entry["actor"] for entry in run["timeline"]
+                   if entry["kind"] == "task.completed"}
+        # The payment bot answered charge_fee (the result names the process), the demo worker the other two
+        # pushed steps (its canned {"ok": true}), the tax validator validate_tax_id (its HTTP token's principal).
+        assert done_by["charge_fee"] == f"charge_fee@{socket.gethostname()}#{bot.pid}"
+        assert done_by["collect_form"] == "collect_form" and steps["collect_form"]["output"] == {"ok": True}
+        assert done_by["assign_inspector"] == "assign_inspector"
+        assert steps["validate_tax_id"]["output"] == {} and steps["charge_fee"]["output"] == {}
+
+        mine = [call for call in _calls(record) if call["form_id"] == "F8700-12-42"]
+        assert {(c["system"], c["pid"]) for c in mine} >= {("irs", validator.pid), ("stripe", bot.pid)}
+        assert len([c for c in mine if c["system"] == "stripe"]) == 1, "charged twice"
+    finally:
+        bot.send_signal(signal.SIGTERM)
+        validator.send_signal(signal.SIGTERM)
+        bot_status = bot.wait(timeout=30)
+        validator_status = validator.wait(timeout=30)
+    # The payment bot finishes the payment in hand, then exits 0; the printed pull loop has no handler for
+    # SIGTERM, so the signal ends it (a task it held would go to the next worker when its lease lapsed).
+    assert bot_status == 0, log("bot")
+    assert log("bot").rstrip().endswith("hms_act.subscribe: stopped")
+    assert validator_status == -signal.SIGTERM, log("validator")
+    assert "Traceback" not in log("validator") + log("bot")
