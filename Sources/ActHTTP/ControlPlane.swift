@@ -29,6 +29,13 @@ public protocol ControlPlane: Sendable {
     /// Everything about one run; `nil` when there is no such run.
     func runDetail(id: RunID) async throws -> API.RunDetail?
 
+    /// The running or paused runs whose business key (their playbook's `key:`, else their trigger event's
+    /// id) is `key`, of `playbook` when given; oldest first, at most 100.
+    func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [RunID]
+
+    /// The run whose trace id (the W3C trace id of its messages, `trace_id` in its summary) is `traceID`.
+    func runID(traceID: String) async throws -> RunID?
+
     /// Open (dispatched, unanswered) tasks, oldest first.
     ///
     /// - Parameter assignee: An assignee label (`ai.fraud-labeler`); `nil` for all open tasks.

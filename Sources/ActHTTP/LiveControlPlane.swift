@@ -35,6 +35,14 @@ public struct LiveControlPlane: ControlPlane {
         try await store.run(id: id.rawValue).map(API.RunSummary.init)
     }
 
+    public func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [RunID] {
+        try await store.activeRunIDs(correlationKey: key, playbook: playbook).map(RunID.init)
+    }
+
+    public func runID(traceID: String) async throws -> RunID? {
+        try await store.runID(traceID: traceID).map(RunID.init)
+    }
+
     public func runDetail(id: RunID) async throws -> API.RunDetail? {
         guard let row = try await store.run(id: id.rawValue) else { return nil }
         if catalog.byVersion[row.versionID] == nil { try await orchestrator.refreshCatalog() }

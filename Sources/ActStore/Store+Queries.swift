@@ -57,6 +57,24 @@ extension Store {
         return RunPage(runs: runs, nextCursor: next)
     }
 
+    /// The active (running or paused) runs a signal naming `key` reaches: those whose playbook `key:` gave
+    /// that value at start, or, for a playbook without one, whose trigger event had that id; only
+    /// `playbook`'s when given. Oldest first, at most 100.
+    public func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [String] {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.activeRunsByCorrelationKey, [PostgresBind(key), PostgresBind(playbook)])
+                .map { try $0.decode(String.self, column: 0) }
+        }
+    }
+
+    /// The id of the run with this trace id (the W3C trace id its messages carry), if any.
+    public func runID(traceID: String) async throws -> String? {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.runIDByTraceID, [PostgresBind(traceID)]).first
+                .map { try $0.decode(String.self, column: 0) }
+        }
+    }
+
     /// One run's row.
     public func run(id: String) async throws -> RunRow? {
         try await client.withConnection { connection in

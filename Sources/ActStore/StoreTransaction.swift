@@ -130,7 +130,7 @@ public struct StoreTransaction: Sendable {
                     "trigger_event_id": .string(run.triggerEventID), "trigger_type": .string(run.triggerType),
                     "audit_seq": .int(run.auditSequence), "audit_head": .hex(run.auditHead),
                     "created_ms": .int(run.createdAt), "updated_ms": .int(run.updatedAt),
-                    "finished_ms": .int(run.finishedAt),
+                    "finished_ms": .int(run.finishedAt), "business_key": .string(run.businessKey),
                 ])
             }
             statements.append(.prepared(StoreSQL.upsertRuns, [Self.json(rows)]))

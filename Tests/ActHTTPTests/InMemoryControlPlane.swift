@@ -174,6 +174,20 @@ final class InMemoryControlPlane: ControlPlane {
         tables.withLock { $0.runs[id.rawValue].map(API.RunSummary.init) }
     }
 
+    func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [RunID] {
+        tables.withLock { tables in
+            tables.runs.values
+                .filter { ($0.businessKey ?? $0.triggerEventID) == key && (playbook == nil || $0.playbookID == playbook) }
+                .filter { ["running", "paused"].contains($0.status) }
+                .sorted { ($0.createdAt, $0.runID) < ($1.createdAt, $1.runID) }
+                .prefix(100).map { RunID($0.runID) }
+        }
+    }
+
+    func runID(traceID: String) async throws -> RunID? {
+        tables.withLock { tables in tables.runs.values.first { $0.traceID == traceID }.map { RunID($0.runID) } }
+    }
+
     func runDetail(id: RunID) async throws -> API.RunDetail? {
         try tables.withLock { tables in
             guard let row = tables.runs[id.rawValue] else { return nil }

@@ -171,7 +171,7 @@ struct ProblemTests {
             #expect(attempt.status == .badRequest)
             #expect(try attempt.json["errors"]?.arrayValue?.first?["field"] == "attempt")
 
-            let callback = try await client.send(.post, "/v1/callbacks/\(runID)/classify", json: #"{"actor": "x"}"#)
+            let callback = try await client.send(.post, "/v1/callbacks/\(runID)/classify", json: #"{"approved": "yes"}"#)
             #expect(callback.status == .badRequest)
             #expect(try callback.json["errors"]?.arrayValue?.first?["field"] == "approved")
         }

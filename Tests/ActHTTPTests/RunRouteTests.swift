@@ -215,6 +215,54 @@ struct RunRouteTests {
         }
     }
 
+    /// A signal may name the business key (here the trigger event's id, chapter 002's payment id) instead of
+    /// the run id; a key no running run has is a 404, a key that is neither text nor a number a 400.
+    @Test func aSignalByBusinessKeyReachesTheRun() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.payment])
+        try await world.test { client in
+            let started = try await client.send(.post, "/v1/events", json: #"{"type": "payment_failed", "id": "987"}"#)
+            let runID = try #require(try started.json["runs"]?.arrayValue?.first?.stringValue)
+            let signal = try await client.send(.post, "/v1/signals/bank_updated", token: Token.operate,
+                json: #"{"key": 987, "payload": {"iban": "DE00"}}"#)
+            #expect(signal.status == .accepted)
+            #expect(try signal.json == ["signal": "bank_updated", "key": "987",
+                "runs": [["run_id": .string(runID), "signal": "bank_updated", "outcome": "applied"]]])
+            let after = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
+            #expect(after.steps.first?.status == "completed")
+
+            let other = try await client.send(.post, "/v1/signals/bank_updated", token: Token.operate,
+                json: #"{"key": "988", "playbook": "payment_failed_flow"}"#)
+            #expect(other.status == .notFound)
+            #expect(try other.json["detail"]?.stringValue?.contains("no running or paused run has the key 988") == true)
+            let bad = try await client.send(.post, "/v1/signals/bank_updated", token: Token.operate, json: #"{"key": ""}"#)
+            #expect(bad.status == .badRequest)
+            #expect(try bad.json["errors"]?.arrayValue?.first?["field"] == "key")
+        }
+    }
+
+    /// Chapter 003's `waitFor('/callbacks/${trace}/${step.id}')`: the run's trace id instead of its id, and an
+    /// empty POST approves.
+    @Test func anEmptyCallbackByTraceIDApproves() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.zoning])
+        try await world.test { client in
+            let started = try await client.send(.post, "/v1/events", json: #"{"type": "zoning.requested", "id": "z-2"}"#)
+            let runID = try #require(try started.json["runs"]?.arrayValue?.first?.stringValue)
+            let summary = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self).summary
+            #expect(summary.traceID.count == 32 && summary.traceID != runID)
+            let task = pathSegment("\(runID)/zoningApproval/1")
+            #expect(try await client.send(.post, "/v1/tasks/\(task)/complete", json: #"{}"#).status == .accepted)
+
+            let callback = try await client.send(.post, "/callbacks/\(summary.traceID)/zoningApproval", token: Token.operate)
+            #expect(callback.status == .accepted)
+            #expect(try callback.json == ["run_id": .string(runID), "step_id": "zoningApproval", "outcome": "applied"])
+            let finished = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
+            #expect(finished.summary.status == "completed")
+            let unknown = try await client.send(.post, "/callbacks/0123456789abcdef0123456789abcdef/zoningApproval",
+                token: Token.operate)
+            #expect(unknown.status == .notFound)
+        }
+    }
+
     @Test(arguments: ["/v1/callbacks", "/callbacks"])
     func callbackApprovesAPausedStep(prefix: String) async throws {
         let world = try await TestWorld(playbooks: [Playbooks.zoning])

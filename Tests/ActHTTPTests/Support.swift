@@ -47,6 +47,7 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .post, path: "/v1/runs/{id}/resume", scope: "operate"),
         Route(method: .post, path: "/v1/runs/{id}/cancel", scope: "operate"),
         Route(method: .post, path: "/v1/runs/{id}/signals/{name}", scope: "operate"),
+        Route(method: .post, path: "/v1/signals/{name}", scope: "operate"),
         Route(method: .get, path: "/v1/tasks", scope: "read"),
         Route(method: .get, path: "/act/tasks", scope: "read"),
         Route(method: .post, path: "/v1/tasks/claim", scope: "operate"),

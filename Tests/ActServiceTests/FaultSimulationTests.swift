@@ -93,6 +93,9 @@ struct BrokenStore: ServiceStore {
 
     func pruneInbox(olderThanHours hours: Int) async throws -> Int { try await base.pruneInbox(olderThanHours: hours) }
     func gauges() async throws -> StoreGauges { try await base.gauges() }
+    func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [String] {
+        try await base.activeRunIDs(correlationKey: key, playbook: playbook)
+    }
 
     struct Transaction: ServiceTransaction {
         let base: any ServiceTransaction

@@ -57,9 +57,17 @@ struct SignalRequest: Decodable {
     var payload: JSONValue?
 }
 
+/// `POST /v1/signals/{name}`: a signal to the runs with a business key.
+struct KeyedSignalRequest: Decodable {
+    var key: JSONValue
+    var playbook: String?
+    var payload: JSONValue?
+}
+
 /// `POST /v1/callbacks/{run}/{step}`.
 struct CallbackRequest: Decodable {
-    var approved: Bool
+    /// Absent (an empty POST, as chapter 003's `waitFor` sends): approved.
+    var approved: Bool?
     var actor: String?
     var reason: String?
     var payload: JSONValue?
@@ -110,6 +118,13 @@ struct SignalAccepted: Encodable {
     var reason: String?
 
     enum CodingKeys: String, CodingKey { case runID = "run_id", signal, outcome, reason }
+}
+
+/// 202 of `POST /v1/signals/{name}`: the outcome for each run the key reached.
+struct KeyedSignalAccepted: Encodable {
+    var signal: String
+    var key: String
+    var runs: [SignalAccepted]
 }
 
 /// 202 of `POST /v1/callbacks/{run}/{step}`.

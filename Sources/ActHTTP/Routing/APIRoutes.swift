@@ -58,6 +58,7 @@ public func buildRouter(
     operate.post("/v1/runs/:id/resume") { try await routes.runCommand($0, $1, command: .resume) }
     operate.post("/v1/runs/:id/cancel") { try await routes.runCommand($0, $1, command: .cancel) }
     operate.post("/v1/runs/:id/signals/:name", use: routes.signal)
+    operate.post("/v1/signals/:name", use: routes.keyedSignal)
     operate.post("/v1/tasks/claim", use: routes.claimTasks)
     operate.post("/v1/tasks/:id/heartbeat", use: routes.heartbeat)
     for prefix in ["/v1/tasks", "/act/tasks"] {
@@ -195,14 +196,53 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
             status: .accepted)
     }
 
+    /// `POST /v1/signals/{name}`: the signal goes to every running or paused run whose business key is
+    /// `key` (the playbook's `key:`, else the trigger event's id), of `playbook` when given. 404 when none.
+    @Sendable func keyedSignal(_ request: Request, context: Context) async throws -> Response {
+        let name = try APIRequest.pathParameter("name", context: context)
+        let body: KeyedSignalRequest = try await APIRequest.decode(request, context: context)
+        let key: String
+        switch body.key {
+        case .string(let text) where !text.isEmpty && !text.unicodeScalars.contains("\u{0}"): key = text
+        case .number(let number): key = JSONValue.number(number).caseKey
+        default:
+            throw APIProblem.badRequest("`key` must be a non-empty string or a number: the business key of the runs to "
+                + "signal (their playbook's `key:`, else their trigger event's id)", field: "key")
+        }
+        let runs = try await controlPlane.activeRunIDs(correlationKey: key, playbook: body.playbook)
+        guard !runs.isEmpty else {
+            throw APIProblem.notFound("no running or paused run has the key \(key)"
+                + (body.playbook.map { " in playbook \($0)" } ?? "")
+                + "; a run's key is its playbook's `key:` on the trigger's payload, else its trigger event's id",
+                slug: "run-not-found")
+        }
+        let inputs = runs.map { run in
+            BatchInput.worker(.signal(runID: run.rawValue, name: name, payload: body.payload ?? .null),
+                messageID: request.idempotencyKey.map { "\(run.rawValue):\(name):\($0)" })
+        }
+        let results = try await controlPlane.submit(inputs)
+        var accepted: [SignalAccepted] = []
+        for (run, result) in zip(runs, results) {
+            let (outcome, reason) = try Self.outcome(result.outcome)
+            accepted.append(SignalAccepted(runID: run.rawValue, signal: name, outcome: outcome, reason: reason))
+        }
+        return try APIResponse.json(KeyedSignalAccepted(signal: name, key: key, runs: accepted), status: .accepted)
+    }
+
+    /// `POST /v1/callbacks/{run}/{step}` (and chapter 003's `/callbacks/{trace}/{step}`): `run` is the run id
+    /// or the run's trace id; an empty body approves.
     @Sendable func callback(_ request: Request, context: Context) async throws -> Response {
-        let runID = RunID(try APIRequest.pathParameter("run", context: context))
+        var runID = RunID(try APIRequest.pathParameter("run", context: context))
         let stepID = try APIRequest.pathParameter("step", context: context)
-        let body: CallbackRequest = try await APIRequest.decode(request, context: context)
+        let body: CallbackRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
         let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
-        guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
+        if try await controlPlane.runSummary(id: runID) == nil {
+            guard let traced = try await controlPlane.runID(traceID: runID.rawValue) else { throw Self.runNotFound(runID) }
+            runID = traced
+        }
         let result = try await submit(.worker(.approval(WorkerMessage.Approval(runID: runID.rawValue, stepID: stepID,
-            approved: body.approved, actor: actor, reason: body.reason, payload: body.payload ?? .null)), messageID: nil))
+            approved: body.approved ?? true, actor: actor, reason: body.reason, payload: body.payload ?? .null)),
+            messageID: nil))
         let (outcome, reason) = try Self.outcome(result.outcome)
         return try APIResponse.json(CallbackAccepted(runID: runID.rawValue, stepID: stepID, outcome: outcome,
             reason: reason), status: .accepted)

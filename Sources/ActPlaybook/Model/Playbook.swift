@@ -8,6 +8,9 @@ public struct Playbook: Hashable, Sendable, Codable {
     public var description: String?
     /// The event types that start a run (`trigger:` or `start:`). Empty: started only explicitly.
     public var triggers: [String]
+    /// The business key of a run (`key: payload.application_id`), evaluated on the trigger's payload when
+    /// the run starts: what a signal may name instead of the run id. `nil`: the trigger event's id.
+    public var key: Expression?
     /// Top-level steps in written order. Without `next`/`on_*`, a step is followed by the one after it.
     public var steps: [Step]
     /// Where the playbook was read from, when it was read from a file.

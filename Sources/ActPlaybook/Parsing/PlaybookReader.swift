@@ -8,7 +8,7 @@ struct PlaybookReader {
 
     init(source: YAMLSource) { self.source = source }
 
-    static let topLevelKeys = ["id", "description", "trigger", "start", "steps"]
+    static let topLevelKeys = ["id", "description", "trigger", "start", "key", "steps"]
     static let commonStepKeys = [
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
         "compensate",
@@ -50,6 +50,7 @@ struct PlaybookReader {
         if let trigger = fields["trigger"] ?? fields["start"] {
             playbook.triggers = readStringList(trigger, what: "an event type like noise.complaint.filed")
         }
+        if let key = fields["key"] { playbook.key = readExpression(key.value) }
         if let steps = fields["steps"] {
             map.steps = source.location(steps.key)
             if case .sequence(let items) = steps.value {

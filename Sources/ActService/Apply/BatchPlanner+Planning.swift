@@ -161,6 +161,17 @@ extension BatchPlanner {
 
         // MARK: Runs
 
+        /// The playbook's `key:` on the new run's payload, as text; nil without one, or when it gives no
+        /// string or number (the run is then found by its trigger event's id).
+        static func businessKey(of playbook: Playbook, state: RunState) -> String? {
+            guard let expression = playbook.key else { return nil }
+            switch expression.evaluate(in: state) {
+            case .string(let text) where !text.isEmpty: return String(text.prefix(500))
+            case .number(let number): return number.keyText
+            default: return nil
+            }
+        }
+
         /// Starts the run `event` makes of `entry`, unless that run exists already.
         mutating func start(_ entry: PlaybookCatalog.Entry, event: TriggerEvent) -> BatchOutcome {
             let runID = RunID.forTrigger(playbook: entry.version.playbookID, eventID: event.id)
@@ -175,7 +186,7 @@ extension BatchPlanner {
                     versionID: entry.version.versionID, status: machine.state.status.rawValue, state: [],
                     traceID: traceID, triggerEventID: event.id, triggerType: event.type, auditSequence: 0,
                     auditHead: [], createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch,
-                    finishedAt: nil),
+                    finishedAt: nil, businessKey: Self.businessKey(of: entry.playbook, state: machine.state)),
                 machine: machine, changed: true)
             let effects = execute(commands, in: &run, traceID: traceID)
             appendAudit(to: &run, kind: "run.started", actor: event.source ?? "hms-act", data: [

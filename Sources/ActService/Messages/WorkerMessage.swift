@@ -81,6 +81,40 @@ public enum WorkerMessage: Hashable, Sendable {
         }
     }
 
+    /// A signal naming a business key instead of a run (`{"signal": "bank_updated", "key": "987"}`, optionally
+    /// `"playbook"`): it goes to every running or paused run with that key (the playbook's `key:`, else its
+    /// trigger event's id). Nil for any other message, including a signal that names its `run_id`.
+    public struct KeyedSignal: Hashable, Sendable {
+        public var key: String
+        public var playbook: String?
+        public var name: String
+        public var payload: JSONValue
+
+        public init(key: String, playbook: String?, name: String, payload: JSONValue) {
+            self.key = key
+            self.playbook = playbook
+            self.name = name
+            self.payload = payload
+        }
+
+        public init?(message: InboundMessage) {
+            guard message.body.count <= TriggerEvent.maximumBodySize,
+                let object = try? TriggerEvent.parseObject(message.body, what: "result"),
+                message.type == "hms.signal" || (message.type == nil && object["signal"] != nil),
+                object["run_id"] == nil || object["run_id"] == .null,
+                let key = object["key"]?.stringValue ?? object["key"]?.numberValue.map({ JSONValue.number($0).caseKey }),
+                !key.isEmpty,
+                let name = object["signal"]?.stringValue ?? object["name"]?.stringValue, !name.isEmpty
+            else { return nil }
+            self.init(key: key, playbook: object["playbook"]?.stringValue, name: name, payload: object["payload"] ?? .null)
+        }
+
+        /// The signal to one of the runs the key reached; its inbox key is the message's and the run's.
+        public func signal(to runID: String, messageID: String?) -> (WorkerMessage, messageID: String?) {
+            (.signal(runID: runID, name: name, payload: payload), messageID.map { "\($0)@\(runID)" })
+        }
+    }
+
     /// Reads a worker message.
     ///
     /// - Throws: ``MessageRejection`` saying which field is missing or wrong.
@@ -94,7 +128,8 @@ public enum WorkerMessage: Hashable, Sendable {
         switch kind {
         case "hms.signal":
             guard let runID = object["run_id"]?.stringValue, !runID.isEmpty else {
-                throw MessageRejection("signal has no `run_id`; add the id of the run to signal")
+                throw MessageRejection("signal has no `run_id` or `key`; add the id of the run to signal, or the "
+                    + "business key of the runs to signal (their playbook's `key:`, else their trigger event's id)")
             }
             guard let name = object["signal"]?.stringValue ?? object["name"]?.stringValue, !name.isEmpty else {
                 throw MessageRejection("signal has no `signal` name; add the name the wait listens for (until_signal)")

@@ -36,6 +36,10 @@ public protocol ServiceStore: Sendable {
 
     /// The database-backed gauges housekeeping exports.
     func gauges() async throws -> StoreGauges
+
+    /// The running or paused runs a signal naming a business key reaches (see
+    /// ``ActStore/Store/activeRunIDs(correlationKey:playbook:)``).
+    func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [String]
 }
 
 /// The statements of one batch transaction. Reads lock what they return (runs `FOR UPDATE`, timers and

@@ -130,12 +130,18 @@ public struct DeliveryConsumer: Service {
         var inputs: [BatchInput] = []
         var positions: [Int] = []  // delivery index of each input
         var rejected: [(Int, String)] = []
+        var keyedSignals: [(Int, WorkerMessage.KeyedSignal, InboundMessage)] = []
         for (index, delivery) in deliveries.enumerated() {
             let message = InboundMessage(delivery: delivery)
             do {
                 switch kind {
                 case .triggers: inputs.append(.trigger(try TriggerEvent(message: message)))
                 case .results:
+                    if let keyed = WorkerMessage.KeyedSignal(message: message) {
+                        // Resolved to runs just before the batch applies (below).
+                        keyedSignals.append((index, keyed, message))
+                        continue
+                    }
                     switch identities.authorize(try WorkerMessage(message: message), userID: message.userID) {
                     case .success(let worker): inputs.append(.worker(worker, messageID: message.messageID))
                     case .failure(let attempt):
@@ -154,9 +160,28 @@ public struct DeliveryConsumer: Service {
         defer { if retrying { orchestrator.health.consumer(queue, retrying: false) } }
         while true {
             do {
+                var inputs = inputs
+                var positions = positions
+                var ignoredCount = 0
+                for (index, keyed, message) in keyedSignals {
+                    let runs = try await orchestrator.store.activeRunIDs(correlationKey: keyed.key, playbook: keyed.playbook)
+                    if runs.isEmpty {
+                        ignoredCount += 1
+                        logger.info("signal by key reached no running run", metadata: [
+                            "signal.name": "\(keyed.name)", "signal.key": "\(keyed.key)", "signal.playbook": "\(keyed.playbook ?? "any")",
+                        ])
+                    }
+                    for run in runs {
+                        let (worker, messageID) = keyed.signal(to: run, messageID: message.messageID)
+                        switch identities.authorize(worker, userID: message.userID) {
+                        case .success(let worker): inputs.append(.worker(worker, messageID: messageID))
+                        case .failure(let attempt): inputs.append(.refusedAttempt(attempt, messageID: messageID))
+                        }
+                        positions.append(index)
+                    }
+                }
                 let outcomes = try await applyIsolatingPoison(inputs)
                 var appliedCount = 0
-                var ignoredCount = 0
                 for (position, outcome) in zip(positions, outcomes) {
                     switch outcome {
                     case .applied: appliedCount += 1
@@ -190,6 +215,9 @@ public struct DeliveryConsumer: Service {
             }
         }
         if !rejected.isEmpty {
+            // A keyed signal rejected for several runs is one delivery: dead-letter it once.
+            var seen = Set<Int>()
+            rejected = rejected.filter { seen.insert($0.0).inserted }
             await deadLetter(rejected.map { (deliveries[$0.0], $0.1) })
         }
         let now = Int64(Date().timeIntervalSince1970 * 1_000)

@@ -76,15 +76,25 @@ enum StoreSQL {
         ORDER BY run_id
         """
     static let runByID = "SELECT \(runColumns) FROM runs WHERE run_id = $1"
+    /// Runs that are not finished whose business key (else trigger event id) is $1, of playbook $2 when not
+    /// NULL; oldest first, at most 100.
+    static let activeRunsByCorrelationKey = """
+        SELECT run_id FROM runs
+        WHERE coalesce(business_key, trigger_event_id) = $1 AND ($2::text IS NULL OR playbook_id = $2)
+          AND status IN ('running', 'paused')
+        ORDER BY created_at, run_id LIMIT 100
+        """
+    /// The run whose trace id is $1 (the newest, should two share it).
+    static let runIDByTraceID = "SELECT run_id FROM runs WHERE trace_id = $1 ORDER BY created_at DESC LIMIT 1"
     static let upsertRuns = """
         INSERT INTO runs (run_id, playbook_id, version_id, status, state, state_bytes, trace_id, trigger_event_id,
-                          trigger_type, audit_seq, audit_head, created_at, updated_at, finished_at)
+                          trigger_type, audit_seq, audit_head, created_at, updated_at, finished_at, business_key)
         SELECT r.run_id, r.playbook_id, r.version_id, r.status, r.state, r.state_bytes, r.trace_id, r.trigger_event_id,
                r.trigger_type, r.audit_seq, decode(r.audit_head, 'hex'), to_timestamp(r.created_ms / 1000.0),
-               to_timestamp(r.updated_ms / 1000.0), to_timestamp(r.finished_ms / 1000.0)
+               to_timestamp(r.updated_ms / 1000.0), to_timestamp(r.finished_ms / 1000.0), r.business_key
         FROM jsonb_to_recordset($1::jsonb) AS r(run_id text, playbook_id text, version_id bigint, status text,
              state jsonb, state_bytes integer, trace_id text, trigger_event_id text, trigger_type text, audit_seq bigint,
-             audit_head text, created_ms bigint, updated_ms bigint, finished_ms bigint)
+             audit_head text, created_ms bigint, updated_ms bigint, finished_ms bigint, business_key text)
         ON CONFLICT (run_id) DO UPDATE SET
             status = excluded.status, state = excluded.state, state_bytes = excluded.state_bytes,
             audit_seq = excluded.audit_seq,

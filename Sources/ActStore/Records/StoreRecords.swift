@@ -45,11 +45,15 @@ public struct RunRow: Hashable, Sendable {
     public var createdAt: Int64
     public var updatedAt: Int64
     public var finishedAt: Int64?
+    /// The playbook's `key:` evaluated on the trigger's payload at start, when it has one: what a signal may
+    /// name instead of the run id (else the trigger event's id is). Written once, when the run is created.
+    public var businessKey: String?
 
     public init(runID: String, playbookID: String, versionID: Int64, status: String, state: [UInt8], traceID: String,
         triggerEventID: String?, triggerType: String?, auditSequence: Int64, auditHead: [UInt8], createdAt: Int64,
-        updatedAt: Int64, finishedAt: Int64?)
+        updatedAt: Int64, finishedAt: Int64?, businessKey: String? = nil)
     {
+        self.businessKey = businessKey
         self.runID = runID
         self.playbookID = playbookID
         self.versionID = versionID

@@ -19,7 +19,8 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
     /// The calls ``faults`` can make fail.
     public enum Call: Hashable, Sendable {
         case begin, commit, claimInbox, lockRuns, claimDueTimers, claimOutbox, postponeTimer, deleteOutbox,
-            deferOutbox, write, playbookVersions, registerPlaybook, databaseTime, writeCheckpoint, pruneInbox, gauges
+            deferOutbox, write, playbookVersions, registerPlaybook, databaseTime, writeCheckpoint, pruneInbox, gauges,
+            activeRunIDs
     }
 
     /// One outbox row with the columns the relay's claim looks at.
@@ -192,6 +193,19 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                 let old = tables.inbox.filter { $0.value < cutoff }.keys
                 for key in old { tables.inbox[key] = nil }
                 return old.count
+            }
+        }
+    }
+
+    public func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [String] {
+        try await withConnection {
+            try faults.before(.activeRunIDs)
+            return tables.withLock { tables in
+                tables.runs.values
+                    .filter { ($0.businessKey ?? $0.triggerEventID) == key && (playbook == nil || $0.playbookID == playbook) }
+                    .filter { ["running", "paused"].contains($0.status) }
+                    .sorted { ($0.createdAt, $0.runID) < ($1.createdAt, $1.runID) }
+                    .prefix(100).map(\.runID)
             }
         }
     }
