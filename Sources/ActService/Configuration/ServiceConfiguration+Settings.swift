@@ -161,6 +161,8 @@ extension ServiceConfiguration {
             summary: "HTTP calls in flight at once per replica"),
         .init(key: "calls.max_response_bytes", environment: "HMS_CALL_MAX_RESPONSE_BYTES",
             target: .int(\.calls.maxResponseBytes), summary: "Largest response body kept as a call step's output; a larger one fails the step"),
+        .init(key: "triggers.bindings", environment: "HMS_TRIGGER_BINDINGS", target: .strings(\.triggers.bindings),
+            summary: "Event types bound to playbooks outside their files: event.type=PlaybookID,… (chapter 000's playbook names no trigger)"),
         .init(key: "paths.playbooks", environment: "HMS_PLAYBOOKS_DIR", target: .string(\.paths.playbooks),
             summary: "Folder of playbooks loaded at start"),
         .init(key: "paths.agents", environment: "HMS_AGENTS_DIR", target: .string(\.paths.agents),
@@ -266,6 +268,7 @@ extension ServiceConfiguration {
             _ = try Calls.checkedBaseURL(calls.baseURL, setting: "calls.base_url (env HMS_CALL_BASE_URL)")
         }
         _ = try calls.serviceBaseURLs()
+        _ = try triggerBindings()
         try require((100...3_600_000).contains(calls.timeoutMilliseconds), "calls.timeout_ms must be 100…3600000 (e.g. 10000)")
         try require((1...20).contains(calls.attempts), "calls.attempts must be 1…20 (1: no retry within a task attempt)")
         try require((0...600_000).contains(calls.backoffMilliseconds), "calls.backoff_ms must be 0…600000")

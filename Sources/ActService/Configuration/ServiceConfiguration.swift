@@ -16,6 +16,7 @@ public struct ServiceConfiguration: Sendable, Hashable {
     public var engine = Engine()
     public var audit = Audit()
     public var calls = Calls()
+    public var triggers = Triggers()
     public var paths = Paths()
 
     public init() {}
@@ -268,6 +269,34 @@ public struct ServiceConfiguration: Sendable, Hashable {
             while trimmed.hasSuffix("/") { trimmed.removeLast() }
             return trimmed
         }
+    }
+
+    /// Event types bound to playbooks outside their files (chapter 000 prints a playbook with no trigger).
+    public struct Triggers: Sendable, Hashable {
+        /// `event.type=PlaybookID` per binding: `noise.complaint.filed=NoiseComplaint.v1`. Each registration of
+        /// that playbook (the folder at start, or the API) binds the type as if the file named it.
+        public var bindings: [String] = []
+        public init() {}
+    }
+
+    /// ``Triggers/bindings`` by playbook id.
+    ///
+    /// - Throws: ``SettingError`` for an entry that is not `event.type=PlaybookID`.
+    public func triggerBindings() throws(SettingError) -> [String: [String]] {
+        var table: [String: [String]] = [:]
+        for entry in triggers.bindings {
+            guard let equals = entry.lastIndex(of: "="),
+                case let type = entry[..<equals].trimmingCharacters(in: .whitespaces), !type.isEmpty,
+                case let playbook = entry[entry.index(after: equals)...].trimmingCharacters(in: .whitespaces), !playbook.isEmpty,
+                !type.contains(" "), !playbook.contains(" ")
+            else {
+                throw SettingError(description: "triggers.bindings (env HMS_TRIGGER_BINDINGS): \"\(entry)\" is not "
+                    + "event.type=PlaybookID; write the event type, =, and the playbook's id, e.g. "
+                    + "noise.complaint.filed=NoiseComplaint.v1")
+            }
+            if !(table[playbook]?.contains(type) ?? false) { table[playbook, default: []].append(type) }
+        }
+        return table
     }
 
     public struct Paths: Sendable, Hashable {

@@ -113,7 +113,7 @@ public final class Orchestrator: Sendable {
     /// - Throws: ``PlaybookLoadError`` listing every problem (nothing is stored then), or a store/broker error.
     public func register(source: String, file: String?, extraTriggers: [String] = []) async throws -> PlaybookRegistrar.Registration {
         let registration = try await PlaybookRegistrar.register(source: source, file: file, extraTriggers: extraTriggers,
-            agents: agents, store: store, logger: logger)
+            bindings: (try? configuration.triggerBindings()) ?? [:], agents: agents, store: store, logger: logger)
         try insert(registration.version)
         try await bindTriggers(registration.version.triggers)
         return registration

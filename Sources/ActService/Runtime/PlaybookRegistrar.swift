@@ -15,12 +15,19 @@ public enum PlaybookRegistrar {
         public var warnings: [Diagnostic]
     }
 
+    /// - Parameters:
+    ///   - extraTriggers: Event types to bind besides the playbook's own (the registration's `triggers`).
+    ///   - bindings: Event types bound to playbook ids by configuration (``ServiceConfiguration/triggerBindings()``);
+    ///     this playbook's are added to `extraTriggers`.
     /// - Throws: ``PlaybookLoadError`` listing every problem (nothing is stored then), or a store error.
-    public static func register(source: String, file: String?, extraTriggers: [String], agents: [Agent],
-        store: any ServiceStore, logger: Logger) async throws -> Registration
+    public static func register(source: String, file: String?, extraTriggers: [String],
+        bindings: [String: [String]] = [:], agents: [Agent], store: any ServiceStore, logger: Logger) async throws
+        -> Registration
     {
         let loaded = try PlaybookLoader.load(yaml: source, file: file)
         var playbook = loaded.playbook
+        var extraTriggers = extraTriggers
+        for bound in bindings[playbook.id.rawValue] ?? [] where !extraTriggers.contains(bound) { extraTriggers.append(bound) }
         for trigger in extraTriggers where !playbook.triggers.contains(trigger) { playbook.triggers.append(trigger) }
         let diagnostics = playbook.validate(agents: agents)
         let errors = diagnostics.filter { $0.severity == .error }
@@ -44,20 +51,51 @@ public enum PlaybookRegistrar {
         return Registration(version: version, created: created, warnings: warnings)
     }
 
-    /// Registers every `*.yaml` / `*.yml` playbook in `directory` (sorted by name).
+    /// What registering a folder came to: the playbooks registered, and each file refused with why.
+    public struct DirectoryRegistration: Sendable {
+        public var registrations: [Registration] = []
+        public var refused: [(file: String, reason: String)] = []
+    }
+
+    /// The files of a playbooks folder: YAML and JSON (a JSON playbook is YAML too).
+    public static let playbookExtensions = [".yaml", ".yml", ".json"]
+
+    /// Registers every `*.yaml`, `*.yml` and `*.json` playbook in `directory` (sorted by name).
     ///
-    /// - Throws: ``PlaybookLoadError`` for the first invalid file (with its diagnostics), or a store error.
-    public static func registerDirectory(_ directory: String, agents: [Agent], store: any ServiceStore, logger: Logger)
-        async throws -> [Registration]
+    /// A file that cannot be read or is not a valid playbook is refused with an error log listing every
+    /// problem (file, line, column, fix), and the others are registered: one bad file in a ConfigMap must
+    /// not keep every replica from serving the playbooks that are fine. `hms-act playbook check` finds such
+    /// files before they are deployed.
+    ///
+    /// - Throws: A store error (the database is needed; nothing about the files throws).
+    public static func registerDirectory(_ directory: String, bindings: [String: [String]] = [:], agents: [Agent],
+        store: any ServiceStore, logger: Logger) async throws -> DirectoryRegistration
     {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        var registrations: [Registration] = []
-        for file in files.sorted() where file.hasSuffix(".yaml") || file.hasSuffix(".yml") {
+        var result = DirectoryRegistration()
+        for file in files.sorted() where playbookExtensions.contains(where: { file.lowercased().hasSuffix($0) }) {
             let path = directory + "/" + file
-            let source = try String(contentsOfFile: path, encoding: .utf8)
-            registrations.append(try await register(source: source, file: path, extraTriggers: [], agents: agents,
-                store: store, logger: logger))
+            let reason: String
+            if let bytes = FileManager.default.contents(atPath: path) {
+                if let source = String(validating: bytes, as: UTF8.self) {
+                    do {
+                        result.registrations.append(try await register(source: source, file: path, extraTriggers: [],
+                            bindings: bindings, agents: agents, store: store, logger: logger))
+                        continue
+                    } catch let error as PlaybookLoadError {
+                        reason = error.diagnostics.map(\.description).joined(separator: "\n")
+                    }
+                } else {
+                    reason = "\(path): not UTF-8 text; save the playbook as UTF-8"
+                }
+            } else {
+                reason = "\(path): cannot be read; check that it is a file hms-act's user may read"
+            }
+            logger.error("playbook file refused; the other playbooks are served", metadata: [
+                "playbook.file": "\(path)", "playbook.problems": "\(reason)",
+            ])
+            result.refused.append((file: path, reason: reason))
         }
-        return registrations
+        return result
     }
 }

@@ -55,7 +55,14 @@ public struct ServiceRuntime: Sendable {
         try await databaseClock.synchronize(with: store, warnAbove: Int64(configuration.engine.clockSkewWarningMilliseconds),
             logger: logger)
         if let directory {
-            _ = try await PlaybookRegistrar.registerDirectory(directory, agents: agents, store: store, logger: logger)
+            let registered = try await PlaybookRegistrar.registerDirectory(directory,
+                bindings: try configuration.triggerBindings(), agents: agents, store: store, logger: logger)
+            if !registered.refused.isEmpty {
+                logger.error("some playbook files were refused; serving the others", metadata: [
+                    "playbooks.registered": "\(registered.registrations.count)", "playbooks.refused": "\(registered.refused.count)",
+                    "playbooks.refused.files": "\(registered.refused.map(\.file).joined(separator: ", "))",
+                ])
+            }
         }
         let versions = try await store.playbookVersions()
         var triggers = Set<String>()
