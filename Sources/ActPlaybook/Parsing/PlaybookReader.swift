@@ -5,6 +5,9 @@ internal import Yams
 struct PlaybookReader {
     var source: YAMLSource
     var map = SourceMap()
+    /// Top-level steps written with `parallel: true` (chapter 003's FAQ): each run of consecutive ones
+    /// becomes one parallel block (``groupParallelFlags(_:)``).
+    var parallelFlagged: Set<StepID> = []
 
     init(source: YAMLSource) { self.source = source }
 
@@ -57,6 +60,7 @@ struct PlaybookReader {
                 for (offset, item) in items.enumerated() {
                     if let step = readStep(item, number: offset + 1, block: nil) { playbook.steps.append(step) }
                 }
+                playbook.steps = groupParallelFlags(playbook.steps)
             } else if !steps.value.isNull {
                 source.error(
                     "wrong-type", "expected a list of steps, got \(steps.value.kindDescription)",
@@ -95,7 +99,13 @@ struct PlaybookReader {
                 fix: "write a step as `- id: name` followed by its keys, each on its own line", at: node)
             return nil
         }
-        let fields = collect(pairs, allowed: Self.allStepKeys, context: "in a step")
+        var fields = collect(pairs, allowed: Self.allStepKeys, context: "in a step")
+        // `parallel: true|false` flags a task to run beside its flagged neighbours; a list is a parallel block.
+        var flaggedParallel: (key: Node, value: Node)?
+        if let parallel = fields["parallel"], case .scalar = parallel.value, !parallel.value.isNull {
+            flaggedParallel = parallel
+            fields["parallel"] = nil
+        }
         var id: StepID = ""
         if let idField = fields["id"] {
             let text = readString(idField, what: "a step id") ?? ""
@@ -164,6 +174,23 @@ struct PlaybookReader {
             }
         }
 
+        if let flag = flaggedParallel, readBool(flag.value, what: "parallel (true, or a list of branch steps)") == true {
+            if block != nil {
+                source.error("key-not-allowed", "'parallel: true' does not belong on a parallel branch: it already runs in parallel",
+                    fix: "remove 'parallel: true'", at: flag.key)
+            } else if stepKind != .task {
+                source.error("key-not-allowed", "'parallel: true' is for task steps, but '\(id)' is a \(stepKind.written) step",
+                    fix: "remove 'parallel: true', or list the steps under a parallel block (`parallel:` with a list)",
+                    at: flag.key)
+            } else if let field = fields["next"] ?? fields["on_complete"] {
+                source.error("key-not-allowed", "'\(field.key.scalarText ?? "next")' does not belong on a step with "
+                    + "'parallel: true': the steps beside it are joined before the next one",
+                    fix: "remove it; the step after the parallel ones follows them", at: field.key)
+            } else {
+                parallelFlagged.insert(id)
+            }
+        }
+
         var step = Step(id: id, kind: .task(TaskSpec(assignee: Assignee(kind: .topic, name: id.rawValue))),
             location: location)
         if let description = fields["description"] { step.description = readString(description, what: "a description") }
@@ -204,6 +231,34 @@ struct PlaybookReader {
             step.kind = .wait(readWait(fields, id: id))
         }
         return step
+    }
+
+    /// Each run of two or more consecutive top-level steps written with `parallel: true` becomes one parallel
+    /// block `parallel.<first id>` whose branches are those steps, in order, joined before the next step; a
+    /// flagged step alone stays a plain step.
+    func groupParallelFlags(_ steps: [Step]) -> [Step] {
+        guard !parallelFlagged.isEmpty else { return steps }
+        var grouped: [Step] = []
+        var run: [Step] = []
+        func flush() {
+            if run.count >= 2 {
+                grouped.append(Step(id: StepID("parallel." + run[0].id.rawValue),
+                    kind: .parallel(Parallel(branches: run)), location: run[0].location))
+            } else {
+                grouped += run
+            }
+            run = []
+        }
+        for step in steps {
+            if parallelFlagged.contains(step.id) {
+                run.append(step)
+            } else {
+                flush()
+                grouped.append(step)
+            }
+        }
+        flush()
+        return grouped
     }
 
     static func isValidStepID(_ text: String) -> Bool {
