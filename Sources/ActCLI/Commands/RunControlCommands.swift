@@ -91,32 +91,66 @@ struct CancelCommand: AsyncParsableCommand {
     func run() async throws { try await options.send("cancel") }
 }
 
-/// `hms-act signal RUN NAME [--payload JSON]`: ends a wait early (chapter 002's new bank details).
+/// `hms-act signal RUN NAME [--payload JSON]`, or `hms-act signal --key KEY [--playbook P] NAME`: ends a wait
+/// early (chapter 002's new bank details), in one run or in every running run with a business key.
 struct SignalCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "signal",
-        abstract: "Send a named signal to a run, e.g. to end a wait early.",
-        discussion: "Example: hms-act signal wf_… wait_for_fix --payload '{\"iban\": \"DE89…\"}'"
+        abstract: "Send a named signal to a run, or to the runs with a business key, e.g. to end a wait early.",
+        discussion: """
+            Examples:
+              hms-act signal wf_… wait_for_fix --payload '{"iban": "DE89…"}'
+              hms-act signal --key 987 --playbook payment_failed_flow wait_for_fix
+            A run's business key is its playbook's `key:` on the trigger's payload, else its trigger event's id.
+            """
     )
 
-    @Argument(help: ArgumentHelp("The run id (wf_…).", valueName: "run"))
-    var runID: String
-    @Argument(help: "The signal name the wait listens for (by default the wait step's id).")
-    var name: String
+    @Argument(help: ArgumentHelp("The run id (wf_…), then the signal name; with --key, only the signal name.",
+        valueName: "run"))
+    var first: String
+    @Argument(help: ArgumentHelp("The signal name the wait listens for (by default the wait step's id).", valueName: "name"))
+    var second: String?
+    @Option(help: ArgumentHelp("Signal every running run with this business key instead of naming a run.", valueName: "key"))
+    var key: String?
+    @Option(help: ArgumentHelp("With --key: only runs of this playbook.", valueName: "playbook"))
+    var playbook: String?
     @Option(help: ArgumentHelp("The signal's payload as JSON (or @file.json).", valueName: "json"))
     var payload: String?
     @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        if key == nil && second == nil {
+            throw ValidationError("name the run and the signal (hms-act signal wf_… wait_for_fix), or give --key")
+        }
+        if key != nil && second != nil {
+            throw ValidationError("with --key, give only the signal name (the key finds the runs)")
+        }
+        if key == nil && playbook != nil { throw ValidationError("--playbook goes with --key") }
+    }
 
     func run() async throws {
         try await Console.reportingErrors {
             let api = try client.client()
             var body: [String: JSONValue] = [:]
             if let payload { body["payload"] = try Console.parseJSON(payload, option: "--payload") }
-            let answer = try await api.post(
-                "/v1/runs/\(APIClient.encodeComponent(runID))/signals/\(APIClient.encodeComponent(name))",
-                json: .object(body)
-            ).json()
-            RunControl.printOutcome(answer, format: client.output) { "signal \(name) → \(runID): \(RunControl.outcome($0))" }
+            guard let key else {
+                let (runID, name) = (first, second ?? "")
+                let answer = try await api.post(
+                    "/v1/runs/\(APIClient.encodeComponent(runID))/signals/\(APIClient.encodeComponent(name))",
+                    json: .object(body)
+                ).json()
+                RunControl.printOutcome(answer, format: client.output) { "signal \(name) → \(runID): \(RunControl.outcome($0))" }
+                return
+            }
+            let name = first
+            body["key"] = .string(key)
+            if let playbook { body["playbook"] = .string(playbook) }
+            let answer = try await api.post("/v1/signals/\(APIClient.encodeComponent(name))", json: .object(body)).json()
+            RunControl.printOutcome(answer, format: client.output) { answer in
+                guard case .array(let runs)? = answer["runs"] else { return "signal \(name): no run" }
+                return runs.map { "signal \(name) → \($0["run_id"]?.stringValue ?? "?"): \(RunControl.outcome($0))" }
+                    .joined(separator: "\n")
+            }
         }
     }
 }
