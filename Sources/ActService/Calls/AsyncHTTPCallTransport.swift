@@ -4,6 +4,9 @@ internal import NIOHTTP1
 
 /// ``HTTPCallTransport`` on AsyncHTTPClient: pooled keep-alive connections on SwiftNIO's event loops
 /// (no thread per call), HTTP/1.1 or HTTP/2, TLS with the system's trust store, redirects not followed.
+///
+/// Call ``shutdown()`` before releasing it: AsyncHTTPClient stops the process when a client that was not
+/// shut down is released. ``HTTPCaller`` makes one only while it runs with calls to perform.
 public final class AsyncHTTPCallTransport: HTTPCallTransport {
     private let client: HTTPClient
 

@@ -21,13 +21,17 @@ internal import Synchronization
 public struct HTTPCaller: Service {
     let orchestrator: Orchestrator
     let store: Store
-    let transport: any HTTPCallTransport
+    /// Makes the HTTP client when the service starts with calls to perform (and only then: an
+    /// AsyncHTTPClient must be shut down before it is released, which ``run()`` does when it ends).
+    let makeTransport: @Sendable () -> any HTTPCallTransport
     let logger: Logger
 
-    public init(orchestrator: Orchestrator, store: Store, transport: any HTTPCallTransport, logger: Logger) {
+    public init(orchestrator: Orchestrator, store: Store, logger: Logger,
+        transport makeTransport: @escaping @Sendable () -> any HTTPCallTransport)
+    {
         self.orchestrator = orchestrator
         self.store = store
-        self.transport = transport
+        self.makeTransport = makeTransport
         self.logger = logger
     }
 
@@ -41,9 +45,9 @@ public struct HTTPCaller: Service {
         guard orchestrator.callScope != .none else {
             // No call is configured: nothing to claim, ever. Stay up with the other services.
             try? await gracefulShutdown()
-            await transport.shutdown()
             return
         }
+        let transport = makeTransport()
         let baseURLs = (try? settings.serviceBaseURLs()) ?? [:]
         let progress = Progress()
         let slotFreed = Signal()
@@ -69,7 +73,8 @@ public struct HTTPCaller: Service {
                         for task in claimed {
                             progress.inFlight.withLock { $0 += 1 }
                             group.addTask {
-                                await perform(task, baseURLs: baseURLs, stopping: { progress.isStopping })
+                                await perform(task, transport: transport, baseURLs: baseURLs,
+                                    stopping: { progress.isStopping })
                                 progress.inFlight.withLock { $0 -= 1 }
                                 slotFreed.signal()
                             }
@@ -98,7 +103,9 @@ public struct HTTPCaller: Service {
     }
 
     /// One claimed call: its tries, then its result applied.
-    func perform(_ claimed: ClaimedTask, baseURLs: [String: String], stopping: @Sendable () -> Bool) async {
+    func perform(_ claimed: ClaimedTask, transport: any HTTPCallTransport, baseURLs: [String: String],
+        stopping: @Sendable () -> Bool) async
+    {
         let task = claimed.task
         var logger = self.logger
         logger[metadataKey: "task.id"] = "\(task.taskID)"
@@ -106,7 +113,8 @@ public struct HTTPCaller: Service {
         let outcome: WorkerMessage.TaskResult.Outcome
         do {
             let call = try HTTPCall(message: task.body, baseURLs: baseURLs, defaultBaseURL: settings.baseURL)
-            guard let verdict = await tries(call, claimed: claimed, stopping: stopping, logger: logger) else {
+            guard let verdict = await tries(call, claimed: claimed, transport: transport, stopping: stopping, logger: logger)
+            else {
                 return  // stopping or the lease was lost: whoever holds the task next performs it
             }
             switch verdict {
@@ -121,8 +129,8 @@ public struct HTTPCaller: Service {
     }
 
     /// Tries the call up to `calls.attempts` times; nil when it must be left to the next lease holder.
-    func tries(_ call: HTTPCall, claimed: ClaimedTask, stopping: @Sendable () -> Bool, logger: Logger) async
-        -> HTTPCall.Verdict?
+    func tries(_ call: HTTPCall, claimed: ClaimedTask, transport: any HTTPCallTransport, stopping: @Sendable () -> Bool,
+        logger: Logger) async -> HTTPCall.Verdict?
     {
         let timeout = Duration.milliseconds(settings.timeoutMilliseconds)
         var wait = Duration.milliseconds(settings.backoffMilliseconds)

@@ -85,10 +85,9 @@ public struct ServiceRuntime: Sendable {
             DeliveryConsumer(kind: .results, orchestrator: orchestrator, logger: logger),
             DeliveryConsumer(kind: .triggers, orchestrator: orchestrator, logger: logger),
             // After the consumers: it stops (no new call or try) before the pool it applies results through.
-            HTTPCaller(orchestrator: orchestrator, store: store,
-                transport: AsyncHTTPCallTransport(
-                    connectTimeout: .milliseconds(min(configuration.calls.timeoutMilliseconds, 5_000))),
-                logger: logger),
+            HTTPCaller(orchestrator: orchestrator, store: store, logger: logger) {
+                AsyncHTTPCallTransport(connectTimeout: .milliseconds(min(configuration.calls.timeoutMilliseconds, 5_000)))
+            },
             Housekeeping(orchestrator: orchestrator, logger: logger),
         ]
         return ServiceRuntime(orchestrator: orchestrator, store: store, postgres: postgres, services: services)
