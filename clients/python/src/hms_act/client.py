@@ -118,6 +118,16 @@ class ACTClient:
         """Delivers signal ``name`` to the run (ends a ``wait`` for it)."""
         return self._http.request("POST", f"/v1/runs/{segment(run_id)}/signals/{segment(name)}", {"payload": payload})
 
+    def signal_by_key(self, name: str, key: Any, payload: Any = None, playbook: Optional[str] = None) -> dict[str, Any]:
+        """Delivers signal ``name`` to every running or paused run with the business ``key`` (its playbook's
+        ``key:`` on the trigger's payload, else its trigger event's id; a string or a number), only of
+        ``playbook`` when given. Returns ``{"signal", "key", "runs": [{"run_id", "outcome"}, …]}``; raises
+        ``NotFound`` when no running run has the key."""
+        body: dict[str, Any] = {"key": key, "payload": payload}
+        if playbook is not None:
+            body["playbook"] = playbook
+        return self._http.request("POST", f"/v1/signals/{segment(name)}", body)
+
     def approve(self, run_id: str, step_id: str, approved: bool = True, reason: Optional[str] = None,
                 payload: Any = None) -> dict[str, Any]:
         """Answers a step waiting for approval; the approver is the token's principal."""
