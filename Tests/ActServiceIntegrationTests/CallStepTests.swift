@@ -218,6 +218,41 @@ import Testing
         }
     }
 
+    /// A `compensate:` call is an HTTP call too: when a later call fails for good, the refund is posted with
+    /// the charge's answer as its body.
+    @Test func aCompensatingCallUndoesACompletedCall() async throws {
+        let playbook = """
+            id: fee
+            trigger: fee.due
+            steps:
+              - id: charge
+                call: POST /finance/charge
+                compensate:
+                  call: POST /finance/refund
+              - id: register
+                call: POST /finance/register
+            """
+        let service = LocalService { request, _ in
+            switch request.path {
+            case "/finance/charge": .init(status: 200, body: #"{"charge": "CH-7", "amount": 50}"#)
+            case "/finance/register": .init(status: 409, body: #"{"error": "permit already registered"}"#)
+            default: .init(status: 200, body: #"{"refunded": true}"#)
+            }
+        }
+        try await service.serving { base in
+            try await SystemHarness.run(playbooks: [playbook], configure: Self.calls(to: base)) { _ in .complete([:]) } _: {
+                system in
+                try await system.emit("fee.due", id: "fee-1", payload: ["permit": "P-1"])
+                let run = System.runID(playbook: "fee", eventID: "fee-1")
+                #expect(try await system.waitForEnd(of: run) == "run.failed")
+                let refund = try #require(service.requests("/finance/refund").first)
+                #expect(refund.body == ["charge": "CH-7", "amount": 50])
+                #expect(refund.headers["idempotency-key"]?.hasSuffix("/compensate#1") == true, "\(refund.headers)")
+                #expect(service.requests("/finance/refund").count == 1)
+            }
+        }
+    }
+
     @Test func aCallWithoutABaseURLStillGoesToABridgeWorkerOverAMQP() async throws {
         let playbook = """
             id: bridge
