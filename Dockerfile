@@ -15,11 +15,12 @@
 # ================================
 FROM swift:6.3-bookworm AS build
 
-# The C client headers behind the system-library targets CLibPQ and CRabbitMQ, found through pkg-config.
+# The C client headers behind the system-library targets CLibPQ and CRabbitMQ, found through pkg-config, and
+# zlib for AsyncHTTPClient (the `call:` steps' HTTP client; SwiftNIO's HTTP compression links it).
 # (The CLI's API client speaks HTTP over a plain socket, not URLSession, so libcurl is not needed.)
 RUN export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends pkg-config libpq-dev librabbitmq-dev \
+    && apt-get -q install -y --no-install-recommends pkg-config libpq-dev librabbitmq-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
@@ -55,11 +56,11 @@ RUN bin="$(swift build --package-path /build -c release --show-bin-path)" \
 # ================================
 FROM debian:bookworm-slim
 
-# Only the shared libraries the binary needs (scripts/check-deploy checks its NEEDED entries): librabbitmq and
-# libpq. Plus CA certificates for amqps:// and TLS to PostgreSQL, and time zones.
+# Only the shared libraries the binary needs (scripts/check-deploy checks its NEEDED entries): librabbitmq,
+# libpq and zlib. Plus CA certificates for amqps://, TLS to PostgreSQL and https:// calls, and time zones.
 RUN export DEBIAN_FRONTEND=noninteractive DEBCONF_NONINTERACTIVE_SEEN=true \
     && apt-get -q update \
-    && apt-get -q install -y --no-install-recommends librabbitmq4 libpq5 ca-certificates tzdata \
+    && apt-get -q install -y --no-install-recommends librabbitmq4 libpq5 zlib1g ca-certificates tzdata \
     && rm -rf /var/lib/apt/lists/*
 
 # A numeric user and group: Kubernetes can only prove runAsNonRoot for a numeric USER (k8s/ sets the same ids).
