@@ -21,7 +21,8 @@ public protocol ControlPlane: Sendable {
     /// - Parameters:
     ///   - after: The cursor of a previous page (``API/RunPage/next``).
     ///   - limit: Runs per page, 1…500.
-    func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage
+    ///   - key: Only runs with this business key (their playbook's `key:`, else their trigger event's id).
+    func listRuns(status: String?, playbook: String?, key: String?, after: String?, limit: Int) async throws -> API.RunPage
 
     /// One run's summary; `nil` when there is no such run. Cheap: no steps, tasks or audit trail.
     func runSummary(id: RunID) async throws -> API.RunSummary?

@@ -26,8 +26,10 @@ public struct LiveControlPlane: ControlPlane {
         }
     }
 
-    public func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage {
-        let page = try await store.listRuns(status: status, playbookID: playbook, after: after, limit: limit)
+    public func listRuns(status: String?, playbook: String?, key: String?, after: String?, limit: Int) async throws
+        -> API.RunPage
+    {
+        let page = try await store.listRuns(status: status, playbookID: playbook, key: key, after: after, limit: limit)
         return API.RunPage(runs: page.runs.map(API.RunSummary.init), next: page.nextCursor)
     }
 

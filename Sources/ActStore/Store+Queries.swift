@@ -22,12 +22,16 @@ public struct RunPage: Hashable, Sendable {
     public var nextCursor: String?
 }
 
-/// Filters for ``Store/listRuns(status:playbookID:after:limit:)``.
+/// Filters for ``Store/listRuns(status:playbookID:key:after:limit:)``.
 extension Store {
-    /// Runs, newest first, filtered by status and playbook, `limit` per page (keyset paging).
+    /// Runs, newest first, filtered by status, playbook and business key, `limit` per page (keyset paging).
     ///
-    /// - Parameter after: A cursor from a previous page.
-    public func listRuns(status: String?, playbookID: String?, after cursor: String?, limit: Int) async throws -> RunPage {
+    /// - Parameters:
+    ///   - key: The business key (the playbook's `key:`, else the trigger event's id).
+    ///   - after: A cursor from a previous page.
+    public func listRuns(status: String?, playbookID: String?, key: String? = nil, after cursor: String?, limit: Int)
+        async throws -> RunPage
+    {
         var cursorTime: Int64?
         var cursorRun: String?
         if let cursor, let separator = cursor.firstIndex(of: ":"), let time = Int64(cursor[..<separator]) {
@@ -36,10 +40,12 @@ extension Store {
         }
         let limit = max(1, min(limit, 500))
         let rows = try await client.withConnection { connection in
-            try await connection.query(StoreSQL.listRuns, [
+            var binds = [
                 PostgresBind(status), PostgresBind(playbookID), PostgresBind(cursorTime), PostgresBind(cursorRun),
                 PostgresBind(limit + 1),
-            ])
+            ]
+            if let key { binds.append(PostgresBind(key)) }
+            return try await connection.query(key == nil ? StoreSQL.listRuns : StoreSQL.listRunsByKey, binds)
         }
         var runs: [RunSummary] = []
         for row in rows {

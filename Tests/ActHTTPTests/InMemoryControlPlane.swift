@@ -152,7 +152,7 @@ final class InMemoryControlPlane: ControlPlane {
         }
     }
 
-    func listRuns(status: String?, playbook: String?, after: String?, limit: Int) async throws -> API.RunPage {
+    func listRuns(status: String?, playbook: String?, key: String?, after: String?, limit: Int) async throws -> API.RunPage {
         tables.withLock { tables in
             var cursor: (Int64, String)?
             if let after, let separator = after.firstIndex(of: ":"), let time = Int64(after[..<separator]) {
@@ -161,6 +161,7 @@ final class InMemoryControlPlane: ControlPlane {
             let rows = tables.runs.values
                 .filter { status == nil || $0.status == status }
                 .filter { playbook == nil || $0.playbookID == playbook }
+                .filter { key == nil || ($0.businessKey ?? $0.triggerEventID) == key }
                 .filter { row in cursor.map { (row.createdAt, row.runID) < $0 } ?? true }
                 .sorted { ($0.createdAt, $0.runID) > ($1.createdAt, $1.runID) }
             let limit = max(1, min(limit, 500))

@@ -222,6 +222,9 @@ struct RunRouteTests {
         try await world.test { client in
             let started = try await client.send(.post, "/v1/events", json: #"{"type": "payment_failed", "id": "987"}"#)
             let runID = try #require(try started.json["runs"]?.arrayValue?.first?.stringValue)
+            let found = try await client.send(.get, "/v1/runs?key=987").decode(API.RunPage.self)
+            #expect(found.runs.map(\.runID) == [runID])
+            #expect(try await client.send(.get, "/v1/runs?key=988").decode(API.RunPage.self).runs.isEmpty)
             let signal = try await client.send(.post, "/v1/signals/bank_updated", token: Token.operate,
                 json: #"{"key": 987, "payload": {"iban": "DE00"}}"#)
             #expect(signal.status == .accepted)

@@ -99,16 +99,6 @@ import Testing
         }
     }
 
-    /// Waits until the run's state says it is waiting (the wait step started), so a signal finds it.
-    static func waitUntilWaiting(_ system: System, run: String) async throws {
-        for _ in 0..<500 {
-            if let row = try await system.store.run(id: run), String(decoding: row.state, as: UTF8.self).contains("\"waiting\"") {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("run \(run) never reached its wait")
-    }
 
     @Test func chapter002CallsTheServicesRetriesA503AndPublishesNoTask() async throws {
         let service = LocalService { request, seen in
@@ -126,7 +116,7 @@ import Testing
             } _: { system in
                 try await system.emit("payment_failed", id: "987", payload: ["id": 987, "citizen": "C-1"])
                 let run = System.runID(playbook: "payment_failed_flow", eventID: "987")
-                try await Self.waitUntilWaiting(system, run: run)
+                try await system.waitUntilWaiting(run)
                 try await system.reply(["run_id": .string(run), "signal": "wait_for_fix", "payload": ["iban": "DE89"]])
                 #expect(try await system.waitForEnd(of: run) == "run.completed")
 

@@ -92,16 +92,7 @@ import Testing
             let run = System.runID(playbook: "payment_failed_flow", eventID: "p-987")
             try await system.tasks.wait("the ticket") { $0.contains { $0.body["step_id"] == "create_ticket" } }
             // Signal while the wait runs (a signal before it would be kept: paymentSignalBeforeTheWaitIsKeptForIt).
-            let store = system.store
-            var waiting = false
-            for _ in 0..<200 where !waiting {
-                if let row = try await store.run(id: run), String(decoding: row.state, as: UTF8.self).contains("\"waiting\"") {
-                    waiting = true
-                } else {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
-            }
-            #expect(waiting)
+            try await system.waitUntilWaiting(run)
             try await system.reply(["run_id": .string(run), "signal": "wait_for_fix", "payload": ["iban": "DE89"]])
             #expect(try await system.waitForEnd(of: run) == "run.completed")
             #expect(!system.tasks.all.contains { $0.body["step_id"] == "escalate" })

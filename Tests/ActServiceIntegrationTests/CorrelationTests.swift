@@ -38,7 +38,7 @@ import Testing
             let first = System.runID(playbook: "permit-documents", eventID: "e-1")
             let second = System.runID(playbook: "permit-documents", eventID: "e-2")
             let payment = System.runID(playbook: "payment-fix", eventID: "987")
-            for run in [first, second, payment] { try await Self.waitUntilWaiting(system, run: run) }
+            for run in [first, second, payment] { try await system.waitUntilWaiting(run) }
 
             // By the playbook's key, then by the trigger event's id (a playbook without `key:`), as a number.
             try await system.reply(["signal": "documents_received", "key": "A-1", "payload": ["pages": 3]])
@@ -53,18 +53,14 @@ import Testing
             try await system.reply(["signal": "documents_received", "key": "A-404"])
             #expect(try await system.store.activeRunIDs(correlationKey: "A-2", playbook: nil) == [second])
             #expect(try await system.store.activeRunIDs(correlationKey: "A-2", playbook: "payment-fix").isEmpty)
+            // Search by key, whatever the status.
+            #expect(try await system.store.listRuns(status: nil, playbookID: nil, key: "A-1", after: nil, limit: 10).runs
+                .map(\.runID) == [first])
+            #expect(try await system.store.listRuns(status: "completed", playbookID: nil, key: "987", after: nil, limit: 10)
+                .runs.map(\.runID) == [payment])
             let row = try #require(try await system.store.run(id: second))
             #expect(try await system.store.runID(traceID: row.traceID) == second)
         }
     }
 
-    static func waitUntilWaiting(_ system: System, run: String) async throws {
-        for _ in 0..<500 {
-            if let row = try await system.store.run(id: run), String(decoding: row.state, as: UTF8.self).contains("\"waiting\"") {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        Issue.record("run \(run) never reached its wait")
-    }
 }

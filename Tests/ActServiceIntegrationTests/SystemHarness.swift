@@ -128,6 +128,17 @@ struct System: Sendable {
         return governance.all.first { $0.routingKey.hasPrefix("run.") && $0.body["run_id"]?.stringValue == run }!.routingKey
     }
 
+    /// Waits until the run's state says a wait step is waiting (so a signal finds it listening).
+    func waitUntilWaiting(_ run: String) async throws {
+        for _ in 0..<500 {
+            if let row = try await store.run(id: run), String(decoding: row.state, as: UTF8.self).contains("\"waiting\"") {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("run \(run) never reached its wait")
+    }
+
     /// The run started by the event with this id for this playbook.
     static func runID(playbook: String, eventID: String) -> String {
         OutboundMessages.runID(playbook: playbook, eventID: eventID).rawValue

@@ -12,7 +12,7 @@ struct RunsCommand: AsyncParsableCommand {
 }
 
 extension RunsCommand {
-    /// `hms-act runs list [--status S] [--playbook P] [--limit N]`.
+    /// `hms-act runs list [--status S] [--playbook P] [--key K] [--limit N]`.
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List runs, newest first.",
@@ -24,6 +24,9 @@ extension RunsCommand {
 
         @Option(help: "Only runs of this playbook id.")
         var playbook: String?
+        @Option(help: ArgumentHelp("Only runs with this business key (the playbook's `key:`, else the trigger event's id).",
+            valueName: "key"))
+        var key: String?
 
         @Option(help: "How many runs (1–500).")
         var limit: Int = 50
@@ -41,7 +44,7 @@ extension RunsCommand {
             try await Console.reportingErrors {
                 let api = try client.client()
                 let page = try await api.get("/v1/runs", query: [
-                    ("status", status), ("playbook", playbook), ("limit", String(limit)), ("after", after),
+                    ("status", status), ("playbook", playbook), ("key", key), ("limit", String(limit)), ("after", after),
                 ]).json()
                 switch client.output {
                 case .json:

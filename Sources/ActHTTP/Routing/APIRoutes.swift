@@ -151,7 +151,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                 + RunStatus.allCases.map(\.rawValue).joined(separator: ", "), field: "status")
         }
         let page = try await controlPlane.listRuns(status: status,
-            playbook: try APIRequest.textQuery("playbook", request),
+            playbook: try APIRequest.textQuery("playbook", request), key: try APIRequest.textQuery("key", request),
             after: try APIRequest.textQuery("after", request), limit: try APIRequest.limit(request))
         return try APIResponse.json(page)
     }

@@ -112,6 +112,20 @@ enum StoreSQL {
         ORDER BY created_at DESC, run_id DESC
         LIMIT $5
         """
+    /// ``listRuns`` for one business key (the playbook's `key:`, else the trigger event's id): its own
+    /// statement, so the plan always uses the index on that expression.
+    static let listRunsByKey = """
+        SELECT run_id, playbook_id, status, trace_id, trigger_type,
+               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,
+               (extract(epoch FROM finished_at) * 1000)::bigint
+        FROM runs
+        WHERE coalesce(business_key, trigger_event_id) = $6
+          AND ($1::text IS NULL OR status = $1)
+          AND ($2::text IS NULL OR playbook_id = $2)
+          AND ($3::bigint IS NULL OR (created_at, run_id) < (to_timestamp($3 / 1000.0), $4::text))
+        ORDER BY created_at DESC, run_id DESC
+        LIMIT $5
+        """
     static let countRunsByStatus = "SELECT status, count(*) FROM runs GROUP BY status"
 
     // MARK: tasks

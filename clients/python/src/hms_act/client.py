@@ -79,13 +79,17 @@ class ACTClient:
             raise ACTError(f"starting {playbook} started no run: {accepted.get('reason') or accepted}")
         return runs[0]
 
-    def runs(self, status: Optional[str] = None, playbook: Optional[str] = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Runs, newest first, filtered by status and playbook id."""
+    def runs(self, status: Optional[str] = None, playbook: Optional[str] = None, limit: int = 50,
+             key: Any = None) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered by status, playbook id and business key (the playbook's ``key:`` on
+        the trigger's payload, else the trigger event's id)."""
         query = [f"limit={int(limit)}"]
         if status:
             query.append(f"status={segment(status)}")
         if playbook:
             query.append(f"playbook={segment(playbook)}")
+        if key is not None:
+            query.append(f"key={segment(str(key))}")
         return self._http.request("GET", "/v1/runs?" + "&".join(query))["runs"]
 
     def run(self, run_id: str) -> dict[str, Any]:
