@@ -240,7 +240,19 @@ extension AuditCommand {
                 let amqp = try Broker.configuration(url: amqpURL ?? configuration.amqp.url, name: "hms-act audit export-checkpoints")
                 let connection = try await Broker.connect(amqp, logger: Broker.quietLogger("hms-act.audit"))
                 do {
-                    try await drain(connection, governance: governance)
+                    // The frame pump reads the deliveries: without it a consumer waits for ever.
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask { try await connection.run() }
+                        do {
+                            try await drain(connection, governance: governance)
+                        } catch {
+                            group.cancelAll()
+                            throw error
+                        }
+                        group.cancelAll()
+                    }
+                    await connection.close()
+                } catch is CancellationError {
                     await connection.close()
                 } catch {
                     await connection.close()
