@@ -141,11 +141,3 @@ enum LeaseID {
         }.joined()
     }
 }
-
-extension Duration {
-    /// Whole milliseconds.
-    var wholeMilliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
-    }
-}

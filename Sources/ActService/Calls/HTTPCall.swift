@@ -172,8 +172,14 @@ public protocol HTTPCallTransport: Sendable {
 
 extension Duration {
     /// Whole milliseconds.
-    var wholeMilliseconds: Int64 {
+    public var wholeMilliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// Whole nanoseconds.
+    var wholeNanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

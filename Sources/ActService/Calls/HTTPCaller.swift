@@ -153,10 +153,10 @@ public struct HTTPCaller: Service {
             do throws(HTTPCallTransportError) {
                 let response = try await transport.send(call, timeout: timeout, maxBodyBytes: settings.maxResponseBytes)
                 verdict = call.verdict(on: response)
-                ServiceMetrics.httpCall(method: call.method, status: response.status, seconds: (ContinuousClock.now - started).seconds)
+                ServiceMetrics.httpCall(method: call.method, status: response.status, took: ContinuousClock.now - started)
             } catch {
                 verdict = call.verdict(on: error)
-                ServiceMetrics.httpCall(method: call.method, status: 0, seconds: (ContinuousClock.now - started).seconds)
+                ServiceMetrics.httpCall(method: call.method, status: 0, took: ContinuousClock.now - started)
             }
             if case .tryAgain = verdict { continue }
             return verdict
@@ -193,12 +193,4 @@ private final class Progress: Sendable {
     /// Graceful shutdown began: no new call or try.
     let stopping = Mutex(false)
     var isStopping: Bool { stopping.withLock { $0 } }
-}
-
-extension Duration {
-    /// In seconds, as a `Double`.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
 }

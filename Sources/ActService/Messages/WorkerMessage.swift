@@ -97,10 +97,9 @@ public enum WorkerMessage: Hashable, Sendable {
             self.payload = payload
         }
 
-        public init?(message: InboundMessage) {
-            guard message.body.count <= TriggerEvent.maximumBodySize,
-                let object = try? TriggerEvent.parseObject(message.body, what: "result"),
-                message.type == "hms.signal" || (message.type == nil && object["signal"] != nil),
+        /// The keyed signal a parsed result body is, if it is one (`type` is the AMQP `type` property).
+        init?(object: [String: JSONValue], type: String?) {
+            guard type == "hms.signal" || (type == nil && object["signal"] != nil),
                 object["run_id"] == nil || object["run_id"] == .null,
                 let key = object["key"]?.stringValue ?? object["key"]?.numberValue.map({ JSONValue.number($0).caseKey }),
                 !key.isEmpty,
@@ -115,15 +114,37 @@ public enum WorkerMessage: Hashable, Sendable {
         }
     }
 
+    /// What a message on the results queue is: one for a named run or task, or a signal by business key.
+    public enum Reading: Hashable, Sendable {
+        case message(WorkerMessage)
+        case keyedSignal(KeyedSignal)
+    }
+
+    /// Reads a message from the results queue, parsing its body once.
+    ///
+    /// - Throws: ``MessageRejection`` saying which field is missing or wrong.
+    public static func read(_ message: InboundMessage) throws(MessageRejection) -> Reading {
+        let object = try parseBody(message)
+        if let keyed = KeyedSignal(object: object, type: message.type) { return .keyedSignal(keyed) }
+        return .message(try WorkerMessage(object: object, type: message.type))
+    }
+
     /// Reads a worker message.
     ///
     /// - Throws: ``MessageRejection`` saying which field is missing or wrong.
     public init(message: InboundMessage) throws(MessageRejection) {
+        try self.init(object: try Self.parseBody(message), type: message.type)
+    }
+
+    private static func parseBody(_ message: InboundMessage) throws(MessageRejection) -> [String: JSONValue] {
         guard message.body.count <= TriggerEvent.maximumBodySize else {
             throw MessageRejection("result body is \(message.body.count) bytes, above the limit of \(TriggerEvent.maximumBodySize)")
         }
-        let object = try TriggerEvent.parseObject(message.body, what: "result")
-        let kind = message.type ?? (object["signal"] != nil ? "hms.signal"
+        return try TriggerEvent.parseObject(message.body, what: "result")
+    }
+
+    private init(object: [String: JSONValue], type: String?) throws(MessageRejection) {
+        let kind = type ?? (object["signal"] != nil ? "hms.signal"
             : object["approved"] != nil ? "hms.approval" : "hms.task.result")
         switch kind {
         case "hms.signal":

@@ -48,11 +48,11 @@ enum ServiceMetrics {
 
     /// One try of a `call:` step: its answer's status class (`2xx`, `4xx`, `5xx`, …, or `error` when none
     /// came) and how long it took.
-    static func httpCall(method: String, status: Int, seconds: Double) {
+    static func httpCall(method: String, status: Int, took: Duration) {
         let outcome = status == 0 ? "error" : "\(status / 100)xx"
         Counter(label: "hms_act_http_calls_total", dimensions: [("method", method), ("status", outcome)]).increment()
         Metrics.Timer(label: "hms_act_http_call_duration_seconds", dimensions: [("method", method)],
-            preferredDisplayUnit: .seconds).recordNanoseconds(Int64(seconds * 1e9))
+            preferredDisplayUnit: .seconds).recordNanoseconds(took.wholeNanoseconds)
     }
 
     static func timersFired(count: Int) {

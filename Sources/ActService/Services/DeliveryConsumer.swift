@@ -137,12 +137,15 @@ public struct DeliveryConsumer: Service {
                 switch kind {
                 case .triggers: inputs.append(.trigger(try TriggerEvent(message: message)))
                 case .results:
-                    if let keyed = WorkerMessage.KeyedSignal(message: message) {
+                    let worker: WorkerMessage
+                    switch try WorkerMessage.read(message) {
+                    case .message(let read): worker = read
+                    case .keyedSignal(let keyed):
                         // Resolved to runs just before the batch applies (below).
                         keyedSignals.append((index, keyed, message))
                         continue
                     }
-                    switch identities.authorize(try WorkerMessage(message: message), userID: message.userID) {
+                    switch identities.authorize(worker, userID: message.userID) {
                     case .success(let worker): inputs.append(.worker(worker, messageID: message.messageID))
                     case .failure(let attempt):
                         logger.warning("result refused: not sent by an identity that may send it",
@@ -160,8 +163,9 @@ public struct DeliveryConsumer: Service {
         defer { if retrying { orchestrator.health.consumer(queue, retrying: false) } }
         while true {
             do {
-                var inputs = inputs
-                var positions = positions
+                // This attempt's inputs: the batch's, plus one signal per run each keyed signal reaches now.
+                var attemptInputs = inputs
+                var attemptPositions = positions
                 var ignoredCount = 0
                 for (index, keyed, message) in keyedSignals {
                     let runs = try await orchestrator.store.activeRunIDs(correlationKey: keyed.key, playbook: keyed.playbook)
@@ -174,15 +178,15 @@ public struct DeliveryConsumer: Service {
                     for run in runs {
                         let (worker, messageID) = keyed.signal(to: run, messageID: message.messageID)
                         switch identities.authorize(worker, userID: message.userID) {
-                        case .success(let worker): inputs.append(.worker(worker, messageID: messageID))
-                        case .failure(let attempt): inputs.append(.refusedAttempt(attempt, messageID: messageID))
+                        case .success(let worker): attemptInputs.append(.worker(worker, messageID: messageID))
+                        case .failure(let attempt): attemptInputs.append(.refusedAttempt(attempt, messageID: messageID))
                         }
-                        positions.append(index)
+                        attemptPositions.append(index)
                     }
                 }
-                let outcomes = try await applyIsolatingPoison(inputs)
+                let outcomes = try await applyIsolatingPoison(attemptInputs)
                 var appliedCount = 0
-                for (position, outcome) in zip(positions, outcomes) {
+                for (position, outcome) in zip(attemptPositions, outcomes) {
                     switch outcome {
                     case .applied: appliedCount += 1
                     case .ignored(let reason):
