@@ -134,10 +134,13 @@ public struct EngineConfiguration: Hashable, Sendable, Codable {
     public var signalRetention: TimeSpan
     /// The most signals one run keeps waiting for their wait; past it the oldest is dropped (audited).
     public static let maxPendingSignals = 64
+    /// What an unhandled step failure does in a playbook that does not say (`on_failure:` at its top level).
+    public var onFailure: FailurePolicy
 
     public init(agents: [Agent] = [], slaWarningFraction: Double = 0.8, maxVisitsPerStep: Int = 100,
-        calls: CallScope = .none, signalRetention: TimeSpan = .hours(168))
+        calls: CallScope = .none, signalRetention: TimeSpan = .hours(168), onFailure: FailurePolicy = .fail)
     {
+        self.onFailure = onFailure
         self.agents = agents
         self.slaWarningFraction = slaWarningFraction
         self.maxVisitsPerStep = maxVisitsPerStep

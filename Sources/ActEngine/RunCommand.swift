@@ -16,6 +16,13 @@ public enum RunCommand: Hashable, Sendable, Codable {
     case audit(AuditRecord)
     /// The run reached its end (`.completed`, `.failed` or `.cancelled`).
     case runFinished(RunStatus)
+    /// Record an incident for operators. With `holdsRun` the run waits on it (status `incident`) until
+    /// ``RunEvent/incidentAction(_:actor:reason:)``; otherwise (a failed compensation under
+    /// ``FailurePolicy/fail``) the run went on and the incident only tells.
+    case incidentOpened(RunIncident, holdsRun: Bool)
+    /// The incident the run waited on is answered (`retry`, `skip`, `fail`, `rewind`, `cancel`), with the
+    /// operator's reason.
+    case incidentClosed(resolution: String, reason: String?)
     /// A task attempt that existed before the event now has another ``TaskStatus``.
     ///
     /// These come after the event's other commands, one per attempt, the net change over the event. An
@@ -78,6 +85,12 @@ public struct AuditRecord: Hashable, Sendable, Codable {
         case paused
         case resumed
         case cancelled
+        /// The run waits on an incident.
+        case incident
+        /// An operator answered the run's incident (detail: retry, skip or fail, and the reason).
+        case incidentAnswered = "incident_answered"
+        /// An operator ran the run again from a step.
+        case rewound
     }
 
     public var kind: Kind
@@ -177,6 +190,8 @@ public struct GovernanceEvent: Hashable, Sendable, Codable {
         case runCompleted = "run.completed"
         case runFailed = "run.failed"
         case runCancelled = "run.cancelled"
+        /// The run waits on an incident (a step or a compensation failed under `on_failure: incident`).
+        case incidentOpened = "incident.opened"
     }
 
     public var kind: Kind

@@ -28,4 +28,34 @@ public enum RunEvent: Hashable, Sendable, Codable {
     case resume
     /// Stop the run: cancel its timers, ignore later results, undo completed steps, end as cancelled.
     case cancel(reason: String)
+    /// An operator's answer to the incident a run waits on (status ``RunStatus/incident``): the one at
+    /// visit `visit` of `step`, so that an answer meant for an earlier incident never acts on a later one.
+    case incidentAction(IncidentAction, step: StepID, visit: Int, actor: String, reason: String?)
+    /// Run again from a top-level step: a run that finished, or one waiting on a step's incident. The records
+    /// of that step and of every step written after it are set aside (status `cancelled`, their outputs no
+    /// longer in the context); the outputs of the steps before it are kept. Refused (ignored) when a step it
+    /// would keep was compensated (``RunStateMachine/rewindProblem(state:playbook:to:)``).
+    case rewind(to: StepID, actor: String, reason: String?)
+}
+
+/// What an operator does about an incident.
+public enum IncidentAction: Hashable, Sendable, Codable {
+    /// Enter the failed step again, as a new visit; for a task step `input` (a JSON merge patch, RFC 7396)
+    /// is merged into its `input:`. For a failed compensation: send it again as the next attempt.
+    case retry(input: JSONValue?)
+    /// Go on as if the step completed with `output` (it is then not compensated); for a failed compensation,
+    /// as if it was undone.
+    case skip(output: JSONValue)
+    /// Give up: the run fails and its completed steps are compensated; for a failed compensation, it stays
+    /// failed and the other compensations run.
+    case fail
+
+    /// `retry`, `skip` or `fail`.
+    public var name: String {
+        switch self {
+        case .retry: "retry"
+        case .skip: "skip"
+        case .fail: "fail"
+        }
+    }
 }

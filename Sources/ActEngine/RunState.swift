@@ -37,6 +37,9 @@ public struct RunState: Hashable, Sendable, Codable {
     /// ``EngineConfiguration/signalRetention`` for a wait that starts later (`nil`: none; states written
     /// before signals were kept have no such field).
     public var pendingSignals: [PendingSignal]?
+    /// The incident the run waits on while its status is ``RunStatus/incident``: a step failure nothing in
+    /// the playbook handles, or a failed compensation, under ``FailurePolicy/incident``.
+    public var incident: RunIncident?
 
     public init(runID: RunID, playbookID: PlaybookID, payload: JSONValue, startedAt: Instant) {
         self.runID = runID
@@ -82,6 +85,9 @@ public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
     case paused
     /// The run failed or was cancelled and its completed steps are being undone, one at a time.
     case compensating
+    /// A step failed (or a compensation did) and the run waits for an operator to retry, skip or fail it
+    /// (``RunState/incident``). Nothing is in flight; signals are kept for after a retry.
+    case incident
     case completed
     case failed
     case cancelled
@@ -90,7 +96,7 @@ public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
     public var isFinished: Bool {
         switch self {
         case .completed, .failed, .cancelled: true
-        case .running, .paused, .compensating: false
+        case .running, .paused, .compensating, .incident: false
         }
     }
 }
@@ -137,6 +143,9 @@ public struct StepRecord: Hashable, Sendable, Codable {
     public var finishedAt: Instant?
     /// Why the step failed (or was cancelled).
     public var error: String?
+    /// The task input of this visit when an operator patched it (an incident's retry); `nil`: the step's
+    /// `input:`.
+    public var input: JSONValue?
     /// The SLA deadline of this visit, when the step has an SLA.
     public var deadline: Instant?
     public var slaWarned: Bool
@@ -260,6 +269,8 @@ public struct CompensationTask: Hashable, Sendable, Codable {
         case inFlight = "in_flight"
         case completed
         case failed
+        /// It failed and an operator said it was undone by hand (an incident's `skip`).
+        case skipped
     }
 
     public var step: StepID
@@ -268,14 +279,53 @@ public struct CompensationTask: Hashable, Sendable, Codable {
     public var outcome: Outcome
     public var error: String?
     public var dispatchedAt: Instant
+    /// The attempt in flight or last made: an incident's retry sends the compensation again (`nil`: 1).
+    public var attempt: Int?
 
-    public init(step: StepID, visit: Int, task: TaskID, outcome: Outcome, error: String? = nil, dispatchedAt: Instant) {
+    public init(
+        step: StepID, visit: Int, task: TaskID, outcome: Outcome, error: String? = nil, dispatchedAt: Instant,
+        attempt: Int? = nil
+    ) {
         self.step = step
         self.visit = visit
         self.task = task
         self.outcome = outcome
         self.error = error
         self.dispatchedAt = dispatchedAt
+        self.attempt = attempt
+    }
+
+    /// The attempt in flight or last made.
+    public var currentAttempt: Int { attempt ?? 1 }
+}
+
+/// What a run in status ``RunStatus/incident`` waits on.
+public struct RunIncident: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        /// A step failed (retries exhausted, refused, no switch case, loop limit) and nothing handles it.
+        case stepFailed = "step_failed"
+        /// A compensation task failed.
+        case compensationFailed = "compensation_failed"
+    }
+
+    public var kind: Kind
+    /// The failed step (for a compensation: the step being undone).
+    public var step: StepID
+    public var visit: Int
+    public var reason: String
+    public var at: Instant
+    /// The failed task, when a task failed (for a compensation, its task).
+    public var task: TaskID?
+    public var attempt: Int?
+
+    public init(kind: Kind, step: StepID, visit: Int, reason: String, at: Instant, task: TaskID? = nil, attempt: Int? = nil) {
+        self.kind = kind
+        self.step = step
+        self.visit = visit
+        self.reason = reason
+        self.at = at
+        self.task = task
+        self.attempt = attempt
     }
 }
 

@@ -36,12 +36,12 @@ extension RunStateMachine {
         }
     }
 
-    /// The status the `tasks` table shows for a compensation (always attempt 1).
+    /// The status the `tasks` table shows for a compensation's current attempt.
     static func status(of task: CompensationTask, runStatus: RunStatus) -> TaskStatus {
         switch task.outcome {
         case .inFlight: runStatus == .compensating ? .dispatched : .cancelled
         case .completed: .completed
-        case .failed: .failed
+        case .failed, .skipped: .failed
         }
     }
 
@@ -58,7 +58,8 @@ extension RunStateMachine {
     mutating func willChangeCompensations() {
         guard let progress = state.compensation else { return }
         for task in progress.done + (progress.current.map { [$0] } ?? []) {
-            taskLedger.noteBefore(.init(task: task.task, attempt: 1), Self.status(of: task, runStatus: state.status))
+            taskLedger.noteBefore(.init(task: task.task, attempt: task.currentAttempt),
+                Self.status(of: task, runStatus: state.status))
         }
     }
 
@@ -96,9 +97,9 @@ extension RunStateMachine {
     /// The attempt's status now, with its record for a step's task (`nil` for a compensation); `nil` when
     /// the state no longer holds the attempt.
     private func currentStatus(of attempt: TaskStatusLedger.Attempt) -> (TaskStatus, TaskRecord?)? {
-        if let progress = state.compensation, attempt.attempt == 1 {
+        if let progress = state.compensation {
             let tasks = progress.done + (progress.current.map { [$0] } ?? [])
-            if let task = tasks.last(where: { $0.task == attempt.task }) {
+            if let task = tasks.last(where: { $0.task == attempt.task && $0.currentAttempt == attempt.attempt }) {
                 return (Self.status(of: task, runStatus: state.status), nil)
             }
         }

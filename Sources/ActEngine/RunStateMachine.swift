@@ -39,7 +39,7 @@ public import ActPlaybook
 /// An event that does not apply leaves ``state`` unchanged and returns no commands; see ``RunEvent``.
 public struct RunStateMachine: Sendable {
     /// The run, as persisted.
-    public private(set) var state: RunState
+    public internal(set) var state: RunState
     /// The playbook version the run started with.
     public let playbook: Playbook
     public let configuration: EngineConfiguration
@@ -47,6 +47,8 @@ public struct RunStateMachine: Sendable {
     let index: PlaybookIndex
     /// Commands produced by the event being handled.
     private var output: [RunCommand] = []
+    /// The patched input an incident's retry gives the visit it starts.
+    var retryInput: (step: StepID, input: JSONValue)?
     /// The top-level step the flow last left, to name it when its successor does not exist.
     private var lastLeft: StepID?
     /// The instant of the event being handled.
@@ -102,9 +104,14 @@ public struct RunStateMachine: Sendable {
         taskLedger = TaskStatusLedger()
         switch state.status {
         case .completed, .failed, .cancelled:
-            return []
+            guard case .rewind(let step, let actor, let reason) = event else { return [] }
+            rewind(to: step, actor: actor, reason: reason)
+            deliverKeptSignals()
         case .compensating:
             handleWhileCompensating(event)
+        case .incident:
+            handleWhileIncident(event)
+            deliverKeptSignals()
         case .running, .paused:
             handleWhileActive(event)
             deliverKeptSignals()
@@ -141,11 +148,17 @@ public struct RunStateMachine: Sendable {
             state.heldDispatches = []
             for dispatch in held { send(dispatch) }
         case .cancel(let reason):
-            state.failure = RunFailure(step: nil, reason: reason)
-            audit(.cancelled, detail: reason)
-            abandonActiveSteps(reason: "run cancelled: \(reason)")
-            startCompensation(ending: .cancelled)
+            cancel(reason: reason)
+        case .incidentAction, .rewind:
+            return
         }
+    }
+
+    mutating func cancel(reason: String) {
+        state.failure = RunFailure(step: nil, reason: reason)
+        audit(.cancelled, detail: reason)
+        abandonActiveSteps(reason: "run cancelled: \(reason)")
+        startCompensation(ending: .cancelled)
     }
 
     private mutating func handleWhileCompensating(_ event: RunEvent) {
@@ -154,7 +167,31 @@ public struct RunStateMachine: Sendable {
             compensationAnswered(id, attempt: attempt, failure: nil)
         case .taskFailed(let id, let attempt, let reason, _):
             compensationAnswered(id, attempt: attempt, failure: reason)
-        case .timerFired, .signal, .approval, .pause, .resume, .cancel:
+        case .timerFired, .signal, .approval, .pause, .resume, .cancel, .incidentAction, .rewind:
+            return
+        }
+    }
+
+    /// A run waiting on an incident takes the operator's answer, a rewind, a cancel (a step's incident
+    /// only) and signals (kept for after a retry); nothing else is in flight.
+    private mutating func handleWhileIncident(_ event: RunEvent) {
+        guard let incident = state.incident else { return }
+        switch (event, incident.kind) {
+        case (.incidentAction(let action, let step, let visit, let actor, let reason), .stepFailed):
+            guard step == incident.step, visit == incident.visit else { return }
+            answerStepIncident(incident, action, actor: actor, reason: reason)
+        case (.incidentAction(let action, let step, let visit, let actor, let reason), .compensationFailed):
+            guard step == incident.step, visit == incident.visit else { return }
+            answerCompensationIncident(incident, action, actor: actor, reason: reason)
+        case (.rewind(let step, let actor, let reason), .stepFailed):
+            rewind(to: step, actor: actor, reason: reason)
+        case (.cancel(let reason), .stepFailed):
+            closeIncident(resolution: "cancel", reason: reason)
+            cancel(reason: reason)
+        case (.signal(let name, let payload), .stepFailed):
+            keep(name, payload: payload)
+        case (.taskCompleted, _), (.taskFailed, _), (.timerFired, _), (.signal, _), (.approval, _), (.pause, _),
+            (.resume, _), (.cancel, _), (.rewind, _):
             return
         }
     }
@@ -228,7 +265,7 @@ public struct RunStateMachine: Sendable {
             didCreateAttempt(state.steps[r].tasks[t].id, state.steps[r].tasks[t].attempt)
             state.steps[r].tasks[t].state = .inFlight
             state.steps[r].tasks[t].dispatchedAt = now
-            dispatch(step: step, assignee: spec.assignee, task: state.steps[r].tasks[t], input: spec.input)
+            dispatch(step: step, assignee: spec.assignee, task: state.steps[r].tasks[t], input: state.steps[r].input ?? spec.input)
         case .slaWarning:
             guard !record.slaWarned else { return }
             state.steps[r].slaWarned = true
@@ -265,8 +302,8 @@ public struct RunStateMachine: Sendable {
     }
 
     /// Keeps a signal nobody listens for yet, for a wait that starts within the retention.
-    private mutating func keep(_ name: String, payload: JSONValue) {
-        guard configuration.signalRetention > .zero, state.status == .running || state.status == .paused else { return }
+    mutating func keep(_ name: String, payload: JSONValue) {
+        guard configuration.signalRetention > .zero, [.running, .paused, .incident].contains(state.status) else { return }
         var pending = unexpiredSignals()
         pending.append(RunState.PendingSignal(name: name, payload: payload, at: now))
         if pending.count > EngineConfiguration.maxPendingSignals {
@@ -328,8 +365,8 @@ public struct RunStateMachine: Sendable {
     }
 
     private mutating func compensationAnswered(_ id: TaskID, attempt: Int, failure: String?) {
-        guard var progress = state.compensation, var current = progress.current, current.task == id, attempt == 1,
-            current.outcome == .inFlight
+        guard var progress = state.compensation, var current = progress.current, current.task == id,
+            attempt == current.currentAttempt, current.outcome == .inFlight
         else { return }
         willChangeCompensations()
         let assignee = index.step(current.step)?.compensate?.label
@@ -338,14 +375,23 @@ public struct RunStateMachine: Sendable {
             current.outcome = .failed
             current.error = failure
             emit(
-                .stepFailed, step: current.step, visit: current.visit, task: id, attempt: 1, assignee: assignee, duration: duration,
-                detail: failure, willRetry: false, isCompensation: true
+                .stepFailed, step: current.step, visit: current.visit, task: id, attempt: attempt, assignee: assignee,
+                duration: duration, detail: failure, willRetry: false, isCompensation: true
             )
+            let incident = RunIncident(kind: .compensationFailed, step: current.step, visit: current.visit,
+                reason: failure, at: now, task: id, attempt: attempt)
+            if failurePolicy == .incident {
+                progress.current = current
+                state.compensation = progress
+                holdOnIncident(incident)
+                return
+            }
+            record(.incidentOpened(incident, holdsRun: false))
         } else {
             current.outcome = .completed
             emit(
-                .stepCompleted, step: current.step, visit: current.visit, task: id, attempt: 1, assignee: assignee, duration: duration,
-                isCompensation: true
+                .stepCompleted, step: current.step, visit: current.visit, task: id, attempt: attempt, assignee: assignee,
+                duration: duration, isCompensation: true
             )
         }
         progress.current = nil
@@ -380,7 +426,7 @@ public struct RunStateMachine: Sendable {
 
     /// Follows the flow through instantaneous steps (skipped, switches) until a step waits for something
     /// or the run ends. Iterative, so long chains cannot exhaust the stack; the visit limit ends cycles.
-    private mutating func proceed(to flow: Flow) {
+    mutating func proceed(to flow: Flow) {
         var flow = flow
         while true {
             switch flow {
@@ -388,6 +434,14 @@ public struct RunStateMachine: Sendable {
                 finishRun(.completed)
                 return
             case .fail(let step, let reason):
+                if failurePolicy == .incident, let step, index.isTopLevel(step), let record = state.record(step),
+                    record.status == .failed
+                {
+                    let task = record.tasks.first { $0.state == .failed }
+                    holdOnIncident(RunIncident(kind: .stepFailed, step: step, visit: record.visit, reason: reason,
+                        at: now, task: task?.id, attempt: task?.attempt))
+                    return
+                }
                 state.failure = RunFailure(step: step, reason: reason)
                 abandonActiveSteps(reason: "run failed")
                 startCompensation(ending: .failed)
@@ -416,6 +470,7 @@ public struct RunStateMachine: Sendable {
             return .next(.fail(step.id, reason))
         }
         state.currentStep = step.id
+        if let patch = retryInput, patch.step == step.id { state.steps[r].input = patch.input }
         if let condition = step.when, !condition.holds(in: state) {
             close(r, status: .skipped)
             audit(.skipped, step: step.id, detail: "when: false")
@@ -515,7 +570,7 @@ public struct RunStateMachine: Sendable {
             let task = TaskRecord(id: id, attempt: 1, agent: route.agent, target: route.target, dispatchedAt: now)
             state.steps[r].tasks.append(task)
             didCreateAttempt(id, 1)
-            dispatch(step: step, assignee: spec.assignee, task: task, input: spec.input)
+            dispatch(step: step, assignee: spec.assignee, task: task, input: state.steps[r].input ?? spec.input)
         }
     }
 
@@ -559,7 +614,7 @@ public struct RunStateMachine: Sendable {
 
     /// Ends a step visit: records the outcome, cancels the visit's timers, abandons a block's branches,
     /// reports it, and says where the flow goes (`nil`: nowhere yet).
-    private mutating func close(_ id: StepID, _ outcome: Outcome) -> Flow? {
+    mutating func close(_ id: StepID, _ outcome: Outcome) -> Flow? {
         guard let r = recordIndex(id), let step = index.step(id) else { return nil }
         let record = state.steps[r]
         switch outcome {
@@ -649,7 +704,7 @@ public struct RunStateMachine: Sendable {
         return close(blockID, .completed(.object(outputs)))
     }
 
-    private func successor(of step: Step) -> Flow {
+    func successor(of step: Step) -> Flow {
         if let next = step.next { return .step(next) }
         return index.following(step.id).map { .step($0) } ?? .end
     }
@@ -662,7 +717,7 @@ public struct RunStateMachine: Sendable {
         }
     }
 
-    private mutating func abandonActiveSteps(reason: String) {
+    mutating func abandonActiveSteps(reason: String) {
         abandon(state.steps.filter { $0.status.isActive }.map(\.step), reason: reason)
         state.currentStep = nil
         state.heldDispatches = []
@@ -671,7 +726,7 @@ public struct RunStateMachine: Sendable {
 
     // MARK: - Ending
 
-    private mutating func startCompensation(ending: RunStatus) {
+    mutating func startCompensation(ending: RunStatus) {
         willChangeCompensations()
         state.status = .compensating
         state.compensation = CompensationProgress(
@@ -680,30 +735,37 @@ public struct RunStateMachine: Sendable {
         compensateNext()
     }
 
-    private mutating func compensateNext() {
+    mutating func compensateNext() {
         guard var progress = state.compensation else { return }
         while !progress.remaining.isEmpty {
             let item = progress.remaining.removeFirst()
-            guard let step = index.step(item.step), let action = step.compensate else { continue }
+            guard index.step(item.step)?.compensate != nil else { continue }
             let id = TaskID.compensation(run: state.runID, step: item.step, visit: item.visit)
-            let route = routes(for: action, skills: [], mode: .single).first
             progress.current = CompensationTask(
                 step: item.step, visit: item.visit, task: id, outcome: .inFlight, error: nil, dispatchedAt: now
             )
-            didCreateAttempt(id, 1)
             state.compensation = progress
-            send(
-                TaskDispatch(
-                    task: id, attempt: 1, run: state.runID, playbook: state.playbookID, step: item.step,
-                    visit: item.visit, assignee: action, target: route?.target ?? .routingKey(action.routingKey), agent: route?.agent,
-                    deadline: nil, payload: state.payload, input: state.record(item.step)?.output,
-                    context: dispatchContext(), isCompensation: true
-                )
-            )
+            sendCompensation()
             return
         }
         state.compensation = progress
         finishRun(progress.ending)
+    }
+
+    /// Sends the current compensation's attempt.
+    mutating func sendCompensation() {
+        guard let current = state.compensation?.current, let action = index.step(current.step)?.compensate else { return }
+        let route = routes(for: action, skills: [], mode: .single).first
+        didCreateAttempt(current.task, current.currentAttempt)
+        send(
+            TaskDispatch(
+                task: current.task, attempt: current.currentAttempt, run: state.runID, playbook: state.playbookID,
+                step: current.step, visit: current.visit, assignee: action,
+                target: route?.target ?? .routingKey(action.routingKey), agent: route?.agent, deadline: nil,
+                payload: state.payload, input: state.record(current.step)?.output, context: dispatchContext(),
+                isCompensation: true
+            )
+        )
     }
 
     private mutating func finishRun(_ status: RunStatus) {
@@ -717,7 +779,7 @@ public struct RunStateMachine: Sendable {
         switch status {
         case .completed: kind = .runCompleted
         case .cancelled: kind = .runCancelled
-        case .failed, .running, .paused, .compensating: kind = .runFailed
+        case .failed, .running, .paused, .compensating, .incident: kind = .runFailed
         }
         emit(kind, step: state.failure?.step, duration: now - state.startedAt, detail: state.failure?.reason)
         output.append(.runFinished(status))
@@ -759,7 +821,7 @@ public struct RunStateMachine: Sendable {
         return ["steps": .object(outputs), "result": state.result ?? .null]
     }
 
-    private mutating func emit(
+    mutating func emit(
         _ kind: GovernanceEvent.Kind, step: StepID? = nil, visit: Int? = nil, task: TaskID? = nil,
         attempt: Int? = nil, assignee: String? = nil, agent: AgentID? = nil, duration: TimeSpan? = nil,
         detail: String? = nil, willRetry: Bool? = nil, isCompensation: Bool = false
@@ -776,7 +838,12 @@ public struct RunStateMachine: Sendable {
         )
     }
 
-    private mutating func audit(
+    /// Adds a command the event produced.
+    mutating func record(_ command: RunCommand) {
+        output.append(command)
+    }
+
+    mutating func audit(
         _ kind: AuditRecord.Kind, step: StepID? = nil, actor: String? = nil, detail: String? = nil
     ) {
         output.append(.audit(AuditRecord(kind: kind, step: step, at: now, actor: actor, detail: detail)))
@@ -789,7 +856,7 @@ public struct RunStateMachine: Sendable {
         output.append(.scheduleTimer(id, kind, due: due))
     }
 
-    private mutating func cancelTimers(where predicate: (PendingTimer) -> Bool) {
+    mutating func cancelTimers(where predicate: (PendingTimer) -> Bool) {
         var kept: [PendingTimer] = []
         for timer in state.timers {
             if predicate(timer) {
@@ -803,7 +870,7 @@ public struct RunStateMachine: Sendable {
 
     // MARK: - Lookups
 
-    private func recordIndex(_ id: StepID) -> Int? {
+    func recordIndex(_ id: StepID) -> Int? {
         state.steps.firstIndex { $0.step == id }
     }
 

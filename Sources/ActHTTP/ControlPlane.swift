@@ -72,8 +72,16 @@ public protocol ControlPlane: Sendable {
     /// The agent registry, by id.
     func listAgents() async throws -> [API.Agent]
 
-    /// Open incidents, newest first.
-    func listIncidents(limit: Int) async throws -> [API.Incident]
+    /// Incidents newest first: `status` `open`, `resolved` or `all`; of one run and one kind when given;
+    /// `before` an incident id pages on.
+    func listIncidents(status: String, runID: String?, kind: String?, before: Int64?, limit: Int) async throws
+        -> API.IncidentPage
+
+    /// One incident; `nil` when there is none with that id.
+    func incident(id: Int64) async throws -> API.Incident?
+
+    /// Marks an incident that holds no run resolved by `actor`; false when it was not open (or holds a run).
+    func resolveIncident(id: Int64, actor: String, reason: String?) async throws -> Bool
 
     /// Whether PostgreSQL and the broker answer.
     func checkReadiness() async -> API.Readiness

@@ -121,8 +121,21 @@ public struct LiveControlPlane: ControlPlane {
         return orchestrator.agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: instant) }
     }
 
-    public func listIncidents(limit: Int) async throws -> [API.Incident] {
-        try await store.openIncidents(limit: limit).map(API.Incident.init)
+    public func listIncidents(status: String, runID: String?, kind: String?, before: Int64?, limit: Int)
+        async throws -> API.IncidentPage
+    {
+        let rows = try await store.listIncidents(status: Store.IncidentStatus(rawValue: status) ?? .open, runID: runID,
+            kind: kind, before: before, limit: limit + 1)
+        let page = rows.prefix(limit).map(API.Incident.init)
+        return API.IncidentPage(incidents: page, next: rows.count > limit ? page.last.map { String($0.id) } : nil)
+    }
+
+    public func incident(id: Int64) async throws -> API.Incident? {
+        try await store.incident(id: id).map(API.Incident.init)
+    }
+
+    public func resolveIncident(id: Int64, actor: String, reason: String?) async throws -> Bool {
+        try await store.resolveIncident(id: id, actor: actor, note: reason)
     }
 
     public func checkReadiness() async -> API.Readiness {

@@ -164,15 +164,56 @@ extension Store {
 
     /// Open incidents, newest first.
     public func openIncidents(limit: Int) async throws -> [Incident] {
+        try await listIncidents(status: .open, limit: limit)
+    }
+
+    /// Which incidents ``listIncidents(status:runID:kind:before:limit:)`` lists.
+    public enum IncidentStatus: String, Sendable, CaseIterable {
+        case open, resolved, all
+    }
+
+    /// Incidents newest first, by status, run and kind; `before` an incident id pages on.
+    public func listIncidents(
+        status: IncidentStatus, runID: String? = nil, kind: String? = nil, before: Int64? = nil, limit: Int
+    ) async throws -> [Incident] {
         try await client.withConnection { connection in
-            try await connection.query(StoreSQL.openIncidents, [PostgresBind(max(1, min(limit, 1_000)))]).map { row in
-                let incidentID: Int64 = try row.decode(column: 0)
-                let detailText: String = try row.decode(column: 3)
-                let detail = try Self.json(detailText, column: "incidents.detail", row: "incident \(incidentID)")
-                return Incident(incidentID: incidentID, kind: try row.decode(column: 1),
-                    runID: try row.decode(column: 2), detail: detail, createdAt: try row.decode(column: 4))
-            }
+            try await connection.query(StoreSQL.listIncidents, [
+                PostgresBind(status == .all ? nil : status.rawValue), PostgresBind(runID), PostgresBind(kind),
+                PostgresBind(before), PostgresBind(max(1, min(limit, 1_000))),
+            ]).map(Self.incident)
         }
+    }
+
+    /// One incident, resolved or not.
+    public func incident(id: Int64) async throws -> Incident? {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.incident, [PostgresBind(id)]).first.map(Self.incident)
+        }
+    }
+
+    /// Marks an incident that holds no run as resolved by `actor`.
+    /// - Returns: Whether it was open (false: already resolved, holding a run, or unknown).
+    public func resolveIncident(id: Int64, actor: String, note: String?) async throws -> Bool {
+        try await client.withConnection { connection in
+            !(try await connection.query(StoreSQL.resolveIncident, [PostgresBind(id), PostgresBind(actor),
+                PostgresBind(note)]).isEmpty)
+        }
+    }
+
+    private static func incident(_ row: PostgresRow) throws -> Incident {
+        let incidentID: Int64 = try row.decode(column: 0)
+        let detailText: String = try row.decode(column: 3)
+        let detail = try Self.json(detailText, column: "incidents.detail", row: "incident \(incidentID)")
+        var resolution: IncidentResolution?
+        if let action: String = try row.decode(column: 6) {
+            resolution = IncidentResolution(action: action, actor: try row.decode(String?.self, column: 7) ?? "",
+                note: try row.decode(column: 8), at: try row.decode(Int64?.self, column: 9) ?? 0)
+        } else if let at: Int64 = try row.decode(column: 9) {
+            resolution = IncidentResolution(action: "resolve", actor: "", note: nil, at: at)  // resolved by SQL
+        }
+        return Incident(incidentID: incidentID, kind: try row.decode(column: 1), runID: try row.decode(column: 2),
+            detail: detail, createdAt: try row.decode(column: 4), holdsRun: try row.decode(column: 5),
+            resolution: resolution)
     }
 
     /// Records incidents outside a batch (e.g. an unroutable message seen by the relay).

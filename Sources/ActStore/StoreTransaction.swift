@@ -210,12 +210,26 @@ public struct StoreTransaction: Sendable {
             }
             statements.append(.prepared(StoreSQL.insertAudit, [Self.json(rows)]))
         }
+        if !batch.resolvedRunIncidents.isEmpty {
+            var rows = JSONRows()
+            for (runID, resolution) in batch.resolvedRunIncidents.sorted(by: { $0.key < $1.key }) {
+                rows.append([
+                    "run_id": .string(runID), "resolution": .string(resolution.action),
+                    "actor": .string(resolution.actor), "note": .string(resolution.note), "at_ms": .int(resolution.at),
+                ])
+            }
+            statements.append(.prepared(StoreSQL.resolveRunIncidents, [Self.json(rows)]))
+        }
         if !batch.incidents.isEmpty {
             var rows = JSONRows()
-            for incident in batch.incidents {
+            for (ordinal, incident) in batch.incidents.enumerated() {
+                let resolution = incident.resolution
                 rows.append([
                     "kind": .string(incident.kind), "run_id": .string(incident.runID), "detail": .json(incident.detail),
-                    "created_ms": .int(incident.createdAt),
+                    "created_ms": .int(incident.createdAt), "holds_run": .bool(incident.holdsRun),
+                    "resolution": .string(resolution?.action), "resolved_by": .string(resolution?.actor),
+                    "resolution_note": .string(resolution?.note), "resolved_ms": .int(resolution?.at),
+                    "ordinal": .int(Int64(ordinal)),
                 ])
             }
             statements.append(.prepared(StoreSQL.insertIncidents, [Self.json(rows)]))

@@ -107,6 +107,10 @@ func summary(_ commands: [RunCommand], taskStatuses: Bool = false) -> [String] {
         case .taskStatusChanged(let update):
             guard taskStatuses else { return nil }
             return "task \(update.task)#\(update.attempt) \(update.status.rawValue)"
+        case .incidentOpened(let incident, let holdsRun):
+            return "incident \(incident.kind.rawValue) \(incident.step)" + (holdsRun ? " holds" : "")
+        case .incidentClosed(let resolution, _):
+            return "incident closed \(resolution)"
         }
     }
 }

@@ -92,6 +92,9 @@ struct Observed {
     var duplicateDispatches: [String] = []
     var finished: RunStatus?
     var finishCount = 0
+    /// Incidents opened that held the run, and the step visits an operator skipped (not compensated).
+    var incidents = 0
+    var skipped: Set<String> = []
 }
 
 /// Drives a generated run: every dispatched attempt gets exactly one answer (sometimes delivered twice),
@@ -109,7 +112,8 @@ func driveRandomly(
     let payload: JSONValue = ["k": rng.pick(["A", "B", "C"])]
     var (machine, first) = RunStateMachine.start(
         runID: "g", playbook: playbook, payload: payload, now: t0,
-        configuration: EngineConfiguration(agents: agents, maxVisitsPerStep: 4)
+        configuration: EngineConfiguration(agents: agents, maxVisitsPerStep: 4,
+            onFailure: rng.chance(0.4) ? .incident : .fail)
     )
     if rng.chance(0.1) { pending.append((t0 + .seconds(Int64(rng.int(0...600))), .cancel(reason: "random cancel"))) }
     if rng.chance(0.2) {
@@ -144,8 +148,18 @@ func driveRandomly(
                 }
             case .scheduleTimer(let id, _, let due):
                 pending.append((due, .timerFired(id)))
-            case .cancelTimer, .audit, .taskStatusChanged:
+            case .cancelTimer, .audit, .taskStatusChanged, .incidentClosed:
                 break
+            case .incidentOpened(let incident, let holdsRun):
+                guard holdsRun else { break }
+                observed.incidents += 1
+                // An operator answers it some time later: retry, skip or fail.
+                let roll = rng.int(0...2)
+                let action: IncidentAction =
+                    roll == 0 ? .retry(input: nil) : roll == 1 ? .skip(output: ["skipped": true]) : .fail
+                if roll == 1, incident.kind == .stepFailed { observed.skipped.insert("\(incident.step.rawValue)#\(incident.visit)") }
+                pending.append((now + .seconds(Int64(rng.int(0...600))),
+                    .incidentAction(action, step: incident.step, visit: incident.visit, actor: "op", reason: nil)))
             case .emit(let event):
                 observed.governance.append(event)
                 if event.kind == .stepStarted, event.task == nil, let step = event.step,
@@ -208,11 +222,16 @@ extension Playbook {
             #expect(observed.duplicateDispatches.isEmpty, "seed \(seed)")
 
             // Compensations run in reverse completion order.
+            // (A skipped step is not compensated; a retried compensation is sent again: its first send counts.)
             let compensable = observed.governance.filter {
                 $0.kind == .stepCompleted && !$0.isCompensation
                     && $0.step.flatMap { playbook.stepIncludingBranches($0)?.compensate } != nil
+                    && !observed.skipped.contains("\($0.step?.rawValue ?? "")#\($0.visit ?? 0)")
             }
-            let compensations = observed.dispatched.filter(\.isCompensation)
+            var sent: Set<String> = []
+            let compensations = observed.dispatched.filter {
+                $0.isCompensation && sent.insert("\($0.step.rawValue)#\($0.visit)").inserted
+            }
             switch machine.state.status {
             case .failed, .cancelled:
                 #expect(
@@ -222,7 +241,7 @@ extension Playbook {
                 #expect(compensations.map(\.visit) == compensable.reversed().compactMap(\.visit))
             case .completed:
                 #expect(compensations.isEmpty)
-            case .running, .paused, .compensating:
+            case .running, .paused, .compensating, .incident:
                 break
             }
 

@@ -375,7 +375,8 @@ let transitions: [Transition] = [
         ]
     ),
     Transition(
-        name: "a failed compensation is reported and the run still ends", playbook: Playbooks.compensating,
+        name: "a failed compensation is reported, recorded as an incident, and the run still ends",
+        playbook: Playbooks.compensating,
         given: [
             (.taskCompleted("r/charge/1", attempt: 1, output: ["amount": 75]), .seconds(1)),
             (.taskCompleted("r/ship/1", attempt: 1, output: done), .seconds(2)),
@@ -384,7 +385,10 @@ let transitions: [Transition] = [
         ],
         event: .taskFailed("r/charge/1/compensate", attempt: 1, reason: "bank offline", retryable: true),
         at: .seconds(12),
-        expected: ["emit metrics.step_failed charge (compensation)", "emit run.cancelled -", "finished cancelled"],
+        expected: [
+            "emit metrics.step_failed charge (compensation)", "incident compensation_failed charge",
+            "emit run.cancelled -", "finished cancelled",
+        ],
         check: { $0.status == .cancelled && $0.compensation?.done.map(\.outcome) == [.completed, .failed] }
     ),
     Transition(

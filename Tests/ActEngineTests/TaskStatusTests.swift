@@ -33,9 +33,9 @@ enum FormerTaskStatusDiff {
                     switch task.outcome {
                     case .inFlight: state.status == .compensating ? .dispatched : .cancelled
                     case .completed: .completed
-                    case .failed: .failed
+                    case .failed, .skipped: .failed
                     }
-                statuses[Key(task: task.task, attempt: 1)] = (status, nil)
+                statuses[Key(task: task.task, attempt: task.currentAttempt)] = (status, nil)
             }
         }
         return statuses

@@ -47,7 +47,13 @@ final class InMemoryControlPlane: ControlPlane {
 
     func setReadiness(_ readiness: API.Readiness) { tables.withLock { $0.readiness = readiness } }
 
-    func addIncident(_ incident: Incident) { tables.withLock { $0.incidents.append(incident) } }
+    func addIncident(_ incident: Incident) {
+        tables.withLock { tables in
+            var incident = incident
+            if incident.incidentID == 0 { incident.incidentID = Int64(tables.incidents.count + 1) }
+            tables.incidents.append(incident)
+        }
+    }
 
     /// Makes every submission throw `error` (nil: work again).
     func failSubmissions(with error: (any Error & Sendable)?) { tables.withLock { $0.submitFailure = error } }
@@ -103,7 +109,17 @@ final class InMemoryControlPlane: ControlPlane {
         for timer in batch.scheduledTimers { tables.timers[timer.timerID] = timer }
         for id in batch.cancelledTimers { tables.timers[id] = nil }
         for entry in batch.audit { tables.audit[entry.entry.runID, default: []].append(entry) }
-        tables.incidents += batch.incidents
+        for (runID, resolution) in batch.resolvedRunIncidents {
+            for i in tables.incidents.indices where tables.incidents[i].runID == runID && tables.incidents[i].holdsRun
+                && tables.incidents[i].resolution == nil
+            {
+                tables.incidents[i].resolution = resolution
+            }
+        }
+        for var incident in batch.incidents {
+            incident.incidentID = Int64(tables.incidents.count + 1)
+            tables.incidents.append(incident)
+        }
         for task in batch.pullTasks { tables.pullTasks.append((task, nil, 0, 0)) }
     }
 
@@ -258,9 +274,32 @@ final class InMemoryControlPlane: ControlPlane {
         return agents.sorted { $0.id < $1.id }.map { API.Agent($0, now: now) }
     }
 
-    func listIncidents(limit: Int) async throws -> [API.Incident] {
+    func listIncidents(status: String, runID: String?, kind: String?, before: Int64?, limit: Int) async throws
+        -> API.IncidentPage
+    {
         tables.withLock { tables in
-            tables.incidents.sorted { $0.createdAt > $1.createdAt }.prefix(limit).map(API.Incident.init)
+            let rows = tables.incidents.sorted { $0.incidentID > $1.incidentID }.filter { incident in
+                (status == "all" || (status == "open") == (incident.resolution == nil))
+                    && (runID == nil || incident.runID == runID) && (kind == nil || incident.kind == kind)
+                    && (before == nil || incident.incidentID < before!)
+            }
+            let page = rows.prefix(limit).map(API.Incident.init)
+            return API.IncidentPage(incidents: page, next: rows.count > limit ? page.last.map { String($0.id) } : nil)
+        }
+    }
+
+    func incident(id: Int64) async throws -> API.Incident? {
+        tables.withLock { $0.incidents.first { $0.incidentID == id }.map(API.Incident.init) }
+    }
+
+    func resolveIncident(id: Int64, actor: String, reason: String?) async throws -> Bool {
+        tables.withLock { tables in
+            guard let i = tables.incidents.firstIndex(where: { $0.incidentID == id }),
+                tables.incidents[i].resolution == nil, !tables.incidents[i].holdsRun
+            else { return false }
+            tables.incidents[i].resolution = IncidentResolution(action: "resolve", actor: actor, note: reason,
+                at: tables.now.millisecondsSinceEpoch)
+            return true
         }
     }
 

@@ -103,11 +103,29 @@ struct PlaybookRouteTests {
             #expect(incidents.map { $0["id"] } == [2, 1])
             #expect(incidents[0]["run_id"] == .null)
             #expect(incidents[1] == ["id": 1, "kind": "unroutable", "run_id": "wf_1", "detail": ["key": "task.x"],
-                "created_at": "1970-01-01T00:00:01.000Z"])
-            do {
-                let value = try await client.send(.get, "/v1/incidents?limit=1")
-                #expect(try value.json["incidents"]?.arrayValue?.count == 1)
-            }
+                "created_at": "1970-01-01T00:00:01.000Z", "holds_run": false, "status": "open", "resolution": .null])
+            let page = try await client.send(.get, "/v1/incidents?limit=1").json
+            #expect(page["incidents"]?.arrayValue?.count == 1)
+            #expect(page["next"] == "2")
+            #expect(try await client.send(.get, "/v1/incidents?before=2").json["incidents"]?.arrayValue?.map { $0["id"] } == [1])
+            #expect(try await client.send(.get, "/v1/incidents?run=wf_1").json["incidents"]?.arrayValue?.count == 1)
+            #expect(try await client.send(.get, "/v1/incidents?status=bogus").status == .badRequest)
+
+            // One that holds no run is resolved once, by the caller, with a reason.
+            let retry = try await client.send(.post, "/v1/incidents/1/retry", token: Token.operate, json: "{}")
+            #expect(retry.status == .conflict)
+            #expect(try retry.json["detail"]?.stringValue?.contains("holds no run") == true)
+            let resolve = try await client.send(.post, "/v1/incidents/1/resolve", token: Token.operate,
+                json: #"{"reason": "queue bound"}"#)
+            #expect(resolve.status == .ok)
+            let one = try await client.send(.get, "/v1/incidents/1").json
+            #expect(one["status"] == "resolved")
+            #expect(one["resolution"]?["action"] == "resolve" && one["resolution"]?["reason"] == "queue bound")
+            #expect(try await client.send(.post, "/v1/incidents/1/resolve", token: Token.operate, json: "{}").status
+                == .conflict)
+            #expect(try await client.send(.get, "/v1/incidents?status=resolved").json["incidents"]?.arrayValue?.count == 1)
+            #expect(try await client.send(.get, "/v1/incidents/99").status == .notFound)
+            #expect(try await client.send(.get, "/v1/incidents/x").status == .badRequest)
         }
     }
 }

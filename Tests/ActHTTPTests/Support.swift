@@ -63,6 +63,12 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .get, path: "/v1/playbooks/{id}", scope: "read"),
         Route(method: .get, path: "/v1/agents", scope: "read"),
         Route(method: .get, path: "/v1/incidents", scope: "read"),
+        Route(method: .get, path: "/v1/incidents/{id}", scope: "read"),
+        Route(method: .post, path: "/v1/incidents/{id}/retry", scope: "operate"),
+        Route(method: .post, path: "/v1/incidents/{id}/skip", scope: "operate"),
+        Route(method: .post, path: "/v1/incidents/{id}/fail", scope: "operate"),
+        Route(method: .post, path: "/v1/incidents/{id}/resolve", scope: "operate"),
+        Route(method: .post, path: "/v1/runs/{id}/rewind", scope: "operate"),
     ]
 
     static var protected: [Route] { all.filter { $0.scope != nil } }

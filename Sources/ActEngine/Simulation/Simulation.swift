@@ -96,6 +96,8 @@ public struct Simulation: Sendable {
                     recorder.audit(record)
                 case .runFinished(let status):
                     recorder.finished(status, at: now, reason: machine.state.failure?.reason)
+                case .incidentOpened, .incidentClosed:
+                    break  // the governance event and the audit record tell them
                 case .taskStatusChanged:
                     break  // the timeline shows steps; the governance events already tell each attempt's end
                 }
@@ -205,6 +207,7 @@ private struct Recorder {
             }
         case .slaWarning: kind = .slaWarning
         case .slaViolation: kind = .slaViolation
+        case .incidentOpened: kind = .incident
         case .runCompleted, .runFailed, .runCancelled: return
         }
         entries.append(
@@ -237,6 +240,8 @@ private struct Recorder {
         case .paused: kind = .paused
         case .resumed: kind = .resumed
         case .cancelled: kind = .cancelRequested
+        case .incident: return  // the run.incident event tells it
+        case .incidentAnswered, .rewound: kind = .operatorAction
         }
         var detail = record.detail
         if record.kind == .approved || record.kind == .refused {
@@ -255,7 +260,7 @@ private struct Recorder {
             entries.append(
                 TimelineEntry(offset: time - start, step: step, actor: actor, kind: .ignored, detail: "approval: step not awaiting one")
             )
-        case .taskCompleted, .taskFailed, .timerFired, .pause, .resume, .cancel:
+        case .taskCompleted, .taskFailed, .timerFired, .pause, .resume, .cancel, .incidentAction, .rewind:
             break
         }
     }

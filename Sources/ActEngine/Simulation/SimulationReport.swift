@@ -46,6 +46,10 @@ public struct TimelineEntry: Hashable, Sendable, Codable {
         case compensationStarted = "compensation_started"
         case compensated
         case compensationFailed = "compensation_failed"
+        /// The run waits on an incident (a failed step or compensation under `on_failure: incident`).
+        case incident
+        /// An operator answered an incident or rewound the run.
+        case operatorAction = "operator_action"
         /// A signal or approval that applied to nothing.
         case ignored
         case runFinished = "run_finished"

@@ -66,6 +66,9 @@ public struct TimelineRenderer: Sendable {
             return worker("↩") + " compensating"
         case .compensated: return worker("↩") + " compensated"
         case .compensationFailed: return worker("✖") + " compensation failed" + suffix
+        case .incident: return "  🚨 " + Self.pad(step, 21) + "incident" + suffix
+        case .operatorAction:
+            return "  🔧 " + Self.pad(step, 21) + (entry.detail ?? "") + (entry.actor.map { " by \($0)" } ?? "")
         case .ignored: return "  · ignored " + (entry.detail ?? "")
         case .runFinished:
             let took = entry.duration.map { " in \(Self.format($0))" } ?? ""
@@ -73,7 +76,8 @@ public struct TimelineRenderer: Sendable {
             case .completed: return "🏁 COMPLETED\(took)"
             case .failed: return "💥 FAILED\(took)" + suffix
             case .cancelled: return "🛑 CANCELLED\(took)" + suffix
-            case .running, .paused, .compensating: return "⏳ \((entry.status ?? .running).rawValue.uppercased())"
+            case .running, .paused, .compensating, .incident:
+                return "⏳ \((entry.status ?? .running).rawValue.uppercased())"
             }
         }
     }

@@ -150,7 +150,10 @@ extension API.Incident {
     /// An incident row.
     public init(_ incident: ActStore.Incident) {
         self.init(id: incident.incidentID, kind: incident.kind, runID: incident.runID, detail: incident.detail,
-            createdAt: API.timestamp(incident.createdAt))
+            createdAt: API.timestamp(incident.createdAt), holdsRun: incident.holdsRun,
+            resolution: incident.resolution.map {
+                Resolution(action: $0.action, actor: $0.actor, reason: $0.note, at: API.timestamp($0.at))
+            })
     }
 }
 

@@ -534,16 +534,52 @@ public enum API {
         public var runID: String?
         public var detail: JSONValue
         public var createdAt: String
+        /// Whether the run waits on it (status `incident`) until it is answered with retry, skip or fail.
+        public var holdsRun: Bool
+        /// `open` or `resolved`.
+        public var status: String
+        public var resolution: Resolution?
 
-        public init(id: Int64, kind: String, runID: String?, detail: JSONValue, createdAt: String) {
+        public struct Resolution: Hashable, Sendable, Codable {
+            /// `resolve`, `retry`, `skip`, `fail`, `rewind` or `cancel`.
+            public var action: String
+            public var actor: String
+            public var reason: String?
+            public var at: String
+
+            public init(action: String, actor: String, reason: String?, at: String) {
+                self.action = action
+                self.actor = actor
+                self.reason = reason
+                self.at = at
+            }
+
+            public func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(action, forKey: .action)
+                try c.encode(actor, forKey: .actor)
+                try c.encode(reason, forKey: .reason)
+                try c.encode(at, forKey: .at)
+            }
+        }
+
+        public init(
+            id: Int64, kind: String, runID: String?, detail: JSONValue, createdAt: String, holdsRun: Bool = false,
+            resolution: Resolution? = nil
+        ) {
             self.id = id
             self.kind = kind
             self.runID = runID
             self.detail = detail
             self.createdAt = createdAt
+            self.holdsRun = holdsRun
+            self.status = resolution == nil ? "open" : "resolved"
+            self.resolution = resolution
         }
 
-        enum CodingKeys: String, CodingKey { case id, kind, runID = "run_id", detail, createdAt = "created_at" }
+        enum CodingKeys: String, CodingKey {
+            case id, kind, runID = "run_id", detail, createdAt = "created_at", holdsRun = "holds_run", status, resolution
+        }
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -552,7 +588,29 @@ public enum API {
             try c.encode(runID, forKey: .runID)
             try c.encode(detail, forKey: .detail)
             try c.encode(createdAt, forKey: .createdAt)
+            try c.encode(holdsRun, forKey: .holdsRun)
+            try c.encode(status, forKey: .status)
+            try c.encode(resolution, forKey: .resolution)
         }
+    }
+
+    /// A page of incidents, newest first; `next` pages on (`before`).
+    public struct IncidentPage: Hashable, Sendable, Encodable {
+        public var incidents: [Incident]
+        public var next: String?
+
+        public init(incidents: [Incident], next: String?) {
+            self.incidents = incidents
+            self.next = next
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(incidents, forKey: .incidents)
+            try c.encode(next, forKey: .next)
+        }
+
+        enum CodingKeys: String, CodingKey { case incidents, next }
     }
 
     /// Whether the service's dependencies answer.

@@ -91,7 +91,62 @@ struct EventAccepted: Encodable {
     enum CodingKeys: String, CodingKey { case eventID = "event_id", type, runs, outcome, reason }
 }
 
-/// 202 of `POST /v1/runs/{id}/pause|resume|cancel`.
+/// The last path segment of `POST /v1/incidents/{id}/…`.
+enum IncidentActionName: String, CaseIterable, Sendable {
+    case retry, skip, fail, resolve
+}
+
+/// `POST /v1/incidents/{id}/retry|skip|fail|resolve`.
+struct IncidentActionRequest: Decodable {
+    var reason: String?
+    /// retry: a JSON merge patch on the step's input.
+    var input: JSONValue?
+    /// skip: the output the step is taken to have produced (`null` is an output too).
+    var output: JSONValue?
+    var hasOutput = false
+    var actor: String?
+
+    enum CodingKeys: String, CodingKey { case reason, input, output, actor }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        reason = try c.decodeIfPresent(String.self, forKey: .reason)
+        input = try c.decodeIfPresent(JSONValue.self, forKey: .input)
+        hasOutput = c.contains(.output)
+        output = hasOutput ? try c.decode(JSONValue.self, forKey: .output) : nil
+        actor = try c.decodeIfPresent(String.self, forKey: .actor)
+    }
+}
+
+/// 202 of `POST /v1/incidents/{id}/retry|skip|fail|resolve`.
+struct IncidentActionAccepted: Encodable {
+    var incidentID: Int64
+    var runID: String?
+    var action: String
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case incidentID = "incident_id", runID = "run_id", action, outcome, reason }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(incidentID, forKey: .incidentID)
+        try c.encode(runID, forKey: .runID)
+        try c.encode(action, forKey: .action)
+        try c.encode(outcome, forKey: .outcome)
+        try c.encode(reason, forKey: .reason)
+    }
+}
+
+/// `POST /v1/runs/{id}/rewind`.
+struct RewindRequest: Decodable {
+    /// The top-level step to run again from.
+    var step: String
+    var reason: String?
+    var actor: String?
+}
+
+/// 202 of `POST /v1/runs/{id}/pause|resume|cancel|rewind`.
 struct RunCommandAccepted: Encodable {
     var runID: String
     var outcome: String

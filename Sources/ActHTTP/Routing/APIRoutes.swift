@@ -49,6 +49,7 @@ public func buildRouter(
     read.get("/v1/playbooks/:id", use: routes.playbookDetail)
     read.get("/v1/agents", use: routes.agents)
     read.get("/v1/incidents", use: routes.incidents)
+    read.get("/v1/incidents/:id", use: routes.incidentDetail)
 
     let operate = router.group().add(middleware: RequireScope(scope: .operate))
     operate.post("/v1/events", use: routes.postEvent)
@@ -57,6 +58,10 @@ public func buildRouter(
     operate.post("/v1/runs/:id/pause") { try await routes.runCommand($0, $1, command: .pause) }
     operate.post("/v1/runs/:id/resume") { try await routes.runCommand($0, $1, command: .resume) }
     operate.post("/v1/runs/:id/cancel") { try await routes.runCommand($0, $1, command: .cancel) }
+    operate.post("/v1/runs/:id/rewind", use: routes.rewind)
+    for action in IncidentActionName.allCases {
+        operate.post("/v1/incidents/:id/\(action.rawValue)") { try await routes.incidentAction($0, $1, action: action) }
+    }
     operate.post("/v1/runs/:id/signals/:name", use: routes.signal)
     operate.post("/v1/signals/:name", use: routes.keyedSignal)
     operate.post("/v1/tasks/claim", use: routes.claimTasks)
@@ -485,8 +490,112 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     }
 
     @Sendable func incidents(_ request: Request, context: Context) async throws -> Response {
-        let incidents = try await controlPlane.listIncidents(limit: try APIRequest.limit(request, default: 100))
-        return try APIResponse.json(Listing(key: "incidents", elements: incidents))
+        let status = try APIRequest.textQuery("status", request) ?? "open"
+        guard ["open", "resolved", "all"].contains(status) else {
+            throw APIProblem.badRequest("`status` must be open, resolved or all", field: "status")
+        }
+        var before: Int64?
+        if let text = try APIRequest.textQuery("before", request) {
+            guard let id = Int64(text), id > 0 else {
+                throw APIProblem.badRequest("`before` must be an incident id (the `next` of the previous page)",
+                    field: "before")
+            }
+            before = id
+        }
+        let page = try await controlPlane.listIncidents(status: status, runID: try APIRequest.textQuery("run", request),
+            kind: try APIRequest.textQuery("kind", request), before: before,
+            limit: try APIRequest.limit(request, default: 100))
+        return try APIResponse.json(page)
+    }
+
+    @Sendable func incidentDetail(_ request: Request, context: Context) async throws -> Response {
+        let id = try Self.incidentID(context)
+        guard let incident = try await controlPlane.incident(id: id) else { throw Self.incidentNotFound(id) }
+        return try APIResponse.json(incident)
+    }
+
+    /// `POST /v1/incidents/{id}/retry|skip|fail|resolve`: an incident holding its run is answered through the
+    /// run (retry, skip, fail); any other is marked resolved once its cause is fixed.
+    func incidentAction(_ request: Request, _ context: Context, action: IncidentActionName) async throws -> Response {
+        let id = try Self.incidentID(context)
+        let body: IncidentActionRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        guard let incident = try await controlPlane.incident(id: id) else { throw Self.incidentNotFound(id) }
+        if let resolution = incident.resolution {
+            throw APIProblem(.conflict, slug: "incident-resolved", title: "Already resolved",
+                detail: "incident \(id) was resolved (\(resolution.action)) by \(resolution.actor) at \(resolution.at)")
+        }
+        if action == .resolve {
+            if incident.holdsRun {
+                throw APIProblem(.conflict, slug: "incident-holds-run", title: "The incident holds its run",
+                    detail: "incident \(id) holds run \(incident.runID ?? "?"): answer it with retry, skip or fail")
+            }
+            guard try await controlPlane.resolveIncident(id: id, actor: actor, reason: body.reason) else {
+                throw APIProblem(.conflict, slug: "incident-resolved", title: "Already resolved",
+                    detail: "incident \(id) was resolved meanwhile")
+            }
+            return try APIResponse.json(IncidentActionAccepted(incidentID: id, runID: incident.runID, action: "resolve",
+                outcome: "applied", reason: nil), status: .ok)
+        }
+        guard incident.holdsRun, let runID = incident.runID, case .object(let detail) = incident.detail,
+            case .string(let step)? = detail["step_id"], case .number(let visitNumber)? = detail["visit"],
+            let visit = visitNumber.intValue
+        else {
+            throw APIProblem(.conflict, slug: "incident-holds-no-run", title: "No run waits on the incident",
+                detail: "incident \(id) (\(incident.kind)) holds no run, so there is nothing to \(action.rawValue); fix "
+                    + "its cause (docs/operations.md) and resolve it with POST /v1/incidents/\(id)/resolve")
+        }
+        if body.input != nil, action != .retry {
+            throw APIProblem.badRequest("`input` patches the step's input on retry only", field: "input")
+        }
+        let engineAction: IncidentAction
+        switch action {
+        case .retry: engineAction = .retry(input: body.input)
+        case .skip:
+            guard body.hasOutput else {
+                throw APIProblem.badRequest("`output` is required: the output the step is taken to have produced "
+                    + "(`{}` for none); later steps read it as steps.\(step)", field: "output")
+            }
+            engineAction = .skip(output: body.output ?? .null)
+        case .fail, .resolve: engineAction = .fail
+        }
+        let event = RunEvent.incidentAction(engineAction, step: StepID(step), visit: visit, actor: actor,
+            reason: body.reason)
+        let key = request.idempotencyKey.map { "incident:\(id):\(action.rawValue):\($0)" }
+        let result = try await submit(.operatorCommand(runID: RunID(runID), event: event, actor: actor, key: key))
+        let (outcome, reason) = try Self.outcome(result.outcome)
+        return try APIResponse.json(IncidentActionAccepted(incidentID: id, runID: runID, action: action.rawValue,
+            outcome: outcome, reason: reason), status: .accepted)
+    }
+
+    /// `POST /v1/runs/{id}/rewind`: run a finished run (or one waiting on a step's incident) again from a step.
+    @Sendable func rewind(_ request: Request, context: Context) async throws -> Response {
+        let runID = RunID(try APIRequest.pathParameter("id", context: context))
+        let body: RewindRequest = try await APIRequest.decode(request, context: context)
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        guard !body.step.isEmpty else {
+            throw APIProblem.badRequest("`step` must name the top-level step to run again from", field: "step")
+        }
+        guard try await controlPlane.runSummary(id: runID) != nil else { throw Self.runNotFound(runID) }
+        let key = request.idempotencyKey.map { "\(runID.rawValue):rewind:\($0)" }
+        let result = try await submit(.operatorCommand(runID: runID,
+            event: .rewind(to: StepID(body.step), actor: actor, reason: body.reason), actor: actor, key: key))
+        let (outcome, reason) = try Self.outcome(result.outcome)
+        return try APIResponse.json(RunCommandAccepted(runID: runID.rawValue, outcome: outcome, reason: reason),
+            status: .accepted)
+    }
+
+    static func incidentID(_ context: Context) throws -> Int64 {
+        let text = try APIRequest.pathParameter("id", context: context)
+        guard let id = Int64(text), id > 0 else {
+            throw APIProblem.badRequest("an incident id is a whole number, like 7; list them with GET /v1/incidents",
+                field: "id")
+        }
+        return id
+    }
+
+    static func incidentNotFound(_ id: Int64) -> APIProblem {
+        APIProblem.notFound("no incident \(id); list them with GET /v1/incidents?status=all", slug: "incident-not-found")
     }
 
     // MARK: Helpers

@@ -11,6 +11,9 @@ public struct Playbook: Hashable, Sendable, Codable {
     /// The business key of a run (`key: payload.application_id`), evaluated on the trigger's payload when
     /// the run starts: what a signal may name instead of the run id. `nil`: the trigger event's id.
     public var key: Expression?
+    /// What a failed step without its own `on_failure:` does (`on_failure: incident` at the top level);
+    /// `nil`: the service's setting (`engine.on_failure`).
+    public var onFailure: FailurePolicy?
     /// Top-level steps in written order. Without `next`/`on_*`, a step is followed by the one after it.
     public var steps: [Step]
     /// Where the playbook was read from, when it was read from a file.
@@ -39,6 +42,15 @@ public struct Playbook: Hashable, Sendable, Codable {
     public func index(of id: StepID) -> Int? {
         steps.firstIndex { $0.id == id }
     }
+}
+
+/// What a step failure that nothing in the playbook handles does to the run.
+public enum FailurePolicy: String, Hashable, Sendable, Codable, CaseIterable {
+    /// The run fails: completed steps are compensated and the run ends `failed`.
+    case fail
+    /// The run waits in status `incident` for an operator to retry the step, skip it, or fail the run;
+    /// a failed compensation waits the same way.
+    case incident
 }
 
 /// One step of a playbook.

@@ -11,7 +11,7 @@ struct PlaybookReader {
 
     init(source: YAMLSource) { self.source = source }
 
-    static let topLevelKeys = ["id", "description", "trigger", "start", "key", "steps"]
+    static let topLevelKeys = ["id", "description", "trigger", "start", "key", "on_failure", "steps"]
     static let commonStepKeys = [
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
         "compensate",
@@ -54,6 +54,7 @@ struct PlaybookReader {
             playbook.triggers = readStringList(trigger, what: "an event type like noise.complaint.filed")
         }
         if let key = fields["key"] { playbook.key = readExpression(key.value) }
+        if let onFailure = fields["on_failure"] { playbook.onFailure = readFailurePolicy(onFailure) }
         if let steps = fields["steps"] {
             map.steps = source.location(steps.key)
             if case .sequence(let items) = steps.value {
@@ -438,6 +439,17 @@ struct PlaybookReader {
 
     mutating func readStepReference(_ field: (key: Node, value: Node)) -> StepID? {
         readString(field, what: "a step id").map(StepID.init(rawValue:))
+    }
+
+    /// The playbook's `on_failure: incident | fail`.
+    mutating func readFailurePolicy(_ field: (key: Node, value: Node)) -> FailurePolicy? {
+        guard let text = readString(field, what: "incident or fail") else { return nil }
+        if let policy = FailurePolicy(rawValue: text) { return policy }
+        source.error(
+            "bad-value", "'\(text)' is not a failure policy; at the top level 'on_failure' says what an unhandled step failure does",
+            fix: "write `on_failure: incident` (the run waits for an operator) or `on_failure: fail`; a step's own `on_failure:` names a step",
+            at: field.value)
+        return nil
     }
 
     mutating func readBool(_ node: Node, what: String) -> Bool? {

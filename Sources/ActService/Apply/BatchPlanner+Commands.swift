@@ -7,7 +7,9 @@ extension BatchPlanner.Planning {
     ///
     /// - Returns: The effects that go into the input's audit entry: each dispatch, emitted event, audit
     ///   note and end, in command order (timers and task statuses have rows of their own).
-    mutating func execute(_ commands: [RunCommand], in run: inout WorkingRun, traceID: String) -> JSONValue {
+    mutating func execute(_ commands: [RunCommand], in run: inout WorkingRun, traceID: String, actor: String)
+        -> JSONValue
+    {
         var effects: [JSONValue] = []
         for command in commands {
             switch command {
@@ -26,6 +28,11 @@ extension BatchPlanner.Planning {
                 effects.append(finish(&run, status: status))
             case .taskStatusChanged(let update):
                 updateTask(update)
+            case .incidentOpened(let incident, let holdsRun):
+                effects.append(openIncident(incident, holdsRun: holdsRun, run: run.row))
+            case .incidentClosed(let resolution, let reason):
+                effects.append(closeIncident(of: run.row.runID, IncidentResolution(action: resolution, actor: actor,
+                    note: reason, at: now.millisecondsSinceEpoch)))
             }
         }
         return .array(effects)
@@ -91,6 +98,27 @@ extension BatchPlanner.Planning {
         run.row.finishedAt = now.millisecondsSinceEpoch
         plan.finished[RunID(run.row.runID)] = status
         return ["finished": .string(status.rawValue)]
+    }
+
+    /// A new incident row, holding its run or only telling.
+    private mutating func openIncident(_ incident: RunIncident, holdsRun: Bool, run: RunRow) -> JSONValue {
+        plan.batch.incidents.append(Incident(kind: incident.kind.rawValue, runID: run.runID, detail: [
+            "playbook": .string(run.playbookID), "playbook_version": .int(run.versionID),
+            "step_id": .string(incident.step.rawValue), "visit": .int(incident.visit),
+            "reason": .string(incident.reason), "task_id": incident.task.map { .string($0.rawValue) } ?? .null,
+            "attempt": incident.attempt.map { .int($0) } ?? .null,
+        ], createdAt: now.millisecondsSinceEpoch, holdsRun: holdsRun))
+        return ["incident": .string(incident.kind.rawValue), "holds_run": .bool(holdsRun)]
+    }
+
+    /// Resolves the incident the run waits on: the one this batch opened, else the stored one.
+    private mutating func closeIncident(of runID: String, _ resolution: IncidentResolution) -> JSONValue {
+        if let i = plan.batch.incidents.lastIndex(where: { $0.runID == runID && $0.holdsRun && $0.resolution == nil }) {
+            plan.batch.incidents[i].resolution = resolution
+        } else {
+            plan.batch.resolvedRunIncidents[runID] = resolution
+        }
+        return ["incident_resolved": .string(resolution.action)]
     }
 
     /// A task attempt's new status.

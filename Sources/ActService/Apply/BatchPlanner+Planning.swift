@@ -145,6 +145,18 @@ extension BatchPlanner {
         }
 
         private mutating func operatorCommand(_ event: RunEvent, to runID: RunID, actor: String) -> BatchOutcome {
+            if case .success(let run)? = load(runID) {
+                let state = run.machine.state
+                let playbook = run.machine.playbook
+                var problem: String?
+                if case .incidentAction(let action, let step, let visit, _, _) = event {
+                    problem = RunStateMachine.incidentProblem(state: state, playbook: playbook, action: action,
+                        step: step, visit: visit)
+                } else if case .rewind(let step, _, _) = event {
+                    problem = RunStateMachine.rewindProblem(state: state, playbook: playbook, to: step)
+                }
+                if let problem { return .rejected(reason: problem) }
+            }
             let kind: String
             var data: [String: JSONValue] = [:]
             switch event {
@@ -153,6 +165,18 @@ extension BatchPlanner {
             case .cancel(let reason):
                 kind = "run.cancel_requested"
                 data["reason"] = .string(reason)
+            case .incidentAction(let action, _, _, _, let reason):
+                kind = "incident." + action.name
+                data["reason"] = reason.map(JSONValue.string) ?? .null
+                switch action {
+                case .retry(let input): data["input"] = input ?? .null
+                case .skip(let output): data["output"] = output
+                case .fail: break
+                }
+            case .rewind(let step, _, let reason):
+                kind = "run.rewound"
+                data["step_id"] = .string(step.rawValue)
+                data["reason"] = reason.map(JSONValue.string) ?? .null
             case .taskCompleted, .taskFailed, .timerFired, .signal, .approval: kind = "operator.event"
             }
             return deliver(event, to: runID, note: AuditNote(kind: kind, actor: actor, data: .object(data)),
@@ -188,7 +212,7 @@ extension BatchPlanner {
                     auditHead: [], createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch,
                     finishedAt: nil, businessKey: Self.businessKey(of: entry.playbook, state: machine.state)),
                 machine: machine, changed: true)
-            let effects = execute(commands, in: &run, traceID: traceID)
+            let effects = execute(commands, in: &run, traceID: traceID, actor: event.source ?? "hms-act")
             appendAudit(to: &run, kind: "run.started", actor: event.source ?? "hms-act", data: [
                 "playbook": .string(entry.version.playbookID),
                 "playbook_version": .int(entry.version.versionID),
@@ -218,7 +242,7 @@ extension BatchPlanner {
                 return .ignored(
                     reason: "\(note.kind) does not apply to run \(runID) in its current state (late or repeated)")
             }
-            let effects = execute(commands, in: &run, traceID: run.row.traceID)
+            let effects = execute(commands, in: &run, traceID: run.row.traceID, actor: note.actor)
             var data = note.data
             if case .object(var members) = data {
                 members["effects"] = effects
@@ -293,6 +317,7 @@ extension BatchPlanner {
             for runID in working.keys.sorted() {
                 guard var run = working[runID], run.changed else { continue }
                 run.row.status = run.machine.state.status.rawValue
+                if !run.machine.state.status.isFinished { run.row.finishedAt = nil }  // a rewound run
                 run.row.updatedAt = now.millisecondsSinceEpoch
                 run.row.state = Array(try encoder.encode(run.machine.state))
                 plan.batch.runs.append(run.row)

@@ -1,3 +1,5 @@
+internal import ActPlaybook
+
 /// The table of settings: each configuration key, its environment variable and where it lands.
 /// `ActCLI` applies `config/hms-act.yaml` and then the environment through this table, and the docs'
 /// configuration table is this table.
@@ -143,6 +145,8 @@ extension ServiceConfiguration {
         .init(key: "engine.signal_retention_hours", environment: "HMS_SIGNAL_RETENTION_HOURS",
             target: .int(\.engine.signalRetentionHours),
             summary: "How long a signal no wait listens for yet is kept for a wait that starts later (0: ignored)"),
+        .init(key: "engine.on_failure", environment: "HMS_ON_FAILURE", target: .string(\.engine.onFailure),
+            summary: "What an unhandled step failure does in playbooks without a top-level on_failure: fail (compensate, end failed) or incident (wait for an operator)"),
         .init(key: "audit.checkpoint_interval_seconds", environment: "HMS_AUDIT_CHECKPOINT_SECONDS",
             target: .int(\.audit.checkpointIntervalSeconds), summary: "Seconds between audit checkpoints"),
         .init(key: "audit.signing_key", environment: "HMS_AUDIT_SIGNING_KEY", target: .string(\.audit.signingKeyText),
@@ -230,6 +234,8 @@ extension ServiceConfiguration {
         try require(engine.batchStateBytes >= 1 << 20, "engine.batch_state_bytes must be at least 1048576")
         try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
         try require((0...87_600).contains(engine.signalRetentionHours), "engine.signal_retention_hours must be 0…87600")
+        try require(FailurePolicy(rawValue: engine.onFailure) != nil,
+            "engine.on_failure must be fail or incident, not '\(engine.onFailure)'")
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["production", "development"].contains(mode), "mode must be production or development")
         if !audit.hasNoSigningKey { _ = try audit.signingKey() }

@@ -167,6 +167,9 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// How long a signal that no wait listens for yet is kept for a wait that starts later, in hours
         /// (0: not kept, a signal before its wait is ignored).
         public var signalRetentionHours = 168
+        /// What a step failure no `on_failure:` handles does in playbooks that do not say (`fail` or
+        /// `incident`); see ``FailurePolicy``.
+        public var onFailure = "fail"
         public init() {}
     }
 

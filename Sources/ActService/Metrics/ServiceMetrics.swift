@@ -125,7 +125,7 @@ public enum ServiceMetricsCatalog {
         "hms_act_timers_fired_total": "Timers claimed and applied.",
         "hms_act_http_calls_total": "Tries of call: steps hms-act performs over HTTP, by method and status class (error: no answer).",
         "hms_act_http_call_duration_seconds": "How long each try of a call: step took.",
-        "hms_act_incidents_total": "Incidents recorded (unroutable_task, unpublishable_message, poison_timer).",
+        "hms_act_incidents_total": "Incidents recorded (step_failed, compensation_failed, unroutable_task, unpublishable_message, poison_timer).",
         "hms_act_consumer_up": "1 while a consumer runs.",
         "hms_act_consumer_retrying": "1 while a consumer retries a batch that failed transiently (database or broker unreachable).",
         "hms_act_clock_offset_seconds": "How far PostgreSQL's clock is ahead of this replica's; deadlines follow PostgreSQL's.",

@@ -75,7 +75,8 @@ public final class Orchestrator: Sendable {
         state.withLock { state in
             BatchPlanner(catalog: state.catalog,
                 engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction,
-                    calls: callScope, signalRetention: .hours(Int64(configuration.engine.signalRetentionHours))),
+                    calls: callScope, signalRetention: .hours(Int64(configuration.engine.signalRetentionHours)),
+                    onFailure: FailurePolicy(rawValue: configuration.engine.onFailure) ?? .fail),
                 messages: OutboundMessages(exchanges: configuration.amqp.exchanges,
                     taskContextBytes: configuration.engine.taskContextBytes))
         }
@@ -336,6 +337,9 @@ public final class Orchestrator: Sendable {
         }
         for event in plan.emitted {
             ServiceMetrics.governance(event)
+        }
+        for incident in plan.batch.incidents {
+            ServiceMetrics.incidents(kind: incident.kind)
         }
     }
 

@@ -282,14 +282,46 @@ enum StoreSQL {
     // MARK: incidents
 
     static let insertIncidents = """
-        INSERT INTO incidents (kind, run_id, detail, created_at)
-        SELECT i.kind, i.run_id, i.detail, to_timestamp(i.created_ms / 1000.0)
-        FROM jsonb_to_recordset($1::jsonb) AS i(kind text, run_id text, detail jsonb, created_ms bigint)
+        INSERT INTO incidents (kind, run_id, detail, created_at, holds_run, resolution, resolved_by, resolution_note,
+                               resolved_at)
+        SELECT i.kind, i.run_id, i.detail, to_timestamp(i.created_ms / 1000.0), i.holds_run, i.resolution,
+               i.resolved_by, i.resolution_note, to_timestamp(i.resolved_ms / 1000.0)
+        FROM jsonb_to_recordset($1::jsonb) AS i(kind text, run_id text, detail jsonb, created_ms bigint,
+             holds_run boolean, resolution text, resolved_by text, resolution_note text, resolved_ms bigint,
+             ordinal bigint)
+        ORDER BY i.ordinal
         """
-    static let openIncidents = """
-        SELECT incident_id, kind, run_id, detail::text, (extract(epoch FROM created_at) * 1000)::bigint
-        FROM incidents WHERE resolved_at IS NULL ORDER BY incident_id DESC LIMIT $1
+    /// Resolves the open incidents the runs waited on (before the batch's own new incidents are inserted).
+    static let resolveRunIncidents = """
+        UPDATE incidents AS i
+        SET resolved_at = to_timestamp(r.at_ms / 1000.0), resolution = r.resolution, resolved_by = r.actor,
+            resolution_note = r.note
+        FROM jsonb_to_recordset($1::jsonb) AS r(run_id text, resolution text, actor text, note text, at_ms bigint)
+        WHERE i.run_id = r.run_id AND i.holds_run AND i.resolved_at IS NULL
         """
+    /// Resolves one incident that holds no run; returns it when it was open.
+    static let resolveIncident = """
+        UPDATE incidents SET resolved_at = now(), resolution = 'resolve', resolved_by = $2, resolution_note = $3
+        WHERE incident_id = $1 AND resolved_at IS NULL AND NOT holds_run
+        RETURNING incident_id
+        """
+    static let incidentColumns = """
+        incident_id, kind, run_id, detail::text, (extract(epoch FROM created_at) * 1000)::bigint, holds_run,
+        resolution, resolved_by, resolution_note, (extract(epoch FROM resolved_at) * 1000)::bigint
+        """
+    /// Incidents newest first: `$1` status (`open`, `resolved`, NULL for all), `$2` run id, `$3` kind,
+    /// `$4` the id to page below, `$5` the limit.
+    static let listIncidents = """
+        SELECT \(incidentColumns)
+        FROM incidents
+        WHERE ($1::text IS NULL OR ($1 = 'open') = (resolved_at IS NULL))
+          AND ($2::text IS NULL OR run_id = $2)
+          AND ($3::text IS NULL OR kind = $3)
+          AND ($4::bigint IS NULL OR incident_id < $4)
+        ORDER BY incident_id DESC
+        LIMIT $5
+        """
+    static let incident = "SELECT \(incidentColumns) FROM incidents WHERE incident_id = $1"
 
     // MARK: audit_log
 

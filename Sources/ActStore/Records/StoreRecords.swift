@@ -224,20 +224,46 @@ public struct OutboxMessage: Hashable, Sendable {
     }
 }
 
-/// Something an operator must look at: an unroutable task, a poison message, a failed compensation.
+/// Something an operator must look at: an unroutable task, a poison message, a failed step or
+/// compensation.
 public struct Incident: Hashable, Sendable {
     public var incidentID: Int64
     public var kind: String
     public var runID: String?
     public var detail: JSONValue
     public var createdAt: Int64
+    /// The run waits on it (status `incident`) until it is answered with retry, skip or fail.
+    public var holdsRun: Bool
+    /// How it was resolved, once it was.
+    public var resolution: IncidentResolution?
 
-    public init(incidentID: Int64 = 0, kind: String, runID: String?, detail: JSONValue, createdAt: Int64) {
+    public init(
+        incidentID: Int64 = 0, kind: String, runID: String?, detail: JSONValue, createdAt: Int64, holdsRun: Bool = false,
+        resolution: IncidentResolution? = nil
+    ) {
         self.incidentID = incidentID
         self.kind = kind
         self.runID = runID
         self.detail = detail
         self.createdAt = createdAt
+        self.holdsRun = holdsRun
+        self.resolution = resolution
+    }
+}
+
+/// How an incident was resolved: what was done (`resolve`, `retry`, `skip`, `fail`, `rewind`, `cancel`), by
+/// whom, why and when.
+public struct IncidentResolution: Hashable, Sendable {
+    public var action: String
+    public var actor: String
+    public var note: String?
+    public var at: Int64
+
+    public init(action: String, actor: String, note: String?, at: Int64) {
+        self.action = action
+        self.actor = actor
+        self.note = note
+        self.at = at
     }
 }
 
@@ -256,13 +282,17 @@ public struct StoreBatch: Sendable {
     public var pullTasks: [PullTask] = []
     /// Entries with their chain hashes, in sequence order per run.
     public var audit: [AuditChain.StoredEntry] = []
+    /// New incidents; one the same batch already resolved carries its resolution.
     public var incidents: [Incident] = []
+    /// Resolutions of the incidents runs waited on before this batch, by run id.
+    public var resolvedRunIncidents: [String: IncidentResolution] = [:]
 
     public init() {}
 
     public var isEmpty: Bool {
         runs.isEmpty && dispatchedTasks.isEmpty && taskChanges.isEmpty && scheduledTimers.isEmpty
             && cancelledTimers.isEmpty && outbox.isEmpty && pullTasks.isEmpty && audit.isEmpty && incidents.isEmpty
+            && resolvedRunIncidents.isEmpty
     }
 
     public mutating func append(contentsOf other: StoreBatch) {
@@ -275,5 +305,6 @@ public struct StoreBatch: Sendable {
         pullTasks.append(contentsOf: other.pullTasks)
         audit.append(contentsOf: other.audit)
         incidents.append(contentsOf: other.incidents)
+        resolvedRunIncidents.merge(other.resolvedRunIncidents) { first, _ in first }
     }
 }

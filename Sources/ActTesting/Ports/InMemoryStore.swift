@@ -439,6 +439,13 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                     tables.audit[stored.entry.runID, default: []].append(stored)
                     tables.headMoved[stored.entry.runID] = stored.entry.at
                 }
+                for (runID, resolution) in batch.resolvedRunIncidents {
+                    for i in tables.incidents.indices where tables.incidents[i].runID == runID
+                        && tables.incidents[i].holdsRun && tables.incidents[i].resolution == nil
+                    {
+                        tables.incidents[i].resolution = resolution
+                    }
+                }
                 for incident in batch.incidents {
                     var row = incident
                     row.incidentID = Int64(tables.incidents.count + 1)
