@@ -31,6 +31,18 @@ import Testing
         #expect(spec.assignee.written == String(line.split(separator: " ", maxSplits: 1)[1]))
     }
 
+    /// `on_failure:` at the top level is a policy; in a step it names a step.
+    @Test func topLevelOnFailureIsAPolicy() throws {
+        let steps = "steps:\n  - id: a\n    agent: ai.x\n    on_failure: b\n  - id: b\n    agent: ai.y\n"
+        let held = try PlaybookLoader.load(yaml: "id: p\ntrigger: t\non_failure: incident\n" + steps).playbook
+        #expect(held.onFailure == .incident && held.steps.first?.onFailure == "b")
+        #expect(try PlaybookLoader.load(yaml: "id: p\ntrigger: t\non_failure: fail\n" + steps).playbook.onFailure == .fail)
+        #expect(try PlaybookLoader.load(yaml: "id: p\ntrigger: t\n" + steps).playbook.onFailure == nil)
+        let refused = refusal("id: p\ntrigger: t\non_failure: b\n" + steps)
+        #expect(refused.codes == ["bad-value"])
+        #expect(refused.first?.location?.line == 3 && refused.first?.fix?.contains("on_failure: incident") == true)
+    }
+
     @Test func callSpelling() throws {
         let (_, spec) = try task("  - id: a\n    call: post /notify/email\n")
         #expect(spec.assignee.kind == .call)

@@ -16,7 +16,7 @@ extension RunsCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List runs, newest first.",
-            discussion: "Statuses: running, paused, compensating, completed, failed, cancelled."
+            discussion: "Statuses: running, paused, compensating, incident, completed, failed, cancelled."
         )
 
         @Option(help: "Only runs with this status.")
@@ -114,6 +114,10 @@ extension RunsCommand {
         field("finished", Console.cell(detail["finished_at"]))
         if let failure = detail["failure"], failure != .null {
             field("failure", "\(Console.cell(failure["step"])): \(Console.cell(failure["reason"]))")
+        }
+        if let incident = detail["incident"], incident != .null {
+            field("incident", "\(Console.cell(incident["kind"])) at \(Console.cell(incident["step_id"])): "
+                + "\(Console.cell(incident["reason"])) – answer: hms-act incidents list --run \(Console.cell(detail["run_id"]))")
         }
         if let result = detail["result"], result != .null { field("result", Console.compact(result)) }
         field("payload", Console.cell(detail["payload"]))

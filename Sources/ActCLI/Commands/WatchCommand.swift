@@ -230,6 +230,9 @@ enum WatchTimeline {
         case "compensating":
             let reason = run.failureReason.map { " – \($0)" } ?? ""
             return [Line(key: "\(id)|compensating", text: "↩ COMPENSATING\(reason)", printOnce: true)]
+        case "incident":
+            let text = "🚨 INCIDENT – waits for an operator: hms-act incidents list --run \(id)"
+            return [Line(key: "\(id)|incident|\(run.updatedAt?.timeIntervalSince1970 ?? 0)", text: text, printOnce: true)]
         default:
             return [Line(key: "\(id)|running", text: "⏳ RUNNING\(took)", printOnce: false)]
         }

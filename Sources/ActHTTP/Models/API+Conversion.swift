@@ -117,6 +117,15 @@ extension API.RunDetail {
         }
         self.init(summary: API.RunSummary(row), playbookVersion: row.versionID, payload: state.payload,
             result: state.result, failure: state.failure.map { API.Failure(step: $0.step?.rawValue, reason: $0.reason) },
+            incident: state.incident.map { incident in
+                [
+                    "kind": .string(incident.kind.rawValue), "step_id": .string(incident.step.rawValue),
+                    "visit": .int(incident.visit), "reason": .string(incident.reason),
+                    "at": .string(API.timestamp(incident.at)),
+                    "task_id": incident.task.map { .string($0.rawValue) } ?? .null,
+                    "attempt": incident.attempt.map { .int($0) } ?? .null,
+                ]
+            },
             steps: steps, tasks: tasks.map(API.Task.init), timeline: audit.map(API.TimelineEntry.init))
     }
 }

@@ -321,25 +321,29 @@ public enum API {
         public var payload: JSONValue
         public var result: JSONValue?
         public var failure: Failure?
+        /// What the run waits on while its status is `incident`: `{kind, step_id, visit, reason, at, task_id,
+        /// attempt}`.
+        public var incident: JSONValue?
         public var steps: [Step]
         public var tasks: [Task]
         public var timeline: [TimelineEntry]
 
         public init(summary: RunSummary, playbookVersion: Int64, payload: JSONValue, result: JSONValue?,
-            failure: Failure?, steps: [Step], tasks: [Task], timeline: [TimelineEntry])
+            failure: Failure?, incident: JSONValue? = nil, steps: [Step], tasks: [Task], timeline: [TimelineEntry])
         {
             self.summary = summary
             self.playbookVersion = playbookVersion
             self.payload = payload
             self.result = result
             self.failure = failure
+            self.incident = incident
             self.steps = steps
             self.tasks = tasks
             self.timeline = timeline
         }
 
         enum CodingKeys: String, CodingKey {
-            case playbookVersion = "playbook_version", payload, result, failure, steps, tasks, timeline
+            case playbookVersion = "playbook_version", payload, result, failure, incident, steps, tasks, timeline
         }
 
         public init(from decoder: any Decoder) throws {
@@ -349,6 +353,7 @@ public enum API {
             payload = try c.decode(JSONValue.self, forKey: .payload)
             result = try c.decodeIfPresent(JSONValue.self, forKey: .result)
             failure = try c.decodeIfPresent(Failure.self, forKey: .failure)
+            incident = try c.decodeIfPresent(JSONValue.self, forKey: .incident)
             steps = try c.decode([Step].self, forKey: .steps)
             tasks = try c.decode([Task].self, forKey: .tasks)
             timeline = try c.decode([TimelineEntry].self, forKey: .timeline)
@@ -361,6 +366,7 @@ public enum API {
             try c.encode(payload, forKey: .payload)
             try c.encode(result, forKey: .result)
             try c.encode(failure, forKey: .failure)
+            try c.encode(incident ?? .null, forKey: .incident)
             try c.encode(steps, forKey: .steps)
             try c.encode(tasks, forKey: .tasks)
             try c.encode(timeline, forKey: .timeline)

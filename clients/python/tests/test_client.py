@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from hms_act import ACTClient, LeaseLost, Unauthorized, Worker, complete_task, fail_task, fetch_task
+from hms_act import ACTClient, ACTError, LeaseLost, Unauthorized, Worker, complete_task, fail_task, fetch_task
 from hms_oms import Workflow, start_workflow
 
 
@@ -118,6 +118,47 @@ def test_errors_say_what_to_fix():
     with pytest.raises(ValueError) as bad_wait:
         fetch_task(topic="validate_tax_id", max_wait="ten seconds")
     assert "500ms" in str(bad_wait.value)
+
+
+def test_an_operator_retries_a_failed_step_with_a_patched_input_and_rewinds_the_run():
+    act = ACTClient()
+    name = f"drill_{uuid.uuid4().hex[:8]}"
+    act.register_playbook(f"""
+id: {name}
+on_failure: incident
+steps:
+  - id: validate_tax_id
+    input: {{strict: true, source: irs}}
+""")
+    run_id = act.start(name, payload={"form_id": "F-INC"})
+    task = _fetch_for(run_id)
+    assert task.input == {"strict": True, "source": "irs"}
+    fail_task(task.id, reason="IRS offline", retryable=False)
+    deadline = time.monotonic() + 30
+    while act.run(run_id)["status"] != "incident" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run = act.run(run_id)
+    assert run["status"] == "incident" and run["incident"]["reason"] == "IRS offline"
+    [incident] = act.incidents(run=run_id)
+    assert incident["kind"] == "step_failed" and incident["holds_run"] is True
+    with pytest.raises(ACTError) as refused:
+        act.resolve_incident(incident["id"])
+    assert refused.value.status == 409 and "retry, skip or fail" in str(refused.value)
+
+    assert act.retry_incident(incident["id"], input={"strict": None}, reason="IRS back")["outcome"] == "applied"
+    again = _fetch_for(run_id)
+    assert again.input == {"source": "irs"}
+    complete_task(again, {"valid": True})
+    assert act.watch(run_id, timeout="60s")["status"] == "completed"
+    resolved = act.incident(incident["id"])
+    assert resolved["status"] == "resolved" and resolved["resolution"]["action"] == "retry"
+
+    assert act.rewind(run_id, "validate_tax_id", reason="re-check")["outcome"] == "applied"
+    third = _fetch_for(run_id)
+    complete_task(third, {"valid": True})
+    run = act.watch(run_id, timeout="60s")
+    assert run["status"] == "completed"
+    assert [step["visit"] for step in run["steps"]] == [3]
 
 
 def _fetch_for(run_id, worker=None, lease="60s"):

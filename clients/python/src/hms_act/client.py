@@ -140,6 +140,59 @@ class ACTClient:
             body["reason"] = reason
         return self._http.request("POST", f"/v1/callbacks/{segment(run_id)}/{segment(step_id)}", body)
 
+    def rewind(self, run_id: str, step: str, reason: Optional[str] = None) -> dict[str, Any]:
+        """Runs a finished run (or one waiting on a step's incident) again from the top-level ``step``: it
+        and the steps written after it run again, the outputs of the steps before it are kept. ``ACTError``
+        (409) says why when it cannot, e.g. the run is still active or ``step`` was never reached."""
+        body: dict[str, Any] = {"step": step}
+        if reason is not None:
+            body["reason"] = reason
+        return self._http.request("POST", f"/v1/runs/{segment(run_id)}/rewind", body)
+
+    # Incidents
+
+    def incidents(self, run: Optional[str] = None, status: str = "open", kind: Optional[str] = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        """Incidents, newest first: ``status`` ``open``, ``resolved`` or ``all``; of one ``run`` and one
+        ``kind`` (``step_failed``, ``compensation_failed``, ``unroutable_task``, …) when given. An incident
+        with ``holds_run`` keeps its run in status ``incident`` until it is retried, skipped or failed."""
+        query = [f"status={segment(status)}", f"limit={int(limit)}"]
+        if run:
+            query.append(f"run={segment(run)}")
+        if kind:
+            query.append(f"kind={segment(kind)}")
+        return self._http.request("GET", "/v1/incidents?" + "&".join(query))["incidents"]
+
+    def incident(self, incident_id: int) -> dict[str, Any]:
+        """One incident, with its ``detail`` and, once resolved, its ``resolution``."""
+        return self._http.request("GET", f"/v1/incidents/{int(incident_id)}")
+
+    def retry_incident(self, incident_id: int, input: Any = None, reason: Optional[str] = None) -> dict[str, Any]:
+        """Runs the failed step again (a failed compensation: sends it again). ``input`` is a JSON merge patch
+        on the step's ``input:`` (``None`` values remove keys)."""
+        body: dict[str, Any] = {}
+        if input is not None:
+            body["input"] = input
+        return self._incident_action(incident_id, "retry", body, reason)
+
+    def skip_incident(self, incident_id: int, output: Any, reason: Optional[str] = None) -> dict[str, Any]:
+        """Goes on as if the failed step completed with ``output`` (it is not compensated later)."""
+        return self._incident_action(incident_id, "skip", {"output": output}, reason)
+
+    def fail_incident(self, incident_id: int, reason: Optional[str] = None) -> dict[str, Any]:
+        """Gives up: the run fails and its completed steps are compensated."""
+        return self._incident_action(incident_id, "fail", {}, reason)
+
+    def resolve_incident(self, incident_id: int, reason: Optional[str] = None) -> dict[str, Any]:
+        """Marks an incident that holds no run (an unroutable task, …) resolved once its cause is fixed."""
+        return self._incident_action(incident_id, "resolve", {}, reason)
+
+    def _incident_action(self, incident_id: int, action: str, body: dict[str, Any],
+                         reason: Optional[str]) -> dict[str, Any]:
+        if reason is not None:
+            body["reason"] = reason
+        return self._http.request("POST", f"/v1/incidents/{int(incident_id)}/{action}", body)
+
     def _command(self, run_id: str, command: str, reason: Optional[str]) -> dict[str, Any]:
         body = {"reason": reason} if reason else {}
         return self._http.request("POST", f"/v1/runs/{segment(run_id)}/{command}", body)
