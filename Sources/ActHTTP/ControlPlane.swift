@@ -83,6 +83,13 @@ public protocol ControlPlane: Sendable {
     /// Marks an incident that holds no run resolved by `actor`; false when it was not open (or holds a run).
     func resolveIncident(id: Int64, actor: String, reason: String?) async throws -> Bool
 
+    /// Collected dead letters newest first (`status` `dead`, `replayed`, `discarded`, or `nil` for all);
+    /// `before` an id pages on.
+    func listDeadLetters(status: String?, before: Int64?, limit: Int) async throws -> API.DeadLetterPage
+
+    /// One collected dead letter; `nil` when there is none with that id.
+    func deadLetter(id: Int64) async throws -> API.DeadLetter?
+
     /// Whether PostgreSQL and the broker answer.
     func checkReadiness() async -> API.Readiness
 }

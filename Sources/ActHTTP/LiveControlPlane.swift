@@ -138,6 +138,17 @@ public struct LiveControlPlane: ControlPlane {
         try await store.resolveIncident(id: id, actor: actor, note: reason)
     }
 
+    public func listDeadLetters(status: String?, before: Int64?, limit: Int) async throws -> API.DeadLetterPage {
+        let rows = try await store.listDeadLetters(status: status.flatMap(DeadLetter.Status.init(rawValue:)),
+            before: before, limit: limit + 1)
+        let page = rows.prefix(limit).map(API.DeadLetter.init)
+        return API.DeadLetterPage(deadLetters: page, next: rows.count > limit ? page.last.map { String($0.id) } : nil)
+    }
+
+    public func deadLetter(id: Int64) async throws -> API.DeadLetter? {
+        try await store.deadLetter(id: id).map(API.DeadLetter.init)
+    }
+
     public func checkReadiness() async -> API.Readiness {
         let (postgres, amqp) = await orchestrator.readiness()
         return API.Readiness(postgres: postgres, amqp: amqp, retrying: orchestrator.health.retryingQueues)

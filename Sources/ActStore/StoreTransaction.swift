@@ -210,6 +210,9 @@ public struct StoreTransaction: Sendable {
             }
             statements.append(.prepared(StoreSQL.insertAudit, [Self.json(rows)]))
         }
+        if !batch.releasedInboxKeys.isEmpty {
+            statements.append(.prepared(StoreSQL.releaseInbox, [Self.jsonArray(batch.releasedInboxKeys)]))
+        }
         if !batch.resolvedRunIncidents.isEmpty {
             var rows = JSONRows()
             for (runID, resolution) in batch.resolvedRunIncidents.sorted(by: { $0.key < $1.key }) {

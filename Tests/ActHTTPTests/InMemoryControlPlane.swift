@@ -23,6 +23,7 @@ final class InMemoryControlPlane: ControlPlane {
         var inbox: Set<String> = []
         var timers: [String: TimerRow] = [:]
         var incidents: [Incident] = []
+        var deadLetters: [DeadLetter] = []
         /// Pull tasks with their leases, in dispatch order (what `pull_tasks` holds).
         var pullTasks: [(task: PullTask, leaseID: String?, expiresAt: Int64, claims: Int)] = []
         var now: Instant
@@ -109,6 +110,7 @@ final class InMemoryControlPlane: ControlPlane {
         for timer in batch.scheduledTimers { tables.timers[timer.timerID] = timer }
         for id in batch.cancelledTimers { tables.timers[id] = nil }
         for entry in batch.audit { tables.audit[entry.entry.runID, default: []].append(entry) }
+        for key in batch.releasedInboxKeys { tables.inbox.remove(key) }
         for (runID, resolution) in batch.resolvedRunIncidents {
             for i in tables.incidents.indices where tables.incidents[i].runID == runID && tables.incidents[i].holdsRun
                 && tables.incidents[i].resolution == nil
@@ -302,6 +304,22 @@ final class InMemoryControlPlane: ControlPlane {
             return true
         }
     }
+
+    func listDeadLetters(status: String?, before: Int64?, limit: Int) async throws -> API.DeadLetterPage {
+        tables.withLock { tables in
+            let rows = tables.deadLetters.sorted { $0.id > $1.id }.filter {
+                (status == nil || $0.status.rawValue == status) && (before == nil || $0.id < before!)
+            }
+            let page = rows.prefix(limit).map(API.DeadLetter.init)
+            return API.DeadLetterPage(deadLetters: page, next: rows.count > limit ? page.last.map { String($0.id) } : nil)
+        }
+    }
+
+    func deadLetter(id: Int64) async throws -> API.DeadLetter? {
+        tables.withLock { $0.deadLetters.first { $0.id == id }.map(API.DeadLetter.init) }
+    }
+
+    func addDeadLetter(_ letter: DeadLetter) { tables.withLock { $0.deadLetters.append(letter) } }
 
     func checkReadiness() async -> API.Readiness { tables.withLock { $0.readiness } }
 

@@ -91,6 +91,28 @@ struct PlaybookRouteTests {
         }
     }
 
+    @Test func deadLetters() async throws {
+        let world = try await TestWorld()
+        world.plane.addDeadLetter(DeadLetter(id: 1, collectedAt: 1_000, exchange: "hms.events", routingKey: "a.b",
+            queue: "hms-act.triggers", reason: "no registered playbook is triggered by a.b", messageID: "m-1",
+            properties: ["content_type": "application/json"], body: Array(#"{"type": "a.b"}"#.utf8)))
+        world.plane.addDeadLetter(DeadLetter(id: 2, collectedAt: 2_000, exchange: "hms.results", routingKey: "result.x",
+            queue: nil, reason: "unreadable", messageID: nil, properties: [:], body: [0xFF, 0x00], status: .discarded,
+            handledAt: 3_000, handledBy: "ops#1", note: "junk"))
+        try await world.test { client in
+            let waiting = try await client.send(.get, "/v1/dead-letters", token: Token.read).json
+            #expect(waiting["dead_letters"]?.arrayValue?.map { $0["id"] } == [1])
+            #expect(waiting[path: "dead_letters.0.body"] == ["type": "a.b"])
+            #expect(waiting[path: "dead_letters.0.body_encoding"] == "json")
+            let all = try await client.send(.get, "/v1/dead-letters?status=all&limit=1").json
+            #expect(all["dead_letters"]?.arrayValue?.map { $0["id"] } == [2] && all["next"] == "2")
+            let junk = try await client.send(.get, "/v1/dead-letters/2").json
+            #expect(junk["body_encoding"] == "base64" && junk["body"] == "/wA=" && junk["handled_by"] == "ops#1")
+            #expect(try await client.send(.get, "/v1/dead-letters/3").status == .notFound)
+            #expect(try await client.send(.get, "/v1/dead-letters?status=x").status == .badRequest)
+        }
+    }
+
     @Test func incidents() async throws {
         let world = try await TestWorld()
         world.plane.addIncident(Incident(incidentID: 1, kind: "unroutable", runID: "wf_1", detail: ["key": "task.x"],

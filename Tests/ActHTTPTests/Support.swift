@@ -69,6 +69,8 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .post, path: "/v1/incidents/{id}/fail", scope: "operate"),
         Route(method: .post, path: "/v1/incidents/{id}/resolve", scope: "operate"),
         Route(method: .post, path: "/v1/runs/{id}/rewind", scope: "operate"),
+        Route(method: .get, path: "/v1/dead-letters", scope: "read"),
+        Route(method: .get, path: "/v1/dead-letters/{id}", scope: "read"),
     ]
 
     static var protected: [Route] { all.filter { $0.scope != nil } }

@@ -60,6 +60,27 @@ import Testing
         }
     }
 
+    /// A trigger nobody takes: ignored over HTTP (the caller is told), refused from the trigger queue (it is
+    /// dead-lettered, to be replayed once the playbook exists). A refused input leaves its inbox key free, so
+    /// the replayed copy is not taken for a repeat; an ignored one keeps it.
+    @Test func anUnclaimedTriggerFromTheQueueIsRefusedAndItsInboxKeyReleased() throws {
+        var event = TriggerEvent(id: "e-9", type: "nobody.listens", payload: [:])
+        let overHTTP = try Self.planner().plan([.init(.trigger(event))], runs: [:], now: Self.t0)
+        #expect(overHTTP.outcomes == [.ignored(reason: "no registered playbook is triggered by nobody.listens")])
+        #expect(overHTTP.batch.releasedInboxKeys.isEmpty)
+        event.arrivedOnTriggerQueue = true
+        let queued = try Self.planner().plan([.init(.trigger(event))], runs: [:], now: Self.t0)
+        guard case .rejected(let reason) = queued.outcomes.first else {
+            Issue.record("expected a refusal, got \(queued.outcomes)")
+            return
+        }
+        #expect(reason.contains("hms-act dead replay"))
+        #expect(queued.batch.releasedInboxKeys == ["event:e-9"])
+        // A repeat (not fresh) releases nothing: the first copy's key is not this batch's to free.
+        let repeated = try Self.planner().plan([.init(.trigger(event), fresh: false)], runs: [:], now: Self.t0)
+        #expect(repeated.batch.releasedInboxKeys.isEmpty)
+    }
+
     @Test func resultsAdvanceTheRunAndSLATimersAreScheduled() throws {
         let planner = Self.planner()
         let first = try planner.plan([.init(.trigger(Self.event))], runs: [:], now: Self.t0)
@@ -112,7 +133,11 @@ import Testing
         }
         #expect(reason.hasPrefix("run \(run.runID) has a state this version of hms-act cannot read ("))
         #expect(!reason.contains("secret-value"))
-        #expect(plan.batch.isEmpty)
+        // Nothing is written but the release of its inbox key: after the rollout, its replay applies.
+        var rest = plan.batch
+        rest.releasedInboxKeys = []
+        #expect(rest.isEmpty)
+        #expect(plan.batch.releasedInboxKeys == [BatchInput.worker(result, messageID: nil).inboxKey])
     }
 
     @Test func inboxDuplicatesAreIgnored() throws {

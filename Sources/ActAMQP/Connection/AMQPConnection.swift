@@ -280,6 +280,16 @@ public actor AMQPConnection {
         return (ok.pointee.message_count, ok.pointee.consumer_count)
     }
 
+    /// The number of ready messages in an existing queue (a passive `queue.declare`, which changes nothing and
+    /// needs no configure right; a missing queue is an ``AMQPError`` 404).
+    public func messageCount(ofQueue name: String) throws -> UInt32 {
+        let channel = try useControlChannel()
+        defer { arena.deallocateAll() }
+        let ok = amqp_queue_declare(state, channel, arena.bytes(name), 1, 0, 0, 0, amqp_empty_table)
+        try checkRPC(channel: channel, context: "queue.declare (passive)")
+        return ok?.pointee.message_count ?? 0
+    }
+
     /// Binds a queue to an exchange.
     public func bind(_ binding: AMQPTopology.Binding) throws {
         let channel = try useControlChannel()

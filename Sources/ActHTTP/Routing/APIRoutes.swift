@@ -50,6 +50,8 @@ public func buildRouter(
     read.get("/v1/agents", use: routes.agents)
     read.get("/v1/incidents", use: routes.incidents)
     read.get("/v1/incidents/:id", use: routes.incidentDetail)
+    read.get("/v1/dead-letters", use: routes.deadLetters)
+    read.get("/v1/dead-letters/:id", use: routes.deadLetterDetail)
 
     let operate = router.group().add(middleware: RequireScope(scope: .operate))
     operate.post("/v1/events", use: routes.postEvent)
@@ -583,6 +585,38 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         let (outcome, reason) = try Self.outcome(result.outcome)
         return try APIResponse.json(RunCommandAccepted(runID: runID.rawValue, outcome: outcome, reason: reason),
             status: .accepted)
+    }
+
+    /// `GET /v1/dead-letters`: what `hms-act dead collect` moved into the database (replay and discard are
+    /// the CLI's: they need the operator's broker user, which the service does not hold).
+    @Sendable func deadLetters(_ request: Request, context: Context) async throws -> Response {
+        let status = try APIRequest.textQuery("status", request) ?? "dead"
+        guard ["dead", "replayed", "discarded", "all"].contains(status) else {
+            throw APIProblem.badRequest("`status` must be dead, replayed, discarded or all", field: "status")
+        }
+        var before: Int64?
+        if let text = try APIRequest.textQuery("before", request) {
+            guard let id = Int64(text), id > 0 else {
+                throw APIProblem.badRequest("`before` must be a dead letter id (the `next` of the previous page)",
+                    field: "before")
+            }
+            before = id
+        }
+        return try APIResponse.json(try await controlPlane.listDeadLetters(status: status == "all" ? nil : status,
+            before: before, limit: try APIRequest.limit(request, default: 100)))
+    }
+
+    @Sendable func deadLetterDetail(_ request: Request, context: Context) async throws -> Response {
+        let text = try APIRequest.pathParameter("id", context: context)
+        guard let id = Int64(text), id > 0 else {
+            throw APIProblem.badRequest("a dead letter id is a whole number, like 12; list them with GET /v1/dead-letters",
+                field: "id")
+        }
+        guard let letter = try await controlPlane.deadLetter(id: id) else {
+            throw APIProblem.notFound("no dead letter \(id); collect them with hms-act dead collect, list them with "
+                + "GET /v1/dead-letters?status=all", slug: "dead-letter-not-found")
+        }
+        return try APIResponse.json(letter)
     }
 
     static func incidentID(_ context: Context) throws -> Int64 {

@@ -33,6 +33,11 @@ public enum BatchInput: Sendable {
         }
     }
 
+    var isRefusedAttempt: Bool {
+        if case .refusedAttempt = self { return true }
+        return false
+    }
+
     /// The runs this input touches and must be locked, given the catalog (triggers create runs).
     public func runIDs(catalog: PlaybookCatalog) -> [RunID] {
         switch self {

@@ -75,7 +75,10 @@ extension BatchPlanner {
         private mutating func trigger(_ event: TriggerEvent) -> BatchOutcome {
             let entries = planner.catalog.entries(forTrigger: event.type)
             guard !entries.isEmpty else {
-                return .ignored(reason: "no registered playbook is triggered by \(event.type)")
+                let reason = "no registered playbook is triggered by \(event.type)"
+                guard event.arrivedOnTriggerQueue else { return .ignored(reason: reason) }
+                return .rejected(reason: reason + "; register the playbook (hms-act playbook register), then replay "
+                    + "this dead letter (hms-act dead collect, hms-act dead replay)")
             }
             var outcomes: [BatchOutcome] = []
             for entry in entries { outcomes.append(start(entry, event: event)) }

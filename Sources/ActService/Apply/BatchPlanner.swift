@@ -67,6 +67,11 @@ public struct BatchPlanner: Sendable {
         for item in items {
             let outcome = item.fresh ? planning.apply(item.input) : .ignored(reason: "already applied (inbox)")
             planning.plan.outcomes.append(outcome)
+            // A refused input changed nothing: forget its key, so that its corrected or replayed copy applies.
+            // (A refused attempt is the exception: its audit entry is its effect.)
+            if case .rejected = outcome, item.fresh, let key = item.input.inboxKey, !item.input.isRefusedAttempt {
+                planning.plan.batch.releasedInboxKeys.append(key)
+            }
         }
         return try planning.finish()
     }

@@ -23,6 +23,10 @@ public struct TriggerEvent: Hashable, Sendable {
     public var payload: JSONValue
     /// A W3C `traceparent` that came with the event, continued by every message of the run.
     public var traceparent: String?
+    /// It came from hms-act's trigger queue, so someone bound its type to hms-act: when no registered playbook
+    /// takes it, it is refused (dead-lettered, to be replayed once the playbook is registered) instead of
+    /// ignored as over HTTP, where the caller is told at once.
+    public var arrivedOnTriggerQueue = false
 
     public init(
         id: String, type: String, source: String? = nil, subject: String? = nil, time: String? = nil,

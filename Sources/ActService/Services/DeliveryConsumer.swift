@@ -135,7 +135,10 @@ public struct DeliveryConsumer: Service {
             let message = InboundMessage(delivery: delivery)
             do {
                 switch kind {
-                case .triggers: inputs.append(.trigger(try TriggerEvent(message: message)))
+                case .triggers:
+                    var event = try TriggerEvent(message: message)
+                    event.arrivedOnTriggerQueue = true
+                    inputs.append(.trigger(event))
                 case .results:
                     let worker: WorkerMessage
                     switch try WorkerMessage.read(message) {

@@ -277,6 +277,7 @@ enum StoreSQL {
         ON CONFLICT (message_id) DO NOTHING
         RETURNING message_id
         """
+    static let releaseInbox = "DELETE FROM inbox WHERE message_id IN (SELECT jsonb_array_elements_text($1::jsonb))"
     static let pruneInbox = "DELETE FROM inbox WHERE received_at < now() - make_interval(hours => $1::integer)"
 
     // MARK: incidents
@@ -322,6 +323,36 @@ enum StoreSQL {
         LIMIT $5
         """
     static let incident = "SELECT \(incidentColumns) FROM incidents WHERE incident_id = $1"
+
+    // MARK: dead_letters
+
+    static let insertDeadLetters = """
+        INSERT INTO dead_letters (collected_at, exchange, routing_key, queue, reason, message_id, properties, body)
+        SELECT to_timestamp(d.collected_ms / 1000.0), d.exchange, d.routing_key, d.queue, d.reason, d.message_id,
+               d.properties, decode(d.body, 'hex')
+        FROM jsonb_to_recordset($1::jsonb) AS d(collected_ms bigint, exchange text, routing_key text, queue text,
+             reason text, message_id text, properties jsonb, body text, ordinal bigint)
+        ORDER BY d.ordinal
+        RETURNING dead_letter_id
+        """
+    static let deadLetterColumns = """
+        dead_letter_id, (extract(epoch FROM collected_at) * 1000)::bigint, exchange, routing_key, queue, reason,
+        message_id, properties::text, body, status, (extract(epoch FROM handled_at) * 1000)::bigint,
+        handled_by, note
+        """
+    /// Newest first: `$1` status (NULL for all), `$2` the id to page below, `$3` the limit.
+    static let listDeadLetters = """
+        SELECT \(deadLetterColumns) FROM dead_letters
+        WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR dead_letter_id < $2)
+        ORDER BY dead_letter_id DESC LIMIT $3
+        """
+    static let deadLetter = "SELECT \(deadLetterColumns) FROM dead_letters WHERE dead_letter_id = $1"
+    /// Marks a waiting dead letter replayed or discarded; returns it when it was waiting.
+    static let handleDeadLetter = """
+        UPDATE dead_letters SET status = $2, handled_at = now(), handled_by = $3, note = $4
+        WHERE dead_letter_id = $1 AND status = 'dead'
+        RETURNING dead_letter_id
+        """
 
     // MARK: audit_log
 

@@ -267,6 +267,54 @@ public struct IncidentResolution: Hashable, Sendable {
     }
 }
 
+/// A dead-lettered message kept for an operator (`hms-act dead …`).
+public struct DeadLetter: Hashable, Sendable {
+    public enum Status: String, Hashable, Sendable, CaseIterable {
+        /// Waiting for an operator.
+        case dead
+        case replayed
+        case discarded
+    }
+
+    public var id: Int64
+    public var collectedAt: Int64
+    /// Where it was first published: a replay goes back there.
+    public var exchange: String
+    public var routingKey: String
+    /// The queue that gave up on it.
+    public var queue: String?
+    /// Why it died, and how to fix it (`x-hms-reason`, or the broker's `x-death`).
+    public var reason: String
+    public var messageID: String?
+    /// Its AMQP properties and headers, as JSON.
+    public var properties: JSONValue
+    public var body: [UInt8]
+    public var status: Status
+    public var handledAt: Int64?
+    public var handledBy: String?
+    public var note: String?
+
+    public init(
+        id: Int64 = 0, collectedAt: Int64, exchange: String, routingKey: String, queue: String?, reason: String,
+        messageID: String?, properties: JSONValue, body: [UInt8], status: Status = .dead, handledAt: Int64? = nil,
+        handledBy: String? = nil, note: String? = nil
+    ) {
+        self.id = id
+        self.collectedAt = collectedAt
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.queue = queue
+        self.reason = reason
+        self.messageID = messageID
+        self.properties = properties
+        self.body = body
+        self.status = status
+        self.handledAt = handledAt
+        self.handledBy = handledBy
+        self.note = note
+    }
+}
+
 /// Every write caused by one batch of applied messages, committed in one transaction.
 public struct StoreBatch: Sendable {
     /// Inserted or updated (by run id).
@@ -286,13 +334,16 @@ public struct StoreBatch: Sendable {
     public var incidents: [Incident] = []
     /// Resolutions of the incidents runs waited on before this batch, by run id.
     public var resolvedRunIncidents: [String: IncidentResolution] = [:]
+    /// Inbox keys this batch claimed for inputs it refused: they had no effect, so a corrected or replayed
+    /// copy must not be taken for a repeat.
+    public var releasedInboxKeys: [String] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         runs.isEmpty && dispatchedTasks.isEmpty && taskChanges.isEmpty && scheduledTimers.isEmpty
             && cancelledTimers.isEmpty && outbox.isEmpty && pullTasks.isEmpty && audit.isEmpty && incidents.isEmpty
-            && resolvedRunIncidents.isEmpty
+            && resolvedRunIncidents.isEmpty && releasedInboxKeys.isEmpty
     }
 
     public mutating func append(contentsOf other: StoreBatch) {
@@ -306,5 +357,6 @@ public struct StoreBatch: Sendable {
         audit.append(contentsOf: other.audit)
         incidents.append(contentsOf: other.incidents)
         resolvedRunIncidents.merge(other.resolvedRunIncidents) { first, _ in first }
+        releasedInboxKeys.append(contentsOf: other.releasedInboxKeys)
     }
 }

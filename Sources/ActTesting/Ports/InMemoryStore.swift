@@ -439,6 +439,7 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                     tables.audit[stored.entry.runID, default: []].append(stored)
                     tables.headMoved[stored.entry.runID] = stored.entry.at
                 }
+                for key in batch.releasedInboxKeys { tables.inbox[key] = nil }
                 for (runID, resolution) in batch.resolvedRunIncidents {
                     for i in tables.incidents.indices where tables.incidents[i].runID == runID
                         && tables.incidents[i].holdsRun && tables.incidents[i].resolution == nil
