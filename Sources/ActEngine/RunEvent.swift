@@ -29,8 +29,9 @@ public enum RunEvent: Hashable, Sendable, Codable {
     /// Stop the run: cancel its timers, ignore later results, undo completed steps, end as cancelled.
     case cancel(reason: String)
     /// An operator's answer to the incident a run waits on (status ``RunStatus/incident``): the one at
-    /// visit `visit` of `step`, so that an answer meant for an earlier incident never acts on a later one.
-    case incidentAction(IncidentAction, step: StepID, visit: Int, actor: String, reason: String?)
+    /// visit `visit` of `step`, so that an answer meant for an earlier incident never acts on a later one;
+    /// `nil` for both: whichever it waits on now (a bulk operation's retry).
+    case incidentAction(IncidentAction, step: StepID?, visit: Int?, actor: String, reason: String?)
     /// Run again from a top-level step: a run that finished, or one waiting on a step's incident. The records
     /// of that step and of every step written after it are set aside (status `cancelled`, their outputs no
     /// longer in the context); the outputs of the steps before it are kept. Refused (ignored) when a step it

@@ -106,13 +106,13 @@ extension RunStateMachine {
     /// Why `action` cannot answer the incident at visit `visit` of `step` in `state`, as a sentence with
     /// the fix; `nil` when it can.
     public static func incidentProblem(
-        state: RunState, playbook: Playbook, action: IncidentAction, step: StepID, visit: Int
+        state: RunState, playbook: Playbook, action: IncidentAction, step: StepID?, visit: Int?
     ) -> String? {
         guard state.status == .incident, let incident = state.incident else {
             return "run \(state.runID) is \(state.status.rawValue) and waits on no incident; list its incidents "
                 + "with GET /v1/incidents?run=\(state.runID)"
         }
-        guard incident.step == step, incident.visit == visit else {
+        guard step ?? incident.step == incident.step, visit ?? incident.visit == incident.visit else {
             return "run \(state.runID) now waits on another incident (step \(incident.step), visit \(incident.visit)); "
                 + "answer that one"
         }
@@ -120,8 +120,8 @@ extension RunStateMachine {
         if incident.kind == .compensationFailed {
             return "a compensation's input is the output of the step it undoes; retry it without `input`"
         }
-        guard case .task = playbook.step(step)?.kind else {
-            return "step \(step) is not a task, so it has no input to patch; retry it without `input`"
+        guard case .task = playbook.step(incident.step)?.kind else {
+            return "step \(incident.step) is not a task, so it has no input to patch; retry it without `input`"
         }
         return nil
     }

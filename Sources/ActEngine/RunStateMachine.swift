@@ -178,10 +178,10 @@ public struct RunStateMachine: Sendable {
         guard let incident = state.incident else { return }
         switch (event, incident.kind) {
         case (.incidentAction(let action, let step, let visit, let actor, let reason), .stepFailed):
-            guard step == incident.step, visit == incident.visit else { return }
+            guard step ?? incident.step == incident.step, visit ?? incident.visit == incident.visit else { return }
             answerStepIncident(incident, action, actor: actor, reason: reason)
         case (.incidentAction(let action, let step, let visit, let actor, let reason), .compensationFailed):
-            guard step == incident.step, visit == incident.visit else { return }
+            guard step ?? incident.step == incident.step, visit ?? incident.visit == incident.visit else { return }
             answerCompensationIncident(incident, action, actor: actor, reason: reason)
         case (.rewind(let step, let actor, let reason), .stepFailed):
             rewind(to: step, actor: actor, reason: reason)

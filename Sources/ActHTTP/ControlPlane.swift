@@ -1,5 +1,6 @@
 public import ActEngine
 public import ActService
+public import ActStore
 
 /// What the HTTP API needs from the service, and nothing more: the seam between the routes and the
 /// ``Orchestrator`` (STYLE.md §3.6).
@@ -89,6 +90,18 @@ public protocol ControlPlane: Sendable {
 
     /// One collected dead letter; `nil` when there is none with that id.
     func deadLetter(id: Int64) async throws -> API.DeadLetter?
+
+    /// Records a bulk operation; the replicas' ``BulkOperator``s work on it.
+    func createBulkOperation(_ operation: BulkOperation) async throws -> API.BulkOperation
+
+    /// Bulk operations newest first, of one state when given.
+    func listBulkOperations(state: BulkOperation.State?, limit: Int) async throws -> [API.BulkOperation]
+
+    /// One bulk operation; `nil` when there is none with that id.
+    func bulkOperation(id: Int64) async throws -> API.BulkOperation?
+
+    /// Stops a running bulk operation; false when it was not running.
+    func stopBulkOperation(id: Int64, actor: String) async throws -> Bool
 
     /// Whether PostgreSQL and the broker answer.
     func checkReadiness() async -> API.Readiness

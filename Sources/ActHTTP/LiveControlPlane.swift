@@ -145,6 +145,22 @@ public struct LiveControlPlane: ControlPlane {
         return API.DeadLetterPage(deadLetters: page, next: rows.count > limit ? page.last.map { String($0.id) } : nil)
     }
 
+    public func createBulkOperation(_ operation: BulkOperation) async throws -> API.BulkOperation {
+        API.BulkOperation(try await store.createBulkOperation(operation))
+    }
+
+    public func listBulkOperations(state: BulkOperation.State?, limit: Int) async throws -> [API.BulkOperation] {
+        try await store.listBulkOperations(state: state, limit: limit).map(API.BulkOperation.init)
+    }
+
+    public func bulkOperation(id: Int64) async throws -> API.BulkOperation? {
+        try await store.bulkOperation(id: id).map(API.BulkOperation.init)
+    }
+
+    public func stopBulkOperation(id: Int64, actor: String) async throws -> Bool {
+        try await store.stopBulkOperation(id, by: actor)
+    }
+
     public func deadLetter(id: Int64) async throws -> API.DeadLetter? {
         try await store.deadLetter(id: id).map(API.DeadLetter.init)
     }

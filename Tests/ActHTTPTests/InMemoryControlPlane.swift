@@ -24,6 +24,7 @@ final class InMemoryControlPlane: ControlPlane {
         var timers: [String: TimerRow] = [:]
         var incidents: [Incident] = []
         var deadLetters: [DeadLetter] = []
+        var bulkOperations: [BulkOperation] = []
         /// Pull tasks with their leases, in dispatch order (what `pull_tasks` holds).
         var pullTasks: [(task: PullTask, leaseID: String?, expiresAt: Int64, claims: Int)] = []
         var now: Instant
@@ -317,6 +318,39 @@ final class InMemoryControlPlane: ControlPlane {
 
     func deadLetter(id: Int64) async throws -> API.DeadLetter? {
         tables.withLock { $0.deadLetters.first { $0.id == id }.map(API.DeadLetter.init) }
+    }
+
+    func createBulkOperation(_ operation: BulkOperation) async throws -> API.BulkOperation {
+        tables.withLock { tables in
+            var operation = operation
+            operation.id = Int64(tables.bulkOperations.count + 1)
+            operation.createdAt = tables.now.millisecondsSinceEpoch
+            operation.updatedAt = operation.createdAt
+            tables.bulkOperations.append(operation)
+            return API.BulkOperation(operation)
+        }
+    }
+
+    func listBulkOperations(state: BulkOperation.State?, limit: Int) async throws -> [API.BulkOperation] {
+        tables.withLock { tables in
+            tables.bulkOperations.reversed().filter { state == nil || $0.state == state }.prefix(limit)
+                .map(API.BulkOperation.init)
+        }
+    }
+
+    func bulkOperation(id: Int64) async throws -> API.BulkOperation? {
+        tables.withLock { $0.bulkOperations.first { $0.id == id }.map(API.BulkOperation.init) }
+    }
+
+    func stopBulkOperation(id: Int64, actor: String) async throws -> Bool {
+        tables.withLock { tables in
+            guard let i = tables.bulkOperations.firstIndex(where: { $0.id == id && $0.state == .running }) else {
+                return false
+            }
+            tables.bulkOperations[i].state = .stopped
+            tables.bulkOperations[i].lastError = "stopped by " + actor
+            return true
+        }
     }
 
     func addDeadLetter(_ letter: DeadLetter) { tables.withLock { $0.deadLetters.append(letter) } }

@@ -91,6 +91,46 @@ struct PlaybookRouteTests {
         }
     }
 
+    /// Bulk operations are requested with a filter (never over every run), by the caller, and can be stopped.
+    @Test func bulkOperations() async throws {
+        let world = try await TestWorld()
+        try await world.test { client in
+            let created = try await client.send(.post, "/v1/bulk-operations", token: Token.operate,
+                json: #"{"action": "cancel", "filter": {"playbook": "FTC-Complaint", "status": "running", "created_after": "2026-12-01T00:00:00Z"}, "reason": "duplicates", "rate_per_second": 50}"#)
+            #expect(created.status == .accepted)
+            let operation = try created.json
+            #expect(operation["action"] == "cancel" && operation["state"] == "running" && operation["requested_by"] == "ops")
+            #expect(operation[path: "filter.created_after"] == "2026-12-01T00:00:00.000Z")
+            #expect(operation[path: "filter.key"] == .null && operation["rate_per_second"] == 50)
+            #expect(operation[path: "progress.matched"] == 0)
+            let id = try #require(operation["id"]?.intValue)
+
+            for (body, field) in [
+                (#"{"action": "cancel", "filter": {}}"#, "filter"),
+                (#"{"action": "cancel"}"#, "filter"),
+                (#"{"action": "explode", "filter": {"status": "running"}}"#, "action"),
+                (#"{"action": "cancel", "filter": {"status": "sleeping"}}"#, "filter.status"),
+                (#"{"action": "cancel", "filter": {"created_after": "yesterday"}}"#, "filter.created_after"),
+                (#"{"action": "cancel", "filter": {"status": "running"}, "rate_per_second": 0}"#, "rate_per_second"),
+            ] {
+                let refused = try await client.send(.post, "/v1/bulk-operations", token: Token.operate, json: body)
+                #expect(refused.status == .badRequest, "\(body)")
+                let problem = try refused.json
+                #expect(problem[path: "errors.0.field"] == .string(field), "\(body): \(problem)")
+            }
+            #expect(try await client.send(.post, "/v1/bulk-operations", token: Token.read, json: "{}").status == .forbidden)
+
+            #expect(try await client.send(.get, "/v1/bulk-operations").json["bulk_operations"]?.arrayValue?.count == 1)
+            let stopped = try await client.send(.post, "/v1/bulk-operations/\(id)/stop", token: Token.operate)
+            #expect(stopped.status == .ok)
+            #expect(try stopped.json["state"] == "stopped")
+            #expect(try await client.send(.post, "/v1/bulk-operations/\(id)/stop", token: Token.operate).status == .conflict)
+            #expect(try await client.send(.get, "/v1/bulk-operations?state=running").json["bulk_operations"]?.arrayValue?
+                .isEmpty == true)
+            #expect(try await client.send(.get, "/v1/bulk-operations/99").status == .notFound)
+        }
+    }
+
     @Test func deadLetters() async throws {
         let world = try await TestWorld()
         world.plane.addDeadLetter(DeadLetter(id: 1, collectedAt: 1_000, exchange: "hms.events", routingKey: "a.b",

@@ -71,6 +71,10 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .post, path: "/v1/runs/{id}/rewind", scope: "operate"),
         Route(method: .get, path: "/v1/dead-letters", scope: "read"),
         Route(method: .get, path: "/v1/dead-letters/{id}", scope: "read"),
+        Route(method: .get, path: "/v1/bulk-operations", scope: "read"),
+        Route(method: .post, path: "/v1/bulk-operations", scope: "operate"),
+        Route(method: .get, path: "/v1/bulk-operations/{id}", scope: "read"),
+        Route(method: .post, path: "/v1/bulk-operations/{id}/stop", scope: "operate"),
     ]
 
     static var protected: [Route] { all.filter { $0.scope != nil } }

@@ -160,7 +160,8 @@ extension DeadCommand {
                 case .json: print(Console.pretty(.array(letters.map(DeadCommand.json))))
                 case .table:
                     guard !letters.isEmpty else {
-                        print("no \(status == "all" ? "" : status + " ")dead letters; collect them with hms-act dead collect")
+                        let which = ["all": "", "dead": "waiting "][status] ?? status + " "
+                        print("no \(which)dead letters; collect them with hms-act dead collect")
                         return
                     }
                     print(Console.table(["ID", "STATUS", "EXCHANGE", "ROUTING KEY", "COLLECTED", "REASON"], letters.map {

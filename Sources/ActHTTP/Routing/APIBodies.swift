@@ -138,6 +138,29 @@ struct IncidentActionAccepted: Encodable {
     }
 }
 
+/// `POST /v1/bulk-operations`.
+struct BulkOperationRequest: Decodable {
+    struct Filter: Decodable {
+        var playbook: String?
+        var status: String?
+        var key: String?
+        var createdAfter: String?
+        var createdBefore: String?
+
+        enum CodingKeys: String, CodingKey {
+            case playbook, status, key, createdAfter = "created_after", createdBefore = "created_before"
+        }
+    }
+
+    var action: String
+    var filter: Filter?
+    var reason: String?
+    var ratePerSecond: Int?
+    var actor: String?
+
+    enum CodingKeys: String, CodingKey { case action, filter, reason, ratePerSecond = "rate_per_second", actor }
+}
+
 /// `POST /v1/runs/{id}/rewind`.
 struct RewindRequest: Decodable {
     /// The top-level step to run again from.

@@ -51,6 +51,8 @@ public func buildRouter(
     read.get("/v1/incidents", use: routes.incidents)
     read.get("/v1/incidents/:id", use: routes.incidentDetail)
     read.get("/v1/dead-letters", use: routes.deadLetters)
+    read.get("/v1/bulk-operations", use: routes.bulkOperations)
+    read.get("/v1/bulk-operations/:id", use: routes.bulkOperationDetail)
     read.get("/v1/dead-letters/:id", use: routes.deadLetterDetail)
 
     let operate = router.group().add(middleware: RequireScope(scope: .operate))
@@ -61,6 +63,8 @@ public func buildRouter(
     operate.post("/v1/runs/:id/resume") { try await routes.runCommand($0, $1, command: .resume) }
     operate.post("/v1/runs/:id/cancel") { try await routes.runCommand($0, $1, command: .cancel) }
     operate.post("/v1/runs/:id/rewind", use: routes.rewind)
+    operate.post("/v1/bulk-operations", use: routes.createBulkOperation)
+    operate.post("/v1/bulk-operations/:id/stop", use: routes.stopBulkOperation)
     for action in IncidentActionName.allCases {
         operate.post("/v1/incidents/:id/\(action.rawValue)") { try await routes.incidentAction($0, $1, action: action) }
     }
@@ -617,6 +621,96 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                 + "GET /v1/dead-letters?status=all", slug: "dead-letter-not-found")
         }
         return try APIResponse.json(letter)
+    }
+
+    // MARK: Bulk operations
+
+    /// `POST /v1/bulk-operations`: a command over every run a filter matches, worked on by the replicas.
+    @Sendable func createBulkOperation(_ request: Request, context: Context) async throws -> Response {
+        let body: BulkOperationRequest = try await APIRequest.decode(request, context: context)
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        guard let action = BulkOperation.Action(rawValue: body.action) else {
+            throw APIProblem.badRequest("`action` must be one of "
+                + BulkOperation.Action.allCases.map(\.rawValue).joined(separator: ", "), field: "action")
+        }
+        let written = body.filter
+        func text(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+        var filter = BulkOperation.Filter(playbook: text(written?.playbook), status: text(written?.status),
+            key: text(written?.key))
+        if let status = filter.status, RunStatus(rawValue: status) == nil {
+            throw APIProblem.badRequest("`filter.status` must be one of "
+                + RunStatus.allCases.map(\.rawValue).joined(separator: ", "), field: "filter.status")
+        }
+        filter.createdAfter = try Self.instant(written?.createdAfter, field: "filter.created_after")
+        filter.createdBefore = try Self.instant(written?.createdBefore, field: "filter.created_before")
+        guard !filter.isEmpty else {
+            throw APIProblem.badRequest("`filter` must name at least one of playbook, status, key, created_after, "
+                + "created_before: a bulk operation over every run is refused", field: "filter")
+        }
+        let rate = body.ratePerSecond ?? 200
+        guard (1...5_000).contains(rate) else {
+            throw APIProblem.badRequest("`rate_per_second` must be 1 to 5000 runs a second", field: "rate_per_second")
+        }
+        let created = try await controlPlane.createBulkOperation(BulkOperation(action: action, filter: filter,
+            reason: text(body.reason), requestedBy: actor, ratePerSecond: rate))
+        return try APIResponse.json(created, status: .accepted)
+    }
+
+    @Sendable func bulkOperations(_ request: Request, context: Context) async throws -> Response {
+        var state: BulkOperation.State?
+        if let text = try APIRequest.textQuery("state", request) {
+            guard let parsed = BulkOperation.State(rawValue: text) else {
+                throw APIProblem.badRequest("`state` must be running, done or stopped", field: "state")
+            }
+            state = parsed
+        }
+        let operations = try await controlPlane.listBulkOperations(state: state,
+            limit: try APIRequest.limit(request, default: 50))
+        return try APIResponse.json(Listing(key: "bulk_operations", elements: operations))
+    }
+
+    @Sendable func bulkOperationDetail(_ request: Request, context: Context) async throws -> Response {
+        let id = try Self.bulkID(context)
+        guard let operation = try await controlPlane.bulkOperation(id: id) else { throw Self.bulkNotFound(id) }
+        return try APIResponse.json(operation)
+    }
+
+    @Sendable func stopBulkOperation(_ request: Request, context: Context) async throws -> Response {
+        let id = try Self.bulkID(context)
+        let body: RunCommandRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        guard try await controlPlane.bulkOperation(id: id) != nil else { throw Self.bulkNotFound(id) }
+        guard try await controlPlane.stopBulkOperation(id: id, actor: actor) else {
+            throw APIProblem(.conflict, slug: "bulk-operation-finished", title: "Not running",
+                detail: "bulk operation \(id) is not running (done or stopped already)")
+        }
+        guard let operation = try await controlPlane.bulkOperation(id: id) else { throw Self.bulkNotFound(id) }
+        return try APIResponse.json(operation)
+    }
+
+    static func bulkID(_ context: Context) throws -> Int64 {
+        let text = try APIRequest.pathParameter("id", context: context)
+        guard let id = Int64(text), id > 0 else {
+            throw APIProblem.badRequest("a bulk operation id is a whole number, like 3", field: "id")
+        }
+        return id
+    }
+
+    static func bulkNotFound(_ id: Int64) -> APIProblem {
+        APIProblem.notFound("no bulk operation \(id); list them with GET /v1/bulk-operations",
+            slug: "bulk-operation-not-found")
+    }
+
+    /// An RFC 3339 instant as milliseconds since the epoch.
+    static func instant(_ text: String?, field: String) throws -> Int64? {
+        guard let text, !text.isEmpty else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        guard let date = formatter.date(from: text) ?? plain.date(from: text) else {
+            throw APIProblem.badRequest("`\(field)` must be an RFC 3339 time, like 2026-12-01T00:00:00Z", field: field)
+        }
+        return Int64((date.timeIntervalSince1970 * 1_000).rounded())
     }
 
     static func incidentID(_ context: Context) throws -> Int64 {

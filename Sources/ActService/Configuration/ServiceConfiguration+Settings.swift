@@ -145,6 +145,8 @@ extension ServiceConfiguration {
         .init(key: "engine.signal_retention_hours", environment: "HMS_SIGNAL_RETENTION_HOURS",
             target: .int(\.engine.signalRetentionHours),
             summary: "How long a signal no wait listens for yet is kept for a wait that starts later (0: ignored)"),
+        .init(key: "engine.bulk_operator", environment: "HMS_BULK_OPERATOR", target: .bool(\.engine.bulkOperator),
+            summary: "Whether this replica works on bulk operations (POST /v1/bulk-operations); any replica may, one at a time per operation"),
         .init(key: "engine.on_failure", environment: "HMS_ON_FAILURE", target: .string(\.engine.onFailure),
             summary: "What an unhandled step failure does in playbooks without a top-level on_failure: fail (compensate, end failed) or incident (wait for an operator)"),
         .init(key: "audit.checkpoint_interval_seconds", environment: "HMS_AUDIT_CHECKPOINT_SECONDS",

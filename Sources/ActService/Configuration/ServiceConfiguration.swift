@@ -170,6 +170,8 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// What a step failure no `on_failure:` handles does in playbooks that do not say (`fail` or
         /// `incident`); see ``FailurePolicy``.
         public var onFailure = "fail"
+        /// Whether this replica works on bulk operations (``BulkOperator``); any replica may.
+        public var bulkOperator = true
         public init() {}
     }
 

@@ -354,6 +354,70 @@ enum StoreSQL {
         RETURNING dead_letter_id
         """
 
+    // MARK: bulk_operations
+
+    static let insertBulkOperation = """
+        INSERT INTO bulk_operations (action, filter, reason, requested_by, rate_per_second)
+        VALUES ($1, $2::jsonb, $3, $4, $5)
+        RETURNING operation_id
+        """
+    static let bulkColumns = """
+        operation_id, action, filter::text, reason, requested_by, rate_per_second, state, matched, applied, ignored,
+        refused, last_error, (extract(epoch FROM created_at) * 1000)::bigint,
+        (extract(epoch FROM updated_at) * 1000)::bigint, (extract(epoch FROM finished_at) * 1000)::bigint
+        """
+    static let bulkOperation = "SELECT \(bulkColumns) FROM bulk_operations WHERE operation_id = $1"
+    static let listBulkOperations = """
+        SELECT \(bulkColumns) FROM bulk_operations
+        WHERE ($1::text IS NULL OR state = $1) ORDER BY operation_id DESC LIMIT $2
+        """
+    /// Takes the lease of the oldest running operation whose lease lapsed (or is `$1`'s already) for `$2`
+    /// seconds.
+    static let claimBulkOperation = """
+        UPDATE bulk_operations SET lease_owner = $1, lease_until = now() + make_interval(secs => $2::double precision)
+        WHERE operation_id = (
+            SELECT operation_id FROM bulk_operations
+            WHERE state = 'running' AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $1)
+            ORDER BY operation_id LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING \(bulkColumns), cursor_created_at::text, cursor_run_id
+        """
+    /// The next page of runs of operation `$1` (newest first, along `runs_by_created`), after the cursor
+    /// `$7`/`$8`: `$2` status, `$3` playbook, `$4` key, `$5`/`$6` created range (ms), `$9` the limit. The first
+    /// page starts at the newest run; runs created after it are newer than the cursor and never visited.
+    static let bulkPage = """
+        SELECT run_id, created_at::text FROM runs
+        WHERE $1::bigint IS NOT NULL
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::text IS NULL OR playbook_id = $3)
+          AND ($4::text IS NULL OR coalesce(business_key, trigger_event_id) = $4)
+          AND ($5::bigint IS NULL OR created_at >= to_timestamp($5 / 1000.0))
+          AND ($6::bigint IS NULL OR created_at < to_timestamp($6 / 1000.0))
+          AND ($7::timestamptz IS NULL OR created_at < $7::timestamptz
+               OR (created_at = $7::timestamptz AND run_id > $8))
+        ORDER BY created_at DESC, run_id
+        LIMIT $9
+        """
+    /// Records a page done while `$10` holds the lease: the cursor, the counts, done (`$8`), a longer lease.
+    static let recordBulkProgress = """
+        UPDATE bulk_operations
+        SET cursor_created_at = coalesce($2::timestamptz, cursor_created_at), cursor_run_id = coalesce($3, cursor_run_id),
+            matched = matched + $4, applied = applied + $5, ignored = ignored + $6, refused = refused + $7,
+            state = CASE WHEN $8 THEN 'done' ELSE state END,
+            finished_at = CASE WHEN $8 THEN now() ELSE finished_at END,
+            lease_until = now() + make_interval(secs => $9::double precision), last_error = NULL, updated_at = now()
+        WHERE operation_id = $1 AND lease_owner = $10 AND state = 'running'
+        RETURNING operation_id
+        """
+    static let failBulkPage = """
+        UPDATE bulk_operations SET last_error = $2, updated_at = now() WHERE operation_id = $1
+        """
+    static let stopBulkOperation = """
+        UPDATE bulk_operations SET state = 'stopped', finished_at = now(), updated_at = now(),
+            last_error = 'stopped by ' || $2
+        WHERE operation_id = $1 AND state = 'running'
+        RETURNING operation_id
+        """
+
     // MARK: audit_log
 
     static let insertAudit = """

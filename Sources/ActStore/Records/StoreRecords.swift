@@ -315,6 +315,109 @@ public struct DeadLetter: Hashable, Sendable {
     }
 }
 
+/// An operator's command over every run a filter matches (`hms-act bulk …`), worked on page by page.
+public struct BulkOperation: Hashable, Sendable {
+    public enum Action: String, Hashable, Sendable, CaseIterable {
+        case cancel, pause, resume
+        /// Answer the incident each run waits on with retry.
+        case retry
+    }
+
+    public enum State: String, Hashable, Sendable, CaseIterable {
+        case running, done
+        /// Stopped by an operator before the end.
+        case stopped
+    }
+
+    /// Which runs: all given conditions hold (and the run existed when the first page was taken).
+    public struct Filter: Hashable, Sendable {
+        public var playbook: String?
+        public var status: String?
+        public var key: String?
+        /// Milliseconds since the epoch; created at or after.
+        public var createdAfter: Int64?
+        /// Milliseconds since the epoch; created before.
+        public var createdBefore: Int64?
+
+        public init(playbook: String? = nil, status: String? = nil, key: String? = nil, createdAfter: Int64? = nil,
+            createdBefore: Int64? = nil)
+        {
+            self.playbook = playbook
+            self.status = status
+            self.key = key
+            self.createdAfter = createdAfter
+            self.createdBefore = createdBefore
+        }
+
+        public var isEmpty: Bool {
+            playbook == nil && status == nil && key == nil && createdAfter == nil && createdBefore == nil
+        }
+
+        public var json: JSONValue {
+            var object: [String: JSONValue] = [:]
+            if let playbook { object["playbook"] = .string(playbook) }
+            if let status { object["status"] = .string(status) }
+            if let key { object["key"] = .string(key) }
+            if let createdAfter { object["created_after_ms"] = .int(createdAfter) }
+            if let createdBefore { object["created_before_ms"] = .int(createdBefore) }
+            return .object(object)
+        }
+
+        public init(json: JSONValue) {
+            playbook = json["playbook"]?.stringValue
+            status = json["status"]?.stringValue
+            key = json["key"]?.stringValue
+            createdAfter = json["created_after_ms"]?.numberValue?.intValue.map(Int64.init)
+            createdBefore = json["created_before_ms"]?.numberValue?.intValue.map(Int64.init)
+        }
+    }
+
+    public var id: Int64
+    public var action: Action
+    public var filter: Filter
+    public var reason: String?
+    public var requestedBy: String
+    public var ratePerSecond: Int
+    public var state: State
+    public var matched: Int64
+    public var applied: Int64
+    public var ignored: Int64
+    public var refused: Int64
+    public var lastError: String?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var finishedAt: Int64?
+
+    public init(
+        id: Int64 = 0, action: Action, filter: Filter, reason: String?, requestedBy: String, ratePerSecond: Int,
+        state: State = .running, matched: Int64 = 0, applied: Int64 = 0, ignored: Int64 = 0, refused: Int64 = 0,
+        lastError: String? = nil, createdAt: Int64 = 0, updatedAt: Int64 = 0, finishedAt: Int64? = nil
+    ) {
+        self.id = id
+        self.action = action
+        self.filter = filter
+        self.reason = reason
+        self.requestedBy = requestedBy
+        self.ratePerSecond = ratePerSecond
+        self.state = state
+        self.matched = matched
+        self.applied = applied
+        self.ignored = ignored
+        self.refused = refused
+        self.lastError = lastError
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.finishedAt = finishedAt
+    }
+}
+
+/// One page of a bulk operation's walk: the runs, and where the page ends.
+public struct BulkPage: Sendable {
+    public var runIDs: [String]
+    /// The last run's `created_at` as PostgreSQL wrote it (exact), and its id: the next page starts after.
+    public var cursor: (createdAt: String, runID: String)?
+}
+
 /// Every write caused by one batch of applied messages, committed in one transaction.
 public struct StoreBatch: Sendable {
     /// Inserted or updated (by run id).

@@ -161,6 +161,23 @@ steps:
     assert [step["visit"] for step in run["steps"]] == [3]
 
 
+def test_a_bulk_cancel_stops_every_run_of_a_playbook():
+    act = ACTClient()
+    name = f"bulk_{uuid.uuid4().hex[:8]}"
+    act.register_playbook(f"id: {name}\nsteps:\n  - id: validate_tax_id\n")
+    runs = [act.start(name, payload={"n": n}) for n in range(3)]
+    with pytest.raises(ACTError) as refused:
+        act.bulk("cancel")
+    assert refused.value.status == 400 and "filter" in str(refused.value)
+    operation = act.bulk("cancel", reason="withdrawn", rate_per_second=100, playbook=name, status="running")
+    deadline = time.monotonic() + 60
+    while operation["state"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        operation = act.bulk_operation(operation["id"])
+    assert operation["state"] == "done" and operation["progress"]["applied"] == 3
+    assert {act.watch(run, timeout="30s")["status"] for run in runs} == {"cancelled"}
+
+
 def _fetch_for(run_id, worker=None, lease="60s"):
     """The validate_tax_id task of `run_id`, answering any other run's it meets first."""
     worker = worker or Worker()

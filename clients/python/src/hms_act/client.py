@@ -149,6 +149,22 @@ class ACTClient:
             body["reason"] = reason
         return self._http.request("POST", f"/v1/runs/{segment(run_id)}/rewind", body)
 
+    # Bulk operations
+
+    def bulk(self, action: str, reason: Optional[str] = None, rate_per_second: int = 200,
+             **filter: Any) -> dict[str, Any]:
+        """Applies ``action`` (``cancel``, ``pause``, ``resume``, ``retry``) to every run the filter matches
+        (``playbook=``, ``status=``, ``key=``, ``created_after=``, ``created_before=``; at least one), in the
+        background; returns the operation (poll it with :meth:`bulk_operation`)."""
+        body: dict[str, Any] = {"action": action, "filter": filter, "rate_per_second": rate_per_second}
+        if reason is not None:
+            body["reason"] = reason
+        return self._http.request("POST", "/v1/bulk-operations", body)
+
+    def bulk_operation(self, operation_id: int) -> dict[str, Any]:
+        """A bulk operation with its ``state`` and ``progress`` (matched, applied, ignored, refused)."""
+        return self._http.request("GET", f"/v1/bulk-operations/{int(operation_id)}")
+
     # Incidents
 
     def incidents(self, run: Optional[str] = None, status: str = "open", kind: Optional[str] = None,
