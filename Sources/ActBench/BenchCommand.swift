@@ -14,7 +14,54 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hms-act-bench",
         abstract: "Measure hms-act and its layers against real servers.",
-        subcommands: [RunCommand.self, LayersCommand.self])
+        subcommands: [RunCommand.self, LayersCommand.self, HistoryCommand.self])
+
+    /// `hms-act-bench history`: search and the inbox with a long history (see ``HistoryBenchmark``).
+    struct HistoryCommand: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "history",
+            abstract: "Search and the inbox with a long history: runs by payload, key, time and status; the inbox by age and deadline.",
+            discussion: """
+                Writes --runs runs (default 1,000,000) through the store's batch path into a throwaway schema, then \
+                times each query of GET /v1/runs and GET /v1/tasks --queries times through the same Store methods, \
+                and drops the schema. Needs only PostgreSQL (POSTGRES_URL); use durable servers for figures.
+                """)
+
+        @Option(help: "PostgreSQL URL (default: $POSTGRES_URL).")
+        var postgresURL: String?
+
+        @Option(help: "Runs of history.")
+        var runs = 1_000_000
+
+        @Option(help: "The fraction of runs whose task is still open.")
+        var openFraction = 0.05
+
+        @Option(help: "Timings per query.")
+        var queries = 200
+
+        @Flag(help: "20,000 runs and 20 timings per query: checks the harness, measures nothing worth quoting.")
+        var smoke = false
+
+        @Option(help: "Write the report as JSON to this file.")
+        var json: String?
+
+        func run() async throws {
+            guard let postgres = postgresURL ?? ProcessInfo.processInfo.environment["POSTGRES_URL"] else {
+                throw ValidationError("give --postgres-url, or run eval \"$(scripts/stack env)\" first")
+            }
+            var logger = Logger(label: "hms-act.bench")
+            logger.logLevel = .warning
+            let benchmark = HistoryBenchmark(settings: .init(runs: smoke ? 20_000 : runs, openFraction: openFraction,
+                queries: smoke ? 20 : queries, batch: 5_000), postgresURL: postgres, logger: logger)
+            let report = try await benchmark.run { FileHandle.standardOutput.write(Data("· \($0)\n".utf8)) }
+            print(report.table)
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+            }
+        }
+    }
 
     /// `hms-act-bench run`: hms-act end to end (see ``OrchestratorBenchmark``).
     struct RunCommand: AsyncParsableCommand {

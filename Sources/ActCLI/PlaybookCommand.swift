@@ -7,7 +7,7 @@ struct PlaybookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "playbook",
         abstract: "Validate, register and draw playbooks.",
-        subcommands: [Validate.self, Register.self, Graph.self]
+        subcommands: [Validate.self, Register.self, Graph.self, Migrate.self]
     )
 }
 

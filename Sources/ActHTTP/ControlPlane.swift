@@ -1,4 +1,5 @@
 public import ActEngine
+public import ActPlaybook
 public import ActService
 public import ActStore
 
@@ -17,13 +18,12 @@ public protocol ControlPlane: Sendable {
     /// - Throws: A store error; nothing was applied then.
     func submit(_ inputs: [BatchInput]) async throws -> [SubmissionResult]
 
-    /// Runs, newest first, filtered by status and playbook id.
+    /// Runs, newest first, that `filter` matches (status, playbook, business key, payload, created range).
     ///
     /// - Parameters:
     ///   - after: The cursor of a previous page (``API/RunPage/next``).
     ///   - limit: Runs per page, 1…500.
-    ///   - key: Only runs with this business key (their playbook's `key:`, else their trigger event's id).
-    func listRuns(status: String?, playbook: String?, key: String?, after: String?, limit: Int) async throws -> API.RunPage
+    func listRuns(_ filter: RunFilter, after: String?, limit: Int) async throws -> API.RunPage
 
     /// One run's summary; `nil` when there is no such run. Cheap: no steps, tasks or audit trail.
     func runSummary(id: RunID) async throws -> API.RunSummary?
@@ -38,10 +38,13 @@ public protocol ControlPlane: Sendable {
     /// The run whose trace id (the W3C trace id of its messages, `trace_id` in its summary) is `traceID`.
     func runID(traceID: String) async throws -> RunID?
 
-    /// Open (dispatched, unanswered) tasks, oldest first.
+    /// Open (dispatched, unanswered) tasks, a page at a time, oldest first or by deadline.
     ///
-    /// - Parameter assignee: An assignee label (`ai.fraud-labeler`); `nil` for all open tasks.
-    func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task]
+    /// - Parameters:
+    ///   - assignee: An assignee label (`ai.fraud-labeler`); `nil` for all open tasks.
+    ///   - after: The `next` of the previous page.
+    func listOpenTasks(assignee: String?, order: Store.InboxOrder, after: String?, limit: Int) async throws
+        -> API.TaskPage
 
     /// The latest attempt of a task; `nil` when there is no such task.
     func latestTaskAttempt(id: TaskID) async throws -> API.Task?
@@ -99,6 +102,10 @@ public protocol ControlPlane: Sendable {
 
     /// One bulk operation; `nil` when there is none with that id.
     func bulkOperation(id: Int64) async throws -> API.BulkOperation?
+
+    /// What moving the active runs of version `from` to version `to` would do; `nil` when either version is
+    /// not registered.
+    func planMigration(from: Int64, to: Int64, mapping: [StepID: StepID]) async throws -> API.MigrationPlan?
 
     /// Stops a running bulk operation; false when it was not running.
     func stopBulkOperation(id: Int64, actor: String) async throws -> Bool

@@ -1,6 +1,6 @@
 public import ActEngine
 public import ActService
-import ActPlaybook
+public import ActPlaybook
 public import ActStore
 
 /// The real control plane: the orchestrator applies inputs, the PostgreSQL store answers the queries.
@@ -26,10 +26,8 @@ public struct LiveControlPlane: ControlPlane {
         }
     }
 
-    public func listRuns(status: String?, playbook: String?, key: String?, after: String?, limit: Int) async throws
-        -> API.RunPage
-    {
-        let page = try await store.listRuns(status: status, playbookID: playbook, key: key, after: after, limit: limit)
+    public func listRuns(_ filter: RunFilter, after: String?, limit: Int) async throws -> API.RunPage {
+        let page = try await store.listRuns(filter, after: after, limit: limit)
         return API.RunPage(runs: page.runs.map(API.RunSummary.init), next: page.nextCursor)
     }
 
@@ -55,8 +53,11 @@ public struct LiveControlPlane: ControlPlane {
             now: orchestrator.now())
     }
 
-    public func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
-        try await store.openTasks(assignee: assignee, limit: limit).map(API.Task.init)
+    public func listOpenTasks(assignee: String?, order: Store.InboxOrder, after: String?, limit: Int) async throws
+        -> API.TaskPage
+    {
+        let page = try await store.openTaskPage(assignee: assignee, order: order, after: after, limit: limit)
+        return API.TaskPage(tasks: page.tasks.map(API.Task.init), next: page.next)
     }
 
     public func latestTaskAttempt(id: TaskID) async throws -> API.Task? {
@@ -155,6 +156,21 @@ public struct LiveControlPlane: ControlPlane {
 
     public func bulkOperation(id: Int64) async throws -> API.BulkOperation? {
         try await store.bulkOperation(id: id).map(API.BulkOperation.init)
+    }
+
+    public func planMigration(from: Int64, to: Int64, mapping: [StepID: StepID]) async throws -> API.MigrationPlan? {
+        if catalog.byVersion[from] == nil || catalog.byVersion[to] == nil { try await orchestrator.refreshCatalog() }
+        guard let old = catalog.byVersion[from], let new = catalog.byVersion[to] else { return nil }
+        var runs: [(runID: String, state: [UInt8])] = []
+        var after: String?
+        while true {
+            let page = try await store.activeRuns(versionID: from, after: after, limit: 1_000)
+            runs += page
+            guard page.count == 1_000, let last = page.last else { break }
+            after = last.runID
+        }
+        return API.MigrationPlan(fromVersion: from, toVersion: to, from: old.playbook, to: new.playbook, mapping: mapping,
+            runs: runs, dryRun: true)
     }
 
     public func stopBulkOperation(id: Int64, actor: String) async throws -> Bool {

@@ -52,3 +52,12 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Refreshes the planner's statistics of every table of the schema (after a bulk load).
+    public func analyze() async throws {
+        try await client.withConnection { connection in
+            try await connection.executeScript("ANALYZE")
+        }
+    }
+}

@@ -11,6 +11,7 @@ extension Store {
                 PostgresBind(operation.action.rawValue),
                 PostgresBind(PostgresJSON(bytes: operation.filter.json.canonicalEncoding)),
                 PostgresBind(operation.reason), PostgresBind(operation.requestedBy), PostgresBind(operation.ratePerSecond),
+                PostgresBind(PostgresJSON(bytes: operation.parameters.canonicalEncoding)),
             ]).first?.decode(Int64.self, column: 0)
         }
         guard let id, let created = try await bulkOperation(id: id) else {
@@ -43,8 +44,8 @@ extension Store {
             guard let row = try await connection.query(StoreSQL.claimBulkOperation,
                 [PostgresBind(owner), PostgresBind(Self.seconds(lease))]).first
             else { return nil }
-            let createdAt: String? = try row.decode(column: 15)
-            let runID: String? = try row.decode(column: 16)
+            let createdAt: String? = try row.decode(column: 16)
+            let runID: String? = try row.decode(column: 17)
             return (try Self.bulkOperation(row), cursor: createdAt.flatMap { at in runID.map { (at, $0) } })
         }
     }
@@ -59,6 +60,7 @@ extension Store {
                 PostgresBind(operation.id), PostgresBind(filter.status), PostgresBind(filter.playbook),
                 PostgresBind(filter.key), PostgresBind(filter.createdAfter), PostgresBind(filter.createdBefore),
                 PostgresBind(cursor?.createdAt), PostgresBind(cursor?.runID), PostgresBind(max(1, limit)),
+                PostgresBind(filter.version),
             ])
         }
         var ids: [String] = []
@@ -101,6 +103,17 @@ extension Store {
         }
     }
 
+    /// Active runs of a playbook version with their states, a page at a time in run-id order (a migration's
+    /// dry run); `after` is the last run id of the previous page.
+    public func activeRuns(versionID: Int64, after: String?, limit: Int) async throws -> [(runID: String, state: [UInt8])] {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.activeRunsOfVersion, [PostgresBind(versionID), PostgresBind(after),
+                PostgresBind(max(1, min(limit, 5_000)))]).map { row in
+                (try row.decode(String.self, column: 0), Array((try row.decode(String.self, column: 1)).utf8))
+            }
+        }
+    }
+
     private static func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
@@ -111,8 +124,11 @@ extension Store {
         let filter = try Self.json(try row.decode(String.self, column: 2), column: "bulk_operations.filter",
             row: "bulk operation \(id)")
         let stateText: String = try row.decode(column: 6)
+        let parameters = try Self.json(try row.decode(String.self, column: 15), column: "bulk_operations.parameters",
+            row: "bulk operation \(id)")
         return BulkOperation(
             id: id, action: BulkOperation.Action(rawValue: actionText) ?? .cancel, filter: BulkOperation.Filter(json: filter),
+            parameters: parameters,
             reason: try row.decode(column: 3), requestedBy: try row.decode(column: 4),
             ratePerSecond: try row.decode(column: 5), state: BulkOperation.State(rawValue: stateText) ?? .running,
             matched: try row.decode(column: 7), applied: try row.decode(column: 8), ignored: try row.decode(column: 9),

@@ -1,5 +1,5 @@
 import ActEngine
-import ActPlaybook
+public import ActPlaybook
 internal import ActPostgres
 internal import Foundation
 
@@ -22,16 +22,45 @@ public struct RunPage: Hashable, Sendable {
     public var nextCursor: String?
 }
 
-/// Filters for ``Store/listRuns(status:playbookID:key:after:limit:)``.
+/// Which runs a listing shows; every condition given must hold.
+public struct RunFilter: Hashable, Sendable {
+    public var status: String?
+    public var playbookID: String?
+    /// The business key (the playbook's `key:`, else the trigger event's id).
+    public var key: String?
+    /// Runs whose trigger payload contains this JSON (jsonb `@>`: `{"address": "123 Oak St"}`).
+    public var payload: JSONValue?
+    /// Milliseconds since the epoch: created at or after.
+    public var createdAfter: Int64?
+    /// Milliseconds since the epoch: created before.
+    public var createdBefore: Int64?
+
+    public init(status: String? = nil, playbookID: String? = nil, key: String? = nil, payload: JSONValue? = nil,
+        createdAfter: Int64? = nil, createdBefore: Int64? = nil)
+    {
+        self.status = status
+        self.playbookID = playbookID
+        self.key = key
+        self.payload = payload
+        self.createdAfter = createdAfter
+        self.createdBefore = createdBefore
+    }
+}
+
 extension Store {
     /// Runs, newest first, filtered by status, playbook and business key, `limit` per page (keyset paging).
-    ///
-    /// - Parameters:
-    ///   - key: The business key (the playbook's `key:`, else the trigger event's id).
-    ///   - after: A cursor from a previous page.
     public func listRuns(status: String?, playbookID: String?, key: String? = nil, after cursor: String?, limit: Int)
         async throws -> RunPage
     {
+        try await listRuns(RunFilter(status: status, playbookID: playbookID, key: key), after: cursor, limit: limit)
+    }
+
+    /// How many of the newest payloads a payload search reads in order before it asks the GIN index.
+    static let payloadWindow = 20_000
+
+    /// Runs, newest first, that `filter` matches, `limit` per page (keyset paging; `after` is a cursor from a
+    /// previous page). A key or a payload uses its own index.
+    public func listRuns(_ filter: RunFilter, after cursor: String?, limit: Int) async throws -> RunPage {
         var cursorTime: Int64?
         var cursorRun: String?
         if let cursor, let separator = cursor.firstIndex(of: ":"), let time = Int64(cursor[..<separator]) {
@@ -41,11 +70,25 @@ extension Store {
         let limit = max(1, min(limit, 500))
         let rows = try await client.withConnection { connection in
             var binds = [
-                PostgresBind(status), PostgresBind(playbookID), PostgresBind(cursorTime), PostgresBind(cursorRun),
-                PostgresBind(limit + 1),
+                PostgresBind(filter.status), PostgresBind(filter.playbookID), PostgresBind(cursorTime),
+                PostgresBind(cursorRun), PostgresBind(limit + 1), PostgresBind(filter.createdAfter),
+                PostgresBind(filter.createdBefore),
             ]
-            if let key { binds.append(PostgresBind(key)) }
-            return try await connection.query(key == nil ? StoreSQL.listRuns : StoreSQL.listRunsByKey, binds)
+            let sql: String
+            if let payload = filter.payload {
+                binds += [PostgresBind(PostgresJSON(bytes: payload.canonicalEncoding)), PostgresBind(filter.key)]
+                // A value many runs share fills a page among the newest payloads; a rare one needs the index.
+                let recent = try await connection.query(StoreSQL.listRunsByPayloadAmongRecent,
+                    binds + [PostgresBind(Self.payloadWindow)])
+                if recent.count > limit { return recent }
+                sql = StoreSQL.listRunsByPayload
+            } else if let key = filter.key {
+                binds.append(PostgresBind(key))
+                sql = StoreSQL.listRunsByKey
+            } else {
+                sql = StoreSQL.listRuns
+            }
+            return try await connection.query(sql, binds)
         }
         var runs: [RunSummary] = []
         for row in rows {
@@ -105,6 +148,52 @@ extension Store {
             }
             return try await connection.query(StoreSQL.openTasks, [PostgresBind(limit)]).map(Self.taskRow)
         }
+    }
+
+    /// How the inbox is ordered.
+    public enum InboxOrder: String, Sendable, CaseIterable {
+        /// Oldest first.
+        case created
+        /// Soonest deadline first; tasks without one last.
+        case deadline
+    }
+
+    /// One page of open tasks (of one assignee when given) in `order`, after `cursor` (the `next` of the
+    /// previous page); the next page's cursor when there is more.
+    public func openTaskPage(assignee: String?, order: InboxOrder, after cursor: String?, limit: Int) async throws
+        -> (tasks: [TaskRow], next: String?)
+    {
+        let limit = max(1, min(limit, 1_000))
+        // A cursor is "<ms or inf>:<attempt>:<task id>" (task ids hold no colon before their last part).
+        var position: (time: Int64?, infinite: Bool, attempt: Int, task: String)?
+        if let cursor {
+            let parts = cursor.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3, let attempt = Int(parts[1]), parts[0] == "inf" || Int64(parts[0]) != nil else {
+                throw StoreDataError(column: "cursor", row: cursor, problem: "is not a cursor of this listing")
+            }
+            position = (Int64(parts[0]), parts[0] == "inf", attempt, String(parts[2]))
+        }
+        let rows = try await client.withConnection { connection in
+            switch order {
+            case .created:
+                return try await connection.query(StoreSQL.openTasksByCreated, [
+                    PostgresBind(assignee), PostgresBind(position?.time), PostgresBind(position?.task),
+                    PostgresBind(position?.attempt), PostgresBind(limit + 1),
+                ]).map(Self.taskRow)
+            case .deadline:
+                return try await connection.query(StoreSQL.openTasksByDeadline, [
+                    PostgresBind(assignee), PostgresBind(position?.time), PostgresBind(position?.task),
+                    PostgresBind(position?.attempt), PostgresBind(limit + 1), PostgresBind(position?.infinite ?? false),
+                ]).map(Self.taskRow)
+            }
+        }
+        guard rows.count > limit, let last = rows.prefix(limit).last else { return (rows, nil) }
+        let time: String =
+            switch order {
+            case .created: String(last.createdAt)
+            case .deadline: last.deadline.map(String.init) ?? "inf"
+            }
+        return (Array(rows.prefix(limit)), "\(time):\(last.attempt):\(last.taskID)")
     }
 
     /// The latest attempt of a task.

@@ -135,6 +135,13 @@ public struct StoreTransaction: Sendable {
             }
             statements.append(.prepared(StoreSQL.upsertRuns, [Self.json(rows)]))
         }
+        if !batch.runPayloads.isEmpty {
+            var rows = JSONRows()
+            for (runID, createdAt, payload) in batch.runPayloads {
+                rows.append(["run_id": .string(runID), "created_ms": .int(createdAt), "payload": .json(payload)])
+            }
+            statements.append(.prepared(StoreSQL.insertRunPayloads, [Self.json(rows)]))
+        }
         if !batch.dispatchedTasks.isEmpty {
             var rows = JSONRows()
             for task in batch.dispatchedTasks {

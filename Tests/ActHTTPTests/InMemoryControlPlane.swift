@@ -171,8 +171,9 @@ final class InMemoryControlPlane: ControlPlane {
         }
     }
 
-    func listRuns(status: String?, playbook: String?, key: String?, after: String?, limit: Int) async throws -> API.RunPage {
-        tables.withLock { tables in
+    func listRuns(_ filter: RunFilter, after: String?, limit: Int) async throws -> API.RunPage {
+        let (status, playbook, key) = (filter.status, filter.playbookID, filter.key)
+        return tables.withLock { tables in
             var cursor: (Int64, String)?
             if let after, let separator = after.firstIndex(of: ":"), let time = Int64(after[..<separator]) {
                 cursor = (time, String(after[after.index(after: separator)...]))
@@ -181,6 +182,13 @@ final class InMemoryControlPlane: ControlPlane {
                 .filter { status == nil || $0.status == status }
                 .filter { playbook == nil || $0.playbookID == playbook }
                 .filter { key == nil || ($0.businessKey ?? $0.triggerEventID) == key }
+                .filter { row in filter.createdAfter.map { row.createdAt >= $0 } ?? true }
+                .filter { row in filter.createdBefore.map { row.createdAt < $0 } ?? true }
+                .filter { row in
+                    guard let payload = filter.payload else { return true }
+                    let state = try? JSONValue(parsing: row.state)
+                    return Self.contains(state?["payload"] ?? .null, payload)
+                }
                 .filter { row in cursor.map { (row.createdAt, row.runID) < $0 } ?? true }
                 .sorted { ($0.createdAt, $0.runID) > ($1.createdAt, $1.runID) }
             let limit = max(1, min(limit, 500))
@@ -217,10 +225,32 @@ final class InMemoryControlPlane: ControlPlane {
         }
     }
 
-    func listOpenTasks(assignee: String?, limit: Int) async throws -> [API.Task] {
+    /// jsonb's `@>`: every member of `pattern` is in `value` (recursively; an array element of the pattern in
+    /// some element of the value).
+    static func contains(_ value: JSONValue, _ pattern: JSONValue) -> Bool {
+        switch (value, pattern) {
+        case (.object(let members), .object(let wanted)):
+            return wanted.allSatisfy { key, part in members[key].map { contains($0, part) } ?? false }
+        case (.array(let items), .array(let wanted)):
+            return wanted.allSatisfy { part in items.contains { contains($0, part) } }
+        default:
+            return value == pattern
+        }
+    }
+
+    /// The open tasks as `Store.openTaskPage` orders them (the cursor is the index of the last one shown).
+    func listOpenTasks(assignee: String?, order: Store.InboxOrder, after: String?, limit: Int) async throws
+        -> API.TaskPage
+    {
         tables.withLock { tables in
-            tables.tasks.filter { $0.status == .dispatched && (assignee == nil || $0.assignee == assignee) }
-                .prefix(limit).map(API.Task.init)
+            var open = tables.tasks.filter { $0.status == .dispatched && (assignee == nil || $0.assignee == assignee) }
+            if order == .deadline {
+                open.sort { ($0.deadline ?? .max, $0.taskID, $0.attempt) < ($1.deadline ?? .max, $1.taskID, $1.attempt) }
+            }
+            let start = after.flatMap(Int.init) ?? 0
+            let page = Array(open.dropFirst(start).prefix(limit))
+            return API.TaskPage(tasks: page.map(API.Task.init),
+                next: start + page.count < open.count ? String(start + page.count) : nil)
         }
     }
 
@@ -340,6 +370,17 @@ final class InMemoryControlPlane: ControlPlane {
 
     func bulkOperation(id: Int64) async throws -> API.BulkOperation? {
         tables.withLock { $0.bulkOperations.first { $0.id == id }.map(API.BulkOperation.init) }
+    }
+
+    func planMigration(from: Int64, to: Int64, mapping: [StepID: StepID]) async throws -> API.MigrationPlan? {
+        tables.withLock { tables in
+            guard let old = tables.catalog.byVersion[from], let new = tables.catalog.byVersion[to] else { return nil }
+            let runs = tables.runs.values.filter {
+                $0.versionID == from && ["running", "paused", "incident", "compensating"].contains($0.status)
+            }.sorted { $0.runID < $1.runID }.map { (runID: $0.runID, state: $0.state) }
+            return API.MigrationPlan(fromVersion: from, toVersion: to, from: old.playbook, to: new.playbook,
+                mapping: mapping, runs: runs, dryRun: true)
+        }
     }
 
     func stopBulkOperation(id: Int64, actor: String) async throws -> Bool {

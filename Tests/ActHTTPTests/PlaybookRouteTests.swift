@@ -131,6 +131,20 @@ struct PlaybookRouteTests {
         }
     }
 
+    @Test func searchParametersAreCheckedAndPagesCarryACursor() async throws {
+        let world = try await TestWorld()
+        try await world.test { client in
+            #expect(try await client.send(.get, "/v1/runs?payload=%7B%22ward%22%3A1%7D").status == .ok)
+            for bad in ["payload=nope", "payload=%5B1%5D", "payload=%7B%7D", "created_after=yesterday"] {
+                let refused = try await client.send(.get, "/v1/runs?" + bad)
+                #expect(refused.status == .badRequest, "\(bad)")
+            }
+            let tasks = try await client.send(.get, "/v1/tasks?sort=deadline").json
+            #expect(tasks["next"] == .null && tasks["tasks"] == [])
+            #expect(try await client.send(.get, "/v1/tasks?sort=priority").status == .badRequest)
+        }
+    }
+
     @Test func deadLetters() async throws {
         let world = try await TestWorld()
         world.plane.addDeadLetter(DeadLetter(id: 1, collectedAt: 1_000, exchange: "hms.events", routingKey: "a.b",

@@ -75,6 +75,7 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .post, path: "/v1/bulk-operations", scope: "operate"),
         Route(method: .get, path: "/v1/bulk-operations/{id}", scope: "read"),
         Route(method: .post, path: "/v1/bulk-operations/{id}/stop", scope: "operate"),
+        Route(method: .post, path: "/v1/playbook-migrations", scope: "operate"),
     ]
 
     static var protected: [Route] { all.filter { $0.scope != nil } }

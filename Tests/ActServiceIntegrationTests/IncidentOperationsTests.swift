@@ -188,7 +188,7 @@ import Testing
 extension JSONValue {
     fileprivate var isCompensationTask: Bool { self["compensation"] == .bool(true) }
     fileprivate var incidentID: Int { self["id"]?.numberValue?.intValue ?? 0 }
-    fileprivate var arrayValue: [JSONValue]? {
+    var arrayValue: [JSONValue]? {
         if case .array(let items) = self { return items }
         return nil
     }

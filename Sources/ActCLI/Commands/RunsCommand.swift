@@ -28,6 +28,16 @@ extension RunsCommand {
             valueName: "key"))
         var key: String?
 
+        @Option(help: ArgumentHelp("Only runs whose trigger payload contains this JSON object (or @file.json).",
+            valueName: "json"))
+        var payload: String?
+        @Option(name: .customLong("created-after"), help: ArgumentHelp("Only runs created at or after (RFC 3339).",
+            valueName: "time"))
+        var createdAfter: String?
+        @Option(name: .customLong("created-before"), help: ArgumentHelp("Only runs created before (RFC 3339).",
+            valueName: "time"))
+        var createdBefore: String?
+
         @Option(help: "How many runs (1–500).")
         var limit: Int = 50
 
@@ -43,8 +53,11 @@ extension RunsCommand {
         func run() async throws {
             try await Console.reportingErrors {
                 let api = try client.client()
+                let payloadText = try payload.map { Console.compact(try Console.parseJSON($0, option: "--payload")) }
                 let page = try await api.get("/v1/runs", query: [
-                    ("status", status), ("playbook", playbook), ("key", key), ("limit", String(limit)), ("after", after),
+                    ("status", status), ("playbook", playbook), ("key", key), ("payload", payloadText),
+                    ("created_after", createdAfter), ("created_before", createdBefore), ("limit", String(limit)),
+                    ("after", after),
                 ]).json()
                 switch client.output {
                 case .json:

@@ -25,16 +25,25 @@ extension TasksCommand {
         @Option(help: "How many tasks (1–500).")
         var limit: Int = 100
 
+        @Option(help: "created (oldest first) or deadline (soonest first, no deadline last).")
+        var sort = "created"
+
+        @Option(help: ArgumentHelp("Continue after this cursor (the `next` of an earlier page).", valueName: "cursor"))
+        var after: String?
+
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
             guard (1...500).contains(limit) else { throw ValidationError("--limit must be between 1 and 500") }
+            guard ["created", "deadline"].contains(sort) else { throw ValidationError("--sort must be created or deadline") }
         }
 
         func run() async throws {
             try await Console.reportingErrors {
                 let api = try client.client()
-                let answer = try await api.get("/v1/tasks", query: [("actor", actor), ("limit", String(limit))]).json()
+                let answer = try await api.get("/v1/tasks", query: [
+                    ("actor", actor), ("limit", String(limit)), ("sort", sort), ("after", after),
+                ]).json()
                 switch client.output {
                 case .json:
                     print(Console.pretty(answer))
@@ -51,6 +60,9 @@ extension TasksCommand {
                                 Console.cell(task["agent"]), Console.cell(task["status"]), Console.cell(task["deadline"]),
                             ]
                         }))
+                    if let next = answer["next"]?.stringValue {
+                        print("more: hms-act tasks list --sort \(sort) --after '\(next)'")
+                    }
                 }
             }
         }

@@ -11,7 +11,7 @@ extension API {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, action, filter, reason, requestedBy = "requested_by", ratePerSecond = "rate_per_second", state
+            case id, action, filter, parameters, reason, requestedBy = "requested_by", ratePerSecond = "rate_per_second", state
             case progress, lastError = "last_error", createdAt = "created_at", updatedAt = "updated_at"
             case finishedAt = "finished_at"
         }
@@ -27,8 +27,10 @@ extension API {
                 "key": o.filter.key.map(JSONValue.string) ?? .null,
                 "created_after": o.filter.createdAfter.map { .string(API.timestamp($0)) } ?? .null,
                 "created_before": o.filter.createdBefore.map { .string(API.timestamp($0)) } ?? .null,
+                "version": o.filter.version.map { .int($0) } ?? .null,
             ]
             try c.encode(filter, forKey: .filter)
+            try c.encode(o.parameters, forKey: .parameters)
             try c.encode(o.reason, forKey: .reason)
             try c.encode(o.requestedBy, forKey: .requestedBy)
             try c.encode(o.ratePerSecond, forKey: .ratePerSecond)

@@ -50,6 +50,25 @@ public enum API {
     }
 
     /// One page of runs, newest first.
+    /// A page of open tasks; `next` is the `after` of the next page.
+    public struct TaskPage: Hashable, Sendable, Encodable {
+        public var tasks: [Task]
+        public var next: String?
+
+        public init(tasks: [Task], next: String?) {
+            self.tasks = tasks
+            self.next = next
+        }
+
+        enum CodingKeys: String, CodingKey { case tasks, next }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(tasks, forKey: .tasks)
+            try c.encode(next, forKey: .next)
+        }
+    }
+
     public struct RunPage: Hashable, Sendable, Codable {
         public var runs: [RunSummary]
         /// The `after` cursor of the next page; `nil` on the last page.

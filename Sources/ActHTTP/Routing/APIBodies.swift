@@ -161,6 +161,22 @@ struct BulkOperationRequest: Decodable {
     enum CodingKeys: String, CodingKey { case action, filter, reason, ratePerSecond = "rate_per_second", actor }
 }
 
+/// `POST /v1/playbook-migrations`.
+struct MigrationRequest: Decodable {
+    var fromVersion: Int64
+    var toVersion: Int64
+    var mapping: [String: String]?
+    var dryRun: Bool?
+    var ratePerSecond: Int?
+    var reason: String?
+    var actor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case fromVersion = "from_version", toVersion = "to_version", mapping, dryRun = "dry_run"
+        case ratePerSecond = "rate_per_second", reason, actor
+    }
+}
+
 /// `POST /v1/runs/{id}/rewind`.
 struct RewindRequest: Decodable {
     /// The top-level step to run again from.

@@ -64,6 +64,7 @@ public func buildRouter(
     operate.post("/v1/runs/:id/cancel") { try await routes.runCommand($0, $1, command: .cancel) }
     operate.post("/v1/runs/:id/rewind", use: routes.rewind)
     operate.post("/v1/bulk-operations", use: routes.createBulkOperation)
+    operate.post("/v1/playbook-migrations", use: routes.migratePlaybookVersion)
     operate.post("/v1/bulk-operations/:id/stop", use: routes.stopBulkOperation)
     for action in IncidentActionName.allCases {
         operate.post("/v1/incidents/:id/\(action.rawValue)") { try await routes.incidentAction($0, $1, action: action) }
@@ -161,9 +162,22 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
             throw APIProblem.badRequest("`status` must be one of "
                 + RunStatus.allCases.map(\.rawValue).joined(separator: ", "), field: "status")
         }
-        let page = try await controlPlane.listRuns(status: status,
-            playbook: try APIRequest.textQuery("playbook", request), key: try APIRequest.textQuery("key", request),
-            after: try APIRequest.textQuery("after", request), limit: try APIRequest.limit(request))
+        var filter = RunFilter(status: status, playbookID: try APIRequest.textQuery("playbook", request),
+            key: try APIRequest.textQuery("key", request))
+        if let text = try APIRequest.textQuery("payload", request) {
+            guard let value = try? JSONValue(parsing: Array(text.utf8)), case .object(let members) = value,
+                !members.isEmpty
+            else {
+                throw APIProblem.badRequest("`payload` must be a JSON object the runs' trigger payload contains, like "
+                    + #"{"address": "123 Oak St"} (URL-encoded)"#, field: "payload")
+            }
+            filter.payload = value
+        }
+        filter.createdAfter = try Self.instant(try APIRequest.textQuery("created_after", request), field: "created_after")
+        filter.createdBefore = try Self.instant(try APIRequest.textQuery("created_before", request),
+            field: "created_before")
+        let page = try await controlPlane.listRuns(filter, after: try APIRequest.textQuery("after", request),
+            limit: try APIRequest.limit(request))
         return try APIResponse.json(page)
     }
 
@@ -263,9 +277,19 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
 
     @Sendable func openTasks(_ request: Request, context: Context) async throws -> Response {
         let actor = try APIRequest.textQuery("actor", request)
-        let tasks = try await controlPlane.listOpenTasks(assignee: actor.map(Self.assigneeLabel),
-            limit: try APIRequest.limit(request))
-        return try APIResponse.json(Listing(key: "tasks", elements: tasks))
+        let sortText = try APIRequest.textQuery("sort", request) ?? "created"
+        guard let order = Store.InboxOrder(rawValue: sortText) else {
+            throw APIProblem.badRequest("`sort` must be created (oldest first) or deadline (soonest first)", field: "sort")
+        }
+        let after = try APIRequest.textQuery("after", request)
+        do {
+            let page = try await controlPlane.listOpenTasks(assignee: actor.map(Self.assigneeLabel), order: order,
+                after: after, limit: try APIRequest.limit(request))
+            return try APIResponse.json(page)
+        } catch is StoreDataError {
+            throw APIProblem.badRequest("`after` is not a cursor of this listing: pass the `next` of the previous page, "
+                + "with the same sort", field: "after")
+        }
     }
 
     /// `GET /act/tasks?actor=…`: chapter 001's worker loop as printed: a bare list, each task with an `id`
@@ -304,7 +328,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                 elements.append(.object(element))
             }
         } else {
-            for task in try await controlPlane.listOpenTasks(assignee: label, limit: limit) {
+            for task in try await controlPlane.listOpenTasks(assignee: label, order: .created, after: nil, limit: limit).tasks {
                 guard case .object(var element) = try Self.jsonValue(task) else { continue }
                 element["id"] = .string(ChapterTaskID.encode(taskID: task.taskID, attempt: task.attempt, leaseID: nil))
                 elements.append(.object(element))
@@ -629,9 +653,9 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     @Sendable func createBulkOperation(_ request: Request, context: Context) async throws -> Response {
         let body: BulkOperationRequest = try await APIRequest.decode(request, context: context)
         let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
-        guard let action = BulkOperation.Action(rawValue: body.action) else {
-            throw APIProblem.badRequest("`action` must be one of "
-                + BulkOperation.Action.allCases.map(\.rawValue).joined(separator: ", "), field: "action")
+        guard let action = BulkOperation.Action(rawValue: body.action), action != .migrate else {
+            throw APIProblem.badRequest("`action` must be cancel, pause, resume or retry (moving runs to another "
+                + "playbook version is POST /v1/playbook-migrations)", field: "action")
         }
         let written = body.filter
         func text(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
@@ -654,6 +678,52 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         let created = try await controlPlane.createBulkOperation(BulkOperation(action: action, filter: filter,
             reason: text(body.reason), requestedBy: actor, ratePerSecond: rate))
         return try APIResponse.json(created, status: .accepted)
+    }
+
+    /// `POST /v1/playbook-migrations`: what moving the active runs of one version to another would do (the
+    /// default, `dry_run`), or the move itself as a bulk operation, refused while any run would be stranded.
+    @Sendable func migratePlaybookVersion(_ request: Request, context: Context) async throws -> Response {
+        let body: MigrationRequest = try await APIRequest.decode(request, context: context)
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        guard body.fromVersion != body.toVersion else {
+            throw APIProblem.badRequest("`from_version` and `to_version` are the same version", field: "to_version")
+        }
+        var mapping: [StepID: StepID] = [:]
+        for (old, new) in body.mapping ?? [:] {
+            guard !old.isEmpty, !new.isEmpty else {
+                throw APIProblem.badRequest("`mapping` maps old step ids to new ones: {\"intake\": \"triage\"}",
+                    field: "mapping")
+            }
+            mapping[StepID(old)] = StepID(new)
+        }
+        let rate = body.ratePerSecond ?? 200
+        guard (1...5_000).contains(rate) else {
+            throw APIProblem.badRequest("`rate_per_second` must be 1 to 5000 runs a second", field: "rate_per_second")
+        }
+        guard var plan = try await controlPlane.planMigration(from: body.fromVersion, to: body.toVersion,
+            mapping: mapping)
+        else {
+            throw APIProblem.notFound("playbook version \(body.fromVersion) or \(body.toVersion) is not registered; list "
+                + "them with GET /v1/playbooks/{id}", slug: "playbook-not-found")
+        }
+        guard body.dryRun == false else { return try APIResponse.json(plan) }
+        guard plan.refusedCount == 0 else {
+            let refused = JSONValue.array(plan.refused.map { refusal -> JSONValue in
+                ["run_id": .string(refusal.runID), "reason": .string(refusal.reason)]
+            })
+            throw APIProblem(.conflict, slug: "runs-would-be-stranded", title: "Runs would be stranded",
+                detail: "\(plan.refusedCount) of \(plan.active) active runs cannot move to version \(body.toVersion) "
+                    + "(first: \(plan.refused.first?.reason ?? "")); nothing was changed. Map their steps, or let them "
+                    + "pass those steps, then try again",
+                extensions: ["refused": refused, "refused_count": .int(Int64(plan.refusedCount))])
+        }
+        var parameters: [String: JSONValue] = ["to_version": .int(body.toVersion)]
+        parameters["mapping"] = .object(plan.mapping.mapValues(JSONValue.string))
+        plan.operation = try await controlPlane.createBulkOperation(BulkOperation(action: .migrate,
+            filter: BulkOperation.Filter(version: body.fromVersion), parameters: .object(parameters),
+            reason: body.reason, requestedBy: actor, ratePerSecond: rate))
+        plan.dryRun = false
+        return try APIResponse.json(plan, status: .accepted)
     }
 
     @Sendable func bulkOperations(_ request: Request, context: Context) async throws -> Response {

@@ -1,5 +1,5 @@
 public import ActEngine
-import ActPlaybook
+public import ActPlaybook
 public import ActStore
 
 /// One thing a batch applies: a message from a queue, a due timer, or an operator's command.
@@ -16,6 +16,9 @@ public enum BatchInput: Sendable {
     case start(playbookID: String, event: TriggerEvent)
     /// A result, signal or approval refused because of who sent it (`amqp.actors`): only its audit entry.
     case refusedAttempt(RefusedAttempt, messageID: String?)
+    /// Move a run to another playbook version (``RunMigration``), step ids renamed by `mapping`; `key` makes a
+    /// repeat harmless.
+    case migrate(runID: RunID, toVersion: Int64, mapping: [StepID: StepID], actor: String, key: String?)
 
     /// The inbox key that makes a repeat of this input change nothing; `nil` when claiming already
     /// guarantees it (timers are deleted when claimed).
@@ -25,6 +28,7 @@ public enum BatchInput: Sendable {
         case .worker(let message, let messageID): message.inboxKey(messageID: messageID)
         case .timer: nil
         case .operatorCommand(_, _, _, let key): key.map { "command:" + $0 }
+        case .migrate(_, _, _, _, let key): key.map { "migrate:" + $0 }
         case .start(let playbookID, let event): "start:\(playbookID):\(event.id)"
         // Its own key: a refused approval must not make the real one look like a repeat.
         case .refusedAttempt(let attempt, let messageID):
@@ -55,7 +59,7 @@ public enum BatchInput: Sendable {
             }
         case .timer(let row):
             return [RunID(row.runID)]
-        case .operatorCommand(let runID, _, _, _):
+        case .operatorCommand(let runID, _, _, _), .migrate(let runID, _, _, _, _):
             return [runID]
         case .refusedAttempt(let attempt, _):
             return [RunID(attempt.runID)]

@@ -68,6 +68,45 @@ extension BatchPlanner {
                 return operatorCommand(event, to: runID, actor: actor)
             case .refusedAttempt(let attempt, _):
                 return refused(attempt)
+            case .migrate(let runID, let version, let mapping, let actor, _):
+                return migrate(runID, to: version, mapping: mapping, actor: actor)
+            }
+        }
+
+        /// Moves a run to another playbook version, or refuses with the step it would be stranded at.
+        private mutating func migrate(_ runID: RunID, to versionID: Int64, mapping: [StepID: StepID], actor: String)
+            -> BatchOutcome
+        {
+            guard let target = planner.catalog.byVersion[versionID] else {
+                return .rejected(reason: "playbook version \(versionID) is not registered")
+            }
+            var run: WorkingRun
+            switch load(runID) {
+            case .none: return .rejected(reason: "no run \(runID)")
+            case .failure(let rejection): return .rejected(reason: rejection.reason)
+            case .success(let found): run = found
+            }
+            let from = run.row.versionID
+            guard from != versionID else {
+                return .ignored(reason: "run \(runID) is on version \(versionID) already")
+            }
+            switch RunMigration.migrate(run.machine.state, from: run.machine.playbook, to: target.playbook, mapping: mapping) {
+            case .failure(let refusal):
+                return .rejected(reason: refusal.description)
+            case .success(let moved):
+                run.machine = RunStateMachine(state: moved, playbook: target.playbook, configuration: planner.engine)
+                run.row.versionID = versionID
+                run.row.playbookID = target.version.playbookID
+                var renamed: [String: JSONValue] = [:]
+                for (old, new) in mapping { renamed[old.rawValue] = .string(new.rawValue) }
+                appendAudit(to: &run, kind: "run.migrated", actor: actor, data: [
+                    "from_version": .int(from), "to_version": .int(versionID),
+                    "playbook": .string(target.version.playbookID), "playbook_sha256": .string(target.version.checksum),
+                    "mapping": .object(renamed),
+                ])
+                run.changed = true
+                working[runID] = run
+                return .applied
             }
         }
 
@@ -225,6 +264,7 @@ extension BatchPlanner {
             ])
             working[runID] = run
             plan.started.append(runID)
+            plan.batch.runPayloads.append((runID.rawValue, now.millisecondsSinceEpoch, event.payload))
             return .applied
         }
 

@@ -72,11 +72,7 @@ public struct BulkOperator: Service {
             }
             return true
         }
-        let event = Self.event(for: operation)
-        let inputs = page.runIDs.map { run in
-            BatchInput.operatorCommand(runID: RunID(run), event: event, actor: operation.requestedBy,
-                key: "bulk:\(operation.id):\(run)")
-        }
+        let inputs = page.runIDs.map { Self.input(for: operation, run: RunID($0)) }
         let outcomes: [BatchOutcome]
         do {
             outcomes = try await apply(inputs)
@@ -121,16 +117,26 @@ public struct BulkOperator: Service {
         }
     }
 
-    /// The command each run gets.
-    static func event(for operation: BulkOperation) -> RunEvent {
+    /// The input each run gets, under its own inbox key.
+    static func input(for operation: BulkOperation, run: RunID) -> BatchInput {
+        let key = "bulk:\(operation.id):\(run.rawValue)"
+        let actor = operation.requestedBy
+        let event: RunEvent
         switch operation.action {
-        case .cancel:
-            .cancel(reason: operation.reason ?? "bulk operation \(operation.id) by \(operation.requestedBy)")
-        case .pause: .pause
-        case .resume: .resume
+        case .migrate:
+            var mapping: [StepID: StepID] = [:]
+            if case .object(let pairs)? = operation.parameters["mapping"] {
+                for (old, new) in pairs { if let new = new.stringValue { mapping[StepID(old)] = StepID(new) } }
+            }
+            let version = operation.parameters["to_version"]?.numberValue?.intValue.map(Int64.init) ?? 0
+            return .migrate(runID: run, toVersion: version, mapping: mapping, actor: actor, key: key)
+        case .cancel: event = .cancel(reason: operation.reason ?? "bulk operation \(operation.id) by \(actor)")
+        case .pause: event = .pause
+        case .resume: event = .resume
         case .retry:
-            .incidentAction(.retry(input: nil), step: nil, visit: nil, actor: operation.requestedBy,
+            event = .incidentAction(.retry(input: nil), step: nil, visit: nil, actor: actor,
                 reason: operation.reason ?? "bulk operation \(operation.id)")
         }
+        return .operatorCommand(runID: run, event: event, actor: actor, key: key)
     }
 }

@@ -1,12 +1,13 @@
 -- hms-act schema, version 9: bulk operations.
 -- An operator's command over every run a filter matches that existed when its first page was taken (cancel,
--- pause, resume, retry). Any replica works on it while it holds the lease; it walks the runs newest first along the
+-- pause, resume, retry, migrate to another playbook version: `parameters`). Any replica works on it while it holds the lease; it walks the runs newest first along the
 -- runs_by_created index and keeps its position and counts here after each page, so after a restart another
 -- replica goes on from there. A page done twice is harmless: each run's command has its own inbox key.
 CREATE TABLE bulk_operations (
     operation_id      bigserial   PRIMARY KEY,
     action            text        NOT NULL,
     filter            jsonb       NOT NULL,
+    parameters        jsonb       NOT NULL DEFAULT '{}'::jsonb,
     reason            text,
     requested_by      text        NOT NULL,
     rate_per_second   integer     NOT NULL CHECK (rate_per_second > 0),

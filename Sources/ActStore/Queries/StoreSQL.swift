@@ -97,34 +97,84 @@ enum StoreSQL {
              audit_head text, created_ms bigint, updated_ms bigint, finished_ms bigint, business_key text)
         ON CONFLICT (run_id) DO UPDATE SET
             status = excluded.status, state = excluded.state, state_bytes = excluded.state_bytes,
+            version_id = excluded.version_id, playbook_id = excluded.playbook_id,
             audit_seq = excluded.audit_seq,
             audit_head = excluded.audit_head, updated_at = excluded.updated_at, finished_at = excluded.finished_at
         """
-    /// Newest first; keyset paging on (created_at, run_id). Filters are optional (NULL matches all).
+    static let runSummaryColumns = """
+        r.run_id, r.playbook_id, r.status, r.trace_id, r.trigger_type,
+        (extract(epoch FROM r.created_at) * 1000)::bigint, (extract(epoch FROM r.updated_at) * 1000)::bigint,
+        (extract(epoch FROM r.finished_at) * 1000)::bigint
+        """
+    /// The conditions every run listing shares (NULL matches all): `$1` status, `$2` playbook, `$3`/`$4` the
+    /// cursor (created ms, run id), `$6`/`$7` the created range (ms).
+    static let runConditions = """
+        ($1::text IS NULL OR r.status = $1)
+          AND ($2::text IS NULL OR r.playbook_id = $2)
+          AND ($3::bigint IS NULL OR (r.created_at, r.run_id) < (to_timestamp($3 / 1000.0), $4::text))
+          AND ($6::bigint IS NULL OR r.created_at >= to_timestamp($6 / 1000.0))
+          AND ($7::bigint IS NULL OR r.created_at < to_timestamp($7 / 1000.0))
+        """
+    /// Newest first; keyset paging on (created_at, run_id); `$5` the limit.
     static let listRuns = """
-        SELECT run_id, playbook_id, status, trace_id, trigger_type,
-               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,
-               (extract(epoch FROM finished_at) * 1000)::bigint
-        FROM runs
-        WHERE ($1::text IS NULL OR status = $1)
-          AND ($2::text IS NULL OR playbook_id = $2)
-          AND ($3::bigint IS NULL OR (created_at, run_id) < (to_timestamp($3 / 1000.0), $4::text))
-        ORDER BY created_at DESC, run_id DESC
+        SELECT \(runSummaryColumns) FROM runs r
+        WHERE \(runConditions)
+        ORDER BY r.created_at DESC, r.run_id DESC
         LIMIT $5
         """
-    /// ``listRuns`` for one business key (the playbook's `key:`, else the trigger event's id): its own
+    /// ``listRuns`` for one business key `$8` (the playbook's `key:`, else the trigger event's id): its own
     /// statement, so the plan always uses the index on that expression.
     static let listRunsByKey = """
-        SELECT run_id, playbook_id, status, trace_id, trigger_type,
-               (extract(epoch FROM created_at) * 1000)::bigint, (extract(epoch FROM updated_at) * 1000)::bigint,
-               (extract(epoch FROM finished_at) * 1000)::bigint
-        FROM runs
-        WHERE coalesce(business_key, trigger_event_id) = $6
-          AND ($1::text IS NULL OR status = $1)
-          AND ($2::text IS NULL OR playbook_id = $2)
-          AND ($3::bigint IS NULL OR (created_at, run_id) < (to_timestamp($3 / 1000.0), $4::text))
-        ORDER BY created_at DESC, run_id DESC
+        SELECT \(runSummaryColumns) FROM runs r
+        WHERE coalesce(r.business_key, r.trigger_event_id) = $8 AND \(runConditions)
+        ORDER BY r.created_at DESC, r.run_id DESC
         LIMIT $5
+        """
+    /// ``listRuns`` for runs whose trigger payload contains `$8` (jsonb `@>`, along the GIN index), and have
+    /// the business key `$9` when given. The matches are ordered by their own copy of `created_at` (small rows)
+    /// and runs are read only for the page, so a value shared by many runs costs a sort, not a read of each.
+    static let listRunsByPayload = """
+        SELECT \(runSummaryColumns) FROM run_payloads p JOIN runs r ON r.run_id = p.run_id
+        WHERE p.payload @> $8::jsonb
+          AND ($3::bigint IS NULL OR (p.created_at, p.run_id) < (to_timestamp($3 / 1000.0), $4::text))
+          AND ($6::bigint IS NULL OR p.created_at >= to_timestamp($6 / 1000.0))
+          AND ($7::bigint IS NULL OR p.created_at < to_timestamp($7 / 1000.0))
+          AND ($1::text IS NULL OR r.status = $1)
+          AND ($2::text IS NULL OR r.playbook_id = $2)
+          AND ($9::text IS NULL OR coalesce(r.business_key, r.trigger_event_id) = $9)
+        ORDER BY p.created_at DESC, p.run_id DESC
+        LIMIT $5
+        """
+    /// ``listRunsByPayload`` among the newest `$10` payloads after the cursor only: read in order, no GIN. When
+    /// it fills a page, that page is the answer (every other match is older); else the GIN statement is.
+    static let listRunsByPayloadAmongRecent = """
+        WITH recent AS (
+            SELECT p.run_id, p.created_at, p.payload FROM run_payloads p
+            WHERE ($3::bigint IS NULL OR (p.created_at, p.run_id) < (to_timestamp($3 / 1000.0), $4::text))
+              AND ($6::bigint IS NULL OR p.created_at >= to_timestamp($6 / 1000.0))
+              AND ($7::bigint IS NULL OR p.created_at < to_timestamp($7 / 1000.0))
+            ORDER BY p.created_at DESC, p.run_id DESC
+            LIMIT $10)
+        SELECT \(runSummaryColumns) FROM recent p JOIN runs r ON r.run_id = p.run_id
+        WHERE p.payload @> $8::jsonb
+          AND ($1::text IS NULL OR r.status = $1)
+          AND ($2::text IS NULL OR r.playbook_id = $2)
+          AND ($9::text IS NULL OR coalesce(r.business_key, r.trigger_event_id) = $9)
+        ORDER BY p.created_at DESC, p.run_id DESC
+        LIMIT $5
+        """
+    static let insertRunPayloads = """
+        INSERT INTO run_payloads (run_id, created_at, payload)
+        SELECT p.run_id, to_timestamp(p.created_ms / 1000.0), p.payload
+        FROM jsonb_to_recordset($1::jsonb) AS p(run_id text, created_ms bigint, payload jsonb)
+        ON CONFLICT (run_id) DO NOTHING
+        """
+    /// Active runs of version `$1` after run id `$2`, with their states (a migration's dry run), `$3` a page.
+    static let activeRunsOfVersion = """
+        SELECT run_id, state::text FROM runs
+        WHERE version_id = $1 AND status IN ('running', 'paused', 'incident', 'compensating')
+          AND ($2::text IS NULL OR run_id > $2)
+        ORDER BY run_id LIMIT $3
         """
     static let countRunsByStatus = "SELECT status, count(*) FROM runs GROUP BY status"
 
@@ -159,6 +209,25 @@ enum StoreSQL {
         ORDER BY created_at LIMIT $2
         """
     static let openTasks = "SELECT \(taskColumns) FROM tasks WHERE status = 'dispatched' ORDER BY created_at LIMIT $1"
+    /// The inbox, a page at a time: `$1` assignee (NULL: all), oldest first after the cursor `$2` (created
+    /// ms), `$3`/`$4` (task id, attempt); `$5` the limit.
+    static let openTasksByCreated = """
+        SELECT \(taskColumns) FROM tasks
+        WHERE status = 'dispatched' AND ($1::text IS NULL OR assignee = $1)
+          AND ($2::bigint IS NULL OR (created_at, task_id, attempt) > (to_timestamp($2 / 1000.0), $3::text, $4::integer))
+        ORDER BY created_at, task_id, attempt
+        LIMIT $5
+        """
+    /// The inbox by deadline, soonest first, no deadline last; the cursor `$2` is the deadline in ms (NULL
+    /// with `$6` true: past every deadline, among the tasks without one).
+    static let openTasksByDeadline = """
+        SELECT \(taskColumns) FROM tasks
+        WHERE status = 'dispatched' AND ($1::text IS NULL OR assignee = $1)
+          AND ($3::text IS NULL OR (coalesce(deadline, 'infinity'::timestamptz), task_id, attempt)
+               > (CASE WHEN $6 THEN 'infinity'::timestamptz ELSE to_timestamp($2 / 1000.0) END, $3::text, $4::integer))
+        ORDER BY coalesce(deadline, 'infinity'::timestamptz), task_id, attempt
+        LIMIT $5
+        """
     static let tasksOfRun = "SELECT \(taskColumns) FROM tasks WHERE run_id = $1 ORDER BY created_at, task_id, attempt"
     static let latestAttempt = "SELECT \(taskColumns) FROM tasks WHERE task_id = $1 ORDER BY attempt DESC LIMIT 1"
     /// Open tasks whose SLA warning or deadline has passed: the yellow and red lights.
@@ -357,14 +426,15 @@ enum StoreSQL {
     // MARK: bulk_operations
 
     static let insertBulkOperation = """
-        INSERT INTO bulk_operations (action, filter, reason, requested_by, rate_per_second)
-        VALUES ($1, $2::jsonb, $3, $4, $5)
+        INSERT INTO bulk_operations (action, filter, reason, requested_by, rate_per_second, parameters)
+        VALUES ($1, $2::jsonb, $3, $4, $5, $6::jsonb)
         RETURNING operation_id
         """
     static let bulkColumns = """
         operation_id, action, filter::text, reason, requested_by, rate_per_second, state, matched, applied, ignored,
         refused, last_error, (extract(epoch FROM created_at) * 1000)::bigint,
-        (extract(epoch FROM updated_at) * 1000)::bigint, (extract(epoch FROM finished_at) * 1000)::bigint
+        (extract(epoch FROM updated_at) * 1000)::bigint, (extract(epoch FROM finished_at) * 1000)::bigint,
+        parameters::text
         """
     static let bulkOperation = "SELECT \(bulkColumns) FROM bulk_operations WHERE operation_id = $1"
     static let listBulkOperations = """
@@ -394,6 +464,7 @@ enum StoreSQL {
           AND ($6::bigint IS NULL OR created_at < to_timestamp($6 / 1000.0))
           AND ($7::timestamptz IS NULL OR created_at < $7::timestamptz
                OR (created_at = $7::timestamptz AND run_id > $8))
+          AND ($10::bigint IS NULL OR version_id = $10)
         ORDER BY created_at DESC, run_id
         LIMIT $9
         """

@@ -321,6 +321,8 @@ public struct BulkOperation: Hashable, Sendable {
         case cancel, pause, resume
         /// Answer the incident each run waits on with retry.
         case retry
+        /// Move each run to another playbook version (``BulkOperation/parameters``: `to_version`, `mapping`).
+        case migrate
     }
 
     public enum State: String, Hashable, Sendable, CaseIterable {
@@ -338,19 +340,23 @@ public struct BulkOperation: Hashable, Sendable {
         public var createdAfter: Int64?
         /// Milliseconds since the epoch; created before.
         public var createdBefore: Int64?
+        /// Runs of this playbook version.
+        public var version: Int64?
 
         public init(playbook: String? = nil, status: String? = nil, key: String? = nil, createdAfter: Int64? = nil,
-            createdBefore: Int64? = nil)
+            createdBefore: Int64? = nil, version: Int64? = nil)
         {
             self.playbook = playbook
             self.status = status
             self.key = key
             self.createdAfter = createdAfter
             self.createdBefore = createdBefore
+            self.version = version
         }
 
         public var isEmpty: Bool {
             playbook == nil && status == nil && key == nil && createdAfter == nil && createdBefore == nil
+                && version == nil
         }
 
         public var json: JSONValue {
@@ -360,6 +366,7 @@ public struct BulkOperation: Hashable, Sendable {
             if let key { object["key"] = .string(key) }
             if let createdAfter { object["created_after_ms"] = .int(createdAfter) }
             if let createdBefore { object["created_before_ms"] = .int(createdBefore) }
+            if let version { object["version"] = .int(version) }
             return .object(object)
         }
 
@@ -369,12 +376,15 @@ public struct BulkOperation: Hashable, Sendable {
             key = json["key"]?.stringValue
             createdAfter = json["created_after_ms"]?.numberValue?.intValue.map(Int64.init)
             createdBefore = json["created_before_ms"]?.numberValue?.intValue.map(Int64.init)
+            version = json["version"]?.numberValue?.intValue.map(Int64.init)
         }
     }
 
     public var id: Int64
     public var action: Action
     public var filter: Filter
+    /// What the action needs besides the filter (`migrate`: `{"to_version": 4, "mapping": {"old": "new"}}`).
+    public var parameters: JSONValue
     public var reason: String?
     public var requestedBy: String
     public var ratePerSecond: Int
@@ -389,13 +399,15 @@ public struct BulkOperation: Hashable, Sendable {
     public var finishedAt: Int64?
 
     public init(
-        id: Int64 = 0, action: Action, filter: Filter, reason: String?, requestedBy: String, ratePerSecond: Int,
+        id: Int64 = 0, action: Action, filter: Filter, parameters: JSONValue = [:], reason: String?, requestedBy: String,
+        ratePerSecond: Int,
         state: State = .running, matched: Int64 = 0, applied: Int64 = 0, ignored: Int64 = 0, refused: Int64 = 0,
         lastError: String? = nil, createdAt: Int64 = 0, updatedAt: Int64 = 0, finishedAt: Int64? = nil
     ) {
         self.id = id
         self.action = action
         self.filter = filter
+        self.parameters = parameters
         self.reason = reason
         self.requestedBy = requestedBy
         self.ratePerSecond = ratePerSecond
@@ -437,6 +449,9 @@ public struct StoreBatch: Sendable {
     public var incidents: [Incident] = []
     /// Resolutions of the incidents runs waited on before this batch, by run id.
     public var resolvedRunIncidents: [String: IncidentResolution] = [:]
+    /// The trigger payloads of the runs this batch started (`run_payloads`, for search), with the runs'
+    /// creation times (milliseconds).
+    public var runPayloads: [(runID: String, createdAt: Int64, payload: JSONValue)] = []
     /// Inbox keys this batch claimed for inputs it refused: they had no effect, so a corrected or replayed
     /// copy must not be taken for a repeat.
     public var releasedInboxKeys: [String] = []
@@ -446,7 +461,7 @@ public struct StoreBatch: Sendable {
     public var isEmpty: Bool {
         runs.isEmpty && dispatchedTasks.isEmpty && taskChanges.isEmpty && scheduledTimers.isEmpty
             && cancelledTimers.isEmpty && outbox.isEmpty && pullTasks.isEmpty && audit.isEmpty && incidents.isEmpty
-            && resolvedRunIncidents.isEmpty && releasedInboxKeys.isEmpty
+            && resolvedRunIncidents.isEmpty && releasedInboxKeys.isEmpty && runPayloads.isEmpty
     }
 
     public mutating func append(contentsOf other: StoreBatch) {
@@ -461,5 +476,6 @@ public struct StoreBatch: Sendable {
         incidents.append(contentsOf: other.incidents)
         resolvedRunIncidents.merge(other.resolvedRunIncidents) { first, _ in first }
         releasedInboxKeys.append(contentsOf: other.releasedInboxKeys)
+        runPayloads.append(contentsOf: other.runPayloads)
     }
 }
