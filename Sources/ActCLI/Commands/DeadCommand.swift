@@ -102,6 +102,15 @@ struct DeadDeskOptions: ParsableArguments {
     }
 }
 
+/// The dead letter `replay` and `discard` act on, and why.
+struct DeadLetterChoice: ParsableArguments {
+    @Argument(help: "The dead letter's id.")
+    var id: Int64
+    @Option(help: "Why, for the record.")
+    var reason: String?
+    @OptionGroup var options: DeadDeskOptions
+}
+
 extension DeadCommand {
     struct Collect: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -214,25 +223,23 @@ extension DeadCommand {
             abstract: "Publish a dead letter again to the exchange and routing key it was first published to.",
             discussion: "Fix the cause first (register the playbook, fix the sender). Repeats are harmless: the inbox ignores what was applied.")
 
-        @Argument(help: "The dead letter's id.")
-        var id: Int64
-        @Option(help: "Why, for the record.")
-        var reason: String?
-        @OptionGroup var options: DeadDeskOptions
+        @OptionGroup var letter: DeadLetterChoice
 
         func run() async throws {
+            let options = letter.options
             try await Console.reportingErrors {
                 let configuration = try options.configurationOptions.load()
                 let store = try options.store(configuration)
-                let (id, who, reason) = (self.id, options.who, self.reason)
-                let letter = try await options.explaining {
+                let (id, who, reason) = (letter.id, options.who, letter.reason)
+                let replayed = try await options.explaining {
                     try await options.withBroker(configuration) { connection in
                         try await DeadLetterDesk.replay(id, on: connection, store: store, actor: who, note: reason)
                     }
                 }
+                let destination = "\(replayed.exchange) \(replayed.routingKey)"
                 switch options.output {
-                case .json: print(Console.pretty(["id": .int(id), "replayed_to": .string("\(letter.exchange) \(letter.routingKey)")]))
-                case .table: print("replayed dead letter \(id) to \(letter.exchange) \(letter.routingKey)")
+                case .json: print(Console.pretty(["id": .int(id), "replayed_to": .string(destination)]))
+                case .table: print("replayed dead letter \(id) to \(destination)")
                 }
             }
         }
@@ -241,17 +248,14 @@ extension DeadCommand {
     struct Discard: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark a dead letter discarded: kept for the record, never replayed.")
 
-        @Argument(help: "The dead letter's id.")
-        var id: Int64
-        @Option(help: "Why, for the record.")
-        var reason: String?
-        @OptionGroup var options: DeadDeskOptions
+        @OptionGroup var letter: DeadLetterChoice
 
         func run() async throws {
+            let (options, id) = (letter.options, letter.id)
             try await Console.reportingErrors {
                 let store = try options.store(try options.configurationOptions.load())
                 try await options.explaining {
-                    try await DeadLetterDesk.discard(id, store: store, actor: options.who, note: reason)
+                    try await DeadLetterDesk.discard(id, store: store, actor: options.who, note: letter.reason)
                 }
                 print("discarded dead letter \(id)")
             }

@@ -524,14 +524,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         guard ["open", "resolved", "all"].contains(status) else {
             throw APIProblem.badRequest("`status` must be open, resolved or all", field: "status")
         }
-        var before: Int64?
-        if let text = try APIRequest.textQuery("before", request) {
-            guard let id = Int64(text), id > 0 else {
-                throw APIProblem.badRequest("`before` must be an incident id (the `next` of the previous page)",
-                    field: "before")
-            }
-            before = id
-        }
+        let before = try Self.beforeID(request, what: "an incident id")
         let page = try await controlPlane.listIncidents(status: status, runID: try APIRequest.textQuery("run", request),
             kind: try APIRequest.textQuery("kind", request), before: before,
             limit: try APIRequest.limit(request, default: 100))
@@ -622,24 +615,13 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         guard ["dead", "replayed", "discarded", "all"].contains(status) else {
             throw APIProblem.badRequest("`status` must be dead, replayed, discarded or all", field: "status")
         }
-        var before: Int64?
-        if let text = try APIRequest.textQuery("before", request) {
-            guard let id = Int64(text), id > 0 else {
-                throw APIProblem.badRequest("`before` must be a dead letter id (the `next` of the previous page)",
-                    field: "before")
-            }
-            before = id
-        }
+        let before = try Self.beforeID(request, what: "a dead letter id")
         return try APIResponse.json(try await controlPlane.listDeadLetters(status: status == "all" ? nil : status,
             before: before, limit: try APIRequest.limit(request, default: 100)))
     }
 
     @Sendable func deadLetterDetail(_ request: Request, context: Context) async throws -> Response {
-        let text = try APIRequest.pathParameter("id", context: context)
-        guard let id = Int64(text), id > 0 else {
-            throw APIProblem.badRequest("a dead letter id is a whole number, like 12; list them with GET /v1/dead-letters",
-                field: "id")
-        }
+        let id = try Self.numericID(context, what: "a dead letter id", listing: "/v1/dead-letters")
         guard let letter = try await controlPlane.deadLetter(id: id) else {
             throw APIProblem.notFound("no dead letter \(id); collect them with hms-act dead collect, list them with "
                 + "GET /v1/dead-letters?status=all", slug: "dead-letter-not-found")
@@ -759,9 +741,23 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     }
 
     static func bulkID(_ context: Context) throws -> Int64 {
+        try numericID(context, what: "a bulk operation id", listing: "/v1/bulk-operations")
+    }
+
+    /// The path's `{id}` of a numbered thing (an incident, a dead letter, a bulk operation), or 400.
+    static func numericID(_ context: Context, what: String, listing: String) throws -> Int64 {
         let text = try APIRequest.pathParameter("id", context: context)
         guard let id = Int64(text), id > 0 else {
-            throw APIProblem.badRequest("a bulk operation id is a whole number, like 3", field: "id")
+            throw APIProblem.badRequest("\(what) is a whole number, like 7; list them with GET \(listing)", field: "id")
+        }
+        return id
+    }
+
+    /// The `before` cursor of a listing ordered by id, newest first (the `next` of the previous page).
+    static func beforeID(_ request: Request, what: String) throws -> Int64? {
+        guard let text = try APIRequest.textQuery("before", request) else { return nil }
+        guard let id = Int64(text), id > 0 else {
+            throw APIProblem.badRequest("`before` must be \(what) (the `next` of the previous page)", field: "before")
         }
         return id
     }
@@ -784,12 +780,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
     }
 
     static func incidentID(_ context: Context) throws -> Int64 {
-        let text = try APIRequest.pathParameter("id", context: context)
-        guard let id = Int64(text), id > 0 else {
-            throw APIProblem.badRequest("an incident id is a whole number, like 7; list them with GET /v1/incidents",
-                field: "id")
-        }
-        return id
+        try numericID(context, what: "an incident id", listing: "/v1/incidents")
     }
 
     static func incidentNotFound(_ id: Int64) -> APIProblem {
