@@ -131,6 +131,7 @@ steps:
     input: {{strict: true, source: irs}}
 """)
     run_id = act.start(name, payload={"form_id": "F-INC"})
+    assert [run["run_id"] for run in act.runs(payload={"form_id": "F-INC"}, playbook=name)] == [run_id]
     task = _fetch_for(run_id)
     assert task.input == {"strict": True, "source": "irs"}
     fail_task(task.id, reason="IRS offline", retryable=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -80,10 +81,18 @@ class ACTClient:
         return runs[0]
 
     def runs(self, status: Optional[str] = None, playbook: Optional[str] = None, limit: int = 50,
-             key: Any = None) -> list[dict[str, Any]]:
-        """Runs, newest first, filtered by status, playbook id and business key (the playbook's ``key:`` on
-        the trigger's payload, else the trigger event's id)."""
+             key: Any = None, payload: Optional[dict[str, Any]] = None, created_after: Optional[str] = None,
+             created_before: Optional[str] = None) -> list[dict[str, Any]]:
+        """Runs, newest first, filtered by status, playbook id, business key (the playbook's ``key:`` on
+        the trigger's payload, else the trigger event's id), what the trigger payload contains (``payload=
+        {"address": "123 Oak St"}``) and creation time (RFC 3339)."""
         query = [f"limit={int(limit)}"]
+        if payload is not None:
+            query.append(f"payload={segment(json.dumps(payload, separators=(',', ':')))}")
+        if created_after:
+            query.append(f"created_after={segment(created_after)}")
+        if created_before:
+            query.append(f"created_before={segment(created_before)}")
         if status:
             query.append(f"status={segment(status)}")
         if playbook:
