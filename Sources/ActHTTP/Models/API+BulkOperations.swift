@@ -1,4 +1,4 @@
-public import ActPlaybook
+import ActPlaybook
 public import ActStore
 
 extension API {

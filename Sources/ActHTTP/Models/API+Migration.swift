@@ -1,4 +1,4 @@
-public import ActEngine
+import ActEngine
 public import ActPlaybook
 internal import Foundation
 

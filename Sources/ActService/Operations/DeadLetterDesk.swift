@@ -110,6 +110,9 @@ public enum DeadLetterDesk {
 
     // MARK: Operations
 
+    /// How long `collect` waits for the messages the queue counted.
+    static let collectPatience = Duration.seconds(10)
+
     /// Moves up to `limit` messages waiting in `queue` into the database, then acknowledges them.
     ///
     /// - Returns: The new rows' ids. A crash between the commit and the acknowledgement collects those
@@ -126,13 +129,26 @@ public enum DeadLetterDesk {
         }
         let wanted = Int(min(UInt32(max(1, limit)), waiting))
         guard wanted > 0 else { return [] }
-        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(min(wanted, 1_000)))
+        let tag = "hms-act-dead-collect-" + UUID().uuidString.prefix(8)
+        let consumer = try await connection.consume(queue: queue, prefetch: UInt16(min(wanted, 1_000)), consumerTag: tag)
+        // The counted messages arrive at once, unless another reader took some: then stop waiting. Cancelling
+        // the consumer returns what it holds to the queue, so nothing is stored either.
+        let gaveUp = Task {
+            try await Task.sleep(for: collectPatience)
+            try await connection.cancel(consumerTag: tag)
+        }
+        defer { gaveUp.cancel() }
         var letters: [DeadLetter] = []
         var lastTag: AMQPDeliveryTag?
         for try await delivery in consumer {
             letters.append(record(of: delivery, now: now()))
             lastTag = delivery.deliveryTag
             if letters.count == wanted { break }
+        }
+        gaveUp.cancel()
+        guard letters.count == wanted else {
+            throw Failure("\(queue) held fewer messages than it counted (another reader took some?); nothing was "
+                + "collected and they are back in the queue; run collect again")
         }
         let ids = try await store.insertDeadLetters(letters)
         if let lastTag { try await connection.ack(lastTag, multiple: true) }

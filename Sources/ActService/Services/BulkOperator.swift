@@ -1,4 +1,4 @@
-public import ActEngine
+import ActEngine
 import ActPlaybook
 public import ActStore
 internal import Foundation
