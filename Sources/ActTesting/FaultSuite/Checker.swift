@@ -108,8 +108,19 @@ public enum Checker {
             let (findings, _) = AuditChain.verify(run: run, entries: entries)
             for finding in findings { fail(checks[3], "\(run): \(finding)") }
 
-            // Compensations: newest completion first, each once.
-            let compensations = tasks.filter(\.isCompensation)
+            // Compensations: newest completion first, each once. Their order is the audit chain's (the order
+            // they were sent in): a task row's time is its batch's clock, which the database-clock sync may set a
+            // millisecond back between two batches.
+            var sent: [String: Int] = [:]
+            for stored in entries {
+                guard case .array(let effects)? = stored.entry.data["effects"] else { continue }
+                for effect in effects {
+                    if let key = effect["dispatch"]?.stringValue, sent[key] == nil { sent[key] = sent.count }
+                }
+            }
+            let compensations = tasks.filter(\.isCompensation).sorted {
+                (sent["\($0.taskID)#\($0.attempt)"] ?? .max) < (sent["\($1.taskID)#\($1.attempt)"] ?? .max)
+            }
             if compensations.map(\.assignee) != script.expectedCompensations {
                 fail(checks[4], "\(run): compensations \(compensations.map(\.assignee)), expected \(script.expectedCompensations)")
             }
