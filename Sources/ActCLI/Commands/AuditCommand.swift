@@ -99,12 +99,9 @@ extension AuditCommand {
             var intact = true
             try await Console.reportingErrors {
                 let configuration = try configurationOptions.load()
-                var postgres = try PostgresConfiguration.fromCLI(postgresURL ?? configuration.postgres.url)
-                configuration.postgres.applySessionSettings(to: &postgres)
-                postgres.applicationName = "hms-act audit verify"
-                postgres.connectTimeout = .seconds(5)
-                let schemaName = schema ?? configuration.postgres.schema
-                postgres.searchPath = schemaName
+                let direct = try DirectStore(configuration: configuration, url: postgresURL, schema: schema,
+                    name: "hms-act audit verify")
+                let (store, postgres, schemaName) = (direct.store, direct.postgres, direct.schema)
                 var legacyKeys: [String: [UInt8]] = [:]
                 for key in keys { legacyKeys[key.id] = Array(key.key.utf8) }
                 var trusted: [AuditPublicKey] = []
@@ -140,11 +137,6 @@ extension AuditCommand {
                     }
                 }
 
-                var logger = Logger(label: "hms-act.audit")
-                logger.logLevel = .warning
-                // The pool serves callers before run(); the process exits when done, which closes it.
-                let client = PostgresClient(configuration: .init(connection: postgres, maxConnections: 1), logger: logger)
-                let store = Store(client: client, schema: schemaName, logger: logger)
                 let report: AuditReport
                 do {
                     report = try await store.verifyAudit(trusted: trusted, legacyKeys: legacyKeys, published: published)

@@ -49,16 +49,7 @@ struct DeadDeskOptions: ParsableArguments {
 
     /// A store over one connection.
     func store(_ configuration: ServiceConfiguration) throws -> Store {
-        var postgres = try PostgresConfiguration.fromCLI(postgresURL ?? configuration.postgres.url)
-        configuration.postgres.applySessionSettings(to: &postgres)
-        postgres.applicationName = "hms-act dead"
-        postgres.connectTimeout = .seconds(5)
-        let schemaName = schema ?? configuration.postgres.schema
-        postgres.searchPath = schemaName
-        let logger = Broker.quietLogger("hms-act.dead")
-        // The pool serves callers before run(); the process exits when done, which closes it.
-        return Store(client: PostgresClient(configuration: .init(connection: postgres, maxConnections: 1), logger: logger),
-            schema: schemaName, logger: logger)
+        try DirectStore(configuration: configuration, url: postgresURL, schema: schema, name: "hms-act dead").store
     }
 
     /// Runs `body` with a connection to the broker, pumping its frames, and closes it after.

@@ -1,6 +1,7 @@
 import ActAMQP
 import ActPostgres
 import ActService
+import ActStore
 import ArgumentParser
 import Foundation
 import Logging
@@ -74,5 +75,29 @@ extension PostgresConfiguration {
         } catch {
             throw CLIError("the PostgreSQL URL is not usable (\(error.reason ?? "\(error.code)")); write e.g. postgresql://hms@127.0.0.1:5432/hms_act")
         }
+    }
+}
+
+/// A store over one connection, for the commands that reach PostgreSQL directly (`audit verify`, `dead`).
+struct DirectStore {
+    let store: Store
+    /// Where it connects (printed in errors; never the password).
+    let postgres: PostgresConfiguration
+    let schema: String
+
+    /// The configuration's database and schema unless `url`/`schema` name others, named `name` in
+    /// `pg_stat_activity`. The pool serves callers before run(); the process exits when done, which closes it.
+    init(configuration: ServiceConfiguration, url: String?, schema: String?, name: String) throws {
+        var postgres = try PostgresConfiguration.fromCLI(url ?? configuration.postgres.url)
+        configuration.postgres.applySessionSettings(to: &postgres)
+        postgres.applicationName = name
+        postgres.connectTimeout = .seconds(5)
+        let schema = schema ?? configuration.postgres.schema
+        postgres.searchPath = schema
+        let logger = Broker.quietLogger(name)
+        self.store = Store(client: PostgresClient(configuration: .init(connection: postgres, maxConnections: 1),
+            logger: logger), schema: schema, logger: logger)
+        self.postgres = postgres
+        self.schema = schema
     }
 }
