@@ -206,6 +206,8 @@ public struct StoreTransaction: Sendable {
             statements.append(.prepared(StoreSQL.insertPullTasks, [Self.json(rows)]))
         }
         if !batch.audit.isEmpty {
+            var started: [String: Int64] = [:]
+            for run in batch.runs { started[run.runID] = run.createdAt }
             var rows = JSONRows()
             for stored in batch.audit {
                 let entry = stored.entry
@@ -213,6 +215,7 @@ public struct StoreTransaction: Sendable {
                     "run_id": .string(entry.runID), "seq": .int(entry.sequence), "at_ms": .int(entry.at),
                     "kind": .string(entry.kind), "actor": .string(entry.actor), "data": .json(entry.data),
                     "prev": .hex(stored.previousHash), "hash": .hex(stored.hash),
+                    "started_ms": .int(started[entry.runID]),
                 ])
             }
             statements.append(.prepared(StoreSQL.insertAudit, [Self.json(rows)]))

@@ -70,7 +70,9 @@ extension AuditCommand {
                 trusted. --checkpoints FILE compares the database with the published checkpoints: the \
                 audit.checkpoint messages drained from a queue bound to the governance exchange, one message \
                 body per line; this catches whoever rewrites the database and its stored checkpoints together. \
-                Checkpoints written before Ed25519 (HMAC) verify with --key ID=KEY, repeated.
+                Checkpoints written before Ed25519 (HMAC) verify with --key ID=KEY, repeated. \
+                --archive FILE verifies an archive file of `hms-act retention run` instead, without the database: \
+                every run's chain re-hashed, ending at its final head, which a checkpoint in the file signs.
                 Exit status: 0 intact, 1 when anything was found (or the check could not run).
                 """
         )
@@ -80,6 +82,9 @@ extension AuditCommand {
 
         @Option(name: .customLong("checkpoints"), help: ArgumentHelp("The published audit.checkpoint messages, one JSON body per line, to compare the database with.", valueName: "file"))
         var checkpointsFile: String?
+
+        @Option(name: .customLong("archive"), help: ArgumentHelp("An archive file of `hms-act retention run` to verify offline, instead of the database; repeat for several.", valueName: "file"))
+        var archives: [String] = []
 
         @Option(name: .customLong("postgres-url"), help: ArgumentHelp("The database (default the configuration's postgres.url, env POSTGRES_URL).", valueName: "url"))
         var postgresURL: String?
@@ -99,32 +104,25 @@ extension AuditCommand {
             var intact = true
             try await Console.reportingErrors {
                 let configuration = try configurationOptions.load()
-                let direct = try DirectStore(configuration: configuration, url: postgresURL, schema: schema,
-                    name: "hms-act audit verify")
-                let (store, postgres, schemaName) = (direct.store, direct.postgres, direct.schema)
                 var legacyKeys: [String: [UInt8]] = [:]
                 for key in keys { legacyKeys[key.id] = Array(key.key.utf8) }
-                var trusted: [AuditPublicKey] = []
-                for text in publicKeys {
-                    do {
-                        trusted.append(try AuditPublicKey(base64: text))
-                    } catch {
-                        throw CLIError("--public-key: \(error)")
-                    }
-                }
-                if trusted.isEmpty, !configuration.audit.hasNoSigningKey {
-                    do {
-                        trusted.append(try configuration.audit.signingKey().publicKey)
-                    } catch {
-                        throw CLIError("\(error)")
-                    }
-                }
+                let trusted = try AuditKeys.given(publicKeys, configuration: configuration)
                 if trusted.isEmpty && legacyKeys.isEmpty {
                     throw CLIError("""
                         no key to verify checkpoints with: pass --public-key KEY (the HMS_AUDIT_PUBLIC_KEY that \
                         `hms-act audit keygen` printed, or `hms-act audit public-key` where the signing key is set)
                         """)
                 }
+                if !archives.isEmpty {
+                    guard checkpointsFile == nil else {
+                        throw CLIError("--archive and --checkpoints do not go together: an archive carries its own checkpoints")
+                    }
+                    intact = try verifyArchives(trusted: trusted, legacyKeys: legacyKeys)
+                    return
+                }
+                let direct = try DirectStore(configuration: configuration, url: postgresURL, schema: schema,
+                    name: "hms-act audit verify")
+                let (store, postgres, schemaName) = (direct.store, direct.postgres, direct.schema)
                 var published: [PublishedCheckpoint]?
                 if let checkpointsFile {
                     guard let data = FileManager.default.contents(atPath: checkpointsFile) else {
@@ -155,32 +153,64 @@ extension AuditCommand {
                 intact = report.isIntact
                 switch output {
                 case .json:
-                    let findings: [JSONValue] = report.findings.map { finding in
-                        var entry: [String: JSONValue] = [
-                            "kind": .string(finding.kind.rawValue), "message": .string(finding.message),
-                        ]
-                        if let run = finding.runID { entry["run_id"] = .string(run) }
-                        if let sequence = finding.sequence { entry["sequence"] = .int(sequence) }
-                        return .object(entry)
-                    }
+                    let findings: [JSONValue] = report.findings.map(Self.json)
                     print(Console.pretty([
                         "intact": .bool(report.isIntact), "runs_checked": .int(report.runsChecked),
-                        "entries_checked": .int(report.entriesChecked),
+                        "archived_runs": .int(report.archivedRuns), "entries_checked": .int(report.entriesChecked),
                         "checkpoints_checked": .int(report.checkpointsChecked), "findings": .array(findings),
                     ]))
                 case .table:
                     let against = published.map { " against \($0.count) published" } ?? ""
                     let keyNames = trusted.map(\.base64) + legacyKeys.keys.sorted().map { "HMAC \($0)" }
-                    print("checked \(report.runsChecked) run\(report.runsChecked == 1 ? "" : "s"), \(report.entriesChecked) entr\(report.entriesChecked == 1 ? "y" : "ies"), \(report.checkpointsChecked) checkpoint\(report.checkpointsChecked == 1 ? "" : "s")\(against) (keys: \(keyNames.joined(separator: ", ")))")
-                    for finding in report.findings {
-                        let place = [finding.runID.map { "run \($0)" }, finding.sequence.map { "entry \($0)" }]
-                            .compactMap { $0 }.joined(separator: " ")
-                        print("  ✖ \(finding.kind.rawValue)" + (place.isEmpty ? "" : " – \(place)") + ": \(finding.message)")
-                    }
+                    let archived = report.archivedRuns > 0 ? " (and the signed heads of \(report.archivedRuns) archived run\(report.archivedRuns == 1 ? "" : "s"))" : ""
+                    print("checked \(report.runsChecked) run\(report.runsChecked == 1 ? "" : "s"), \(report.entriesChecked) entr\(report.entriesChecked == 1 ? "y" : "ies"), \(report.checkpointsChecked) checkpoint\(report.checkpointsChecked == 1 ? "" : "s")\(against)\(archived) (keys: \(keyNames.joined(separator: ", ")))")
+                    Self.printFindings(report)
                     print(report.isIntact ? "✔ audit trail intact" : "✘ \(report.findings.count) finding\(report.findings.count == 1 ? "" : "s"): the audit trail was altered")
                 }
             }
             if !intact { throw ExitCode.failure }
+        }
+
+        /// Verifies each `--archive` file and prints one report per file. - Returns: Whether all were intact.
+        private func verifyArchives(trusted: [AuditPublicKey], legacyKeys: [String: [UInt8]]) throws -> Bool {
+            var allIntact = true
+            var reports: [JSONValue] = []
+            for path in archives {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw CLIError("cannot read --archive \(path): no such file, or not readable")
+                }
+                let report = AuditArchive.verify(Array(data), trusted: trusted, legacyKeys: legacyKeys)
+                allIntact = allIntact && report.isIntact
+                switch output {
+                case .json:
+                    reports.append(.object([
+                        "archive": .string(path), "intact": .bool(report.isIntact), "runs_checked": .int(report.runsChecked),
+                        "entries_checked": .int(report.entriesChecked), "checkpoints_checked": .int(report.checkpointsChecked),
+                        "findings": .array(report.findings.map(Self.json)),
+                    ]))
+                case .table:
+                    print("\(path): checked \(report.runsChecked) run\(report.runsChecked == 1 ? "" : "s"), \(report.entriesChecked) entr\(report.entriesChecked == 1 ? "y" : "ies"), \(report.checkpointsChecked) checkpoint\(report.checkpointsChecked == 1 ? "" : "s")")
+                    Self.printFindings(report)
+                    print(report.isIntact ? "✔ archive intact" : "✘ \(report.findings.count) finding\(report.findings.count == 1 ? "" : "s"): the archive was altered or is incomplete")
+                }
+            }
+            if output == .json { print(Console.pretty(.array(reports))) }
+            return allIntact
+        }
+
+        static func json(_ finding: AuditChain.Finding) -> JSONValue {
+            var entry: [String: JSONValue] = ["kind": .string(finding.kind.rawValue), "message": .string(finding.message)]
+            if let run = finding.runID { entry["run_id"] = .string(run) }
+            if let sequence = finding.sequence { entry["sequence"] = .int(sequence) }
+            return .object(entry)
+        }
+
+        static func printFindings(_ report: AuditReport) {
+            for finding in report.findings {
+                let place = [finding.runID.map { "run \($0)" }, finding.sequence.map { "entry \($0)" }]
+                    .compactMap { $0 }.joined(separator: " ")
+                print("  ✖ \(finding.kind.rawValue)" + (place.isEmpty ? "" : " – \(place)") + ": \(finding.message)")
+            }
         }
     }
 

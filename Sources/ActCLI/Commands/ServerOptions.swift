@@ -100,4 +100,26 @@ struct DirectStore {
         self.postgres = postgres
         self.schema = schema
     }
+
+    /// Runs `body`, turning PostgreSQL's errors into messages that say what to do; `missing` names a table
+    /// this version's migrations create, for the error when the schema predates them.
+    static func explaining<Result>(_ direct: DirectStore, missing: String, _ body: () async throws -> Result)
+        async throws -> Result
+    {
+        do {
+            return try await body()
+        } catch let error as PostgresError {
+            if error.code == .connectionFailed {
+                throw CLIError("""
+                    cannot connect to PostgreSQL at \(direct.postgres) (\(error.reason ?? "connection failed"))
+                      Start the local stack with `scripts/stack up`, or pass --postgres-url / POSTGRES_URL.
+                    """)
+            }
+            if error.sqlState == "42P01" || error.sqlState == "3F000" || error.sqlState == "42883" {
+                throw CLIError("the schema '\(direct.schema)' has no \(missing) table: start this version of hms-act once "
+                    + "(`hms-act migrate`) to migrate it, or name the right schema with --schema")
+            }
+            throw CLIError("the database refused: \(error.reason ?? "\(error.code)") (SQLSTATE \(error.sqlState ?? "-"))")
+        }
+    }
 }

@@ -169,6 +169,11 @@ extension ServiceConfiguration {
             target: .int(\.calls.maxResponseBytes), summary: "Largest response body kept as a call step's output; a larger one fails the step"),
         .init(key: "triggers.bindings", environment: "HMS_TRIGGER_BINDINGS", target: .strings(\.triggers.bindings),
             summary: "Event types bound to playbooks outside their files: event.type=PlaybookID,… (chapter 000's playbook names no trigger)"),
+        .init(key: "retention.keep_finished_days", environment: "HMS_RETENTION_KEEP_FINISHED_DAYS",
+            target: .int(\.retention.keepFinishedDays),
+            summary: "Days a finished run is kept before `hms-act retention run` archives and removes it (0: kept for ever)"),
+        .init(key: "retention.archive_dir", environment: "HMS_RETENTION_ARCHIVE_DIR", target: .string(\.retention.archiveDirectory),
+            summary: "Folder `hms-act retention run` writes its archive files to (keep it where the database's operators cannot rewrite it)"),
         .init(key: "paths.playbooks", environment: "HMS_PLAYBOOKS_DIR", target: .string(\.paths.playbooks),
             summary: "Folder of playbooks loaded at start"),
         .init(key: "paths.agents", environment: "HMS_AGENTS_DIR", target: .string(\.paths.agents),
@@ -238,6 +243,9 @@ extension ServiceConfiguration {
         try require((0...87_600).contains(engine.signalRetentionHours), "engine.signal_retention_hours must be 0…87600")
         try require(FailurePolicy(rawValue: engine.onFailure) != nil,
             "engine.on_failure must be fail or incident, not '\(engine.onFailure)'")
+        try require((0...36_500).contains(retention.keepFinishedDays),
+            "retention.keep_finished_days must be 0 (keep for ever) … 36500, got \(retention.keepFinishedDays)")
+        try require(!retention.archiveDirectory.isEmpty, "retention.archive_dir must name a folder (e.g. archive)")
         try require(engine.taskContextBytes >= 0, "engine.task_context_bytes must be 0 (no bound) or a size in bytes")
         try require(["production", "development"].contains(mode), "mode must be production or development")
         if !audit.hasNoSigningKey { _ = try audit.signingKey() }

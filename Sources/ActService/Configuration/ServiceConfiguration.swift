@@ -17,6 +17,7 @@ public struct ServiceConfiguration: Sendable, Hashable {
     public var audit = Audit()
     public var calls = Calls()
     public var triggers = Triggers()
+    public var retention = Retention()
     public var paths = Paths()
 
     public init() {}
@@ -302,6 +303,15 @@ public struct ServiceConfiguration: Sendable, Hashable {
             if !(table[playbook]?.contains(type) ?? false) { table[playbook, default: []].append(type) }
         }
         return table
+    }
+
+    /// What `hms-act retention run` keeps (docs/operations.md, "Retention and archive").
+    public struct Retention: Sendable, Hashable {
+        /// Days a finished run is kept before it is archived and removed; 0 keeps runs for ever.
+        public var keepFinishedDays = 0
+        /// Folder the archive files are written to.
+        public var archiveDirectory = "archive"
+        public init() {}
     }
 
     public struct Paths: Sendable, Hashable {

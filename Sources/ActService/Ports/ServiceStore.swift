@@ -34,12 +34,21 @@ public protocol ServiceStore: Sendable {
     /// Deletes inbox keys older than `hours`; returns how many.
     func pruneInbox(olderThanHours hours: Int) async throws -> Int
 
+    /// Creates the audit log's monthly partitions through `monthsAhead` months ahead that do not exist yet
+    /// (``ActStore/Store/ensureAuditPartitions(monthsAhead:)``); returns how many. Stores without partitions
+    /// have nothing to do (the default).
+    func ensureAuditPartitions(monthsAhead: Int) async throws -> Int
+
     /// The database-backed gauges housekeeping exports.
     func gauges() async throws -> StoreGauges
 
     /// The running or paused runs a signal naming a business key reaches (see
     /// ``ActStore/Store/activeRunIDs(correlationKey:playbook:)``).
     func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [String]
+}
+
+extension ServiceStore {
+    public func ensureAuditPartitions(monthsAhead: Int) async throws -> Int { 0 }
 }
 
 /// The statements of one batch transaction. Reads lock what they return (runs `FOR UPDATE`, timers and

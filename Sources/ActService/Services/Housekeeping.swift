@@ -36,7 +36,9 @@ public struct Housekeeping: Service {
     }
 
     /// The work of second `tick`: the clock offset every 10 s, the catalog and the gauges every second,
-    /// a checkpoint every `audit.checkpoint_interval_seconds`, inbox pruning every hour.
+    /// a checkpoint every `audit.checkpoint_interval_seconds`; every hour, inbox pruning and the audit log's
+    /// monthly partitions for the next two months (an insert never waits for one: a default partition
+    /// catches a month that has none).
     public func tick(_ tick: Int) async throws {
         let configuration = orchestrator.configuration
         if tick % 10 == 0, let clock = orchestrator.databaseClock {
@@ -48,6 +50,8 @@ public struct Housekeeping: Service {
         if tick % max(1, configuration.audit.checkpointIntervalSeconds) == 0 { try await checkpoint() }
         if tick % 3_600 == 0 {
             _ = try await orchestrator.store.pruneInbox(olderThanHours: configuration.engine.inboxRetentionHours)
+            let created = try await orchestrator.store.ensureAuditPartitions(monthsAhead: 2)
+            if created > 0 { logger.info("created audit log partitions", metadata: ["count": "\(created)"]) }
         }
     }
 

@@ -63,6 +63,10 @@ public enum AuditChain {
             case badCheckpoint
             /// The database's checkpoints differ from the published ones: the database's copy was rewritten.
             case diverged
+            /// An archive file is damaged, cut short or added to (``AuditArchive``).
+            case incomplete
+            /// An archived run's final head is signed by no checkpoint in its archive.
+            case unanchored
         }
 
         public var kind: Kind

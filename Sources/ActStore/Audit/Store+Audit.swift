@@ -7,7 +7,17 @@ public struct AuditReport: Hashable, Sendable {
     public var runsChecked: Int
     public var entriesChecked: Int
     public var checkpointsChecked: Int
+    /// Runs whose chains retention archived and removed, whose signed heads were checked against the head
+    /// recorded when they were archived (the chains themselves are checked with `audit verify --archive`).
+    public var archivedRuns = 0
     public var findings: [AuditChain.Finding]
+
+    public init(runsChecked: Int, entriesChecked: Int, checkpointsChecked: Int, findings: [AuditChain.Finding]) {
+        self.runsChecked = runsChecked
+        self.entriesChecked = entriesChecked
+        self.checkpointsChecked = checkpointsChecked
+        self.findings = findings
+    }
 
     public var isIntact: Bool { findings.isEmpty }
 }
@@ -60,8 +70,10 @@ extension Store {
                 PostgresBind(checkpoint.headsDigest.hexString), PostgresBind(signature.hexString),
             ])
             guard let row = inserted.first else { return nil }
-            _ = try await connection.query(StoreSQL.markCheckpointed, [PostgresBind(PostgresJSON(bytes: headsJSON))])
-            let written = WrittenCheckpoint(id: try row.decode(column: 0), headCount: checkpoint.heads.count,
+            let checkpointID: Int64 = try row.decode(column: 0)
+            _ = try await connection.query(StoreSQL.markCheckpointed, [PostgresBind(PostgresJSON(bytes: headsJSON)),
+                PostgresBind(checkpointID)])
+            let written = WrittenCheckpoint(id: checkpointID, headCount: checkpoint.heads.count,
                 digest: checkpoint.headsDigest, signature: signature)
             var batch = StoreBatch()
             batch.outbox = [message(written)]
@@ -137,10 +149,31 @@ extension Store {
             }
         }
         let lastPublished = publishedDigests.keys.max() ?? 0
+        // Runs retention archived and removed (migration 0011): their chains left with their partition, and
+        // the heads checkpoints signed for them are checked against the head recorded when they were archived.
+        var archivedHeads: [String: (seq: Int64, hash: [UInt8])] = [:]
+        var checkpointRows: [(checkpoint: (id: Int64, keyID: String, heads: String, signature: [UInt8]),
+            heads: [AuditCheckpoint.Head]?)] = []
+        var missingRuns: Set<String> = []
         for checkpoint in checkpoints {
+            let heads = try? JSONDecoder().decode([AuditCheckpoint.Head].self, from: Data(checkpoint.heads.utf8))
+            checkpointRows.append((checkpoint, heads))
+            for head in heads ?? [] where hashes[head.run] == nil { missingRuns.insert(head.run) }
+        }
+        let missing = missingRuns.sorted()
+        for start in stride(from: 0, to: missing.count, by: 5_000) {
+            let chunk = Array(missing[start..<min(start + 5_000, missing.count)])
+            let rows = try await client.withConnection { connection in
+                try await connection.query(StoreSQL.archivedHeads, [StoreTransaction.jsonArray(chunk)])
+            }
+            for row in rows {
+                archivedHeads[try row.decode(String.self, column: 0)] = (try row.decode(column: 1), try row.decode(column: 2))
+            }
+        }
+        report.archivedRuns = archivedHeads.count
+        for (checkpoint, decodedHeads) in checkpointRows {
             report.checkpointsChecked += 1
-            guard let heads = try? JSONDecoder().decode([AuditCheckpoint.Head].self, from: Data(checkpoint.heads.utf8))
-            else {
+            guard let heads = decodedHeads else {
                 // A verifier reports damage rather than stopping at it; the error itself says no more than this.
                 report.findings.append(.init(kind: .badCheckpoint, runID: nil, sequence: nil,
                     message: "checkpoint \(checkpoint.id) has heads that cannot be read: it was edited"))
@@ -167,7 +200,12 @@ extension Store {
             }
             for head in heads {
                 let stored = hashes[head.run]?[head.seq]
-                if stored == nil {
+                if hashes[head.run] == nil, let archived = archivedHeads[head.run] {
+                    if archived.seq < head.seq || (archived.seq == head.seq && archived.hash.hexString != head.hash) {
+                        report.findings.append(.init(kind: .edited, runID: head.run, sequence: head.seq,
+                            message: "checkpoint \(checkpoint.id) signed this entry of a run archived at entry \(archived.seq) with a different head: the archive record was altered"))
+                    }
+                } else if stored == nil {
                     report.findings.append(.init(kind: .truncated, runID: head.run, sequence: head.seq,
                         message: "checkpoint \(checkpoint.id) signed this entry, which is missing: the trail was truncated or deleted"))
                 } else if stored?.hexString != head.hash {

@@ -491,12 +491,16 @@ enum StoreSQL {
 
     // MARK: audit_log
 
+    /// `started_ms` is the run's created_at, the partition key (migration 0011); a batch always carries the run
+    /// with its entries, and the lookup is only for one that does not.
     static let insertAudit = """
-        INSERT INTO audit_log (run_id, seq, at, kind, actor, data, prev_hash, hash)
+        INSERT INTO audit_log (run_id, seq, at, kind, actor, data, prev_hash, hash, run_started)
         SELECT a.run_id, a.seq, to_timestamp(a.at_ms / 1000.0), a.kind, a.actor, a.data, decode(a.prev, 'hex'),
-               decode(a.hash, 'hex')
+               decode(a.hash, 'hex'),
+               COALESCE(to_timestamp(a.started_ms / 1000.0), (SELECT r.created_at FROM runs r WHERE r.run_id = a.run_id),
+                        to_timestamp(a.at_ms / 1000.0))
         FROM jsonb_to_recordset($1::jsonb) AS a(run_id text, seq bigint, at_ms bigint, kind text, actor text,
-             data jsonb, prev text, hash text)
+             data jsonb, prev text, hash text, started_ms bigint)
         """
     static let auditColumns = """
         run_id, seq, (extract(epoch FROM at) * 1000)::bigint, kind, actor, data::text, prev_hash, hash
@@ -516,11 +520,104 @@ enum StoreSQL {
         WHERE r.audit_seq > COALESCE(c.seq, 0)
         ORDER BY r.run_id
         """
-    /// Records the heads a checkpoint signed; $1 is its heads as JSON.
+    /// Records the heads a checkpoint signed, and which checkpoint signed them; $1 is its heads as JSON, $2 its id.
     static let markCheckpointed = """
-        INSERT INTO audit_checkpointed (run_id, seq)
-        SELECT h.run, h.seq FROM jsonb_to_recordset($1::jsonb) AS h(run text, seq bigint)
-        ON CONFLICT (run_id) DO UPDATE SET seq = GREATEST(audit_checkpointed.seq, excluded.seq)
+        INSERT INTO audit_checkpointed (run_id, seq, checkpoint_id)
+        SELECT h.run, h.seq, $2 FROM jsonb_to_recordset($1::jsonb) AS h(run text, seq bigint)
+        ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id
+        WHERE excluded.seq > audit_checkpointed.seq
+        """
+
+    // MARK: retention (migration 0011; Store+Retention.swift)
+
+    static let finishedStatuses = "('completed', 'failed', 'cancelled')"
+    /// $1 finished before (ms).
+    static let retentionBacklog = """
+        SELECT count(*)::bigint, count(*) FILTER (WHERE c.seq IS DISTINCT FROM r.audit_seq OR c.checkpoint_id IS NULL)::bigint
+        FROM runs r LEFT JOIN audit_checkpointed c USING (run_id)
+        WHERE r.finished_at IS NOT NULL AND r.finished_at < to_timestamp($1 / 1000.0) AND r.status IN \(finishedStatuses)
+        """
+    /// $1 finished before (ms), $2/$3 the cursor (finished_at as PostgreSQL's text, exact to the microsecond;
+    /// run id), $4 the page size.
+    static let retentionCandidates = """
+        SELECT r.run_id, (extract(epoch FROM r.created_at) * 1000)::bigint,
+               (extract(epoch FROM r.finished_at) * 1000)::bigint, r.audit_seq, r.audit_head, c.checkpoint_id,
+               r.finished_at::text
+        FROM runs r
+        JOIN audit_checkpointed c ON c.run_id = r.run_id AND c.seq = r.audit_seq AND c.checkpoint_id IS NOT NULL
+        WHERE r.finished_at IS NOT NULL AND r.finished_at < to_timestamp($1 / 1000.0) AND r.status IN \(finishedStatuses)
+          AND (r.finished_at, r.run_id) > ($2::timestamptz, $3)
+        ORDER BY r.finished_at, r.run_id
+        LIMIT $4
+        """
+    static let archiveRuns = """
+        SELECT run_id, row_to_json(r)::text FROM runs r WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        """
+    static let archiveTasks = """
+        SELECT run_id, row_to_json(t)::text FROM tasks t WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        ORDER BY run_id, created_at, task_id, attempt
+        """
+    static let archiveIncidents = """
+        SELECT run_id, row_to_json(i)::text FROM incidents i WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        ORDER BY run_id, incident_id
+        """
+    static let archiveAudit = """
+        SELECT \(auditColumns) FROM audit_log WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        ORDER BY run_id, seq
+        """
+    static let archiveCheckpoints = """
+        SELECT checkpoint_id, (extract(epoch FROM at) * 1000)::bigint, key_id, heads::text, signature
+        FROM audit_checkpoints WHERE checkpoint_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)
+        ORDER BY checkpoint_id
+        """
+    static let archivedHeads = """
+        SELECT run_id, audit_seq, audit_head FROM archived_runs WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        """
+    static let insertRetentionArchive = """
+        INSERT INTO retention_archives (file_name, sha256, runs, audit_entries, finished_before)
+        VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0))
+        RETURNING archive_id
+        """
+    /// $1 the archived runs with the audit_seq they were archived at, $2 the archive: removes those still at that
+    /// sequence (tasks, timers and payloads go with them) and records them in archived_runs.
+    static let removeArchivedRuns = """
+        WITH removed AS (
+            DELETE FROM runs r USING jsonb_to_recordset($1::jsonb) AS e(run_id text, audit_seq bigint)
+            WHERE r.run_id = e.run_id AND r.audit_seq = e.audit_seq
+            RETURNING r.run_id, r.playbook_id, r.status, r.created_at, r.finished_at, r.audit_seq, r.audit_head
+        )
+        INSERT INTO archived_runs (run_id, archive_id, playbook_id, status, run_started, finished_at, audit_seq, audit_head)
+        SELECT run_id, $2, playbook_id, status, created_at, finished_at, audit_seq, audit_head FROM removed
+        ON CONFLICT (run_id) DO UPDATE SET archive_id = excluded.archive_id, audit_seq = excluded.audit_seq,
+            audit_head = excluded.audit_head, archived_at = now()
+        RETURNING run_id
+        """
+    static let removeArchivedLeftovers = """
+        WITH ids AS (SELECT jsonb_array_elements_text($1::jsonb) AS run_id),
+             incidents_removed AS (DELETE FROM incidents WHERE run_id IN (SELECT run_id FROM ids)),
+             pull_removed AS (DELETE FROM pull_tasks WHERE run_id IN (SELECT run_id FROM ids))
+        DELETE FROM audit_checkpointed WHERE run_id IN (SELECT run_id FROM ids)
+        """
+    /// Monthly partitions by name (audit_log_YYYY_MM), with their bounds, live runs and size.
+    static let auditPartitions = """
+        SELECT p.name, (extract(epoch FROM p.lower) * 1000)::bigint, (extract(epoch FROM p.upper) * 1000)::bigint,
+               (SELECT count(*) FROM runs r WHERE r.created_at >= p.lower AND r.created_at < p.upper)::bigint,
+               pg_total_relation_size(p.oid)
+        FROM (
+            SELECT c.relname::text AS name, c.oid,
+                   (to_timestamp(substr(c.relname, 11), 'YYYY_MM')::timestamp AT TIME ZONE 'UTC') AS lower,
+                   ((to_timestamp(substr(c.relname, 11), 'YYYY_MM')::timestamp + interval '1 month') AT TIME ZONE 'UTC') AS upper
+            FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+            WHERE i.inhparent = 'audit_log'::regclass AND c.relname ~ '^audit_log_[0-9]{4}_[0-9]{2}$'
+        ) p
+        ORDER BY p.lower
+        """
+    static let liveRunsStartedBetween = """
+        SELECT count(*)::bigint FROM runs WHERE created_at >= to_timestamp($1 / 1000.0) AND created_at < to_timestamp($2 / 1000.0)
+        """
+    /// $1 months ahead of this one.
+    static let ensureAuditPartitions = """
+        SELECT hms_act_ensure_audit_partitions(now(), now() + make_interval(months => $1::int))
         """
 
     // MARK: audit_checkpoints
