@@ -22,7 +22,7 @@ struct RetentionCommand: AsyncParsableCommand {
               hms-act retention status
               hms-act retention run --dry-run
               hms-act retention run --keep-finished-days 400 --archive-dir /archive
-              hms-act audit verify --archive /archive/hms-act-archive-hms_act-20270105T020000Z-1.jsonl
+              hms-act audit verify --archive /archive/hms-act-archive-hms_act-20270105T020000.000Z-1.jsonl
             """,
         subcommands: [Run.self, Status.self]
     )
@@ -227,7 +227,10 @@ struct RetentionArchiver {
     /// Writes the next file of up to `runsPerFile` runs after `cursor`, verifies it and removes its runs.
     /// - Returns: `nil` when no run was left.
     private func archiveFile(number: Int, cursor: inout Store.RetentionCursor) async throws -> Written? {
-        let name = "hms-act-archive-\(schema)-\(Self.stamp(now))-\(number).jsonl"
+        // Never over an earlier file: two runs in the same millisecond, or a clock set back, take the next number.
+        var ordinal = number
+        var name: String { "hms-act-archive-\(schema)-\(Self.stamp(now))-\(ordinal).jsonl" }
+        while FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent(name)) { ordinal += 1 }
         let path = (directory as NSString).appendingPathComponent(name)
         let partial = path + ".partial"
         guard FileManager.default.createFile(atPath: partial, contents: nil),
@@ -295,10 +298,10 @@ struct RetentionArchiver {
         return file
     }
 
-    /// `20270105T020000Z`.
+    /// `20270105T020000.123Z`.
     static func stamp(_ milliseconds: Int64) -> String {
-        Instant(millisecondsSinceEpoch: milliseconds).rfc3339.prefix(19)
-            .replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "") + "Z"
+        Instant(millisecondsSinceEpoch: milliseconds).rfc3339
+            .replacingOccurrences(of: "-", with: "").replacingOccurrences(of: ":", with: "")
     }
 
     /// Flushes the folder's entries (the renamed file) to disk.
