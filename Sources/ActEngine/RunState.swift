@@ -317,6 +317,8 @@ public struct RunIncident: Hashable, Sendable, Codable {
     /// The failed task, when a task failed (for a compensation, its task).
     public var task: TaskID?
     public var attempt: Int?
+    /// The run was paused when the incident opened: answering it leaves the run paused (`nil`: it was not).
+    public var pausedBefore: Bool?
 
     public init(kind: Kind, step: StepID, visit: Int, reason: String, at: Instant, task: TaskID? = nil, attempt: Int? = nil) {
         self.kind = kind

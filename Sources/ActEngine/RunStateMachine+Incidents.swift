@@ -13,6 +13,8 @@ extension RunStateMachine {
 
     /// Stops the run on `incident` until an operator answers it.
     mutating func holdOnIncident(_ incident: RunIncident) {
+        var incident = incident
+        if state.status == .paused { incident.pausedBefore = true }
         if incident.kind == .stepFailed { abandonActiveSteps(reason: "the run waits on an incident") }
         willChangeCompensations()
         state.status = .incident
@@ -48,7 +50,8 @@ extension RunStateMachine {
             patchedInput = patch.map { (base ?? .null).mergePatched(with: $0) } ?? state.steps[r].input
         }
         closeIncident(resolution: action.name, reason: reason)
-        state.status = .running
+        // An operator's pause outlives the incident: what the answer dispatches is held until resume.
+        state.status = incident.pausedBefore == true ? .paused : .running
         audit(.incidentAnswered, step: step.id, actor: actor, detail: Self.describe(action, reason: reason))
         switch action {
         case .retry:

@@ -45,6 +45,24 @@ import Testing
         #expect(failing.state.status == .compensating && failing.state.incident == nil)
     }
 
+    /// A run paused by an operator stays paused through an incident and its answer: the retried step's task is
+    /// held until resume, as any dispatch of a paused run is.
+    @Test func aPausedRunStaysPausedThroughAnIncidentAndItsAnswer() {
+        var playbook = Self.playbook
+        playbook.onFailure = .incident
+        var (machine, _) = RunStateMachine.start(runID: "r", playbook: playbook, payload: [:], now: t0)
+        _ = machine.handle(.taskCompleted("r/charge/1", attempt: 1, output: ["charged": 75]), now: t0 + .seconds(1))
+        _ = machine.handle(.pause, now: t0 + .seconds(2))
+        _ = machine.handle(.taskFailed("r/ship/1", attempt: 1, reason: "carrier down", retryable: false), now: t0 + .seconds(3))
+        #expect(machine.state.status == .incident)
+        let retry = machine.handle(.incidentAction(.retry(input: nil), step: "ship", visit: 1, actor: "ops#1", reason: nil),
+            now: t0 + .minutes(5))
+        #expect(machine.state.status == .paused, "the operator's pause outlives the incident")
+        #expect(retry.dispatches.isEmpty && machine.state.heldDispatches.map(\.task) == ["r/ship/2"])
+        let resumed = machine.handle(.resume, now: t0 + .minutes(6))
+        #expect(resumed.dispatches.map(\.task) == ["r/ship/2"] && machine.state.status == .running)
+    }
+
     @Test func retryEntersTheStepAgainWithThePatchedInputForEveryAttempt() {
         var (machine, _) = Self.failedShip()
         let retry = RunEvent.incidentAction(.retry(input: ["express": nil, "note": "use ups"]), step: "ship", visit: 1,
