@@ -6,8 +6,9 @@ import Foundation
 struct PlaybookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "playbook",
-        abstract: "Validate, register and draw playbooks.",
-        subcommands: [Validate.self, Register.self, Graph.self, Migrate.self]
+        abstract: "Validate, register and draw playbooks; choose the version new runs start on.",
+        subcommands: [Validate.self, Register.self, Graph.self, Migrate.self, Versions.self, Pin.self, Unpin.self,
+            Deprecate.self, Disable.self, Enable.self]
     )
 }
 

@@ -73,6 +73,15 @@ public protocol ControlPlane: Sendable {
     /// The newest version of one playbook with its source; `nil` when there is no such playbook.
     func playbookDetail(id: String) async throws -> API.PlaybookDetail?
 
+    /// A playbook's versions with their states and pin, and which one new runs start on; `nil` when there is no
+    /// such playbook.
+    func playbookVersions(id: String) async throws -> API.PlaybookVersions?
+
+    /// Pins, unpins, deprecates, disables or re-enables a version of a playbook, recording `actor` and `reason`.
+    ///
+    /// - Throws: ``ActStore/PlaybookControls/Problem`` when the rules refuse it (nothing changed).
+    func controlPlaybook(id: String, change: PlaybookControlChange, actor: String, reason: String?) async throws
+
     /// The agent registry, by id.
     func listAgents() async throws -> [API.Agent]
 

@@ -106,13 +106,27 @@ public struct LiveControlPlane: ControlPlane {
         try await orchestrator.refreshCatalog()
         let catalog = self.catalog
         return catalog.latest.keys.sorted().compactMap { id in
-            catalog.latestEntry(playbookID: id).map { API.PlaybookSummary(version: $0.version, playbook: $0.playbook) }
+            (catalog.currentEntry(playbookID: id) ?? catalog.latestEntry(playbookID: id))
+                .map { API.PlaybookSummary(version: $0.version, playbook: $0.playbook) }
         }
+    }
+
+    public func playbookVersions(id: String) async throws -> API.PlaybookVersions? {
+        try await orchestrator.refreshCatalog()
+        let catalog = self.catalog
+        let versions = (catalog.versions[id] ?? []).compactMap { catalog.byVersion[$0]?.version }
+        guard !versions.isEmpty else { return nil }
+        return API.PlaybookVersions(playbookID: id, versions: versions, current: catalog.current[id],
+            rows: try await store.playbookControls(playbookID: id), log: try await store.playbookControlLog(playbookID: id, limit: 20))
+    }
+
+    public func controlPlaybook(id: String, change: PlaybookControlChange, actor: String, reason: String?) async throws {
+        try await orchestrator.controlPlaybook(id, change: change, actor: actor, reason: reason)
     }
 
     public func playbookDetail(id: String) async throws -> API.PlaybookDetail? {
         try await orchestrator.refreshCatalog()
-        guard let entry = catalog.latestEntry(playbookID: id) else { return nil }
+        guard let entry = catalog.currentEntry(playbookID: id) ?? catalog.latestEntry(playbookID: id) else { return nil }
         return API.PlaybookDetail(summary: API.PlaybookSummary(version: entry.version, playbook: entry.playbook),
             source: entry.version.source)
     }

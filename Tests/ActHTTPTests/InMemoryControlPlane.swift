@@ -25,6 +25,9 @@ final class InMemoryControlPlane: ControlPlane {
         var incidents: [Incident] = []
         var deadLetters: [DeadLetter] = []
         var bulkOperations: [BulkOperation] = []
+        /// Version controls with who set them (`playbook_version_controls`), and every change.
+        var controlRows: [Int64: Store.VersionControlRow] = [:]
+        var controlLog: [Store.PlaybookControlLogEntry] = []
         /// Pull tasks with their leases, in dispatch order (what `pull_tasks` holds).
         var pullTasks: [(task: PullTask, leaseID: String?, expiresAt: Int64, claims: Int)] = []
         var now: Instant
@@ -286,16 +289,46 @@ final class InMemoryControlPlane: ControlPlane {
     func listPlaybooks() async throws -> [API.PlaybookSummary] {
         tables.withLock { tables in
             tables.catalog.latest.keys.sorted().compactMap { id in
-                tables.catalog.latestEntry(playbookID: id).map {
+                (tables.catalog.currentEntry(playbookID: id) ?? tables.catalog.latestEntry(playbookID: id)).map {
                     API.PlaybookSummary(version: $0.version, playbook: $0.playbook)
                 }
             }
         }
     }
 
+    func playbookVersions(id: String) async throws -> API.PlaybookVersions? {
+        tables.withLock { tables in
+            let versions = tables.versions.filter { $0.playbookID == id }
+            guard !versions.isEmpty else { return nil }
+            return API.PlaybookVersions(playbookID: id, versions: versions, current: tables.catalog.current[id],
+                rows: tables.controlRows.values.filter { $0.playbookID == id }.sorted { $0.versionID < $1.versionID },
+                log: Array(tables.controlLog.filter { $0.playbookID == id }.reversed().prefix(20)))
+        }
+    }
+
+    func controlPlaybook(id: String, change: PlaybookControlChange, actor: String, reason: String?) async throws {
+        try tables.withLock { tables in
+            let versions = tables.versions.filter { $0.playbookID == id }.map(\.versionID)
+            var controls: [Int64: VersionControl] = [:]
+            for row in tables.controlRows.values where row.playbookID == id { controls[row.versionID] = row.control }
+            if let problem = PlaybookControls.problem(change, playbookID: id, versions: versions, controls: controls) {
+                throw problem
+            }
+            let now = tables.now.millisecondsSinceEpoch
+            for (version, control) in PlaybookControls.applying(change, to: controls)
+            where control != controls[version] || version == change.version {
+                tables.controlRows[version] = Store.VersionControlRow(versionID: version, playbookID: id, control: control,
+                    changedBy: actor, changedAt: now, reason: reason)
+            }
+            tables.controlLog.append(Store.PlaybookControlLogEntry(playbookID: id, versionID: change.version,
+                action: change.action, actor: actor, reason: reason, at: now))
+            tables.catalog.setControls(tables.controlRows.mapValues(\.control))
+        }
+    }
+
     func playbookDetail(id: String) async throws -> API.PlaybookDetail? {
         tables.withLock { tables in
-            tables.catalog.latestEntry(playbookID: id).map {
+            (tables.catalog.currentEntry(playbookID: id) ?? tables.catalog.latestEntry(playbookID: id)).map {
                 API.PlaybookDetail(summary: API.PlaybookSummary(version: $0.version, playbook: $0.playbook),
                     source: $0.version.source)
             }

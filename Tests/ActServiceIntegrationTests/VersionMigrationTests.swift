@@ -114,5 +114,5 @@ import Testing
 }
 
 extension JSONValue {
-    fileprivate var compactText: String { String(decoding: canonicalEncoding, as: UTF8.self) }
+    var compactText: String { String(decoding: canonicalEncoding, as: UTF8.self) }
 }

@@ -92,6 +92,12 @@ struct BrokenStore: ServiceStore {
     }
 
     func pruneInbox(olderThanHours hours: Int) async throws -> Int { try await base.pruneInbox(olderThanHours: hours) }
+    func versionControls() async throws -> [Int64: VersionControl] { try await base.versionControls() }
+    func controlPlaybook(_ playbookID: String, change: PlaybookControlChange, actor: String, reason: String?)
+        async throws -> [Int64: VersionControl]
+    {
+        try await base.controlPlaybook(playbookID, change: change, actor: actor, reason: reason)
+    }
     func gauges() async throws -> StoreGauges { try await base.gauges() }
     func activeRunIDs(correlationKey key: String, playbook: String?) async throws -> [String] {
         try await base.activeRunIDs(correlationKey: key, playbook: playbook)

@@ -249,3 +249,31 @@ struct Listing<Element: Encodable>: Encodable {
         try container.encode(elements, forKey: Key(key))
     }
 }
+
+/// `POST /v1/playbooks/{id}/versions/{version}/state`.
+struct VersionStateRequest: Decodable {
+    var state: String
+    var reason: String?
+    var actor: String?
+}
+
+/// `POST /v1/playbooks/{id}/pin`: `version` must be given, a number to pin or null to unpin, so that an empty
+/// object never unpins by accident.
+struct PinRequest: Decodable {
+    var version: Int64?
+    var reason: String?
+    var actor: String?
+
+    enum CodingKeys: String, CodingKey { case version, reason, actor }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        guard container.contains(.version) else {
+            throw DecodingError.keyNotFound(CodingKeys.version, DecodingError.Context(codingPath: [],
+                debugDescription: "give the version to pin, or null to unpin"))
+        }
+        version = try container.decode(Int64?.self, forKey: .version)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+        actor = try container.decodeIfPresent(String.self, forKey: .actor)
+    }
+}

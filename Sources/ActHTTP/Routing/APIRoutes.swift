@@ -47,6 +47,7 @@ public func buildRouter(
     read.get("/act/tasks", use: routes.chapterTasks)
     read.get("/v1/playbooks", use: routes.listPlaybooks)
     read.get("/v1/playbooks/:id", use: routes.playbookDetail)
+    read.get("/v1/playbooks/:id/versions", use: routes.playbookVersions)
     read.get("/v1/agents", use: routes.agents)
     read.get("/v1/incidents", use: routes.incidents)
     read.get("/v1/incidents/:id", use: routes.incidentDetail)
@@ -82,6 +83,8 @@ public func buildRouter(
 
     let admin = router.group().add(middleware: RequireScope(scope: .admin))
     admin.post("/v1/playbooks", use: routes.registerPlaybook)
+    admin.post("/v1/playbooks/:id/versions/:version/state", use: routes.setVersionState)
+    admin.post("/v1/playbooks/:id/pin", use: routes.pinPlaybook)
     return router
 }
 
@@ -146,6 +149,10 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         case .ignored(let why): (outcome, reason) = ("ignored", why)
         case .rejected(let why):
             if case .start(let playbookID, _) = input {
+                // Registered, but every version of it is disabled (GET /v1/playbooks/{id}/versions).
+                if try await controlPlane.playbookVersions(id: playbookID) != nil {
+                    throw APIProblem(.conflict, slug: "playbook-disabled", title: "Refused", detail: why)
+                }
                 throw APIProblem.notFound("no playbook \(playbookID) is registered; register it with POST /v1/playbooks",
                     slug: "playbook-not-found")
             }
@@ -513,6 +520,67 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
             throw APIProblem.notFound("no playbook \(id) is registered", slug: "playbook-not-found")
         }
         return try APIResponse.json(detail)
+    }
+
+    /// `GET /v1/playbooks/{id}/versions`: every version with its state and pin, and which one new runs start on.
+    @Sendable func playbookVersions(_ request: Request, context: Context) async throws -> Response {
+        let id = try APIRequest.pathParameter("id", context: context)
+        guard let versions = try await controlPlane.playbookVersions(id: id) else { throw Self.playbookNotFound(id) }
+        return try APIResponse.json(versions)
+    }
+
+    /// `POST /v1/playbooks/{id}/versions/{version}/state`: `active`, `deprecated` or `disabled`.
+    @Sendable func setVersionState(_ request: Request, context: Context) async throws -> Response {
+        let id = try APIRequest.pathParameter("id", context: context)
+        let versionText = try APIRequest.pathParameter("version", context: context)
+        guard let version = Int64(versionText), version > 0 else {
+            throw APIProblem.badRequest("a version is a whole number, like 3; list them with GET /v1/playbooks/\(id)/versions",
+                field: "version")
+        }
+        let body: VersionStateRequest = try await APIRequest.decode(request, context: context)
+        guard let state = VersionState(rawValue: body.state) else {
+            throw APIProblem.badRequest("`state` must be active, deprecated or disabled, not '\(body.state)'", field: "state")
+        }
+        return try await control(id, .state(version: version, state), reason: body.reason, claimedActor: body.actor,
+            context: context)
+    }
+
+    /// `POST /v1/playbooks/{id}/pin`: `{"version": 3}` pins, `{"version": null}` unpins.
+    @Sendable func pinPlaybook(_ request: Request, context: Context) async throws -> Response {
+        let id = try APIRequest.pathParameter("id", context: context)
+        let body: PinRequest = try await APIRequest.decode(request, context: context)
+        if let version = body.version, version <= 0 {
+            throw APIProblem.badRequest("`version` is a version number above 0 (or null to unpin), not \(version)",
+                field: "version")
+        }
+        return try await control(id, .pin(version: body.version), reason: body.reason, claimedActor: body.actor,
+            context: context)
+    }
+
+    private func control(_ id: String, _ change: PlaybookControlChange, reason: String?, claimedActor: String?,
+        context: Context) async throws -> Response
+    {
+        let actor = try Self.actor(claiming: claimedActor, field: "actor", context: context)
+        if let reason, reason.unicodeScalars.contains("\u{0}") {
+            throw APIProblem.badRequest("`reason` holds the character U+0000; remove it", field: "reason")
+        }
+        guard try await controlPlane.playbookVersions(id: id) != nil else { throw Self.playbookNotFound(id) }
+        do {
+            try await controlPlane.controlPlaybook(id: id, change: change, actor: actor, reason: reason)
+        } catch let problem as PlaybookControls.Problem {
+            switch problem {
+            case .unknownVersion(let text):
+                throw APIProblem.notFound(text, slug: "playbook-version-not-found")
+            case .conflict(let text):
+                throw APIProblem(.conflict, slug: "playbook-version-conflict", title: "Refused", detail: text)
+            }
+        }
+        guard let versions = try await controlPlane.playbookVersions(id: id) else { throw Self.playbookNotFound(id) }
+        return try APIResponse.json(versions)
+    }
+
+    static func playbookNotFound(_ id: String) -> APIProblem {
+        APIProblem.notFound("no playbook \(id) is registered; list them with GET /v1/playbooks", slug: "playbook-not-found")
     }
 
     @Sendable func agents(_ request: Request, context: Context) async throws -> Response {

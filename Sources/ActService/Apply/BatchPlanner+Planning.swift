@@ -46,7 +46,11 @@ extension BatchPlanner {
             case .trigger(let event):
                 return trigger(event)
             case .start(let playbookID, let event):
-                guard let entry = planner.catalog.latestEntry(playbookID: playbookID) else {
+                guard let entry = planner.catalog.currentEntry(playbookID: playbookID) else {
+                    if planner.catalog.latestEntry(playbookID: playbookID) != nil {
+                        return .rejected(reason: "every version of \(playbookID) is disabled; enable one "
+                            + "(hms-act playbook enable \(playbookID) VERSION)")
+                    }
                     return .rejected(reason: "no playbook \(playbookID) is registered")
                 }
                 return start(entry, event: event)
@@ -114,10 +118,15 @@ extension BatchPlanner {
         private mutating func trigger(_ event: TriggerEvent) -> BatchOutcome {
             let entries = planner.catalog.entries(forTrigger: event.type)
             guard !entries.isEmpty else {
-                let reason = "no registered playbook is triggered by \(event.type)"
+                let disabled = planner.catalog.disabledPlaybooks(forTrigger: event.type)
+                let reason = disabled.isEmpty
+                    ? "no registered playbook is triggered by \(event.type)"
+                    : "every version of \(disabled.joined(separator: ", ")) (triggered by \(event.type)) is disabled; "
+                        + "enable one (hms-act playbook enable PLAYBOOK VERSION)"
                 guard event.arrivedOnTriggerQueue else { return .ignored(reason: reason) }
-                return .rejected(reason: reason + "; register the playbook (hms-act playbook register), then replay "
-                    + "this dead letter (hms-act dead collect, hms-act dead replay)")
+                let fix = disabled.isEmpty ? "; register the playbook (hms-act playbook register)" : ""
+                return .rejected(reason: reason + fix + ", then replay this dead letter (hms-act dead collect, "
+                    + "hms-act dead replay)")
             }
             var outcomes: [BatchOutcome] = []
             for entry in entries { outcomes.append(start(entry, event: event)) }

@@ -34,6 +34,18 @@ public protocol ServiceStore: Sendable {
     /// Deletes inbox keys older than `hours`; returns how many.
     func pruneInbox(olderThanHours hours: Int) async throws -> Int
 
+    /// Every version's control (pins, deprecated and disabled versions) by version id; a version missing is
+    /// active and not pinned (``ActStore/Store/versionControls()``).
+    func versionControls() async throws -> [Int64: VersionControl]
+
+    /// Makes an operator's change to a playbook's versions if the rules allow it
+    /// (``ActStore/Store/controlPlaybook(_:change:actor:reason:)``).
+    ///
+    /// - Throws: ``ActStore/PlaybookControls/Problem`` when refused.
+    @discardableResult
+    func controlPlaybook(_ playbookID: String, change: PlaybookControlChange, actor: String, reason: String?)
+        async throws -> [Int64: VersionControl]
+
     /// Creates the audit log's monthly partitions through `monthsAhead` months ahead that do not exist yet
     /// (``ActStore/Store/ensureAuditPartitions(monthsAhead:)``); returns how many. Stores without partitions
     /// have nothing to do (the default).

@@ -2,7 +2,7 @@ internal import ActAMQP
 public import ActEngine
 public import ActPlaybook
 internal import ActPostgres
-internal import ActStore
+public import ActStore
 internal import Crypto
 internal import Foundation
 public import Logging
@@ -84,12 +84,30 @@ public final class Orchestrator: Sendable {
 
     // MARK: Catalog
 
-    /// Loads playbook versions registered since the last call (by any replica).
+    /// Loads playbook versions registered since the last refresh, and the operators' controls (pins,
+    /// deprecated and disabled versions), which housekeeping thereby reloads every second.
     @discardableResult
     public func refreshCatalog() async throws -> Int {
         let versions = try await store.playbookVersions(after: state.withLock { $0.lastVersionID })
         for version in versions { try insert(version) }
+        let controls = try await store.versionControls()
+        state.withLock { $0.catalog.setControls(controls) }
         return versions.count
+    }
+
+    /// Makes an operator's change to a playbook's versions (``Store/controlPlaybook(_:change:actor:reason:)``)
+    /// and applies it to this replica's catalog at once; the others take it within a second.
+    ///
+    /// - Throws: ``PlaybookControls/Problem`` when the rules refuse it.
+    public func controlPlaybook(_ playbookID: String, change: PlaybookControlChange, actor: String, reason: String?)
+        async throws
+    {
+        try await store.controlPlaybook(playbookID, change: change, actor: actor, reason: reason)
+        logger.notice("playbook version control changed", metadata: [
+            "playbook": "\(playbookID)", "action": "\(change.action)", "version": "\(change.version.map(String.init) ?? "-")",
+            "actor": "\(actor)",
+        ])
+        try await refreshCatalog()
     }
 
     /// Loads playbook versions registered since the last refresh on the transaction's own connection: a
@@ -147,7 +165,7 @@ public final class Orchestrator: Sendable {
         let catalog = self.catalog
         if inputs.contains(where: {
             if case .trigger(let event) = $0 { return catalog.entries(forTrigger: event.type).isEmpty }
-            if case .start(let id, _) = $0 { return catalog.latestEntry(playbookID: id) == nil }
+            if case .start(let id, _) = $0 { return catalog.currentEntry(playbookID: id) == nil }
             return false
         }) {
             try await refreshCatalog()

@@ -528,6 +528,39 @@ enum StoreSQL {
         WHERE excluded.seq > audit_checkpointed.seq
         """
 
+    // MARK: playbook version controls (migration 0012; Store+PlaybookControls.swift)
+
+    /// $1 a playbook id, or null for all.
+    static let playbookControls = """
+        SELECT version_id, playbook_id, state, pinned, changed_by, (extract(epoch FROM changed_at) * 1000)::bigint, reason
+        FROM playbook_version_controls WHERE $1::text IS NULL OR playbook_id = $1 ORDER BY version_id
+        """
+    static let lockPlaybookControls = "SELECT pg_advisory_xact_lock(hashtext('hms-act playbook controls ' || $1)::bigint)"
+    static let versionIDsOfPlaybook = "SELECT version_id FROM playbook_versions WHERE playbook_id = $1 ORDER BY version_id"
+    static let setVersionState = """
+        INSERT INTO playbook_version_controls (version_id, playbook_id, state, changed_by, reason)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (version_id) DO UPDATE SET state = excluded.state, changed_by = excluded.changed_by,
+            changed_at = now(), reason = excluded.reason
+        """
+    static let clearPin = """
+        UPDATE playbook_version_controls SET pinned = false, changed_by = $2, changed_at = now(), reason = $3
+        WHERE playbook_id = $1 AND pinned
+        """
+    static let setPin = """
+        INSERT INTO playbook_version_controls (version_id, playbook_id, pinned, changed_by, reason)
+        VALUES ($1, $2, true, $3, $4)
+        ON CONFLICT (version_id) DO UPDATE SET pinned = true, changed_by = excluded.changed_by, changed_at = now(),
+            reason = excluded.reason
+        """
+    static let logPlaybookControl = """
+        INSERT INTO playbook_control_log (playbook_id, version_id, action, actor, reason) VALUES ($1, $2, $3, $4, $5)
+        """
+    static let playbookControlLog = """
+        SELECT playbook_id, version_id, action, actor, reason, (extract(epoch FROM at) * 1000)::bigint
+        FROM playbook_control_log WHERE playbook_id = $1 ORDER BY change_id DESC LIMIT $2
+        """
+
     // MARK: retention (migration 0011; Store+Retention.swift)
 
     static let finishedStatuses = "('completed', 'failed', 'cancelled')"

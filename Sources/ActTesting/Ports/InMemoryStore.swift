@@ -46,6 +46,8 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
         public var audit: [String: [AuditChain.StoredEntry]] = [:]
         public var incidents: [Incident] = []
         public var playbooks: [PlaybookVersion] = []
+        /// Pins, deprecated and disabled versions (`playbook_version_controls`).
+        public var versionControls: [Int64: VersionControl] = [:]
         /// When each run's chain last moved (for checkpoints).
         var headMoved: [String: Int64] = [:]
         public var checkpoints: [Store.WrittenCheckpoint] = []
@@ -141,6 +143,30 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
                     checksum: checksum, source: source, model: model, triggers: triggers, registeredAt: now)
                 tables.playbooks.append(version)
                 return (version, true)
+            }
+        }
+    }
+
+    public func versionControls() async throws -> [Int64: VersionControl] {
+        try await withConnection {
+            try faults.before(.playbookVersions)
+            return tables.withLock { $0.versionControls }
+        }
+    }
+
+    public func controlPlaybook(_ playbookID: String, change: PlaybookControlChange, actor: String, reason: String?)
+        async throws -> [Int64: VersionControl]
+    {
+        try await withConnection {
+            try tables.withLock { tables in
+                let versions = tables.playbooks.filter { $0.playbookID == playbookID }.map(\.versionID)
+                let mine = tables.versionControls.filter { versions.contains($0.key) }
+                if let problem = PlaybookControls.problem(change, playbookID: playbookID, versions: versions, controls: mine) {
+                    throw problem
+                }
+                let changed = PlaybookControls.applying(change, to: mine)
+                tables.versionControls.merge(changed) { _, new in new }
+                return changed
             }
         }
     }

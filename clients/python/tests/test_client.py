@@ -179,6 +179,29 @@ def test_a_bulk_cancel_stops_every_run_of_a_playbook():
     assert {act.watch(run, timeout="30s")["status"] for run in runs} == {"cancelled"}
 
 
+def test_an_operator_pins_and_disables_versions_and_new_runs_follow():
+    act = ACTClient()
+    name = f"versions_{uuid.uuid4().hex[:8]}"
+    # Steps the demo worker answers: a pull agent's queue (validate_tax_id) must not hold these runs' tasks.
+    v1 = act.register_playbook(f"id: {name}\nsteps:\n  - id: review\n")["version"]
+    v2 = act.register_playbook(f"id: {name}\nsteps:\n  - id: review\n  - id: notify\n")["version"]
+    assert act.playbook_versions(name)["current"] == v2
+    assert act.set_version_state(name, v2, "disabled", reason="charges twice")["current"] == v1
+    first = act.start(name)
+    assert act.run(first)["playbook_version"] == v1
+    with pytest.raises(ACTError) as refused:
+        act.pin(name, v2)
+    assert refused.value.status == 409 and "disabled" in str(refused.value)
+    act.set_version_state(name, v2, "active")
+    assert act.pin(name, v1, reason="hold v1 for the audit")["current"] == v1
+    second = act.start(name)
+    assert act.run(second)["playbook_version"] == v1
+    versions = act.pin(name, None)
+    assert versions["current"] == v2 and versions["pinned"] is None
+    assert [change["action"] for change in versions["changes"]] == ["unpin", "pin", "active", "disabled"]
+    assert {act.watch(run, timeout="30s")["status"] for run in (first, second)} == {"completed"}
+
+
 def _fetch_for(run_id, worker=None, lease="60s"):
     """The validate_tax_id task of `run_id`, answering any other run's it meets first."""
     worker = worker or Worker()

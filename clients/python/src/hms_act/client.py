@@ -61,6 +61,29 @@ class ACTClient:
     def playbooks(self) -> list[dict[str, Any]]:
         return self._http.request("GET", "/v1/playbooks")["playbooks"]
 
+    def playbook_versions(self, playbook: str) -> dict[str, Any]:
+        """Every version of ``playbook`` (newest first) with its ``state`` (``active``, ``deprecated``,
+        ``disabled``) and ``pinned``, the ``current`` one new runs start on, and the latest ``changes``."""
+        return self._http.request("GET", f"/v1/playbooks/{segment(playbook)}/versions")
+
+    def set_version_state(self, playbook: str, version: int, state: str,
+                          reason: Optional[str] = None) -> dict[str, Any]:
+        """Makes ``version`` ``active``, ``deprecated`` (new runs start on it only when pinned or no version is
+        active) or ``disabled`` (never); runs already on it go on. Needs an ``admin`` token; ``ACTError`` (409)
+        when disabling the pinned version."""
+        body: dict[str, Any] = {"state": state}
+        if reason is not None:
+            body["reason"] = reason
+        return self._http.request("POST", f"/v1/playbooks/{segment(playbook)}/versions/{int(version)}/state", body)
+
+    def pin(self, playbook: str, version: Optional[int], reason: Optional[str] = None) -> dict[str, Any]:
+        """Pins the version new runs of ``playbook`` start on; ``None`` unpins (the newest active version
+        again). Needs an ``admin`` token; ``ACTError`` (409) when the version is disabled."""
+        body: dict[str, Any] = {"version": None if version is None else int(version)}
+        if reason is not None:
+            body["reason"] = reason
+        return self._http.request("POST", f"/v1/playbooks/{segment(playbook)}/pin", body)
+
     # Events and runs
 
     def emit(self, event: dict[str, Any]) -> dict[str, Any]:
