@@ -9,39 +9,13 @@ import Testing
 /// what it wrote, as the operations guide has it: the published checkpoints kept outside the database are
 /// the witness the database is compared with, and an edited file is caught.
 @Suite struct CheckpointExportTests {
-    struct Finished {
-        var status: Int32
-        var output: String
-    }
-
-    /// Runs the CLI with the test system's broker, exchanges and database, and waits for it off the pool.
-    static func cli(_ arguments: [String], system: System) async throws -> Finished {
-        let binary = TestEnvironment.packageRoot + "/.build/debug/hms-act"
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build hms-act first (swift build)")
+    /// Runs the CLI with the test system's broker, exchanges and database.
+    static func cli(_ arguments: [String], system: System) async throws -> CLIProcess.Finished {
         let c = system.configuration
-        var environment = ProcessInfo.processInfo.environment
-        environment["HMS_CONFIG"] = nil
-        environment["AMQP_URL"] = c.amqp.url
-        environment["POSTGRES_URL"] = c.postgres.url
-        environment["HMS_POSTGRES_SCHEMA"] = c.postgres.schema
-        environment["HMS_EXCHANGE_GOVERNANCE"] = c.amqp.exchanges.governance
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        // A command that hangs fails the test instead of holding it up: killed after 60 s.
-        let watchdog = Task.detached {
-            try await Task.sleep(for: .seconds(60))
-            if process.isRunning { process.terminate() }
-        }
-        defer { watchdog.cancel() }
-        let output = await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
-        await Task.detached { process.waitUntilExit() }.value
-        return Finished(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+        return try await CLIProcess.run(arguments, environment: [
+            "AMQP_URL": c.amqp.url, "POSTGRES_URL": c.postgres.url, "HMS_POSTGRES_SCHEMA": c.postgres.schema,
+            "HMS_EXCHANGE_GOVERNANCE": c.amqp.exchanges.governance,
+        ], timeout: .seconds(60))
     }
 
     @Test func exportedCheckpointsVerifyTheDatabaseAndAnEditedFileIsCaught() async throws {

@@ -14,37 +14,12 @@ import Testing
     static let key = AuditSigningKey.generate()
     static let day: Int64 = 86_400_000
 
-    struct Finished {
-        var status: Int32
-        var output: String
-    }
-
     /// Runs the CLI against `schema` of the stack's database.
-    static func cli(_ arguments: [String], schema: String) async throws -> Finished {
-        let binary = TestEnvironment.packageRoot + "/.build/debug/hms-act"
-        try #require(FileManager.default.isExecutableFile(atPath: binary), "build hms-act first (swift build)")
-        var environment = ProcessInfo.processInfo.environment
-        environment["HMS_CONFIG"] = nil
-        environment["HMS_AUDIT_SIGNING_KEY"] = nil
-        environment["HMS_RETENTION_KEEP_FINISHED_DAYS"] = nil
-        environment["POSTGRES_URL"] = TestEnvironment.postgresURL
-        environment["HMS_POSTGRES_SCHEMA"] = schema
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let watchdog = Task.detached {
-            try await Task.sleep(for: .seconds(120))
-            if process.isRunning { process.terminate() }
-        }
-        defer { watchdog.cancel() }
-        let output = await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
-        await Task.detached { process.waitUntilExit() }.value
-        return Finished(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self))
+    static func cli(_ arguments: [String], schema: String) async throws -> CLIProcess.Finished {
+        try await CLIProcess.run(arguments, environment: [
+            "HMS_AUDIT_SIGNING_KEY": nil, "HMS_RETENTION_KEEP_FINISHED_DAYS": nil,
+            "POSTGRES_URL": TestEnvironment.postgresURL, "HMS_POSTGRES_SCHEMA": schema,
+        ])
     }
 
     /// Milliseconds of a UTC date.

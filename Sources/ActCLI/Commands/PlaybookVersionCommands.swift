@@ -57,70 +57,52 @@ extension PlaybookCommand {
         }
     }
 
-    struct Deprecate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Deprecate a version: new runs start on it only when it is pinned or no version is active.")
-
+    /// The arguments of `deprecate`, `disable` and `enable`.
+    struct VersionTarget: ParsableArguments {
         @Argument(help: "The playbook id.")
         var playbook: String
-        @Argument(help: "The version.")
+        @Argument(help: "The version (hms-act playbook versions ID lists them).")
         var version: Int64
         @Option(help: "Why, for the record.")
         var reason: String?
         @OptionGroup var client: ClientOptions
 
-        func run() async throws {
-            try await PlaybookVersionsOutput.setState(playbook, version: version, state: "deprecated", reason: reason,
-                client: client)
+        func set(_ state: String) async throws {
+            try await PlaybookVersionsOutput.change(playbook, path: "versions/\(version)/state",
+                body: ["state": .string(state)], reason: reason, client: client)
         }
+    }
+
+    struct Deprecate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Deprecate a version: new runs start on it only when it is pinned or no version is active.")
+
+        @OptionGroup var target: VersionTarget
+
+        func run() async throws { try await target.set("deprecated") }
     }
 
     struct Disable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Disable a version: no new run starts on it; runs already on it go on.")
 
-        @Argument(help: "The playbook id.")
-        var playbook: String
-        @Argument(help: "The version.")
-        var version: Int64
-        @Option(help: "Why, for the record.")
-        var reason: String?
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var target: VersionTarget
 
-        func run() async throws {
-            try await PlaybookVersionsOutput.setState(playbook, version: version, state: "disabled", reason: reason,
-                client: client)
-        }
+        func run() async throws { try await target.set("disabled") }
     }
 
     struct Enable: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a deprecated or disabled version active again.")
 
-        @Argument(help: "The playbook id.")
-        var playbook: String
-        @Argument(help: "The version.")
-        var version: Int64
-        @Option(help: "Why, for the record.")
-        var reason: String?
-        @OptionGroup var client: ClientOptions
+        @OptionGroup var target: VersionTarget
 
-        func run() async throws {
-            try await PlaybookVersionsOutput.setState(playbook, version: version, state: "active", reason: reason,
-                client: client)
-        }
+        func run() async throws { try await target.set("active") }
     }
 }
 
 /// Sending a change and printing a playbook's versions.
 enum PlaybookVersionsOutput {
-    static func setState(_ playbook: String, version: Int64, state: String, reason: String?, client: ClientOptions)
-        async throws
-    {
-        try await change(playbook, path: "versions/\(version)/state", body: ["state": .string(state)], reason: reason,
-            client: client)
-    }
-
     static func change(_ playbook: String, path: String, body: [String: JSONValue], reason: String?,
         client: ClientOptions) async throws
     {
