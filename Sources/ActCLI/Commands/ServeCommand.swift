@@ -39,6 +39,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (default: $HMS_LOG_LEVEL or info).")
     var logLevel: String?
 
+    @Option(help: "Log format: text (default) or json, one object a line (default: $HMS_LOG_FORMAT or text).")
+    var logFormat: String?
+
     func run() async throws {
         GlibcMemory.limitArenas()
         var configuration: ServiceConfiguration
@@ -53,10 +56,21 @@ struct ServeCommand: AsyncParsableCommand {
         guard let logLevel = Logger.Level(rawValue: level) else {
             throw ValidationError("unknown log level \(level); use trace, debug, info, notice, warning, error or critical")
         }
+        let format = logFormat ?? ProcessInfo.processInfo.environment["HMS_LOG_FORMAT"] ?? "text"
+        guard let logFormat = LogFormat(rawValue: format) else {
+            throw ValidationError("unknown log format \(format); use text or json")
+        }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
+            switch logFormat {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = logLevel
+                return handler
+            case .json:
+                var handler = JSONLogHandler.standardError(label: label)
+                handler.logLevel = logLevel
+                return handler
+            }
         }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(DocumentedPrometheusFactory(registry: registry))

@@ -151,15 +151,15 @@ public struct OutboundMessages: Sendable {
     /// The W3C trace id of a run: the trigger's own when it came with a valid `traceparent`, otherwise
     /// one derived from the run id.
     public static func traceID(runID: String, traceparent: String?) -> String {
-        if let traceparent {
-            let parts = traceparent.split(separator: "-")
-            if parts.count == 4, parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit),
-                parts[1] != Substring(String(repeating: "0", count: 32))
-            {
-                return parts[1].lowercased()
-            }
-        }
-        return digest("trace|" + runID, length: 32)
+        traceID(in: traceparent) ?? digest("trace|" + runID, length: 32)
+    }
+
+    /// The trace id of a valid W3C `traceparent` (lowercased), or `nil`.
+    public static func traceID(in traceparent: String?) -> String? {
+        guard let parts = traceparent?.split(separator: "-"), parts.count == 4, parts[1].count == 32,
+            parts[1].allSatisfy(\.isHexDigit), parts[1] != Substring(String(repeating: "0", count: 32))
+        else { return nil }
+        return parts[1].lowercased()
     }
 
     /// The run a trigger starts: forwards to ``ActEngine/RunID/forTrigger(playbook:eventID:)``, which owns

@@ -276,8 +276,12 @@ public struct DeliveryConsumer: Service {
                 properties: properties, mandatory: false)
         }
         for (delivery, reason) in items {
-            logger.warning("message dead-lettered", metadata: ["message.reason": "\(reason)",
-                "message.routing_key": "\(delivery.routingKey)"])
+            var metadata: Logger.Metadata = ["message.reason": "\(reason)", "message.routing_key": "\(delivery.routingKey)"]
+            if let id = delivery.properties.messageID { metadata["message.id"] = "\(id)" }
+            if let traceID = OutboundMessages.traceID(in: delivery.properties.headers["traceparent"]?.stringValue) {
+                metadata["trace_id"] = "\(traceID)"
+            }
+            logger.warning("message dead-lettered", metadata: metadata)
         }
         var backoff = Duration.milliseconds(100)
         while true {

@@ -1,0 +1,50 @@
+"""`HMS_LOG_FORMAT=json`: the server's log (scripts/test-python starts it so, and names the file in
+HMS_ACT_SERVE_LOG) is one JSON object a line, and a dead-lettered trigger's line carries the trace id of the
+`traceparent` it came with, so a log pipeline finds it from the trace."""
+
+import json
+import os
+import secrets
+import time
+import uuid
+
+import pika
+
+
+def _lines():
+    with open(os.environ["HMS_ACT_SERVE_LOG"], encoding="utf-8") as log:
+        return [line for line in log.read().splitlines() if line]
+
+
+def test_every_line_is_json_and_a_dead_letter_names_its_trace():
+    trace_id = secrets.token_hex(16)
+    message_id = f"log-test-{uuid.uuid4()}"
+    connection = pika.BlockingConnection(pika.URLParameters(os.environ["AMQP_URL"]))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        # A trigger nobody can read: routed to hms-act.triggers (the event type is bound), refused, dead-lettered.
+        channel.basic_publish("hms.events", "noise.complaint.filed", b"{this is not json",
+                              pika.BasicProperties(message_id=message_id, content_type="application/json",
+                                                   headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}),
+                              mandatory=True)
+    finally:
+        connection.close()
+
+    deadline = time.monotonic() + 30
+    found = None
+    while found is None and time.monotonic() < deadline:
+        for line in _lines():
+            entry = json.loads(line)
+            if entry.get("trace_id") == trace_id:
+                found = entry
+        time.sleep(0.2)
+    assert found is not None, f"no log line with trace_id {trace_id} in {os.environ['HMS_ACT_SERVE_LOG']}"
+    assert found["message"] == "message dead-lettered" and found["level"] == "warning"
+    assert found["metadata"]["message.id"] == message_id
+    assert found["metadata"]["message.routing_key"] == "noise.complaint.filed"
+    assert found["time"].endswith("Z")
+
+    for line in _lines():
+        entry = json.loads(line)  # every line, not only ours
+        assert {"time", "level", "logger", "message", "source"} <= entry.keys(), line
