@@ -82,4 +82,23 @@ import Testing
             #expect(try await system.waitForEnd(of: run) == "run.completed")
         }
     }
+
+    /// The CLI's broker commands (`emit`, `worker`, `dead`, `audit export-checkpoints`) take the CA from
+    /// `amqp.tls.ca_file` as `serve` does, not only from the URL's `cacertfile`: without it the broker's
+    /// certificate does not verify, with it the event reaches the exchange.
+    @Test(.enabled(if: tlsVariablesPresent, Comment(rawValue: missing)))
+    func theCLIVerifiesTheBrokerWithTheConfiguredCA() async throws {
+        let url = try #require(Self.environment["AMQPS_URL"]?.split(separator: "?").first.map(String.init))
+        let type = "tls.check.\(UUID().uuidString.lowercased().prefix(8))"
+        func emit(caFile: String?) async throws -> CLIProcess.Finished {
+            try await CLIProcess.run(["emit", type, "--amqp-url", url], environment: [
+                "AMQP_URL": nil, "HMS_AMQP_TLS_CA_FILE": caFile, "HMS_AMQP_TLS_CERT_FILE": nil, "HMS_AMQP_TLS_KEY_FILE": nil,
+            ], timeout: .seconds(60))
+        }
+        let unverified = try await emit(caFile: nil)
+        #expect(unverified.status != 0 && unverified.output.contains("cannot connect to RabbitMQ"), "\(unverified.output)")
+        // Connected, logged in and published: the broker returns the event because nothing is bound to its type.
+        let verified = try await emit(caFile: Self.environment["HMS_TLS_CA_FILE"])
+        #expect(verified.output.contains("no queue is bound to \(type)"), "\(verified.output)")
+    }
 }

@@ -259,7 +259,7 @@ extension AuditCommand {
             try await Console.reportingErrors {
                 let configuration = try configurationOptions.load()
                 let governance = configuration.amqp.exchanges.governance
-                let amqp = try Broker.configuration(url: amqpURL ?? configuration.amqp.url, name: "hms-act audit export-checkpoints")
+                let amqp = try Broker.configuration(configuration, url: amqpURL, name: "hms-act audit export-checkpoints")
                 let connection = try await Broker.connect(amqp, logger: Broker.quietLogger("hms-act.audit"))
                 do {
                     // The frame pump reads the deliveries: without it a consumer waits for ever.

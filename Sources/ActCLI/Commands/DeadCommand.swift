@@ -56,7 +56,7 @@ struct DeadDeskOptions: ParsableArguments {
     func withBroker<Result: Sendable>(_ configuration: ServiceConfiguration,
         _ body: @Sendable (AMQPConnection) async throws -> Result) async throws -> Result
     {
-        let amqp = try Broker.configuration(url: amqpURL ?? configuration.amqp.url, name: "hms-act dead")
+        let amqp = try Broker.configuration(configuration, url: amqpURL, name: "hms-act dead")
         let connection = try await Broker.connect(amqp, logger: Broker.quietLogger("hms-act.dead"))
         do {
             // The frame pump reads the deliveries and confirms: without it a consumer or a publish waits for ever.

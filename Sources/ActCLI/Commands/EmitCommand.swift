@@ -48,7 +48,7 @@ struct EmitCommand: AsyncParsableCommand {
             let eventID = id ?? UUID().uuidString.lowercased()
             let exchange = configuration.amqp.exchanges.events
             let message = try Self.message(type: type, id: eventID, source: source, data: payload, exchange: exchange, now: Date())
-            let amqp = try Broker.configuration(url: amqpURL ?? configuration.amqp.url, name: "hms-act emit")
+            let amqp = try Broker.configuration(configuration, url: amqpURL, name: "hms-act emit")
             let connection = try await Broker.connect(amqp, logger: Broker.quietLogger("hms-act.emit"))
             let outcome = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await connection.run() }

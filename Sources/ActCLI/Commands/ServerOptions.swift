@@ -35,18 +35,25 @@ enum Broker {
         return logger
     }
 
-    /// Parses `url`.
+    /// The broker connection of a CLI command: `url` (an `--amqp-url`) or the configuration's `amqp.url`, with
+    /// the configuration's TLS files (`amqp.tls.ca_file`, `cert_file`, `key_file`) as `hms-act serve` uses them.
     ///
     /// - Throws: ``CLIError`` naming the problem (never the password).
-    static func configuration(url: String, name: String) throws(CLIError) -> AMQPConfiguration {
+    static func configuration(_ service: ServiceConfiguration, url: String?, name: String) throws(CLIError)
+        -> AMQPConfiguration
+    {
+        var service = service
+        if let url { service.amqp.url = url }
         do {
-            var configuration = try AMQPConfiguration(url: url)
+            var configuration = try service.amqpConfiguration()
             configuration.connectionName = name
             configuration.connectTimeout = .seconds(5)
             return configuration
         } catch {
-            let reason = (error as? AMQPError)?.replyText ?? "\(error)"
-            throw CLIError("the AMQP URL is not usable: \(reason); write e.g. amqp://guest:guest@127.0.0.1:5672/%2f")
+            let problem = url == nil ? error.description
+                : error.description.replacingOccurrences(of: "amqp.url (AMQP_URL)", with: "--amqp-url")
+            throw CLIError("\(problem); write e.g. amqp://guest:guest@127.0.0.1:5672/%2f, or "
+                + "amqps://user:password@host:5671/%2f with amqp.tls.ca_file (HMS_AMQP_TLS_CA_FILE)")
         }
     }
 

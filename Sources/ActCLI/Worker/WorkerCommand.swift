@@ -105,7 +105,7 @@ struct WorkerCommand: AsyncParsableCommand {
                     AMQPTopology.Binding(queue: queue, exchange: exchanges.tasks, routingKey: $0)
                 })
 
-            let amqp = try Broker.configuration(url: amqpURL ?? configuration.amqp.url, name: "hms-act demo worker")
+            let amqp = try Broker.configuration(configuration, url: amqpURL, name: "hms-act demo worker")
             var logger = Logger(label: "hms-act.worker")
             logger.logLevel = .info
 
