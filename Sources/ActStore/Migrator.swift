@@ -99,4 +99,41 @@ extension Store {
             return applied
         }
     }
+
+    /// The shipped migrations the database has not applied, without changing anything (a serving role that
+    /// may not migrate checks this at start).
+    public func pendingMigrations() async throws -> [Int] {
+        let shipped = try Migrator.bundled().map(\.version)
+        let schema = self.schema
+        return try await client.withConnection { connection in
+            let exists = try await connection.query(StoreSQL.migrationsTableExists, [PostgresBind(schema)])
+            guard try exists.first?.decode(Bool.self, column: 0) == true else { return shipped }
+            try await connection.executeScript("SET search_path TO \"\(schema)\"")
+            let applied = Set(try await connection.query(StoreSQL.appliedMigrations).map { try $0.decode(Int.self, column: 0) })
+            return shipped.filter { !applied.contains($0) }
+        }
+    }
+
+    /// Grants `role` what `hms-act serve` needs and nothing more (docs/security.md, "Database roles"): the
+    /// schema's tables to read and write, its sequences and functions; never UPDATE, DELETE or TRUNCATE of the
+    /// audit trail, nor ownership, so it cannot alter a table or disable the append-only triggers. Idempotent;
+    /// `hms-act migrate` runs it after the migrations when postgres.app_role is set.
+    ///
+    /// - Returns: `false`, changing nothing, when `role` is the role connected (it owns what it made).
+    public func grantServingRights(to role: String) async throws -> Bool {
+        guard !role.isEmpty, role.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw Migrator.MigrationError(reason: "postgres.app_role '\(role)' must be a role name of letters, digits, "
+                + "_ and -")
+        }
+        let schema = self.schema
+        return try await client.withConnection { connection in
+            let same = try await connection.query("SELECT current_user = $1", [PostgresBind(role)])
+            if try same.first?.decode(Bool.self, column: 0) == true { return false }
+            try await connection.withTransaction { connection in
+                try await connection.executeScript("SET LOCAL search_path TO \"\(schema)\"")
+                try await connection.executeScript(StoreSQL.grantServingRights(schema: schema, role: role))
+            }
+            return true
+        }
+    }
 }

@@ -32,6 +32,10 @@ HMS_PG_PORT="${HMS_PG_PORT:-55432}"
 HMS_PG_USER="hms"
 HMS_PG_PASSWORD="hms-local-only"
 HMS_PG_DB="hms_act"
+# A second role that owns nothing: what `hms-act serve` runs as when an owner role migrates
+# (postgres.app_role, docs/security.md "Database roles"); the role-separation tests use it.
+HMS_PG_SERVE_USER="hms_serve"
+HMS_PG_SERVE_PASSWORD="hms-serve-local-only"
 
 _pg_base() { (cd "$HMS_STACK_DIR" 2>/dev/null && printf '%s/postgres' "$(pwd -P)") || printf '%s/postgres' "$HMS_STACK_DIR"; }
 _pg_data() { printf '%s/data' "$(_pg_base)"; }
@@ -195,7 +199,8 @@ _pg_psql_admin() {
     _pg_as "$(_pg_bindir)/psql" -X -q -v ON_ERROR_STOP=1 -h "$(_pg_sock)" -p "$HMS_PG_PORT" -d postgres "$@"
 }
 
-# Creates (or resets) role `hms` with its password and database `hms_act` owned by it. Idempotent.
+# Creates (or resets) role `hms` with its password and database `hms_act` owned by it, and the role
+# `hms_serve`, which owns nothing. Idempotent.
 _pg_setup_roles() {
     _pg_psql_admin >/dev/null <<EOF || die "could not create role $HMS_PG_USER"
 SELECT 'CREATE ROLE $HMS_PG_USER LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$HMS_PG_USER')
@@ -203,6 +208,9 @@ SELECT 'CREATE ROLE $HMS_PG_USER LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles
 ALTER ROLE $HMS_PG_USER LOGIN PASSWORD '$HMS_PG_PASSWORD';
 SELECT 'CREATE DATABASE $HMS_PG_DB OWNER $HMS_PG_USER' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$HMS_PG_DB')
 \gexec
+SELECT 'CREATE ROLE $HMS_PG_SERVE_USER LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$HMS_PG_SERVE_USER')
+\gexec
+ALTER ROLE $HMS_PG_SERVE_USER LOGIN PASSWORD '$HMS_PG_SERVE_PASSWORD';
 EOF
 }
 
@@ -260,6 +268,7 @@ export POSTGRES_USER=$HMS_PG_USER
 export POSTGRES_PASSWORD=$HMS_PG_PASSWORD
 export POSTGRES_DB=$HMS_PG_DB
 export POSTGRES_URL=postgresql://$HMS_PG_USER:$HMS_PG_PASSWORD@127.0.0.1:$HMS_PG_PORT/$HMS_PG_DB
+export POSTGRES_SERVE_URL=postgresql://$HMS_PG_SERVE_USER:$HMS_PG_SERVE_PASSWORD@127.0.0.1:$HMS_PG_PORT/$HMS_PG_DB
 export POSTGRES_TLS_URL='postgresql://$HMS_PG_USER:$HMS_PG_PASSWORD@localhost:$HMS_PG_PORT/$HMS_PG_DB?sslmode=verify-full&sslrootcert=$(cd "$(_tls_dir)" && pwd -P)/ca.pem'
 EOF
 }

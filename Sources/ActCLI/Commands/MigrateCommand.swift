@@ -17,6 +17,8 @@ struct MigrateCommand: AsyncParsableCommand {
             Connects to PostgreSQL directly (the configuration's postgres.url, env POSTGRES_URL) and creates \
             the schema (postgres.schema, env HMS_POSTGRES_SCHEMA) if needed. Safe to run while replicas run \
             or start: migrations are serialised by an advisory lock and each is applied once.
+            With postgres.app_role (env HMS_POSTGRES_APP_ROLE) it then grants that role what `hms-act serve` \
+            needs and nothing more (docs/security.md, "Database roles").
             Exit status: 0 when the schema is up to date, 1 when it could not be migrated.
             """
     )
@@ -100,6 +102,21 @@ struct MigrateCommand: AsyncParsableCommand {
                 print("✔ schema \(schemaName) is up to date at version \(latest); nothing to apply")
             } else {
                 print("✔ schema \(schemaName) is at version \(latest); applied \(applied.count) migration\(applied.count == 1 ? "" : "s")")
+            }
+            let role = configuration.postgres.appRole
+            if !role.isEmpty {
+                do {
+                    if try await store.grantServingRights(to: role) {
+                        print("✔ granted role \(role) what hms-act serve needs in \(schemaName) (no audit update or delete, "
+                            + "no ownership)")
+                    } else {
+                        print("postgres.app_role \(role) is the role migrating: nothing to grant")
+                    }
+                } catch let error as PostgresError {
+                    throw CLIError("granting role \(role) its rights in '\(schemaName)' failed: "
+                        + "\(error.reason ?? "\(error.code)") (SQLSTATE \(error.sqlState ?? "-")); create the role first "
+                        + "(CREATE ROLE \(role) LOGIN PASSWORD '…'), or unset postgres.app_role (HMS_POSTGRES_APP_ROLE)")
+                }
             }
         }
     }

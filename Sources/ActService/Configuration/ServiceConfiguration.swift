@@ -87,6 +87,12 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var poolSize = 6
         /// The schema holding hms-act's tables; created by the migrations when missing.
         public var schema = "hms_act"
+        /// Whether `serve` applies pending migrations at start; off when a separate owner role migrates
+        /// (`hms-act migrate`) and the serving role may not (it then refuses to start on a schema that lacks one).
+        public var migrateAtStart = true
+        /// The role `serve` runs as, when it is not the role that migrates: `hms-act migrate` grants it its
+        /// rights ("": serve and migrate are the same role).
+        public var appRole = ""
         /// How long a caller waits for a free pooled connection before failing, in milliseconds.
         public var poolAcquireTimeoutMilliseconds = 10_000
         /// `statement_timeout` of every connection, in milliseconds (0: none, and no client deadline).

@@ -40,7 +40,7 @@ public struct ServiceRuntime: Sendable {
         let postgresConfiguration = clientConfiguration.connection
         let postgres = PostgresClient(configuration: clientConfiguration, logger: logger)
         let store = Store(client: postgres, schema: configuration.postgres.schema, logger: logger)
-        try await store.migrate()
+        try await prepareSchema(store, configuration: configuration.postgres, logger: logger)
         if let warning = durabilityWarning(synchronousCommit: try await store.synchronousCommit()) {
             logger.warning("\(warning)")
         }
@@ -96,6 +96,28 @@ public struct ServiceRuntime: Sendable {
     /// What to tell the operator when the database may lose a commit hms-act already acted on: a result
     /// message is acknowledged once its transaction commits, so with `synchronous_commit = off` a database
     /// crash loses that result for good (the run waits for ever). Nil when commits are durable.
+    /// Migrates (granting `postgres.app_role` its rights) or, with `postgres.migrate_at_start` off, checks that
+    /// an owner role already migrated: a serving role that may not migrate refuses a schema that lacks a
+    /// migration instead of failing on its first query.
+    static func prepareSchema(_ store: Store, configuration: ServiceConfiguration.Postgres, logger: Logger)
+        async throws
+    {
+        guard configuration.migrateAtStart else {
+            let pending = try await store.pendingMigrations()
+            guard pending.isEmpty else {
+                throw ServiceConfiguration.SettingError(description: "the schema \(configuration.schema) lacks "
+                    + "migrations \(pending.map(String.init).joined(separator: ", ")) and postgres.migrate_at_start "
+                    + "(HMS_POSTGRES_MIGRATE_AT_START) is off: run `hms-act migrate` as the schema's owner (the "
+                    + "migration Job) first, then start serve")
+            }
+            return
+        }
+        try await store.migrate()
+        if !configuration.appRole.isEmpty, try await store.grantServingRights(to: configuration.appRole) {
+            logger.info("granted the serving role its rights", metadata: ["db.role": "\(configuration.appRole)"])
+        }
+    }
+
     static func durabilityWarning(synchronousCommit: String) -> String? {
         guard synchronousCommit.lowercased() == "off" else { return nil }
         return "PostgreSQL runs with synchronous_commit = off: a database crash can lose transactions hms-act "

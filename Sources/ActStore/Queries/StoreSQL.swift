@@ -14,6 +14,35 @@ enum StoreSQL {
     /// Serialises migrations across replicas starting at once (key: "hms-act" in ASCII).
     static let migrationLock = "SELECT pg_advisory_xact_lock(7523665358119495796)"
     static let appliedMigrations = "SELECT version, checksum FROM schema_migrations ORDER BY version"
+    static let migrationsTableExists = """
+        SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations')
+        """
+    /// The serving role's rights (``Store/grantServingRights(to:)``); `schema` and `role` were checked to be
+    /// plain names and are quoted here.
+    static func grantServingRights(schema: String, role: String) -> String {
+        let s = "\"\(schema)\"", r = "\"\(role)\""
+        return """
+            GRANT USAGE ON SCHEMA \(s) TO \(r);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \(s) TO \(r);
+            GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \(s) TO \(r);
+            GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA \(s) TO \(r);
+            REVOKE TRUNCATE ON ALL TABLES IN SCHEMA \(s) FROM \(r);
+            REVOKE UPDATE, DELETE ON audit_log FROM \(r);
+            REVOKE DELETE ON audit_checkpoints FROM \(r);
+            -- The audit partitions: the months made so far; later ones inherit the defaults below, and every
+            -- one carries the append-only triggers of audit_log, which only their owner could disable.
+            DO $grant$
+            DECLARE partition regclass;
+            BEGIN
+                FOR partition IN SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'audit_log'::regclass LOOP
+                    EXECUTE format('REVOKE UPDATE, DELETE ON %s FROM %I', partition, '\(role)');
+                END LOOP;
+            END;
+            $grant$;
+            ALTER DEFAULT PRIVILEGES IN SCHEMA \(s) GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO \(r);
+            ALTER DEFAULT PRIVILEGES IN SCHEMA \(s) GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO \(r);
+            """
+    }
     static let recordMigration = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
     // MARK: playbook_versions
