@@ -61,6 +61,40 @@ struct PullTaskRouteTests {
         }
     }
 
+    /// A token bound to agents (`:agents=`) claims, heartbeats and answers only their tasks: another agent's
+    /// worker token is refused (403) on each, whatever its scopes.
+    @Test func aTokenBoundToAnotherAgentCannotClaimOrAnswerTheTask() async throws {
+        let tokens = Token.specifications + ["labeler:l-secret:operate:agents=ai.fraud-labeler",
+                                             "mailer:m-secret:operate+admin:agents=ai.mailer"]
+        let world = try await TestWorld(playbooks: [Playbooks.ftc], agents: [Self.labeler], tokens: tokens)
+        try await world.test { client in
+            let runID = try await startFTCRun(client)
+            let taskPath = "/v1/tasks/\(pathSegment("\(runID)/classify/1"))"
+            let claim = #"{"agent": "ai.fraud-labeler", "lease_seconds": 30}"#
+            func refused(_ response: TestResponse) throws -> Bool {
+                try response.status == .forbidden && response.json["type"]?.stringValue?.hasSuffix("agent-not-allowed") == true
+            }
+            #expect(try refused(try await client.send(.post, "/v1/tasks/claim", token: "m-secret", json: claim)))
+            #expect(try refused(try await client.send(.get, "/act/tasks?actor=AI:fraud-labeler", token: "m-secret")))
+
+            let response = try await client.send(.post, "/v1/tasks/claim", token: "l-secret", json: claim)
+            let claimed = try #require(try response.json["tasks"]?.arrayValue?.first)
+            let lease = try #require(claimed["lease_id"]?.stringValue)
+            #expect(try refused(try await client.send(.post, "\(taskPath)/heartbeat", token: "m-secret",
+                json: #"{"lease_id": "\#(lease)"}"#)))
+            #expect(try refused(try await client.send(.post, "\(taskPath)/complete", token: "m-secret",
+                json: #"{"output": {"severity": "Forged"}, "lease_id": "\#(lease)"}"#)))
+            #expect(try refused(try await client.send(.post, "\(taskPath)/fail", token: "m-secret",
+                json: #"{"reason": "x", "lease_id": "\#(lease)"}"#)))
+
+            let done = try await client.send(.post, "\(taskPath)/complete", token: "l-secret",
+                json: #"{"output": {"severity": "Low"}, "lease_id": "\#(lease)"}"#)
+            #expect(try done.status == .accepted && done.json["outcome"] == "applied")
+            let detail = try await client.send(.get, "/v1/runs/\(runID)").decode(API.RunDetail.self)
+            #expect(detail.steps.first?.output == ["severity": "Low"])
+        }
+    }
+
     @Test func aFailureUnderAStaleAttemptIsRefused() async throws {
         let world = try await TestWorld(playbooks: [Playbooks.ftc], agents: [Self.labeler])
         try await world.test { client in

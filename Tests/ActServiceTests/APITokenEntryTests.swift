@@ -20,7 +20,23 @@ import Testing
         #expect(try APITokenEntry(parsing: text).digest == APITokenEntry.digest(ofSecret: Array("d-secret".utf8)))
     }
 
+    /// `:agents=` binds a token to agents, in either form, and the helper writes it back.
+    @Test func aTokenMayBeBoundToAgents() throws {
+        let clear = try APITokenEntry(parsing: "labeler:l-secret:operate:agents=ai.fraud-labeler+ai.classifier")
+        #expect(clear.name == "labeler" && clear.scopes == ["operate"])
+        #expect(clear.agents == ["ai.fraud-labeler", "ai.classifier"])
+        let hashed = try APITokenEntry(parsing: "labeler:sha256:\(Self.digestHex):operate:agents=ai.fraud-labeler")
+        #expect(hashed.storedAsHash && hashed.agents == ["ai.fraud-labeler"])
+        #expect(try APITokenEntry(parsing: "desk:d-secret:read").agents == nil)
+        let text = APITokenEntry.hashedSpecification(name: "desk", secret: Array("d-secret".utf8), scopes: ["operate"],
+            agents: ["ai.fraud-labeler"])
+        #expect(text == "desk:sha256:\(Self.digestHex):operate:agents=ai.fraud-labeler")
+        #expect(try APITokenEntry(parsing: text).agents == ["ai.fraud-labeler"])
+    }
+
     @Test(arguments: [
+        ("desk:top-secret:operate:agents=", "agent ids joined with +"),
+        ("desk:top-secret:operate:agents=ai.a++ai.b", "agent ids joined with +"),
         ("desk:sha256:abc:read", "64 hex digits"),
         ("desk:sha256:\(String(repeating: "zz", count: 32)):read", "64 hex digits"),
         ("desk:top-secret:write", "unknown scope `write`"),

@@ -27,6 +27,8 @@ struct TokenCommand: ParsableCommand {
         var name: String
         @Option(help: "Scopes joined with +: read, operate, admin.")
         var scopes: String = "read"
+        @Option(help: "Bind the token to these agents (ids joined with +): it may claim and answer only their tasks.")
+        var agents: String?
         @Flag(help: "Make a new random secret instead of reading one.")
         var generate = false
 
@@ -37,6 +39,10 @@ struct TokenCommand: ParsableCommand {
             for scope in scopes.split(separator: "+", omittingEmptySubsequences: false)
             where !APITokenEntry.scopeNames.contains(String(scope)) {
                 throw ValidationError("unknown scope `\(scope)`; use read, operate or admin, joined with +")
+            }
+            if let agents, agents.isEmpty || agents.split(separator: "+", omittingEmptySubsequences: false)
+                .contains(where: { $0.isEmpty || $0.contains(":") || $0.contains(",") }) {
+                throw ValidationError("--agents takes agent ids joined with +, e.g. ai.fraud-labeler+ai.classifier")
             }
         }
 
@@ -59,7 +65,8 @@ struct TokenCommand: ParsableCommand {
                 secret = line
             }
             let scopeList = scopes.split(separator: "+").map(String.init)
-            print(APITokenEntry.hashedSpecification(name: name, secret: Array(secret.utf8), scopes: scopeList))
+            print(APITokenEntry.hashedSpecification(name: name, secret: Array(secret.utf8), scopes: scopeList,
+                agents: agents?.split(separator: "+").map(String.init)))
         }
     }
 }

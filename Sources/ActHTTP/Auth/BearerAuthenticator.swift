@@ -28,14 +28,20 @@ public struct Principal: Hashable, Sendable {
     /// The token's name (`ops`), used as the actor of commands that name none; never the secret.
     public var name: String
     public var scopes: Set<Scope>
+    /// The agents whose tasks it may claim, heartbeat and answer (`:agents=` in its entry); `nil`: any.
+    public var agents: Set<String>?
 
-    public init(name: String, scopes: Set<Scope>) {
+    public init(name: String, scopes: Set<Scope>, agents: Set<String>? = nil) {
         self.name = name
         self.scopes = scopes
+        self.agents = agents
     }
 
     /// Whether the token grants `scope` directly or through a broader one.
     public func grants(_ scope: Scope) -> Bool { scopes.contains { $0 >= scope } }
+
+    /// Whether it may claim, heartbeat or answer the tasks of `agent` (an agent id, e.g. `ai.fraud-labeler`).
+    public func mayActAs(agent: String) -> Bool { agents?.contains(agent) ?? true }
 }
 
 /// The configured API tokens (`ServiceConfiguration.http.tokens`, read by ``APITokenEntry``): only the
@@ -56,7 +62,8 @@ public struct TokenTable: Sendable {
             do {
                 let entry = try APITokenEntry(parsing: specification)
                 let scopes = Set(entry.scopes.compactMap(Scope.init(rawValue:)))
-                entries.append(Entry(principal: Principal(name: entry.name, scopes: scopes), digest: entry.digest))
+                entries.append(Entry(principal: Principal(name: entry.name, scopes: scopes, agents: entry.agents.map(Set.init)),
+                    digest: entry.digest))
             } catch {
                 logger.warning("ignoring a malformed API token entry", metadata: ["problem": "\(error.description)"])
             }

@@ -317,6 +317,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                     detail: "\(label) is a pull agent, so GET /act/tasks claims its tasks: that needs a token with the "
                         + "operate scope", extensions: ["required_scope": "operate"])
             }
+            try Self.requireAgent(label, context: context)
             let leaseText = request.uri.queryParameters.get("lease_seconds").map { String($0) }
             let leaseSeconds = try leaseText.map { text -> Double in
                 guard let value = Double(text) else {
@@ -370,6 +371,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         guard (1...100).contains(limit) else {
             throw APIProblem.badRequest("`max_tasks` must be a whole number from 1 to 100", field: "max_tasks")
         }
+        try Self.requireAgent(agent, context: context)
         let lease = try Self.seconds(body.leaseSeconds, field: "lease_seconds", default: 60, range: 1...86_400)
         let wait = try Self.seconds(body.waitSeconds, field: "wait_seconds", default: 0, range: 0...30)
         let tasks = try await controlPlane.claimTasks(agent: agent, limit: limit, lease: lease, wait: wait)
@@ -384,6 +386,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         guard let latest = try await controlPlane.latestTaskAttempt(id: taskID) else {
             throw APIProblem.notFound("no task \(taskID); copy `task_id` from POST /v1/tasks/claim", slug: "task-not-found")
         }
+        try Self.requireAgent(latest.assignee, context: context)
         let attempt = try Self.attempt(body.attempt.map { .int($0) }) ?? latest.attempt
         try await checkLease(body.leaseID, taskID: taskID, attempt: attempt, latest: latest)
         guard let extended = try await controlPlane.extendLease(taskID: taskID, attempt: attempt, leaseID: body.leaseID,
@@ -410,6 +413,15 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                 + "and the task was claimed again; drop it (the new holder answers), or claim with a longer "
                 + "lease_seconds and send heartbeats", slug: "lease-lost")
         }
+    }
+
+    /// Refuses (403) a token bound to other agents (`:agents=` in its entry) the tasks of `agent`.
+    static func requireAgent(_ agent: String, context: Context) throws {
+        guard let principal = context.principal, !principal.mayActAs(agent: agent) else { return }
+        let bound = (principal.agents ?? []).sorted().joined(separator: ", ")
+        throw APIProblem(.forbidden, slug: "agent-not-allowed", title: "Forbidden",
+            detail: "token \(principal.name) is bound to the agents \(bound), so it may not claim or answer the tasks "
+                + "of \(agent); use that agent's token, or add it to this token's agents= in http.tokens")
     }
 
     static func leaseConflict(_ detail: String, slug: String) -> APIProblem {
@@ -475,6 +487,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         guard let latest = try await controlPlane.latestTaskAttempt(id: taskID) else {
             throw APIProblem.notFound("no task \(taskID); copy `task_id` from GET /v1/tasks", slug: "task-not-found")
         }
+        try Self.requireAgent(latest.assignee, context: context)
         let attempt = attempt ?? latest.attempt
         if let leaseID { try await checkLease(leaseID, taskID: taskID, attempt: attempt, latest: latest) }
         let result = try await submit(.worker(.taskResult(WorkerMessage.TaskResult(taskID: taskID.rawValue,

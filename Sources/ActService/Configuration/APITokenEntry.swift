@@ -8,6 +8,9 @@ internal import Crypto
 ///   `hms-act token hash NAME --scopes …` writes it.
 /// - `name:secret:scopes`: the secret in clear, as before; hashed when read.
 ///
+/// Either form may end with `:agents=ID+ID` (agent ids from agents/): the token is then bound to those
+/// agents, and may claim, heartbeat and answer only their tasks (a pull agent's worker token).
+///
 /// Either way only the digest is kept, and a presented token is hashed and compared with every entry in
 /// time independent of the secrets (``APITokenEntry/constantTimeEquals(_:_:)``). Scopes are
 /// `read`, `operate`, `admin`, joined with `+`. Secrets are bearer tokens, not passwords: give them 128
@@ -24,12 +27,25 @@ public struct APITokenEntry: Hashable, Sendable {
     public var scopes: [String]
     /// Whether the configuration held a digest rather than the secret itself.
     public var storedAsHash: Bool
+    /// The agents whose tasks the token may claim and answer; `nil`: any task its scopes allow.
+    public var agents: [String]?
 
     /// Reads an entry.
     ///
     /// - Throws: ``FormatError`` saying what is wrong and how to write it; it never quotes the secret.
     public init(parsing specification: String) throws(FormatError) {
-        let parts = specification.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var parts = specification.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var agents: [String]?
+        if let last = parts.last, last.hasPrefix("agents="), parts.count > 1 {
+            let list = last.dropFirst("agents=".count).split(separator: "+", omittingEmptySubsequences: false)
+                .map(String.init)
+            guard !list.contains(where: \.isEmpty) else {
+                throw FormatError("token \(parts[0]): after agents= write agent ids joined with +, e.g. "
+                    + "agents=ai.fraud-labeler+ai.classifier")
+            }
+            agents = list
+            parts.removeLast()
+        }
         guard let name = parts.first, !name.isEmpty else {
             throw FormatError("an http.tokens entry has no name; write name:sha256:HEX:scopes or name:secret:scopes")
         }
@@ -60,6 +76,7 @@ public struct APITokenEntry: Hashable, Sendable {
         }
         self.name = name
         self.scopes = scopes
+        self.agents = agents
     }
 
     /// The SHA-256 digest of a secret's bytes.
@@ -68,12 +85,15 @@ public struct APITokenEntry: Hashable, Sendable {
     }
 
     /// The `name:sha256:HEX:scopes` entry for a secret.
-    public static func hashedSpecification(name: String, secret: [UInt8], scopes: [String]) -> String {
+    public static func hashedSpecification(name: String, secret: [UInt8], scopes: [String], agents: [String]? = nil)
+        -> String
+    {
         let hex = digest(ofSecret: secret).map { byte in
             let text = String(byte, radix: 16)
             return text.count == 1 ? "0" + text : text
         }.joined()
-        return "\(name):sha256:\(hex):\(scopes.joined(separator: "+"))"
+        let binding = agents.map { ":agents=" + $0.joined(separator: "+") } ?? ""
+        return "\(name):sha256:\(hex):\(scopes.joined(separator: "+"))\(binding)"
     }
 
     /// Compares two byte strings in time that depends only on their lengths, not on where they differ.

@@ -115,7 +115,7 @@ extension ServiceConfiguration {
         .init(key: "http.host", environment: "HMS_HTTP_HOST", target: .string(\.http.host), summary: "HTTP listen address"),
         .init(key: "http.port", environment: "HMS_HTTP_PORT", target: .int(\.http.port), summary: "HTTP port (0: any free port)"),
         .init(key: "http.tokens", environment: "HMS_API_TOKENS", target: .strings(\.http.tokens),
-            summary: "Bearer tokens as name:sha256:HEX:scope+scope (hms-act token hash) or name:secret:scope+scope; scopes read, operate, admin"),
+            summary: "Bearer tokens as name:sha256:HEX:scope+scope (hms-act token hash) or name:secret:scope+scope; scopes read, operate, admin; a trailing :agents=ID+ID binds a token to those agents' tasks"),
         .init(key: "http.anonymous", environment: "HMS_HTTP_ANONYMOUS", target: .bool(\.http.anonymous),
             summary: "Requests without a token act as anonymous (read, operate): the local demo's mode; loopback http.host only"),
         .init(key: "engine.sla_warning_fraction", environment: "HMS_SLA_WARNING_FRACTION",
