@@ -61,6 +61,19 @@ import Testing
         #expect(throws: Never.self) { try configuration.validate() }
     }
 
+    /// A token bound to an agent the registry lacks (a typo) is refused at start, naming the known agents.
+    @Test func aTokenBoundToAnUnknownAgentIsRefused() {
+        var configuration = ServiceConfiguration()
+        configuration.http.tokens = ["ops:o-secret:admin", "labeler:l-secret:operate:agents=ai.fraud-labeler"]
+        #expect(throws: Never.self) { try configuration.checkTokenAgents(known: ["ai.fraud-labeler", "human.clerk"]) }
+        configuration.http.tokens.append("typo:t-secret:operate:agents=ai.fraud-labeller")
+        let error = #expect(throws: ServiceConfiguration.SettingError.self) {
+            try configuration.checkTokenAgents(known: ["ai.fraud-labeler", "human.clerk"])
+        }
+        #expect(error?.description.contains("token typo is bound to agent ai.fraud-labeller") == true)
+        #expect(error?.description.contains("its agents: ai.fraud-labeler, human.clerk") == true)
+    }
+
     /// The demo's anonymous mode (chapter code sends no token) is refused on any address but loopback.
     @Test func anonymousAccessIsOnlyForALoopbackHost() {
         var configuration = ServiceConfiguration()

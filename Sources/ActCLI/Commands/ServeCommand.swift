@@ -103,6 +103,11 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("agents in \(agentsDirectory) are invalid:\n\(error)")
             }
         }
+        do {
+            try configuration.checkTokenAgents(known: agentRegistry.map(\.id.rawValue))
+        } catch {
+            throw ValidationError(error.description)
+        }
         let playbooksDirectory = noPlaybooks ? nil : (playbooks ?? configuration.paths.playbooks)
         let (application, _) = try await buildApplication(
             configuration: configuration, agents: agentRegistry,

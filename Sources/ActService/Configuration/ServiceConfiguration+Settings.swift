@@ -230,6 +230,23 @@ extension ServiceConfiguration {
     }
 
     /// Checks ranges that would otherwise fail later and less clearly.
+    /// Refuses a token bound (`:agents=`) to an agent the registry does not hold: a typo there would lock
+    /// the worker out with a 403 on every claim. `serve` calls it once the agents are loaded.
+    ///
+    /// - Parameter known: The ids of the registry's agents.
+    public func checkTokenAgents(known: [String]) throws(SettingError) {
+        let registry = Set(known)
+        for specification in http.tokens {
+            guard let entry = try? APITokenEntry(parsing: specification), let agents = entry.agents else { continue }
+            for agent in agents where !registry.contains(agent) {
+                let listed = known.sorted().joined(separator: ", ")
+                throw SettingError(description: "http.tokens: token \(entry.name) is bound to agent \(agent), which is "
+                    + "not in the agent registry (\(listed.isEmpty ? "no agents are loaded" : "its agents: \(listed)")); "
+                    + "fix the id after agents= in HMS_API_TOKENS, or add the agent to paths.agents")
+            }
+        }
+    }
+
     public func validate() throws(SettingError) {
         func require(_ condition: Bool, _ message: String) throws(SettingError) {
             if !condition { throw SettingError(description: message) }
