@@ -101,4 +101,24 @@ import Testing
         let verified = try await emit(caFile: Self.environment["HMS_TLS_CA_FILE"])
         #expect(verified.output.contains("no queue is bound to \(type)"), "\(verified.output)")
     }
+
+    /// `amqp.require_tls` and `postgres.require_tls` hold for the CLI as for `serve`: a plaintext URL is refused
+    /// before any connection (so its password never crosses the network), with the setting to change.
+    @Test func theCLIRefusesPlaintextWhenTLSIsRequired() async throws {
+        let emit = try await CLIProcess.run(["emit", "tls.required.check", "--amqp-url", TestEnvironment.amqpURL],
+            environment: ["HMS_AMQP_REQUIRE_TLS": "true"], timeout: .seconds(60))
+        #expect(emit.status != 0 && emit.output.contains("amqp.require_tls is on but amqp.url (amqp://"), "\(emit.output)")
+        #expect(!emit.output.contains("cannot connect"), "refused before connecting")
+
+        let migrate = try await CLIProcess.run(["migrate", "--postgres-url", TestEnvironment.postgresURL],
+            environment: ["HMS_POSTGRES_REQUIRE_TLS": "true"], timeout: .seconds(60))
+        #expect(migrate.status != 0 && migrate.output.contains("postgres.require_tls is on but postgres.url"),
+            "\(migrate.output)")
+        let verify = try await CLIProcess.run(["audit", "verify", "--public-key",
+            AuditSigningKey.generate().publicKey.base64], environment: [
+            "HMS_POSTGRES_REQUIRE_TLS": "true", "POSTGRES_URL": TestEnvironment.postgresURL,
+        ], timeout: .seconds(60))
+        #expect(verify.status != 0 && verify.output.contains("postgres.require_tls is on but postgres.url"),
+            "\(verify.output)")
+    }
 }

@@ -45,6 +45,7 @@ struct MigrateCommand: AsyncParsableCommand {
         try await Console.reportingErrors {
             let configuration = try configurationOptions.load()
             var postgres = try PostgresConfiguration.fromCLI(postgresURL ?? configuration.postgres.url)
+            try DirectStore.checkTransport(configuration, url: postgresURL)
             let schemaName = schema ?? configuration.postgres.schema
             guard !schemaName.isEmpty, schemaName.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
                 throw CLIError("the schema name \(schemaName) must be letters, digits and underscores")

@@ -45,13 +45,17 @@ enum Broker {
         var service = service
         if let url { service.amqp.url = url }
         do {
-            var configuration = try service.amqpConfiguration()
+            // amqp.require_tls holds here as in serve: a refused URL never carries the password.
+            var configuration = try service.checkBrokerTransport()
             configuration.connectionName = name
             configuration.connectTimeout = .seconds(5)
             return configuration
         } catch {
+            // An unparsable URL gets an example; a refused transport's message already says what to change.
+            let unusable = "amqp.url (AMQP_URL) is not usable"
+            guard error.description.hasPrefix(unusable) else { throw CLIError(error.description) }
             let problem = url == nil ? error.description
-                : error.description.replacingOccurrences(of: "amqp.url (AMQP_URL)", with: "--amqp-url")
+                : error.description.replacingOccurrences(of: unusable, with: "--amqp-url is not usable")
             throw CLIError("\(problem); write e.g. amqp://guest:guest@127.0.0.1:5672/%2f, or "
                 + "amqps://user:password@host:5671/%2f with amqp.tls.ca_file (HMS_AMQP_TLS_CA_FILE)")
         }
@@ -96,6 +100,7 @@ struct DirectStore {
     /// `pg_stat_activity`. The pool serves callers before run(); the process exits when done, which closes it.
     init(configuration: ServiceConfiguration, url: String?, schema: String?, name: String) throws {
         var postgres = try PostgresConfiguration.fromCLI(url ?? configuration.postgres.url)
+        try Self.checkTransport(configuration, url: url)
         configuration.postgres.applySessionSettings(to: &postgres)
         postgres.applicationName = name
         postgres.connectTimeout = .seconds(5)
@@ -106,6 +111,20 @@ struct DirectStore {
             logger: logger), schema: schema, logger: logger)
         self.postgres = postgres
         self.schema = schema
+    }
+
+    /// Refuses what `postgres.require_tls` forbids (as `serve` does), before connecting: a refused URL never
+    /// carries the password.
+    static func checkTransport(_ configuration: ServiceConfiguration, url: String?) throws(CLIError) {
+        var configuration = configuration
+        if let url { configuration.postgres.url = url }
+        do {
+            try configuration.checkDatabaseTransport()
+        } catch {
+            throw CLIError(url == nil ? error.description
+                : error.description.replacingOccurrences(of: "postgres.url (POSTGRES_URL) is not usable",
+                    with: "--postgres-url is not usable"))
+        }
     }
 
     /// Runs `body`, turning PostgreSQL's errors into messages that say what to do; `missing` names a table

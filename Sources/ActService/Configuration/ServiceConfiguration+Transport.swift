@@ -33,6 +33,20 @@ extension ServiceConfiguration {
     ///   URL without `sslmode=verify-full` while `postgres.require_tls` is on; a client certificate without
     ///   its key; RabbitMQ's default `guest:guest` login in production.
     public func checkTransportSecurity() throws(SettingError) {
+        let broker = try checkBrokerTransport()
+        if !isDevelopment && broker.user == "guest" && broker.password == "guest" {
+            throw SettingError(description: "mode is production but amqp.url (\(broker)) logs in with RabbitMQ's "
+                + "default guest:guest: set AMQP_URL to a user of hms-act's own (deploy/rabbitmq/create-users.sh "
+                + "makes one), or set HMS_ACT_MODE=development on a laptop")
+        }
+        try checkDatabaseTransport()
+    }
+
+    /// The broker half of ``checkTransportSecurity()``, which the CLI's broker commands run too.
+    ///
+    /// - Returns: The broker connection (``amqpConfiguration()``).
+    @discardableResult
+    public func checkBrokerTransport() throws(SettingError) -> AMQPConfiguration {
         let broker = try amqpConfiguration()
         if let tls = broker.tls {
             if (tls.clientCertificateFile == nil) != (tls.clientKeyFile == nil) {
@@ -49,12 +63,11 @@ extension ServiceConfiguration {
                 + "amqps://host:port (the broker's TLS listener, 5671 by default) in AMQP_URL and set "
                 + "amqp.tls.ca_file (HMS_AMQP_TLS_CA_FILE) to the CA that signs the broker's certificate")
         }
-        if !isDevelopment && broker.user == "guest" && broker.password == "guest" {
-            throw SettingError(description: "mode is production but amqp.url (\(broker)) logs in with RabbitMQ's "
-                + "default guest:guest: set AMQP_URL to a user of hms-act's own (deploy/rabbitmq/create-users.sh "
-                + "makes one), or set HMS_ACT_MODE=development on a laptop")
-        }
+        return broker
+    }
 
+    /// The database half of ``checkTransportSecurity()``, which the CLI's database commands run too.
+    public func checkDatabaseTransport() throws(SettingError) {
         let database: PostgresConfiguration
         do {
             database = try postgres.connectionConfiguration()
