@@ -34,13 +34,22 @@ import Testing
     }
 
     @Test func runsWaitWhileTheDatabaseIsReadOnlyAndCompleteAfter() async throws {
-        defer { Task { try? await Self.setReadOnly(false) } }
+        do {
+            try await Self.readOnlyWhileRunsArrive()
+        } catch {
+            // Never leave the shared test database read-only for the tests after this one.
+            try? await Self.setReadOnly(false)
+            throw error
+        }
+    }
+
+    static func readOnlyWhileRunsArrive() async throws {
         try await SystemHarness.run(playbooks: [ChapterStoriesTests.noise]) { _ in .complete(["ok": true]) } _: { system in
             try await system.emit("noise.complaint.filed", id: "before-read-only")
             let before = System.runID(playbook: "NoiseComplaint.v1", eventID: "before-read-only")
             #expect(try await system.waitForEnd(of: before) == "run.completed")
 
-            try await Self.setReadOnly(true)
+            try await setReadOnly(true)
             let during = (1...5).map { "during-read-only-\($0)" }
             for id in during { try await system.emit("noise.complaint.filed", id: id) }
             // Long enough for several batch retries; reading still works, writing does not.
@@ -50,7 +59,7 @@ import Testing
                     "a run was written while the database was read-only")
             }
 
-            try await Self.setReadOnly(false)
+            try await setReadOnly(false)
             for id in during {
                 let run = System.runID(playbook: "NoiseComplaint.v1", eventID: id)
                 #expect(try await system.waitForEnd(of: run, timeout: .seconds(60)) == "run.completed", "\(run)")
