@@ -98,6 +98,23 @@ public enum TestDatabase {
         }
     }
 
+    /// Runs `body` on a connection of its own (the stack's test role unless `configuration` names another) and
+    /// closes it afterwards, also when `body` throws.
+    public static func withConnection<Result: Sendable>(_ configuration: PostgresConfiguration = TestEnvironment.postgres,
+        _ body: (PostgresConnection) async throws -> Result) async throws -> Result
+    {
+        let connection = try await PostgresConnection.connect(configuration: configuration,
+            logger: TestEnvironment.logger("test.postgres"))
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Runs SQL in a test schema on a connection of its own: how a test injects a fault (renames a table,
     /// adds a constraint) under a running service.
     public static func execute(_ sql: String, schema: String) async throws {

@@ -14,9 +14,7 @@ import Testing
     /// Sets the database's `default_transaction_read_only` and ends every other session of the test role, so
     /// the service's pooled connections come back under the new default.
     static func setReadOnly(_ readOnly: Bool) async throws {
-        let connection = try await PostgresConnection.connect(configuration: TestEnvironment.postgres,
-            logger: TestEnvironment.logger("test.readonly"))
-        do {
+        try await TestDatabase.withConnection { connection in
             // This session may write whatever the database's default says.
             try await connection.executeScript("SET default_transaction_read_only = off")
             try await connection.executeScript(readOnly
@@ -26,10 +24,6 @@ import Testing
                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                 WHERE usename = current_user AND datname = current_database() AND pid <> pg_backend_pid()
                 """)
-            await connection.close()
-        } catch {
-            await connection.close()
-            throw error
         }
     }
 

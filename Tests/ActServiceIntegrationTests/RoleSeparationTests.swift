@@ -15,20 +15,11 @@ import Testing
 
     /// A connection as the serving role, in `schema`.
     static func asServingRole<Result: Sendable>(schema: String,
-        _ body: @Sendable (PostgresConnection) async throws -> Result) async throws -> Result
+        _ body: (PostgresConnection) async throws -> Result) async throws -> Result
     {
         var configuration = try PostgresConfiguration(url: try #require(serveURL))
         configuration.searchPath = schema
-        let connection = try await PostgresConnection.connect(configuration: configuration,
-            logger: TestEnvironment.logger("test.roles"))
-        do {
-            let result = try await body(connection)
-            await connection.close()
-            return result
-        } catch {
-            await connection.close()
-            throw error
-        }
+        return try await TestDatabase.withConnection(configuration, body)
     }
 
     /// The SQLSTATE `sql` fails with as the serving role, or nil when it succeeds.
