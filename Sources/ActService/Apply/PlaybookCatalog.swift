@@ -46,9 +46,6 @@ public struct PlaybookCatalog: Sendable {
         current[playbookID] = PlaybookControls.current(versions: versions[playbookID] ?? [], controls: controls)
     }
 
-    /// A version's control.
-    public func control(of versionID: Int64) -> VersionControl { controls[versionID] ?? .standard }
-
     /// The version new runs start on of every playbook whose triggers include `eventType`, ordered by playbook id.
     public func entries(forTrigger eventType: String) -> [Entry] {
         current.keys.sorted().compactMap { id in
