@@ -10,8 +10,9 @@ public enum BatchInput: Sendable {
     case worker(WorkerMessage, messageID: String?)
     /// A timer claimed by the scanner.
     case timer(TimerRow)
-    /// An operator's pause, resume or cancel (HTTP or CLI); `key` makes a repeated request harmless.
-    case operatorCommand(runID: RunID, event: RunEvent, actor: String, key: String?)
+    /// An operator's pause, resume or cancel (HTTP, CLI or console); `key` makes a repeated request harmless;
+    /// `reason` goes into the audit entry of a pause or resume (a cancel carries its own).
+    case operatorCommand(runID: RunID, event: RunEvent, actor: String, key: String?, reason: String? = nil)
     /// Start a playbook explicitly, without a trigger binding (`POST /v1/runs`).
     case start(playbookID: String, event: TriggerEvent)
     /// A result, signal or approval refused because of who sent it (`amqp.actors`): only its audit entry.
@@ -27,7 +28,7 @@ public enum BatchInput: Sendable {
         case .trigger(let event): "event:" + event.id
         case .worker(let message, let messageID): message.inboxKey(messageID: messageID)
         case .timer: nil
-        case .operatorCommand(_, _, _, let key): key.map { "command:" + $0 }
+        case .operatorCommand(_, _, _, let key, _): key.map { "command:" + $0 }
         case .migrate(_, _, _, _, let key): key.map { "migrate:" + $0 }
         case .start(let playbookID, let event): "start:\(playbookID):\(event.id)"
         // Its own key: a refused approval must not make the real one look like a repeat.
@@ -59,7 +60,7 @@ public enum BatchInput: Sendable {
             }
         case .timer(let row):
             return [RunID(row.runID)]
-        case .operatorCommand(let runID, _, _, _), .migrate(let runID, _, _, _, _):
+        case .operatorCommand(let runID, _, _, _, _), .migrate(let runID, _, _, _, _):
             return [runID]
         case .refusedAttempt(let attempt, _):
             return [RunID(attempt.runID)]

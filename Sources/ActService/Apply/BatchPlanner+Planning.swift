@@ -68,8 +68,8 @@ extension BatchPlanner {
                     note: AuditNote(kind: "timer." + row.kind, actor: "hms-act",
                         data: ["timer_id": .string(row.timerID), "due_ms": .int(row.dueAt)]),
                     missing: .ignored(reason: "timer \(row.timerID) belongs to no run"))
-            case .operatorCommand(let runID, let event, let actor, _):
-                return operatorCommand(event, to: runID, actor: actor)
+            case .operatorCommand(let runID, let event, let actor, _, let reason):
+                return operatorCommand(event, to: runID, actor: actor, reason: reason)
             case .refusedAttempt(let attempt, _):
                 return refused(attempt)
             case .migrate(let runID, let version, let mapping, let actor, _):
@@ -195,7 +195,9 @@ extension BatchPlanner {
             return .rejected(reason: attempt.reason)
         }
 
-        private mutating func operatorCommand(_ event: RunEvent, to runID: RunID, actor: String) -> BatchOutcome {
+        private mutating func operatorCommand(_ event: RunEvent, to runID: RunID, actor: String, reason: String?)
+            -> BatchOutcome
+        {
             if case .success(let run)? = load(runID) {
                 let state = run.machine.state
                 let playbook = run.machine.playbook
@@ -211,8 +213,12 @@ extension BatchPlanner {
             let kind: String
             var data: [String: JSONValue] = [:]
             switch event {
-            case .pause: kind = "run.paused"
-            case .resume: kind = "run.resumed"
+            case .pause:
+                kind = "run.paused"
+                if let reason { data["reason"] = .string(reason) }
+            case .resume:
+                kind = "run.resumed"
+                if let reason { data["reason"] = .string(reason) }
             case .cancel(let reason):
                 kind = "run.cancel_requested"
                 data["reason"] = .string(reason)

@@ -137,6 +137,6 @@ public struct BulkOperator: Service {
             event = .incidentAction(.retry(input: nil), step: nil, visit: nil, actor: actor,
                 reason: operation.reason ?? "bulk operation \(operation.id)")
         }
-        return .operatorCommand(runID: run, event: event, actor: actor, key: key)
+        return .operatorCommand(runID: run, event: event, actor: actor, key: key, reason: operation.reason)
     }
 }
