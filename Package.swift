@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // `call:` steps: hms-act's own HTTP calls (pooled, non-blocking, TLS); SwiftNIO is already here.
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        // The console's HTML templates (`/ui`): logic-less, escaped by default, no code in the pages.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // MARK: C shims (system libraries; only their wrapper imports them)
@@ -112,6 +114,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Mustache", package: "swift-mustache"),
             ],
             resources: [.copy("Resources")]
         ),

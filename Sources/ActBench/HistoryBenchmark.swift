@@ -129,6 +129,15 @@ struct HistoryBenchmark {
         rows.append(try await timed("runs, running, newest 50") {
             _ = try await store.listRuns(RunFilter(status: "running"), after: nil, limit: 50)
         })
+        // The console's runs page (/ui/runs): the newest 50 and the SLA light of each (its other work is in memory).
+        rows.append(try await timed("console runs page: newest 50 with their SLA lights") {
+            let page = try await store.listRuns(RunFilter(), after: nil, limit: 50)
+            _ = try await store.runLights(runIDs: page.runs.map(\.runID))
+        })
+        rows.append(try await timed("console runs page: running, newest 50 with their SLA lights") {
+            let page = try await store.listRuns(RunFilter(status: "running"), after: nil, limit: 50)
+            _ = try await store.runLights(runIDs: page.runs.map(\.runID))
+        })
         rows.append(try await timed("runs by payload, one case (1 match)") {
             let index = Int.random(in: 0..<runs, using: &rng)
             let page = try await store.listRuns(RunFilter(payload: ["case": .string("C-\(index)")]), after: nil, limit: 50)

@@ -121,6 +121,42 @@ public protocol ControlPlane: Sendable {
 
     /// Whether PostgreSQL and the broker answer.
     func checkReadiness() async -> API.Readiness
+
+    // MARK: The console (`/ui`, docs/console.md)
+
+    /// The playbook of a registered version, as parsed; `nil` when the version is not registered.
+    func playbook(versionID: Int64) async throws -> Playbook?
+
+    /// Every problem and warning of a playbook source, checked as registering would (the agent registry
+    /// included) without registering it; empty when it is clean.
+    func checkPlaybook(source: String, file: String?) async throws -> [API.Diagnostic]
+
+    /// The SLA light (`green`, `yellow`, `red`) of each given run that has open tasks with a deadline.
+    func runLights(runIDs: [String]) async throws -> [String: String]
+
+    /// Verifies one run's audit chain against the head its row records; empty when intact.
+    func verifyRunChain(id: RunID) async throws -> [String]
+
+    /// Records a console session (`digest`: SHA-256 of the cookie's secret) for the token whose secret has
+    /// SHA-256 `tokenDigest`, valid for `lifetime`.
+    func createConsoleSession(digest: [UInt8], tokenName: String, tokenDigest: [UInt8], csrfToken: String,
+        lifetime: Duration) async throws
+
+    /// The unexpired console session whose cookie secret has SHA-256 `digest`.
+    func consoleSession(digest: [UInt8]) async throws -> Store.ConsoleSession?
+
+    /// Ends a console session.
+    func deleteConsoleSession(digest: [UInt8]) async throws
+
+    /// Claims an open task attempt for `actor` at the console's desk; answers who holds it afterwards, `nil`
+    /// when the attempt is not open.
+    func claimDeskTask(id: TaskID, attempt: Int, actor: String) async throws -> Store.DeskClaim?
+
+    /// Releases `actor`'s desk claim; false when `actor` did not hold it.
+    func releaseDeskTask(id: TaskID, attempt: Int, actor: String) async throws -> Bool
+
+    /// The desk claims on the given tasks.
+    func deskClaims(taskIDs: [String]) async throws -> [Store.DeskClaim]
 }
 
 /// What became of one submitted input.

@@ -211,3 +211,51 @@ enum LeaseID {
         }.joined()
     }
 }
+
+// MARK: The console
+
+extension LiveControlPlane {
+    public func playbook(versionID: Int64) async throws -> Playbook? {
+        if catalog.byVersion[versionID] == nil { try await orchestrator.refreshCatalog() }
+        return catalog.byVersion[versionID]?.playbook
+    }
+
+    public func checkPlaybook(source: String, file: String?) async throws -> [API.Diagnostic] {
+        API.Diagnostic.check(source: source, file: file, agents: orchestrator.agents)
+    }
+
+    public func runLights(runIDs: [String]) async throws -> [String: String] {
+        try await store.runLights(runIDs: runIDs)
+    }
+
+    public func verifyRunChain(id: RunID) async throws -> [String] {
+        try await store.verifyRunChain(runID: id.rawValue).map(\.description)
+    }
+
+    public func createConsoleSession(digest: [UInt8], tokenName: String, tokenDigest: [UInt8], csrfToken: String,
+        lifetime: Duration) async throws
+    {
+        try await store.createConsoleSession(digest: digest, tokenName: tokenName, tokenDigest: tokenDigest,
+            csrfToken: csrfToken, lifetimeMilliseconds: lifetime.components.seconds * 1_000)
+    }
+
+    public func consoleSession(digest: [UInt8]) async throws -> Store.ConsoleSession? {
+        try await store.consoleSession(digest: digest)
+    }
+
+    public func deleteConsoleSession(digest: [UInt8]) async throws {
+        try await store.deleteConsoleSession(digest: digest)
+    }
+
+    public func claimDeskTask(id: TaskID, attempt: Int, actor: String) async throws -> Store.DeskClaim? {
+        try await store.claimDeskTask(taskID: id.rawValue, attempt: attempt, actor: actor)
+    }
+
+    public func releaseDeskTask(id: TaskID, attempt: Int, actor: String) async throws -> Bool {
+        try await store.releaseDeskTask(taskID: id.rawValue, attempt: attempt, actor: actor)
+    }
+
+    public func deskClaims(taskIDs: [String]) async throws -> [Store.DeskClaim] {
+        try await store.deskClaims(taskIDs: taskIDs)
+    }
+}

@@ -30,6 +30,8 @@ final class InMemoryControlPlane: ControlPlane {
         var controlLog: [Store.PlaybookControlLogEntry] = []
         /// Pull tasks with their leases, in dispatch order (what `pull_tasks` holds).
         var pullTasks: [(task: PullTask, leaseID: String?, expiresAt: Int64, claims: Int)] = []
+        var consoleSessions: [[UInt8]: Store.ConsoleSession] = [:]
+        var deskClaims: [Store.DeskClaim] = []
         var now: Instant
         var readiness = API.Readiness(postgres: true, amqp: true)
         /// Thrown by the next submissions, as the real store would (an outage, a value it refuses).
@@ -439,5 +441,78 @@ final class InMemoryControlPlane: ControlPlane {
             hash = hash &* 0x0000_0100_0000_01b3
         }
         return String(hash, radix: 16)
+    }
+
+    // MARK: The console
+
+    func playbook(versionID: Int64) async throws -> Playbook? {
+        tables.withLock { $0.catalog.byVersion[versionID]?.playbook }
+    }
+
+    func checkPlaybook(source: String, file: String?) async throws -> [API.Diagnostic] {
+        API.Diagnostic.check(source: source, file: file, agents: agents)
+    }
+
+    func runLights(runIDs: [String]) async throws -> [String: String] {
+        tables.withLock { tables in
+            let now = tables.now.millisecondsSinceEpoch
+            var lights: [String: String] = [:]
+            for task in tables.tasks where runIDs.contains(task.runID) && task.status == .dispatched {
+                guard let deadline = task.deadline else { continue }
+                let light = deadline <= now ? "red" : (task.warnAt ?? deadline) <= now ? "yellow" : "green"
+                let rank = ["green": 0, "yellow": 1, "red": 2]
+                if rank[light]! > rank[lights[task.runID] ?? "green"]! || lights[task.runID] == nil { lights[task.runID] = light }
+            }
+            return lights
+        }
+    }
+
+    func verifyRunChain(id: RunID) async throws -> [String] {
+        tables.withLock { tables in
+            AuditChain.verify(run: id.rawValue, entries: tables.audit[id.rawValue] ?? []).findings.map(\.description)
+        }
+    }
+
+    func createConsoleSession(digest: [UInt8], tokenName: String, tokenDigest: [UInt8], csrfToken: String,
+        lifetime: Duration) async throws
+    {
+        tables.withLock { tables in
+            tables.consoleSessions[digest] = Store.ConsoleSession(tokenName: tokenName, tokenDigest: tokenDigest,
+                csrfToken: csrfToken, expiresAt: tables.now.millisecondsSinceEpoch + Self.milliseconds(lifetime))
+        }
+    }
+
+    func consoleSession(digest: [UInt8]) async throws -> Store.ConsoleSession? {
+        tables.withLock { tables in
+            tables.consoleSessions[digest].flatMap { $0.expiresAt > tables.now.millisecondsSinceEpoch ? $0 : nil }
+        }
+    }
+
+    func deleteConsoleSession(digest: [UInt8]) async throws {
+        _ = tables.withLock { $0.consoleSessions.removeValue(forKey: digest) }
+    }
+
+    func claimDeskTask(id: TaskID, attempt: Int, actor: String) async throws -> Store.DeskClaim? {
+        tables.withLock { tables in
+            guard tables.tasks.contains(where: { $0.taskID == id.rawValue && $0.attempt == attempt && $0.status == .dispatched })
+            else { return nil }
+            if let held = tables.deskClaims.first(where: { $0.taskID == id.rawValue && $0.attempt == attempt }) { return held }
+            let claim = Store.DeskClaim(taskID: id.rawValue, attempt: attempt, claimedBy: actor,
+                claimedAt: tables.now.millisecondsSinceEpoch)
+            tables.deskClaims.append(claim)
+            return claim
+        }
+    }
+
+    func releaseDeskTask(id: TaskID, attempt: Int, actor: String) async throws -> Bool {
+        tables.withLock { tables in
+            let before = tables.deskClaims.count
+            tables.deskClaims.removeAll { $0.taskID == id.rawValue && $0.attempt == attempt && $0.claimedBy == actor }
+            return tables.deskClaims.count < before
+        }
+    }
+
+    func deskClaims(taskIDs: [String]) async throws -> [Store.DeskClaim] {
+        tables.withLock { tables in tables.deskClaims.filter { taskIDs.contains($0.taskID) } }
     }
 }

@@ -84,6 +84,23 @@ public struct TokenTable: Sendable {
         }
         return found
     }
+
+    /// The principal whose secret is `presented`, with the digest of that secret (the exact entry, for a
+    /// console session to name).
+    func entry(presenting presented: [UInt8]) -> (principal: Principal, digest: [UInt8])? {
+        let digest = APITokenEntry.digest(ofSecret: presented)
+        return principal(presenting: presented).map { ($0, digest) }
+    }
+
+    /// The principal of the entry whose secret has SHA-256 `digest`; `nil` once the entry is removed from the
+    /// configuration (which ends the console sessions signed in with it).
+    func principal(digest: [UInt8]) -> Principal? {
+        var found: Principal?
+        for entry in entries where APITokenEntry.constantTimeEquals(entry.digest, digest) {
+            found = found ?? entry.principal
+        }
+        return found
+    }
 }
 
 /// Accepts `Authorization: Bearer <secret>` and records the ``Principal`` in the context; anything else is

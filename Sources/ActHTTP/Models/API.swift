@@ -402,6 +402,20 @@ public enum API {
         public var column: Int?
         public var file: String?
 
+        /// Every problem and warning of a playbook source as registering would find them against `agents`.
+        public static func check(source: String, file: String?, agents: [ActPlaybook.Agent]) -> [Diagnostic] {
+            do {
+                let loaded = try PlaybookLoader.load(yaml: source, file: file)
+                var found = loaded.warnings
+                for diagnostic in loaded.playbook.validate(agents: agents) where !found.contains(diagnostic) {
+                    found.append(diagnostic)
+                }
+                return found.map(Diagnostic.init)
+            } catch {
+                return error.diagnostics.map(Diagnostic.init)
+            }
+        }
+
         public init(_ diagnostic: ActPlaybook.Diagnostic) {
             self.severity = diagnostic.severity.rawValue
             self.code = diagnostic.code

@@ -108,6 +108,13 @@ struct IncidentActionRequest: Decodable {
 
     enum CodingKeys: String, CodingKey { case reason, input, output, actor }
 
+    init(reason: String?, input: JSONValue? = nil, output: JSONValue? = nil, hasOutput: Bool = false) {
+        self.reason = reason
+        self.input = input
+        self.output = output
+        self.hasOutput = hasOutput
+    }
+
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         reason = try c.decodeIfPresent(String.self, forKey: .reason)

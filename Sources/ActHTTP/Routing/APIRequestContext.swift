@@ -10,10 +10,16 @@ public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// Who called, once ``BearerAuthenticator`` accepted the token; `nil` on the open routes.
     public var principal: Principal?
+    /// The console session of the request (`/ui`), once ``ConsoleSessionMiddleware`` found one.
+    var consoleSession: ConsoleSessionState?
+    /// The form a console `POST` sent, read (and its CSRF token checked) by ``ConsoleSessionMiddleware``.
+    var consoleForm: ConsoleForm?
 
     public init(source: Source) {
         self.coreContext = .init(source: source)
         self.principal = nil
+        self.consoleSession = nil
+        self.consoleForm = nil
     }
 
     public var maxUploadSize: Int { Self.maximumBodySize }

@@ -35,8 +35,13 @@ public func buildRouter(
     router.get("/healthz") { _, _ in try APIResponse.json(["status": "ok"]) }
     router.get("/readyz", use: routes.readiness)
 
-    router.add(middleware: BearerAuthenticator(tokens: TokenTable(tokens, logger: logger),
-        anonymous: anonymous ? Principal(name: "anonymous", scopes: [.read, .operate]) : nil))
+    // The console: its own sessions (a cookie, not a bearer token) and HTML pages.
+    let table = TokenTable(tokens, logger: logger)
+    let anonymousPrincipal = anonymous ? Principal(name: "anonymous", scopes: [.read, .operate]) : nil
+    addConsole(to: router, controlPlane: controlPlane, tokens: table, anonymous: anonymousPrincipal, api: routes,
+        logger: logger)
+
+    router.add(middleware: BearerAuthenticator(tokens: table, anonymous: anonymousPrincipal))
 
     let read = router.group().add(middleware: RequireScope(scope: .read))
     read.get("/metrics", use: routes.metrics)
@@ -210,7 +215,8 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
             case .cancel: .cancel(reason: body.reason ?? "cancelled by \(actor)")
             }
         let key = request.idempotencyKey.map { "\(runID.rawValue):\(command):\($0)" }
-        let result = try await submit(.operatorCommand(runID: runID, event: event, actor: actor, key: key))
+        let result = try await submit(.operatorCommand(runID: runID, event: event, actor: actor, key: key,
+            reason: body.reason))
         let (outcome, reason) = try Self.outcome(result.outcome)
         return try APIResponse.json(RunCommandAccepted(runID: runID.rawValue, outcome: outcome, reason: reason),
             status: .accepted)
@@ -624,6 +630,18 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         let id = try Self.incidentID(context)
         let body: IncidentActionRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
         let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        let accepted = try await answerIncident(id, action: action, actor: actor, body: body,
+            key: request.idempotencyKey.map { "incident:\(id):\(action.rawValue):\($0)" })
+        return try APIResponse.json(accepted, status: action == .resolve ? .ok : .accepted)
+    }
+
+    /// Answers an incident for `actor` (the API's route and the console's form): an incident holding its run
+    /// through the run (retry, skip, fail), any other marked resolved.
+    ///
+    /// - Throws: ``APIProblem`` when the incident is unknown, already resolved, or the action does not fit it.
+    func answerIncident(_ id: Int64, action: IncidentActionName, actor: String, body: IncidentActionRequest,
+        key: String?) async throws -> IncidentActionAccepted
+    {
         guard let incident = try await controlPlane.incident(id: id) else { throw Self.incidentNotFound(id) }
         if let resolution = incident.resolution {
             throw APIProblem(.conflict, slug: "incident-resolved", title: "Already resolved",
@@ -638,8 +656,8 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
                 throw APIProblem(.conflict, slug: "incident-resolved", title: "Already resolved",
                     detail: "incident \(id) was resolved meanwhile")
             }
-            return try APIResponse.json(IncidentActionAccepted(incidentID: id, runID: incident.runID, action: "resolve",
-                outcome: "applied", reason: nil), status: .ok)
+            return IncidentActionAccepted(incidentID: id, runID: incident.runID, action: "resolve", outcome: "applied",
+                reason: nil)
         }
         guard incident.holdsRun, let runID = incident.runID, case .object(let detail) = incident.detail,
             case .string(let step)? = detail["step_id"], case .number(let visitNumber)? = detail["visit"],
@@ -665,11 +683,10 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         }
         let event = RunEvent.incidentAction(engineAction, step: StepID(step), visit: visit, actor: actor,
             reason: body.reason)
-        let key = request.idempotencyKey.map { "incident:\(id):\(action.rawValue):\($0)" }
         let result = try await submit(.operatorCommand(runID: RunID(runID), event: event, actor: actor, key: key))
         let (outcome, reason) = try Self.outcome(result.outcome)
-        return try APIResponse.json(IncidentActionAccepted(incidentID: id, runID: runID, action: action.rawValue,
-            outcome: outcome, reason: reason), status: .accepted)
+        return IncidentActionAccepted(incidentID: id, runID: runID, action: action.rawValue, outcome: outcome,
+            reason: reason)
     }
 
     /// `POST /v1/runs/{id}/rewind`: run a finished run (or one waiting on a step's incident) again from a step.
@@ -870,7 +887,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
 
     // MARK: Helpers
 
-    private func submit(_ input: BatchInput) async throws -> SubmissionResult {
+    func submit(_ input: BatchInput) async throws -> SubmissionResult {
         guard let result = try await controlPlane.submit([input]).first else {
             throw APIProblem(.internalServerError, slug: "internal", title: "Internal server error",
                 detail: "the input was not applied; try again")

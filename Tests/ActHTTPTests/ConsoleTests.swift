@@ -1,0 +1,186 @@
+@testable import ActHTTP
+import ActEngine
+import ActPlaybook
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// The console's sessions, CSRF protection and scopes (`/ui`, docs/console.md), over a live server so that
+/// requests carry a real `Host`. The pages themselves are driven in a browser by console-tests/.
+@Suite("console")
+struct ConsoleTests {
+    @Test func pagesWithoutASessionSendTheBrowserToSignIn() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.app.test(.live) { client in
+            let runs = try await client.send(.get, "/ui/runs?status=running", token: nil)
+            #expect(runs.status == .seeOther)
+            #expect(runs.headers[.location] == "/ui/login?next=/ui/runs%3Fstatus%3Drunning")
+            // A bearer token is not a session: the console never reads Authorization.
+            let withToken = try await client.send(.get, "/ui/runs", token: Token.admin)
+            #expect(withToken.status == .seeOther)
+            let login = try await client.send(.get, "/ui/login", token: nil)
+            #expect(login.status == .ok)
+            #expect(login.headers[.contentSecurityPolicy]?.contains("script-src 'self'") == true)
+            #expect(login.headers[.init("X-Frame-Options")!] == "DENY")
+        }
+    }
+
+    @Test func signingInSetsAStrictHttpOnlyCookieAndSigningOutEndsTheSession() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.app.test(.live) { client in
+            let signIn = try await client.signIn(Token.operate)
+            #expect(signIn.response.status == .seeOther)
+            #expect(signIn.response.headers[.location] == "/ui/runs")
+            let cookie = try #require(signIn.response.headers[.setCookie])
+            #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ui"))
+            #expect(!cookie.contains("Secure"), "a loopback address over plain HTTP keeps the cookie without Secure")
+
+            let runs = try await client.send(.get, "/ui/runs", token: nil, headers: [.cookie: signIn.cookie])
+            #expect(runs.status == .ok)
+            #expect(runs.text.contains(#"<strong id="user">ops</strong>"#))
+
+            let csrf = try #require(Self.csrf(in: runs.text))
+            let out = try await client.sendForm("/ui/logout", ["_csrf": csrf], cookie: signIn.cookie)
+            #expect(out.status == .seeOther)
+            let after = try await client.send(.get, "/ui/runs", token: nil, headers: [.cookie: signIn.cookie])
+            #expect(after.status == .seeOther, "the session must end on the server, not only in the browser")
+
+            // Behind a TLS-terminating ingress the cookie is Secure.
+            let secure = try await client.signIn(Token.operate, headers: [.init("X-Forwarded-Proto")!: "https"])
+            #expect(secure.response.headers[.setCookie]?.contains("Secure") == true)
+        }
+    }
+
+    @Test func aWrongTokenOrAnotherSitesSignInIsRefused() async throws {
+        let world = try await TestWorld()
+        try await world.app.test(.live) { client in
+            let wrong = try await client.signIn("not-a-token")
+            #expect(wrong.response.status == .unauthorized)
+            #expect(wrong.response.text.contains("That token is not valid"))
+            #expect(wrong.response.headers[.setCookie] == nil)
+            let foreign = try await client.signIn(Token.operate, headers: [.init("Origin")!: "https://evil.example"])
+            #expect(foreign.response.status == .forbidden)
+            #expect(foreign.response.headers[.setCookie] == nil)
+        }
+    }
+
+    @Test func everyFormNeedsTheSessionsCSRFTokenAndThisSite() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.app.test(.live) { client in
+            let runID = try await startFTCRun(client)
+            let session = try await client.signIn(Token.operate)
+            let page = try await client.send(.get, "/ui/runs/\(runID)", token: nil, headers: [.cookie: session.cookie])
+            let csrf = try #require(Self.csrf(in: page.text))
+            let path = "/ui/runs/\(runID)/pause"
+
+            for fields in [["reason": "x"], ["reason": "x", "_csrf": "guess"]] {
+                let refused = try await client.sendForm(path, fields, cookie: session.cookie)
+                #expect(refused.status == .forbidden)
+                #expect(refused.text.contains("security token"))
+            }
+            let crossSite = try await client.sendForm(path, ["reason": "x", "_csrf": csrf], cookie: session.cookie,
+                headers: [.init("Sec-Fetch-Site")!: "cross-site"])
+            #expect(crossSite.status == .forbidden)
+            #expect(crossSite.text.contains("another site"))
+            #expect(try await world.plane.runSummary(id: RunID(runID))?.status == "running")
+
+            let paused = try await client.sendForm(path, ["reason": "checking", "_csrf": csrf], cookie: session.cookie,
+                headers: [.init("Sec-Fetch-Site")!: "same-origin"])
+            #expect(paused.status == .seeOther)
+            #expect(paused.headers[.location] == "/ui/runs/\(runID)?notice=Pause%20applied.")
+            #expect(try await world.plane.runSummary(id: RunID(runID))?.status == "paused")
+            let detail = try #require(try await world.plane.runDetail(id: RunID(runID)))
+            let entry = try #require(detail.timeline.last)
+            #expect(entry.kind == "run.paused" && entry.actor == "ops" && entry.data["reason"] == "checking")
+        }
+    }
+
+    @Test func aReadOnlyUserSeesNoActionsAndGets403() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.app.test(.live) { client in
+            let runID = try await startFTCRun(client)
+            let session = try await client.signIn(Token.read)
+            let page = try await client.send(.get, "/ui/runs/\(runID)", token: nil, headers: [.cookie: session.cookie])
+            #expect(page.status == .ok)
+            #expect(!page.text.contains(#"id="pause""#) && !page.text.contains(#"id="cancel""#))
+            let csrf = try #require(Self.csrf(in: page.text))
+            let refused = try await client.sendForm("/ui/runs/\(runID)/cancel", ["reason": "x", "_csrf": csrf],
+                cookie: session.cookie)
+            #expect(refused.status == .forbidden)
+            #expect(try await world.plane.runSummary(id: RunID(runID))?.status == "running")
+        }
+    }
+
+    @Test func aDeskClaimHasOneHolder() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc],
+            tokens: Token.specifications + ["alice:alice-secret:operate:agents=ai.fraud-labeler", "bob:bob-secret:operate"])
+        try await world.app.test(.live) { client in
+            let runID = try await startFTCRun(client)
+            let task = "/ui/tasks/" + pathSegment("\(runID)/classify/1")
+            let alice = try await client.signIn("alice-secret")
+            let bob = try await client.signIn("bob-secret")
+            for (session, expected) in [(alice, "You hold this task."), (bob, "alice holds this task already.")] {
+                let page = try await client.send(.get, task, token: nil, headers: [.cookie: session.cookie])
+                let claimed = try await client.sendForm(task + "/claim", ["_csrf": try #require(Self.csrf(in: page.text))],
+                    cookie: session.cookie)
+                #expect(claimed.headers[.location]?.removingPercentEncoding?.hasSuffix("notice=" + expected) == true)
+            }
+            let page = try await client.send(.get, task, token: nil, headers: [.cookie: bob.cookie])
+            let answer = try await client.sendForm(task + "/complete",
+                ["_csrf": try #require(Self.csrf(in: page.text)), "output": #"{"severity": "High"}"#], cookie: bob.cookie)
+            #expect(answer.headers[.location]?.removingPercentEncoding?.contains("only they may answer it") == true)
+            #expect(try await world.plane.latestTaskAttempt(id: TaskID("\(runID)/classify/1"))?.status == "dispatched")
+        }
+    }
+
+    @Test func afterSigningInOnlyConsolePathsAreFollowed() {
+        #expect(ConsoleRoutes<InMemoryControlPlane>.safeNext("/ui/tasks?x=1") == "/ui/tasks?x=1")
+        for hostile in ["https://evil.example/ui", "//evil.example/ui", "/ui\\..\\x", "/v1/runs", nil, "/ui/login"] {
+            #expect(ConsoleRoutes<InMemoryControlPlane>.safeNext(hostile) == "/ui/runs")
+        }
+    }
+
+    @Test func formsDecodeAsBrowsersEncodeThem() {
+        let form = ConsoleForm(encoded: "reason=inspector+is+ill&payload=%7B%22a%22%3A1%7D&empty=&flag")
+        #expect(form["reason"] == "inspector is ill")
+        #expect(form["payload"] == #"{"a":1}"#)
+        #expect(form["empty"] == "" && form["flag"] == "")
+        #expect(form.text("empty") == nil)
+        #expect(ConsoleForm.segment("wf_1/step/2") == "wf_1%2Fstep%2F2")
+    }
+
+    @Test func theDiagramMarksTheCurrentStepAndEscapesText() throws {
+        let loaded = try PlaybookLoader.load(yaml: Playbooks.ftc, file: nil)
+        let svg = PlaybookDiagram.svg(loaded.playbook, marks: ["classify": .init(status: "running", light: "yellow")])
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>"))
+        #expect(svg.contains(#"<g class="node status-running light-yellow current" data-step="classify">"#))
+        #expect(PlaybookDiagram.escape(#"<a href="x">&'"#) == "&lt;a href=&quot;x&quot;&gt;&amp;&#39;")
+    }
+
+    static func csrf(in html: String) -> String? {
+        guard let range = html.range(of: #"name="_csrf" value=""#) else { return nil }
+        return String(html[range.upperBound...].prefix { $0 != "\"" })
+    }
+}
+
+extension TestClientProtocol {
+    /// Signs in with `token`; answers the response and the `Cookie` header of its session.
+    func signIn(_ token: String, headers: HTTPFields = [:]) async throws -> (response: TestResponse, cookie: String) {
+        let response = try await sendForm("/ui/login", ["token": token], cookie: nil, headers: headers)
+        let cookie = response.headers[.setCookie].map { String($0.prefix { $0 != ";" }) } ?? ""
+        return (response, cookie)
+    }
+
+    /// Posts an `application/x-www-form-urlencoded` form.
+    func sendForm(_ path: String, _ fields: [String: String], cookie: String?, headers: HTTPFields = [:]) async throws
+        -> TestResponse
+    {
+        var headers = headers
+        if let cookie { headers[.cookie] = cookie }
+        let body = fields.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+            .joined(separator: "&")
+        return try await send(.post, path, token: nil, body: Array(body.utf8),
+            contentType: "application/x-www-form-urlencoded", headers: headers)
+    }
+}
