@@ -39,8 +39,8 @@ RUN swift build -c release --static-swift-stdlib --product hms-act
 
 # Stage what the runtime image gets: the binary, the crash backtracer, and the SwiftPM resource bundles.
 # Bundle.module looks for `<package>_<target>.resources` next to the executable: hms-act_ActStore.resources
-# holds the SQL migrations and hms-act_ActHTTP.resources the OpenAPI document. Without them the binary
-# stops at the first use (migrations at start). Nothing in /app is writable by the service's user.
+# holds the SQL migrations and hms-act_ActHTTP.resources the OpenAPI document and the console's templates.
+# Without them the binary stops at the first use (migrations at start) or /ui answers 500. Nothing in /app is writable by the service's user.
 WORKDIR /staging
 RUN bin="$(swift build --package-path /build -c release --show-bin-path)" \
     && cp "$bin/hms-act" ./ \
@@ -48,6 +48,7 @@ RUN bin="$(swift build --package-path /build -c release --show-bin-path)" \
     && cp -R "$bin/hms-act_ActStore.resources" "$bin/hms-act_ActHTTP.resources" ./ \
     && test -n "$(find hms-act_ActStore.resources/Migrations -name '*.sql')" \
     && test -f hms-act_ActHTTP.resources/Resources/openapi.yaml \
+    && test -f hms-act_ActHTTP.resources/Resources/console/layout.mustache \
     && cp -R /build/config /build/playbooks /build/agents ./ \
     && chmod -R a-w ./
 
