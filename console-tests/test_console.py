@@ -6,6 +6,7 @@ import time
 import urllib.parse
 
 from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.support.ui import Select
 
 from conftest import API, api, start_desk_check
 
@@ -67,11 +68,17 @@ def test_desk_worker_claims_completes_approves_and_sees_the_run_finish(browser):
     bob.post(path + "/complete", {"attempt": "1", "output": "{}"})
     assert api("GET", f"/v1/runs/{run_id}")["steps"][0]["status"] == "running"
 
-    # Alice completes it with an output; the run moves on to the supervisor's sign-off.
+    # Alice completes the step's form; a value of the wrong kind is refused and nothing is applied.
     alice.driver.get(href)
-    output = alice.find("#output")
-    output.clear()
-    output.send_keys('{"noise_level_db": 71, "verdict": "confirmed"}')
+    alice.find("#field-noise_level_db").send_keys("loud")
+    Select(alice.find("#field-verdict")).select_by_visible_text("confirmed")
+    alice.submit("#complete")
+    assert alice.notice() == "Measured level (dB) must be a number, like 42 or 3.5."
+    assert api("GET", f"/v1/runs/{run_id}")["steps"][0]["status"] == "running"
+    alice.find("#field-noise_level_db").send_keys("71")
+    Select(alice.find("#field-verdict")).select_by_visible_text("confirmed")
+    alice.find("#field-photos_taken").click()
+    alice.find("#field-notes").send_keys("music from the basement until 1 am")
     alice.submit("#complete")
     assert alice.notice() == "Completed."
     sign_off = task_href(alice, run_id, "sign_off")
@@ -90,7 +97,8 @@ def test_desk_worker_claims_completes_approves_and_sees_the_run_finish(browser):
     assert any(actor == "alice" for _, actor in actors), actors
     run = api("GET", f"/v1/runs/{run_id}")
     assert run["status"] == "completed"
-    assert run["steps"][0]["output"]["verdict"] == "confirmed"
+    assert run["steps"][0]["output"] == {"noise_level_db": 71, "verdict": "confirmed", "photos_taken": True,
+                                         "notes": "music from the basement until 1 am"}
     assert alice.text("#audit-status").startswith("Hash chain verified")
 
 

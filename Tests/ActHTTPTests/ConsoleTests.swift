@@ -150,6 +150,29 @@ struct ConsoleTests {
         #expect(ConsoleForm.segment("wf_1/step/2") == "wf_1%2Fstep%2F2")
     }
 
+    @Test func aDeclaredFormBecomesTheOutputWithItsTypes() throws {
+        typealias Routes = ConsoleRoutes<InMemoryControlPlane>
+        let fields = [
+            FormField(name: "level", kind: .number, label: "Level", required: true),
+            FormField(name: "verdict", kind: .choice, label: "Verdict", options: ["confirmed", "dismissed"]),
+            FormField(name: "photos", kind: .boolean), FormField(name: "notes", kind: .textarea),
+        ]
+        let filled = ConsoleForm(encoded: "field_level=71.5&field_verdict=confirmed&field_photos=1&field_notes=")
+        #expect(try Routes.output(from: filled, fields: fields).get()
+            == ["level": .number(JSONNumber(71.5)), "verdict": "confirmed", "photos": true])
+        let unchecked = ConsoleForm(encoded: "field_level=3")
+        #expect(try Routes.output(from: unchecked, fields: fields).get() == ["level": 3, "photos": false])
+        for (encoded, problem) in [("field_level=loud", "Level must be a number, like 42 or 3.5."),
+            ("field_level=", "Level is required."), ("field_level=1&field_verdict=maybe", "Verdict must be one of confirmed, dismissed.")]
+        {
+            guard case .failure(let found) = Routes.output(from: ConsoleForm(encoded: encoded), fields: fields) else {
+                Issue.record("\(encoded) was accepted")
+                continue
+            }
+            #expect(found.message == problem)
+        }
+    }
+
     @Test func theDiagramMarksTheCurrentStepAndEscapesText() throws {
         let loaded = try PlaybookLoader.load(yaml: Playbooks.ftc, file: nil)
         let svg = PlaybookDiagram.svg(loaded.playbook, marks: ["classify": .init(status: "running", light: "yellow")])

@@ -382,14 +382,8 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
         }
         let claim = try await controlPlane.deskClaims(taskIDs: [task.taskID]).first { $0.attempt == task.attempt }
         let detail = try await controlPlane.runDetail(id: RunID(task.runID))
-        var playbook: Playbook?
-        if let detail { playbook = try await controlPlane.playbook(versionID: detail.playbookVersion) }
-        let step = playbook?.steps.flatMap { step -> [Step] in
-            if case .parallel(let parallel) = step.kind { return [step] + parallel.branches }
-            return [step]
-        }.first { $0.id.rawValue == task.stepID }
-        var approval = false
-        if case .task(let spec)? = step?.kind { approval = spec.requiresApproval }
+        let spec = try await taskSpec(of: task, version: detail?.playbookVersion)
+        let approval = spec?.requiresApproval ?? false
         let open = task.status == "dispatched"
         let mayAct = principal.grants(.operate) && principal.mayActAs(agent: task.assignee)
         let heldByOther = claim != nil && claim?.claimedBy != principal.name
@@ -405,9 +399,66 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
             "mayAct": mayAct,
         ]
         if let output = task.output { values["output"] = Self.pretty(output) }
+        if let form = spec?.form, !form.isEmpty {
+            values["form"] = form.map { field -> [String: Any] in
+                [
+                    "name": "field_" + field.name, "id": "field-" + field.name, "label": field.label,
+                    "required": field.required, "kind_" + field.kind.rawValue: true,
+                    "options": field.options.map { ["value": $0] },
+                ]
+            }
+            values["hasForm"] = true
+        }
         if let notice = request.uri.queryParameters.get("notice") { values["notice"] = String(notice) }
         return try pages.page("task", values, context: context, section: "tasks")
     }
+
+    /// The playbook step a task belongs to (a parallel branch too), when it is a task step.
+    private func taskSpec(of task: API.Task, version: Int64?) async throws -> TaskSpec? {
+        guard let version, let playbook = try await controlPlane.playbook(versionID: version) else { return nil }
+        let step = playbook.steps.flatMap { step -> [Step] in
+            if case .parallel(let parallel) = step.kind { return [step] + parallel.branches }
+            return [step]
+        }.first { $0.id.rawValue == task.stepID }
+        if case .task(let spec)? = step?.kind { return spec }
+        return nil
+    }
+
+    /// A task's output from its step's `form:` fields (`field_<name>` in the posted form); the problem, in
+    /// words, when a value is missing or of the wrong kind.
+    static func output(from form: ConsoleForm, fields: [FormField]) -> Result<JSONValue, FormProblem> {
+        var output: [String: JSONValue] = [:]
+        for field in fields {
+            let text = form.text("field_" + field.name)
+            switch field.kind {
+            case .boolean:
+                output[field.name] = .bool(text != nil)
+                continue
+            case .text, .textarea, .number, .choice:
+                guard let text else {
+                    if field.required { return .failure(FormProblem("\(field.label) is required.")) }
+                    continue
+                }
+                switch field.kind {
+                case .number:
+                    guard let value = try? JSONValue(parsing: Array(text.utf8)), case .number = value else {
+                        return .failure(FormProblem("\(field.label) must be a number, like 42 or 3.5."))
+                    }
+                    output[field.name] = value
+                case .choice:
+                    guard field.options.contains(text) else {
+                        return .failure(FormProblem("\(field.label) must be one of " + field.options.joined(separator: ", ") + "."))
+                    }
+                    output[field.name] = .string(text)
+                default:
+                    output[field.name] = .string(text)
+                }
+            }
+        }
+        return .success(.object(output))
+    }
+
+    struct FormProblem: Error { let message: String; init(_ message: String) { self.message = message } }
 
     func taskAction(_ request: Request, _ context: Context, action: String) async throws -> Response {
         let taskID = TaskID(try APIRequest.pathParameter("id", context: context))
@@ -447,7 +498,13 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
         switch action {
         case "complete":
             var output = JSONValue.object([:])
-            if let text = form.text("output") {
+            let detail = try await controlPlane.runDetail(id: RunID(task.runID))
+            if let fields = try await taskSpec(of: task, version: detail?.playbookVersion)?.form, !fields.isEmpty {
+                switch Self.output(from: form, fields: fields) {
+                case .success(let value): output = value
+                case .failure(let problem): return redirect(back, notice: problem.message)
+                }
+            } else if let text = form.text("output") {
                 guard let value = try? JSONValue(parsing: Array(text.utf8)), case .object = value else {
                     return redirect(back, notice: "The output must be a JSON object, like {\"verdict\": \"noise confirmed\"}.")
                 }

@@ -120,19 +120,59 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     public var requiresApproval: Bool
     /// Extra input sent with the task, as written under `input:`.
     public var input: JSONValue?
+    /// `form:`: the output fields a person fills in at the console's desk; `nil` without (a JSON object then).
+    /// Optional, so stored models from before it decode unchanged.
+    public var form: [FormField]?
 
     public init(
         assignee: Assignee,
         skills: [String] = [],
         mode: DispatchMode = .single,
         requiresApproval: Bool = false,
-        input: JSONValue? = nil
+        input: JSONValue? = nil,
+        form: [FormField]? = nil
     ) {
         self.assignee = assignee
         self.skills = skills
         self.mode = mode
         self.requiresApproval = requiresApproval
         self.input = input
+        self.form = form
+    }
+}
+
+/// One field of a task step's `form:`: what the console asks a person for, and the key of the task's output
+/// it becomes.
+public struct FormField: Hashable, Sendable, Codable {
+    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
+        /// A line of text (the output holds a string).
+        case text
+        /// Several lines of text.
+        case textarea
+        /// A number (the output holds a number).
+        case number
+        /// A checkbox (the output holds true or false).
+        case boolean
+        /// One of `options` (the output holds the chosen string).
+        case choice
+    }
+
+    /// The output key (`noise_level_db`).
+    public var name: String
+    public var kind: Kind
+    /// What the person reads; the name when not written.
+    public var label: String
+    /// Whether a value must be given (a boolean is always given).
+    public var required: Bool
+    /// The values of a `choice`.
+    public var options: [String]
+
+    public init(name: String, kind: Kind = .text, label: String? = nil, required: Bool = false, options: [String] = []) {
+        self.name = name
+        self.kind = kind
+        self.label = label ?? name
+        self.required = required
+        self.options = options
     }
 }
 

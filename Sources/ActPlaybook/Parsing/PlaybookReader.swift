@@ -16,7 +16,7 @@ struct PlaybookReader {
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
         "compensate",
     ]
-    static let taskKeys = ["agent", "actor", "service", "call", "skills", "mode", "pause", "input"]
+    static let taskKeys = ["agent", "actor", "service", "call", "skills", "mode", "pause", "input", "form"]
     static let choiceKeys = ["expr", "cases", "default"]
     static let parallelKeys = ["parallel", "join"]
     static let waitKeys = ["wait", "wait_days", "wait_hours", "wait_minutes", "until_signal"]
@@ -24,6 +24,7 @@ struct PlaybookReader {
     static let retryKeys = ["max", "backoff", "initial", "max_interval"]
     static let slaKeys = ["duration", "warn_at"]
     static let compensateKeys = ["service", "call", "actor", "agent"]
+    static let formFieldKeys = ["name", "type", "label", "required", "options"]
 
     static let durationForms = "500ms, 30s, 5m, 4h, 48h, 5d, or combined like 1h30m"
 
@@ -295,7 +296,71 @@ struct PlaybookReader {
         }
         if let pause = fields["pause"] { spec.requiresApproval = readBool(pause.value, what: "pause") ?? false }
         if let input = fields["input"] { spec.input = input.value.jsonValue }
+        if let form = fields["form"] { spec.form = readForm(form, step: id) }
         return spec
+    }
+
+    /// `form:`: a list of fields, each `{name, type?, label?, required?, options?}`.
+    mutating func readForm(_ field: (key: Node, value: Node), step: StepID) -> [FormField] {
+        guard case .sequence(let items) = field.value else {
+            source.error("wrong-type", "expected the form of step '\(step)' as a list of fields, got \(field.value.kindDescription)",
+                fix: "write e.g. `form: [{name: verdict, type: choice, options: [confirmed, dismissed]}]`", at: field.value)
+            return []
+        }
+        var form: [FormField] = []
+        var names: Set<String> = []
+        for item in items {
+            guard let pairs = item.mappingPairs else {
+                source.error("wrong-type", "expected a form field (a mapping with name and type), got \(item.kindDescription)",
+                    fix: "write e.g. `- {name: noise_level_db, type: number, required: true}`", at: item)
+                continue
+            }
+            let fields = collect(pairs, allowed: Self.formFieldKeys, context: "in a form field of step '\(step)'")
+            guard let nameField = fields["name"], let name = readString(nameField, what: "a field name like verdict")
+            else {
+                if fields["name"] == nil {
+                    source.error("missing-key", "a form field of step '\(step)' has no 'name:'",
+                        fix: "add `name:`, the key of the task's output it fills", at: item)
+                }
+                continue
+            }
+            guard Self.isValidStepID(name) else {
+                source.error("bad-value", "form field name '\(name)' is not a plain name",
+                    fix: "use letters, digits, '_' and '-', like noise_level_db", at: nameField.value)
+                continue
+            }
+            guard names.insert(name).inserted else {
+                source.error("duplicate-field", "step '\(step)' has two form fields named '\(name)'",
+                    fix: "give each field its own name", at: nameField.value)
+                continue
+            }
+            var formField = FormField(name: name)
+            if let type = fields["type"], let text = readString(type, what: "a field type") {
+                if let kind = FormField.Kind(rawValue: text) {
+                    formField.kind = kind
+                } else {
+                    source.error("bad-value", "unknown form field type '\(text)'",
+                        fix: Suggestion.didYouMean(text, in: FormField.Kind.allCases.map(\.rawValue))
+                            ?? "use one of " + FormField.Kind.allCases.map(\.rawValue).joined(separator: ", "),
+                        at: type.value)
+                }
+            }
+            if let label = fields["label"], let text = readString(label, what: "a label") { formField.label = text }
+            if let required = fields["required"] { formField.required = readBool(required.value, what: "required") ?? false }
+            if let options = fields["options"] {
+                formField.options = readStringList(options, what: "an option")
+                if formField.kind != .choice {
+                    source.error("bad-value", "'options:' is for a choice, but field '\(name)' is a \(formField.kind.rawValue)",
+                        fix: "add `type: choice`, or remove `options:`", at: options.key)
+                }
+            }
+            if formField.kind == .choice, formField.options.isEmpty {
+                source.error("missing-key", "choice field '\(name)' has no options",
+                    fix: "add e.g. `options: [confirmed, dismissed]`", at: nameField.value)
+            }
+            form.append(formField)
+        }
+        return form
     }
 
     mutating func readChoice(_ fields: [String: (key: Node, value: Node)], id: StepID, node: Node) -> Choice {
