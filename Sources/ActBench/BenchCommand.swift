@@ -42,6 +42,15 @@ struct BenchCommand: AsyncParsableCommand {
         @Flag(help: "20,000 runs and 20 timings per query: checks the harness, measures nothing worth quoting.")
         var smoke = false
 
+        @Flag(help: "Also start hms-act serve on the history and time the console's runs page over HTTP (needs $AMQP_URL).")
+        var console = false
+
+        @Option(help: "The hms-act executable for --console (default: hms-act in this executable's folder).")
+        var binary: String?
+
+        @Option(help: "The HTTP port of that server.")
+        var port = 18_310
+
         @Option(help: "Write the report as JSON to this file.")
         var json: String?
 
@@ -51,8 +60,15 @@ struct BenchCommand: AsyncParsableCommand {
             }
             var logger = Logger(label: "hms-act.bench")
             logger.logLevel = .warning
-            let benchmark = HistoryBenchmark(settings: .init(runs: smoke ? 20_000 : runs, openFraction: openFraction,
-                queries: smoke ? 20 : queries, batch: 5_000), postgresURL: postgres, logger: logger)
+            var settings = HistoryBenchmark.Settings(runs: smoke ? 20_000 : runs, openFraction: openFraction,
+                queries: smoke ? 20 : queries, batch: 5_000)
+            if console {
+                guard let amqp = ProcessInfo.processInfo.environment["AMQP_URL"] else {
+                    throw ValidationError("--console starts hms-act serve, which needs the broker: run eval \"$(scripts/stack env)\" first")
+                }
+                settings.serve = (binary ?? RunCommand.servingExecutable(), amqp, port)
+            }
+            let benchmark = HistoryBenchmark(settings: settings, postgresURL: postgres, logger: logger)
             let report = try await benchmark.run { FileHandle.standardOutput.write(Data("· \($0)\n".utf8)) }
             print(report.table)
             if let json {

@@ -75,8 +75,8 @@ final class BenchServer: @unchecked Sendable {
 
     /// Whether `GET /readyz` on `127.0.0.1:port` answers 200.
     ///
-    /// A plain HTTP/1.0 exchange over a socket, on a thread of its own so its blocking calls never occupy the
-    /// cooperative pool (the way `hms-act`'s own API client talks, without depending on that executable).
+    /// A plain HTTP/1.0 exchange (``BenchHTTP``), on a thread of its own so its blocking calls never occupy the
+    /// cooperative pool.
     static func isReady(port: Int) async -> Bool {
         await withCheckedContinuation { continuation in
             Thread { continuation.resume(returning: readyzAnswers200(port: port)) }.start()
@@ -84,11 +84,41 @@ final class BenchServer: @unchecked Sendable {
     }
 
     private static func readyzAnswers200(port: Int) -> Bool {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { return false }
-        defer { close(socket) }
         // One second each way: the server is on this machine, and the caller asks again 100 ms later.
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        let answer = try? BenchHTTP.exchange(port: port, "GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", timeout: 1)
+        return answer?.status == 200
+    }
+
+    /// The last 30 lines of the server's log.
+    func logTail() -> String {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(30).joined(separator: "\n")
+    }
+}
+
+/// A plain HTTP/1.0 exchange with the server on this machine: the request as written, the whole answer read
+/// until the server closes. Blocking; the benchmark's timing loops call it one request at a time.
+enum BenchHTTP {
+    struct Answer {
+        var status: Int
+        var head: String
+        var body: [UInt8]
+
+        /// A header's value (the first of that name), case-insensitively.
+        func header(_ name: String) -> String? {
+            for line in head.split(separator: "\r\n") {
+                guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name.lowercased() else { continue }
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return nil
+        }
+    }
+
+    static func exchange(port: Int, _ request: String, timeout seconds: Int = 30) throws -> Answer {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw BenchError("cannot open a socket") }
+        defer { close(socket) }
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         _ = setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
@@ -100,24 +130,24 @@ final class BenchServer: @unchecked Sendable {
                 Glibc.connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else { return false }
-        let request = Array("GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        guard send(socket, request, request.count, Int32(MSG_NOSIGNAL)) == request.count else { return false }
-        // The status line is all that matters: "HTTP/1.1 200 …".
+        guard connected == 0 else { throw BenchError("cannot connect to 127.0.0.1:\(port)") }
+        let bytes = Array(request.utf8)
+        guard send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else {
+            throw BenchError("cannot send to 127.0.0.1:\(port)")
+        }
         var answer: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while answer.count < 12 {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
             let count = recv(socket, &buffer, buffer.count, 0)
             guard count > 0 else { break }
             answer += buffer[0..<count]
         }
-        let statusLine = String(decoding: answer.prefix(12), as: UTF8.self)
-        return statusLine.hasPrefix("HTTP/1.") && statusLine.hasSuffix(" 200")
-    }
-
-    /// The last 30 lines of the server's log.
-    func logTail() -> String {
-        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n", omittingEmptySubsequences: false).suffix(30).joined(separator: "\n")
+        let separator: [UInt8] = [13, 10, 13, 10]
+        guard let end = (0..<max(0, answer.count - 3)).first(where: { Array(answer[$0..<$0 + 4]) == separator }) else {
+            throw BenchError("no HTTP answer from 127.0.0.1:\(port)")
+        }
+        let head = String(decoding: answer[..<end], as: UTF8.self)
+        let status = head.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return Answer(status: status, head: head, body: Array(answer[(end + 4)...]))
     }
 }

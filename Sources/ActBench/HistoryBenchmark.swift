@@ -1,3 +1,4 @@
+import ActAMQP
 import ActEngine
 import ActPlaybook
 import ActPostgres
@@ -8,13 +9,17 @@ import Logging
 /// Search and the inbox with a long history (issue 15's "under 100 ms with 1,000,000 runs"): `runs` runs
 /// written through the store's own batch path into a throwaway schema (spread over a year, each with a
 /// trigger payload, a business key and one task, `openFraction` of them still open with a deadline), then
-/// the queries the API makes, each timed `queries` times through the same `Store` methods.
+/// the queries the API makes, each timed `queries` times through the same `Store` methods. With `serve`, it
+/// then starts a real `hms-act serve` on that schema and times the console's runs page (`GET /ui/runs`,
+/// signed in, rendered) over HTTP: issue 16's "under 200 ms with 1,000,000 runs".
 struct HistoryBenchmark {
     struct Settings: Sendable {
         var runs: Int
         var openFraction: Double
         var queries: Int
         var batch: Int
+        /// The `hms-act` executable, the broker and a free port for the console's pages; `nil`: store only.
+        var serve: (binary: String, amqpURL: String, port: Int)? = nil
     }
 
     struct Row: Codable, Sendable {
@@ -58,7 +63,10 @@ struct HistoryBenchmark {
             defer { group.cancelAll() }
             do {
                 _ = try await store.migrate()
-                let report = try await measure(store, progress: progress)
+                var report = try await measure(store, progress: progress)
+                if let serve = settings.serve {
+                    report.rows += try await measureConsole(schema: schema, serve: serve, progress: progress)
+                }
                 try? await store.dropSchema()
                 return report
             } catch {
@@ -69,8 +77,13 @@ struct HistoryBenchmark {
     }
 
     private func measure(_ store: Store, progress: (String) -> Void) async throws -> Report {
-        let version = try await store.registerPlaybook(id: "History.v1", checksum: "bench", source: "id: History.v1",
-            model: Array("{}".utf8), triggers: ["history.requested"]).version
+        // A real model, so that a server reading the catalog (the console's pages) can load it.
+        let source = "id: History.v1\ntrigger: history.requested\nsteps:\n  - id: review\n    agent: human.desk0\n    sla: 4h\n"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let model = try encoder.encode(try PlaybookLoader.load(yaml: source, file: nil).playbook)
+        let version = try await store.registerPlaybook(id: "History.v1", checksum: "bench", source: source,
+            model: Array(model), triggers: ["history.requested"]).version
         let now = Int64(Date().timeIntervalSince1970 * 1_000)
         let start = now - Self.year
         let spacing = max(1, Self.year / Int64(max(1, settings.runs)))
@@ -174,5 +187,77 @@ struct HistoryBenchmark {
             _ = try await store.openTaskPage(assignee: nil, order: .deadline, after: deep, limit: 50)
         })
         return Report(runs: runs, openTasks: openTasks, loadSeconds: loadSeconds, rows: rows)
+    }
+
+    /// Starts `hms-act serve` on the history's schema (its own exchanges and queues, removed afterwards), signs
+    /// in to the console and times `GET /ui/runs` and `GET /ui/runs?status=running` over HTTP.
+    private func measureConsole(schema: String, serve: (binary: String, amqpURL: String, port: Int),
+        progress: (String) -> Void) async throws -> [Row]
+    {
+        let names = OrchestratorBenchmark.Names(token: String(schema.dropFirst("bench_history_".count)))
+        let secret = "history-\(UUID().uuidString)"
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-history-serve.log").path
+        progress("starting \(serve.binary) serve on the history (log \(logPath))")
+        let server = try await BenchServer(binary: serve.binary, environment: [
+            "AMQP_URL": serve.amqpURL, "POSTGRES_URL": postgresURL, "HMS_POSTGRES_SCHEMA": schema,
+            "HMS_EXCHANGE_EVENTS": names.events, "HMS_EXCHANGE_TASKS": names.tasks, "HMS_EXCHANGE_RESULTS": names.results,
+            "HMS_EXCHANGE_GOVERNANCE": names.governance, "HMS_EXCHANGE_DEAD": names.dead,
+            "HMS_QUEUE_TRIGGERS": names.triggersQueue, "HMS_QUEUE_RESULTS": names.resultsQueue,
+            "HMS_QUEUE_DEAD": names.deadQueue, "HMS_HTTP_HOST": "127.0.0.1", "HMS_HTTP_PORT": String(serve.port),
+            "HMS_API_TOKENS": "bench:\(secret):read",
+        ], port: serve.port, logPath: logPath)
+        do {
+            let rows = try await timePages(port: serve.port, secret: secret, server: server, progress: progress)
+            server.stop()
+            try await removeTopology(names, amqpURL: serve.amqpURL)
+            return rows
+        } catch {
+            server.stop()
+            try? await removeTopology(names, amqpURL: serve.amqpURL)
+            throw error
+        }
+    }
+
+    private func timePages(port: Int, secret: String, server: BenchServer, progress: (String) -> Void) async throws
+        -> [Row]
+    {
+        let signIn = try BenchHTTP.exchange(port: port, "POST /ui/login HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(6 + secret.utf8.count)\r\n\r\ntoken=\(secret)")
+        guard signIn.status == 303, let cookie = signIn.header("Set-Cookie")?.split(separator: ";").first else {
+            throw BenchError("signing in to the console answered \(signIn.status); the server's log ends:\n\(server.logTail())")
+        }
+        var rows: [Row] = []
+        for (name, path) in [("console GET /ui/runs (HTTP, rendered, 50 runs)", "/ui/runs"),
+            ("console GET /ui/runs?status=running (HTTP, rendered)", "/ui/runs?status=running")]
+        {
+            var samples: [UInt64] = []
+            for _ in 0..<settings.queries {
+                let began = benchNanoseconds()
+                let page = try BenchHTTP.exchange(port: port,
+                    "GET \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: \(cookie)\r\n\r\n")
+                samples.append(benchNanoseconds() - began)
+                guard page.status == 200, page.body.count > 1_000 else {
+                    throw BenchError("GET \(path) answered \(page.status) with \(page.body.count) bytes")
+                }
+            }
+            progress("timed \(name)")
+            rows.append(Row(query: name, latency: LatencySummary(nanoseconds: samples)))
+        }
+        return rows
+    }
+
+    /// Deletes the server's exchanges and queues (its schema is dropped with the history's).
+    private func removeTopology(_ names: OrchestratorBenchmark.Names, amqpURL: String) async throws {
+        let client = AMQPClient(configuration: try AMQPConfiguration(url: amqpURL), topology: AMQPTopology(), logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await client.run() }
+            defer { group.cancelAll() }
+            try await client.withConnection { connection in
+                for queue in [names.triggersQueue, names.resultsQueue, names.deadQueue] {
+                    _ = try? await connection.deleteQueue(queue)
+                }
+                for exchange in names.allExchanges { try? await connection.deleteExchange(exchange) }
+            }
+        }
     }
 }
