@@ -9,7 +9,7 @@ import requests
 from axe_selenium_python import Axe
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -59,9 +59,16 @@ class Console:
     def submit(self, selector):
         """Clicks a form's button and waits for the page it leads to."""
         old = self.find("html")
-        self.find(selector).click()
+        button = self.find(selector)
+        try:
+            button.click()
+        except WebDriverException:
+            # chromedriver may report an error when the click's own navigation replaced the document during
+            # the call; whether the page changed is what the wait below decides.
+            pass
         WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(old))
-        self.wait_for("body")
+        WebDriverWait(self.driver, 15).until(
+            lambda driver: driver.execute_script("return document.readyState") == "complete")
 
     def sign_in(self, name):
         self.open("/ui/login")

@@ -83,10 +83,17 @@ struct ConsoleTests {
                 headers: [.init("Sec-Fetch-Site")!: "cross-site"])
             #expect(crossSite.status == .forbidden)
             #expect(crossSite.text.contains("another site"))
+            for origin in ["https://evil.example", "null"] {
+                let foreign = try await client.sendForm(path, ["reason": "x", "_csrf": csrf], cookie: session.cookie,
+                    headers: [.init("Origin")!: origin])
+                #expect(foreign.status == .forbidden)
+            }
             #expect(try await world.plane.runSummary(id: RunID(runID))?.status == "running")
 
+            // Behind a proxy that rewrites Host, the authority the browser addressed arrives as X-Forwarded-Host.
             let paused = try await client.sendForm(path, ["reason": "checking", "_csrf": csrf], cookie: session.cookie,
-                headers: [.init("Sec-Fetch-Site")!: "same-origin"])
+                headers: [.init("Sec-Fetch-Site")!: "same-origin", .init("Origin")!: "https://hms.city.example",
+                    .init("X-Forwarded-Host")!: "hms.city.example"])
             #expect(paused.status == .seeOther)
             #expect(paused.headers[.location] == "/ui/runs/\(runID)?notice=Pause%20applied.")
             #expect(try await world.plane.runSummary(id: RunID(runID))?.status == "paused")
@@ -109,6 +116,20 @@ struct ConsoleTests {
                 cookie: session.cookie)
             #expect(refused.status == .forbidden)
             #expect(try await world.plane.runSummary(id: RunID(runID))?.status == "running")
+        }
+    }
+
+    /// A finished run's page stops listening: 204 is EventSource's signal not to reconnect.
+    @Test func aFinishedRunsEventStreamSaysNoContent() async throws {
+        let world = try await TestWorld(playbooks: [Playbooks.ftc])
+        try await world.app.test(.live) { client in
+            let runID = try await startFTCRun(client)
+            _ = try await client.send(.post, "/v1/runs/\(runID)/cancel", token: Token.operate, json: #"{"reason": "done"}"#)
+            let session = try await client.signIn(Token.read)
+            let events = try await client.send(.get, "/ui/runs/\(runID)/events", token: nil, headers: [.cookie: session.cookie])
+            #expect(events.status == .noContent)
+            let missing = try await client.send(.get, "/ui/runs/wf_none/events", token: nil, headers: [.cookie: session.cookie])
+            #expect(missing.status == .notFound)
         }
     }
 

@@ -221,9 +221,11 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
     /// audit entry, or an SLA light as time passes); checked every second; ends when the run has finished.
     @Sendable func runEvents(_ request: Request, context: Context) async throws -> Response {
         let runID = RunID(try APIRequest.pathParameter("id", context: context))
-        guard try await controlPlane.runDetail(id: runID) != nil else {
+        guard let first = try await controlPlane.runDetail(id: runID) else {
             return try pages.error(.notFound, "There is no run \(runID).", context: context)
         }
+        // A finished run changes no more: 204 tells EventSource to stop reconnecting.
+        if Self.finished.contains(first.summary.status) { return Response(status: .noContent) }
         let plane = controlPlane
         let body = ResponseBody { writer in
             var last = ""
@@ -237,13 +239,15 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
                 } else {
                     try await writer.write(ByteBuffer(string: ": idle\n\n"))
                 }
-                if ["completed", "failed", "cancelled"].contains(detail.summary.status) { break }
+                if Self.finished.contains(detail.summary.status) { break }
                 try await Task.sleep(for: .seconds(1))
             }
             try await writer.finish(nil)
         }
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: body)
     }
+
+    static var finished: Set<String> { ["completed", "failed", "cancelled"] }
 
     static func fingerprint(_ detail: API.RunDetail) -> String {
         let steps = detail.steps.map { "\($0.stepID):\($0.visit):\($0.status):\($0.sla.state.rawValue)" }

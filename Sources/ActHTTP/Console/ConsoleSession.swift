@@ -66,10 +66,12 @@ enum ConsoleSessions {
         case "null": return true
         case let value?: origin = value
         }
-        guard let authority = request.head.authority else { return true }
-        // scheme://host[:port]: the part after "//" must be this server's authority.
-        let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
-        return host?.lowercased() != authority.lowercased()
+        // scheme://host[:port]: the part after "//" must be the authority the browser addressed: the Host it
+        // sent, or the one a proxy that rewrites Host passes on in X-Forwarded-Host.
+        guard let host = origin.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first?.lowercased()
+        else { return true }
+        let addressed = [request.head.authority, request.headers[.init("X-Forwarded-Host")!]].compactMap { $0?.lowercased() }
+        return !addressed.contains(host)
     }
 }
 
