@@ -8,7 +8,12 @@ import urllib.parse
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.ui import Select
 
-from conftest import API, api, start_desk_check
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import API, TOKENS, api, start_desk_check
 
 
 def task_href(console, run_id, step):
@@ -248,6 +253,40 @@ def test_a_read_only_user_sees_no_actions_and_gets_403_when_posting(browser):
         assert reader.post(f"/ui/runs/{run_id}/{action}", fields) == 403
     assert reader.post(path + "/claim", {"attempt": "1"}) == 403
     assert api("GET", f"/v1/runs/{run_id}")["status"] == "running"
+    api("POST", f"/v1/runs/{run_id}/cancel", json={"reason": "end of test"})
+
+
+def test_a_desk_works_by_keyboard_alone_and_pages_fit_a_phone(browser):
+    run_id = start_desk_check("8 Elm Row")
+    bob = browser()
+    bob.open("/ui/login")
+    # Sign in without the mouse: the token field, then Enter.
+    bob.find("#token").send_keys(TOKENS["bob"] + Keys.ENTER)
+    bob.wait_for("#user")
+    href = task_href(bob, run_id, "inspect")
+    bob.driver.get(href)
+
+    def tab_to(element_id, limit=40):
+        body = bob.find("body")
+        body.click()
+        for _ in range(limit):
+            ActionChains(bob.driver).send_keys(Keys.TAB).perform()
+            if bob.driver.switch_to.active_element.get_attribute("id") == element_id:
+                return True
+        return False
+
+    assert tab_to("claim"), "Tab never reaches the Claim button"
+    old = bob.find("html")
+    ActionChains(bob.driver).send_keys(Keys.ENTER).perform()
+    WebDriverWait(bob.driver, 15).until(expected_conditions.staleness_of(old))
+    assert bob.text("#claimed-by") == "bob"
+    # Every page of a desk fits a phone's width; wide tables and the flow scroll inside their own box.
+    bob.driver.set_window_size(390, 844)
+    for path in ("/ui/tasks", href, "/ui/runs", f"/ui/runs/{run_id}"):
+        bob.driver.get(path if path.startswith("http") else API + path)
+        width = bob.driver.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 420, f"{path} is {width} px wide on a 390 px phone"
+    bob.screenshot("run-phone", width=390)
     api("POST", f"/v1/runs/{run_id}/cancel", json={"reason": "end of test"})
 
 
