@@ -252,8 +252,7 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
     static func fingerprint(_ detail: API.RunDetail) -> String {
         let steps = detail.steps.map { "\($0.stepID):\($0.visit):\($0.status):\($0.sla.state.rawValue)" }
         let text = [detail.summary.status, String(detail.timeline.count), String(detail.tasks.count)] + steps
-        return String(APITokenEntry.digest(ofSecret: Array(text.joined(separator: "|").utf8)).prefix(8)
-            .map { String(format: "%02x", $0) }.joined())
+        return Array(APITokenEntry.digest(ofSecret: Array(text.joined(separator: "|").utf8)).prefix(8)).hexString
     }
 
     private func runValues(_ request: Request, context: Context) async throws -> ([String: Any], API.RunDetail) {

@@ -1,4 +1,5 @@
 public import ActPlaybook
+import ActService
 
 /// The JSON shapes of the HTTP API (`docs`: the contract; `Resources/openapi.yaml`: the schema).
 ///
@@ -406,11 +407,7 @@ public enum API {
         public static func check(source: String, file: String?, agents: [ActPlaybook.Agent]) -> [Diagnostic] {
             do {
                 let loaded = try PlaybookLoader.load(yaml: source, file: file)
-                var found = loaded.warnings
-                for diagnostic in loaded.playbook.validate(agents: agents) where !found.contains(diagnostic) {
-                    found.append(diagnostic)
-                }
-                return found.map(Diagnostic.init)
+                return PlaybookRegistrar.check(loaded, agents: agents).diagnostics.map(Diagnostic.init)
             } catch {
                 return error.diagnostics.map(Diagnostic.init)
             }

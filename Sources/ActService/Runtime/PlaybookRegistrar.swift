@@ -25,11 +25,11 @@ public enum PlaybookRegistrar {
         -> Registration
     {
         let loaded = try PlaybookLoader.load(yaml: source, file: file)
-        var playbook = loaded.playbook
         var extraTriggers = extraTriggers
-        for bound in bindings[playbook.id.rawValue] ?? [] where !extraTriggers.contains(bound) { extraTriggers.append(bound) }
-        for trigger in extraTriggers where !playbook.triggers.contains(trigger) { playbook.triggers.append(trigger) }
-        let diagnostics = playbook.validate(agents: agents)
+        for bound in bindings[loaded.playbook.id.rawValue] ?? [] where !extraTriggers.contains(bound) {
+            extraTriggers.append(bound)
+        }
+        let (playbook, diagnostics) = check(loaded, extraTriggers: extraTriggers, agents: agents)
         let errors = diagnostics.filter { $0.severity == .error }
         if !errors.isEmpty { throw PlaybookLoadError(diagnostics: errors) }
         let encoder = JSONEncoder()
@@ -44,11 +44,24 @@ public enum PlaybookRegistrar {
             source: source, model: model, triggers: playbook.triggers)
         logger.info("playbook registered", metadata: ["playbook.id": "\(version.playbookID)",
             "playbook.version": "\(version.versionID)", "playbook.created": "\(created)"])
-        var warnings = loaded.warnings
-        for warning in diagnostics where warning.severity == .warning && !warnings.contains(warning) {
-            warnings.append(warning)
+        return Registration(version: version, created: created, warnings: diagnostics)
+    }
+
+    /// The checks registering makes on a loaded playbook, without storing it: `extraTriggers` added to its
+    /// own, then validation against `agents`.
+    ///
+    /// - Returns: The playbook as it would be stored, and every diagnostic: the loader's warnings, then what
+    ///   validation found (errors included), each once.
+    public static func check(_ loaded: LoadedPlaybook, extraTriggers: [String] = [], agents: [Agent])
+        -> (playbook: Playbook, diagnostics: [Diagnostic])
+    {
+        var playbook = loaded.playbook
+        for trigger in extraTriggers where !playbook.triggers.contains(trigger) { playbook.triggers.append(trigger) }
+        var diagnostics = loaded.warnings
+        for diagnostic in playbook.validate(agents: agents) where !diagnostics.contains(diagnostic) {
+            diagnostics.append(diagnostic)
         }
-        return Registration(version: version, created: created, warnings: warnings)
+        return (playbook, diagnostics)
     }
 
     /// What registering a folder came to: the playbooks registered, and each file refused with why.
