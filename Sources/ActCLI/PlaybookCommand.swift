@@ -201,7 +201,7 @@ enum MermaidFlowchart {
             }
             switch step.kind {
             case .task(let spec):
-                var parts = [step.id.rawValue, spec.assignee.written]
+                var parts = [step.id.rawValue, spec.assignee.displayName]
                 if spec.mode == .fanOut { parts.append("fan-out") }
                 if spec.requiresApproval { parts.append("⏸ approval") }
                 lines.append("    \(name)[\"\(label(parts + extra))\"]")
@@ -220,7 +220,7 @@ enum MermaidFlowchart {
                 for (branchOffset, branch) in parallel.branches.enumerated() {
                     let branchName = "\(name)_b\(branchOffset + 1)"
                     var parts = [branch.id.rawValue]
-                    if case .task(let spec) = branch.kind { parts.append(spec.assignee.written) }
+                    if case .task(let spec) = branch.kind { parts.append(spec.assignee.displayName) }
                     if let sla = branch.sla { parts.append("SLA \(sla.duration)") }
                     lines.append("    \(branchName)[\"\(label(parts))\"]")
                     lines.append("    \(name) --> \(branchName)")

@@ -136,11 +136,16 @@ public struct EngineConfiguration: Hashable, Sendable, Codable {
     public static let maxPendingSignals = 64
     /// What an unhandled step failure does in a playbook that does not say (`on_failure:` at its top level).
     public var onFailure: FailurePolicy
+    /// How deep child runs (`playbook:` steps) may nest: the service does not start a child deeper than this,
+    /// and its step fails.
+    public var maxPlaybookDepth: Int
 
     public init(agents: [Agent] = [], slaWarningFraction: Double = 0.8, maxVisitsPerStep: Int = 100,
-        calls: CallScope = .none, signalRetention: TimeSpan = .hours(168), onFailure: FailurePolicy = .fail)
+        calls: CallScope = .none, signalRetention: TimeSpan = .hours(168), onFailure: FailurePolicy = .fail,
+        maxPlaybookDepth: Int = 5)
     {
         self.onFailure = onFailure
+        self.maxPlaybookDepth = maxPlaybookDepth
         self.agents = agents
         self.slaWarningFraction = slaWarningFraction
         self.maxVisitsPerStep = maxVisitsPerStep

@@ -119,6 +119,9 @@ public enum DispatchTarget: Hashable, Sendable, Codable {
     case pull
     /// Not published: hms-act performs the `call:` itself over HTTP (``CallScope``).
     case http
+    /// Not published: hms-act starts a child run of this playbook (`playbook:`), in the same transaction;
+    /// the child's end answers the task (``TaskDispatch/childRunID``).
+    case playbook(PlaybookID)
 }
 
 /// One task message: one attempt of one task.
@@ -177,6 +180,13 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
 
     /// The worker's idempotency key and the message id: task id + `#` + attempt.
     public var idempotencyKey: String { "\(task.rawValue)#\(attempt)" }
+
+    /// The child run a sub-playbook attempt starts (``DispatchTarget/playbook(_:)``): the run its playbook's
+    /// trigger formula gives for the event id ``idempotencyKey``, so a repeated start never makes two
+    /// children, and each retry makes a new one.
+    public static func childRunID(playbook: PlaybookID, task: TaskID, attempt: Int) -> RunID {
+        RunID.forTrigger(playbook: playbook.rawValue, eventID: "\(task.rawValue)#\(attempt)")
+    }
 }
 
 /// A message for the governance exchange; ``Kind``'s raw value is its routing key.

@@ -40,6 +40,9 @@ public struct RunState: Hashable, Sendable, Codable {
     /// The incident the run waits on while its status is ``RunStatus/incident``: a step failure nothing in
     /// the playbook handles, or a failed compensation, under ``FailurePolicy/incident``.
     public var incident: RunIncident?
+    /// The step of another run this run performs, when it was started by a `playbook:` step (`nil`: a run of
+    /// its own; states written before sub-playbooks have no such field).
+    public var parent: ParentLink?
 
     public init(runID: RunID, playbookID: PlaybookID, payload: JSONValue, startedAt: Instant) {
         self.runID = runID
@@ -71,6 +74,25 @@ public struct RunState: Hashable, Sendable, Codable {
             self.at = at
         }
     }
+
+    /// The task a child run answers: which run, task and attempt started it, and how deep it is nested.
+    public struct ParentLink: Hashable, Sendable, Codable {
+        public var run: RunID
+        public var task: TaskID
+        public var attempt: Int
+        /// 1 for a child of a run of its own, 2 for a grandchild, …
+        public var depth: Int
+
+        public init(run: RunID, task: TaskID, attempt: Int, depth: Int) {
+            self.run = run
+            self.task = task
+            self.attempt = attempt
+            self.depth = depth
+        }
+    }
+
+    /// How deep the run is nested: 0 for a run of its own.
+    public var depth: Int { parent?.depth ?? 0 }
 
     /// The record of the latest visit of `step`, if it was ever entered.
     public func record(_ step: StepID) -> StepRecord? {

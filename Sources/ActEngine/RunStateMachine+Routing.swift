@@ -11,6 +11,7 @@ extension RunStateMachine {
 
     /// Routes the tasks of a step at the current instant.
     ///
+    /// - A sub-playbook (`playbook:`): one task, to a child run of that playbook.
     /// - Single, with skills: the first agent (by id) having every skill and on shift; its queue, else its
     ///   routing key, else `task.<agent id>`. Nobody on shift: the assignee's routing key.
     /// - Single, without skills: the agent whose id is the assignee label, through its queue (or its own
@@ -21,6 +22,9 @@ extension RunStateMachine {
     ///   those whose id is the label or starts with label + `#` (`human.inspector#3`). Nobody matches: one
     ///   task to the assignee's routing key.
     func routes(for assignee: Assignee, skills: [String], mode: DispatchMode) -> [Route] {
+        if assignee.kind == .playbook {
+            return [Route(agent: nil, target: .playbook(PlaybookID(assignee.name)), perAgent: false)]
+        }
         let fallback = Route(agent: nil, target: .routingKey(assignee.routingKey), perAgent: false)
         let label = assignee.label
         switch mode {

@@ -72,16 +72,18 @@ public struct RunStateMachine: Sendable {
 
     /// Starts a run: enters the first step (skipping, switching, dispatching as needed).
     ///
-    /// An empty playbook completes at once.
+    /// An empty playbook completes at once. `parent` links a child run to the `playbook:` step it performs.
     /// - Returns: The machine and the first commands (dispatches, timers, and possibly the end of the run).
     public static func start(
         runID: RunID,
         playbook: Playbook,
         payload: JSONValue,
         now: Instant,
-        configuration: EngineConfiguration = EngineConfiguration()
+        configuration: EngineConfiguration = EngineConfiguration(),
+        parent: RunState.ParentLink? = nil
     ) -> (machine: RunStateMachine, commands: [RunCommand]) {
-        let state = RunState(runID: runID, playbookID: playbook.id, payload: payload, startedAt: now)
+        var state = RunState(runID: runID, playbookID: playbook.id, payload: payload, startedAt: now)
+        state.parent = parent
         var machine = RunStateMachine(state: state, playbook: playbook, configuration: configuration)
         machine.now = now
         machine.proceed(to: playbook.steps.first.map { .step($0.id) } ?? .end)
@@ -788,6 +790,8 @@ public struct RunStateMachine: Sendable {
     // MARK: - Effects
 
     private mutating func dispatch(step: Step, assignee: Assignee, task: TaskRecord, input: JSONValue?) {
+        // A child run's payload: the `${…}` of `input:` read on this run as it is now, else this run's payload.
+        let input = assignee.kind == .playbook ? (input?.resolvingTemplates(in: state) ?? state.payload) : input
         let dispatch = TaskDispatch(
             task: task.id, attempt: task.attempt, run: state.runID, playbook: state.playbookID, step: step.id,
             visit: state.record(step.id)?.visit ?? 1, assignee: assignee, target: task.target, agent: task.agent, deadline: state.record(step.id)?.deadline,

@@ -90,6 +90,7 @@ func summary(_ commands: [RunCommand], taskStatuses: Bool = false) -> [String] {
             case .queue(let queue): target = "queue:" + queue
             case .pull: target = "pull"
             case .http: target = "http"
+            case .playbook(let id): target = "playbook:" + id.rawValue
             }
             return "dispatch \(d.idempotencyKey) → \(target)" + (d.isCompensation ? " (compensation)" : "")
         case .scheduleTimer(let id, let kind, let due):

@@ -14,6 +14,8 @@ struct RunView: Sendable {
     var failureReason: String?
     var steps: [StepView]
     var tasks: [TaskView]
+    /// The child runs of its sub-playbook steps that were fetched too, by run id (`watch` draws them inline).
+    var children: [String: RunView] = [:]
 
     /// One visit of one step.
     struct StepView: Sendable {
@@ -42,6 +44,8 @@ struct RunView: Sendable {
         var error: String?
         var createdAt: Date?
         var updatedAt: Date?
+        /// The child run a sub-playbook attempt started.
+        var childRunID: String?
     }
 
     init(json: JSONValue) {
@@ -73,7 +77,7 @@ struct RunView: Sendable {
                     stepID: item["step_id"]?.stringValue, status: item["status"]?.stringValue ?? "unknown",
                     agent: item["agent"]?.stringValue, assignee: item["assignee"]?.stringValue,
                     error: item["error"]?.stringValue, createdAt: Self.date(item["created_at"]),
-                    updatedAt: Self.date(item["updated_at"]))
+                    updatedAt: Self.date(item["updated_at"]), childRunID: item["child_run_id"]?.stringValue)
             }
         } else {
             tasks = []

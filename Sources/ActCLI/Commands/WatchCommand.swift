@@ -18,6 +18,8 @@ import Darwin
 ///   ✔ assign_inspector     by clerk#7          (15 s)
 /// 🏁 COMPLETED in 6 m 28 s – audit log id: wf_9123
 /// ```
+///
+/// The child run of a sub-playbook step (`playbook:`) is drawn inline under its step, indented.
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
@@ -91,6 +93,18 @@ struct WatchCommand: AsyncParsableCommand {
         return runs.sorted { ($0.created ?? .distantPast) < ($1.created ?? .distantPast) }.prefix(last).map(\.id)
     }
 
+    /// The run with the child runs of its sub-playbook steps (and theirs, up to 5 levels) fetched.
+    private func withChildren(_ run: RunView, api: APIClient, depth: Int) async throws -> RunView {
+        var run = run
+        guard depth <= 5 else { return run }
+        for childID in run.tasks.compactMap(\.childRunID) where run.children[childID] == nil {
+            // A child that could not start has no run: its step's failure says why.
+            guard let detail = try? await api.get("/v1/runs/" + APIClient.encodeComponent(childID)).json() else { continue }
+            run.children[childID] = try await withChildren(RunView(json: detail), api: api, depth: depth + 1)
+        }
+        return run
+    }
+
     /// Polls until every run finished; returns the exit status.
     private func follow(_ runIDs: [String], api: APIClient) async throws -> Int32 {
         let terminal = isatty(STDOUT_FILENO) == 1
@@ -103,7 +117,7 @@ struct WatchCommand: AsyncParsableCommand {
             for id in runIDs {
                 let detail = try await api.get("/v1/runs/" + APIClient.encodeComponent(id)).json()
                 details.append(detail)
-                views.append(RunView(json: detail))
+                views.append(try await withChildren(RunView(json: detail), api: api, depth: 1))
             }
             let now = Date()
             let lines = views.flatMap { WatchTimeline.lines(for: $0, now: now) }
@@ -165,6 +179,15 @@ enum WatchTimeline {
                 let text = row("✖", step.stepID, actor: task.agent ?? task.assignee ?? actor(step, run), seconds: took)
                     + " – " + (task.error ?? "failed") + " (attempt \(task.attempt))"
                 lines.append(Line(key: "\(id)|task|\(task.taskID)#\(task.attempt)", text: text, printOnce: true))
+            }
+            // The child runs of a sub-playbook step, each attempt's, indented above the step's own line (which
+            // ends when they do).
+            let children = run.tasks.filter { $0.taskID == prefix && $0.childRunID != nil }.sorted { $0.attempt < $1.attempt }
+            for task in children {
+                guard let childID = task.childRunID, let child = run.children[childID] else { continue }
+                for line in Self.lines(for: child, now: now) {
+                    lines.append(Line(key: line.key, text: "      " + line.text, printOnce: line.printOnce))
+                }
             }
             lines.append(line(for: step, run: run, now: now))
         }

@@ -64,7 +64,7 @@ enum PlaybookDiagram {
             }
             switch step.kind {
             case .task(let spec):
-                var detail = spec.assignee.written
+                var detail = spec.assignee.displayName
                 if spec.requiresApproval { detail += " · approval" }
                 if let sla = step.sla { detail += " · SLA \(sla.duration)" }
                 body.append(node(step.id.rawValue, detail: detail, x: centre - nodeWidth / 2, y: top, width: nodeWidth,
@@ -90,7 +90,7 @@ enum PlaybookDiagram {
                     + " (\(parallel.join.rawValue))</text>")
                 for (branchOffset, branch) in parallel.branches.enumerated() {
                     var detail = ""
-                    if case .task(let spec) = branch.kind { detail = spec.assignee.written }
+                    if case .task(let spec) = branch.kind { detail = spec.assignee.displayName }
                     body.append(node(branch.id.rawValue, detail: detail, x: left + branchOffset * (branchWidth + 12),
                         y: top + 12, width: branchWidth, shape: .box, mark: marks[branch.id.rawValue]))
                 }

@@ -38,7 +38,11 @@ extension API.Task {
             assignee: row.assignee, agent: row.agentID, target: row.target, status: row.status.rawValue,
             deadline: row.deadline.map(API.timestamp), warnAt: row.warnAt.map(API.timestamp),
             compensation: row.isCompensation, createdAt: API.timestamp(row.createdAt),
-            updatedAt: API.timestamp(row.updatedAt), output: row.output, error: row.error)
+            updatedAt: API.timestamp(row.updatedAt), output: row.output, error: row.error,
+            childRunID: row.target.hasPrefix("playbook:")
+                ? TaskDispatch.childRunID(playbook: PlaybookID(String(row.target.dropFirst("playbook:".count))),
+                    task: TaskID(rawValue: row.taskID), attempt: row.attempt).rawValue
+                : nil)
     }
 }
 
@@ -126,7 +130,13 @@ extension API.RunDetail {
                     "attempt": incident.attempt.map { .int($0) } ?? .null,
                 ]
             },
-            steps: steps, tasks: tasks.map(API.Task.init), timeline: audit.map(API.TimelineEntry.init))
+            steps: steps, tasks: tasks.map(API.Task.init), timeline: audit.map(API.TimelineEntry.init),
+            parent: state.parent.map { parent in
+                [
+                    "run_id": .string(parent.run.rawValue), "task_id": .string(parent.task.rawValue),
+                    "attempt": .int(parent.attempt), "depth": .int(parent.depth),
+                ]
+            })
     }
 }
 

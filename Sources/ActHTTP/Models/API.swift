@@ -269,11 +269,14 @@ public enum API {
         public var updatedAt: String
         public var output: JSONValue?
         public var error: String?
+        /// The child run a sub-playbook attempt (target `playbook:<id>`) started; `nil` for any other task.
+        public var childRunID: String?
 
         public init(taskID: String, attempt: Int, runID: String, stepID: String, assignee: String, agent: String?,
             target: String, status: String, deadline: String?, warnAt: String?, compensation: Bool,
-            createdAt: String, updatedAt: String, output: JSONValue?, error: String?)
+            createdAt: String, updatedAt: String, output: JSONValue?, error: String?, childRunID: String? = nil)
         {
+            self.childRunID = childRunID
             self.taskID = taskID
             self.attempt = attempt
             self.runID = runID
@@ -294,7 +297,7 @@ public enum API {
         enum CodingKeys: String, CodingKey {
             case taskID = "task_id", attempt, runID = "run_id", stepID = "step_id", assignee, agent, target, status
             case deadline, warnAt = "warn_at", compensation, createdAt = "created_at", updatedAt = "updated_at"
-            case output, error
+            case output, error, childRunID = "child_run_id"
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -314,6 +317,7 @@ public enum API {
             try c.encode(updatedAt, forKey: .updatedAt)
             try c.encode(output, forKey: .output)
             try c.encode(error, forKey: .error)
+            try c.encodeIfPresent(childRunID, forKey: .childRunID)
         }
     }
 
@@ -347,10 +351,15 @@ public enum API {
         public var steps: [Step]
         public var tasks: [Task]
         public var timeline: [TimelineEntry]
+        /// The sub-playbook step this run performs for another run: `{run_id, task_id, attempt, depth}`;
+        /// `nil` for a run of its own.
+        public var parent: JSONValue?
 
         public init(summary: RunSummary, playbookVersion: Int64, payload: JSONValue, result: JSONValue?,
-            failure: Failure?, incident: JSONValue? = nil, steps: [Step], tasks: [Task], timeline: [TimelineEntry])
+            failure: Failure?, incident: JSONValue? = nil, steps: [Step], tasks: [Task], timeline: [TimelineEntry],
+            parent: JSONValue? = nil)
         {
+            self.parent = parent
             self.summary = summary
             self.playbookVersion = playbookVersion
             self.payload = payload
@@ -363,7 +372,7 @@ public enum API {
         }
 
         enum CodingKeys: String, CodingKey {
-            case playbookVersion = "playbook_version", payload, result, failure, incident, steps, tasks, timeline
+            case playbookVersion = "playbook_version", payload, result, failure, incident, steps, tasks, timeline, parent
         }
 
         public init(from decoder: any Decoder) throws {
@@ -377,6 +386,7 @@ public enum API {
             steps = try c.decode([Step].self, forKey: .steps)
             tasks = try c.decode([Task].self, forKey: .tasks)
             timeline = try c.decode([TimelineEntry].self, forKey: .timeline)
+            parent = try c.decodeIfPresent(JSONValue.self, forKey: .parent)
         }
 
         public func encode(to encoder: any Encoder) throws {
@@ -390,6 +400,7 @@ public enum API {
             try c.encode(steps, forKey: .steps)
             try c.encode(tasks, forKey: .tasks)
             try c.encode(timeline, forKey: .timeline)
+            try c.encode(parent ?? .null, forKey: .parent)
         }
     }
 

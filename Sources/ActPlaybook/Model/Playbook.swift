@@ -118,7 +118,9 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     public var mode: DispatchMode
     /// `pause: true`: the step waits for a human approval (callback) before it completes.
     public var requiresApproval: Bool
-    /// Extra input sent with the task, as written under `input:`.
+    /// Extra input sent with the task, as written under `input:`. For a sub-playbook it is the child run's
+    /// payload, and a string that is exactly `${expression}` stands for the expression's value on the parent
+    /// run (``JSONValue/resolvingTemplates(in:)``); without it the child gets the parent's payload.
     public var input: JSONValue?
     /// `form:`: the output fields a person fills in at the console's desk; `nil` without (a JSON object then).
     /// Optional, so stored models from before it decode unchanged.
@@ -195,6 +197,7 @@ public enum DispatchMode: String, Hashable, Sendable, Codable {
 /// | `service: achSvc.charge` | `.service` | `svc.achSvc.charge` | `task.svc.achSvc.charge` |
 /// | `call: POST /finance/freeze` | `.call` | `call.post.finance.freeze` | `task.call.post.finance.freeze` |
 /// | (none, chapter 004) | `.topic` | `validate_tax_id` | `task.validate_tax_id` |
+/// | `playbook: SiteInspection.v1` | `.playbook` | `playbook.SiteInspection.v1` | (none: a child run) |
 public struct Assignee: Hashable, Sendable, Codable, CustomStringConvertible {
     public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
         case ai
@@ -204,6 +207,9 @@ public struct Assignee: Hashable, Sendable, Codable, CustomStringConvertible {
         case call
         /// No assignee written: the task goes to the topic named after the step (`fetch_task(topic=…)`).
         case topic
+        /// A sub-playbook (`playbook: SiteInspection.v1`): hms-act itself starts a child run of that playbook
+        /// and the child's end answers the task. `name` is the playbook id.
+        case playbook
     }
 
     public var kind: Kind
@@ -229,6 +235,9 @@ public struct Assignee: Hashable, Sendable, Codable, CustomStringConvertible {
 
     public var description: String { written }
 
+    /// How diagrams name it: as written, and a sub-playbook as `playbook: SiteInspection.v1`.
+    public var displayName: String { kind == .playbook ? "playbook: " + written : written }
+
     private static func canonicalLabel(kind: Kind, name: String, method: String?) -> String {
         switch kind {
         case .ai: "ai." + name
@@ -238,6 +247,7 @@ public struct Assignee: Hashable, Sendable, Codable, CustomStringConvertible {
             (["call", (method ?? "POST").lowercased()]
                 + name.split(separator: "/").map { String($0) }).joined(separator: ".")
         case .topic: name
+        case .playbook: "playbook." + name
         }
     }
 }

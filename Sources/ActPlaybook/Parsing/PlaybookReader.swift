@@ -16,7 +16,7 @@ struct PlaybookReader {
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
         "compensate",
     ]
-    static let taskKeys = ["agent", "actor", "service", "call", "skills", "mode", "pause", "input", "form"]
+    static let taskKeys = ["agent", "actor", "service", "call", "playbook", "skills", "mode", "pause", "input", "form"]
     static let choiceKeys = ["expr", "cases", "default"]
     static let parallelKeys = ["parallel", "join"]
     static let waitKeys = ["wait", "wait_days", "wait_hours", "wait_minutes", "until_signal"]
@@ -273,12 +273,21 @@ struct PlaybookReader {
 
     mutating func readTask(_ fields: [String: (key: Node, value: Node)], id: StepID) -> TaskSpec {
         var spec = TaskSpec(assignee: Assignee(kind: .topic, name: id.rawValue))
-        let given = ["agent", "actor", "service", "call"].filter { fields[$0] != nil }
+        let given = ["agent", "actor", "service", "call", "playbook"].filter { fields[$0] != nil }
         if given.count > 1, let second = fields[given[1]] {
             source.error(
                 "conflicting-keys",
                 "step '\(id)' names its assignee twice (\(given.map { "'\($0):'" }.joined(separator: " and ")))",
-                fix: "keep one of agent:, actor:, service: or call:", at: second.key)
+                fix: "keep one of agent:, actor:, service:, call: or playbook:", at: second.key)
+        }
+        if let field = fields["playbook"] {
+            map.record(id, "playbook", source.location(field.value))
+            for key in ["skills", "mode", "pause", "form"] {
+                guard let other = fields[key] else { continue }
+                source.error("key-not-allowed", "'\(key)' does not belong on a sub-playbook step ('\(id)' runs playbook "
+                    + "\(field.value.scalarText ?? "?")): the child run does the work",
+                    fix: "remove '\(key)', and put it on the steps of the child playbook", at: other.key)
+            }
         }
         if let key = given.first, let field = fields[key], let assignee = readAssignee(key: key, field.value) {
             spec.assignee = assignee
@@ -295,7 +304,10 @@ struct PlaybookReader {
             }
         }
         if let pause = fields["pause"] { spec.requiresApproval = readBool(pause.value, what: "pause") ?? false }
-        if let input = fields["input"] { spec.input = input.value.jsonValue }
+        if let input = fields["input"] {
+            spec.input = input.value.jsonValue
+            map.record(id, "input", source.location(input.value))
+        }
         if let form = fields["form"] { spec.form = readForm(form, step: id) }
         return spec
     }
@@ -672,6 +684,13 @@ struct PlaybookReader {
                 return nil
             }
             return Assignee(kind: .service, name: text, written: text)
+        case "playbook":
+            guard !text.isEmpty, !text.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+                source.error("bad-playbook-reference", "'\(text)' is not a playbook id",
+                    fix: "write the id of the playbook to run as a child, e.g. `playbook: SiteInspection.v1`", at: node)
+                return nil
+            }
+            return Assignee(kind: .playbook, name: text, written: text)
         case "call":
             let parts = text.split(whereSeparator: \.isWhitespace)
             let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -71,7 +71,40 @@ private struct PlaybookValidator {
             }
         }
         checkGraph()
+        for step in playbook.steps {
+            checkSubPlaybook(step)
+            if case .parallel(let parallel) = step.kind { parallel.branches.forEach { checkSubPlaybook($0) } }
+        }
         if !agents.isEmpty { checkAgents(agents) }
+    }
+
+    // MARK: Sub-playbooks
+
+    /// A `playbook:` step: one child run, so no skills, fan-out, approval or form; its `${…}` input values
+    /// must be expressions.
+    mutating func checkSubPlaybook(_ step: Step) {
+        guard case .task(let spec) = step.kind, spec.assignee.kind == .playbook else { return }
+        let at = location(step, "playbook")
+        // The YAML reader reported these keys at their own positions already (it records where `playbook:` is).
+        let read = sourceMap.location(step.id, "playbook") != nil
+        if !read, !spec.skills.isEmpty || spec.mode == .fanOut || spec.requiresApproval || spec.form != nil {
+            diagnostics.append(.error("key-not-allowed",
+                "sub-playbook step '\(step.id)' cannot have skills, fan-out, pause or a form: the child run does the work",
+                fix: "remove them, and put them on the steps of \(spec.assignee.name)", at: at))
+        }
+        for template in spec.input?.templates ?? [] {
+            do {
+                _ = try ExpressionParser.parse(String(template.expression))
+            } catch {
+                let path = template.path.isEmpty ? "input" : "input." + template.path
+                diagnostics.append(.error("bad-expression",
+                    "invalid expression in \(path) of step '\(step.id)': \(error.message) (column \(error.column) of "
+                        + "`\(template.expression)`)",
+                    fix: "write `${payload.address}`, `${result.severity}` or `${steps.classify.output.level}`: a path or "
+                        + "any expression of the playbook language between `${` and `}`",
+                    at: location(step, "input")))
+            }
+        }
     }
 
     // MARK: Ids
@@ -297,7 +330,7 @@ private struct PlaybookValidator {
                         fix: Suggestion.didYouMean(label, in: ids.sorted()) ?? "add agents/\(label).json",
                         at: step.location))
                 }
-            case .service, .call, .topic:
+            case .service, .call, .topic, .playbook:
                 break
             }
             if !spec.skills.isEmpty, !agents.contains(where: { agent in spec.skills.allSatisfy(agent.skills.contains) }) {

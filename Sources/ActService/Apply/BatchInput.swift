@@ -59,7 +59,8 @@ public enum BatchInput: Sendable {
             case .approval(let approval): return [RunID(approval.runID)]
             }
         case .timer(let row):
-            return [RunID(row.runID)]
+            // A sub-playbook's timer reads the other run of the pair too (BatchPlanner+Children.swift).
+            return [RunID(row.runID)] + (BatchPlanner.Planning.otherRun(ofTimer: row).map { [$0] } ?? [])
         case .operatorCommand(let runID, _, _, _, _), .migrate(let runID, _, _, _, _):
             return [runID]
         case .refusedAttempt(let attempt, _):

@@ -14,7 +14,7 @@ extension BatchPlanner.Planning {
         for command in commands {
             switch command {
             case .dispatchTask(let dispatch):
-                effects.append(self.dispatch(dispatch, traceID: traceID))
+                effects.append(self.dispatch(dispatch, traceID: traceID, from: run.machine.state))
             case .scheduleTimer(let id, let kind, let due):
                 setTimer(id, to: TimerRow(timerID: id.rawValue, runID: run.row.runID, kind: kind.rawValue,
                     dueAt: due.millisecondsSinceEpoch))
@@ -39,13 +39,16 @@ extension BatchPlanner.Planning {
     }
 
     /// A new task attempt: its row and its message (in the outbox, or in `pull_tasks` for a pull agent).
-    private mutating func dispatch(_ dispatch: TaskDispatch, traceID: String) -> JSONValue {
+    ///
+    /// A sub-playbook's attempt has no message: its child run starts here (``startChild(_:playbook:parent:traceID:)``).
+    private mutating func dispatch(_ dispatch: TaskDispatch, traceID: String, from state: RunState) -> JSONValue {
         let target: String =
             switch dispatch.target {
             case .routingKey(let key): key
             case .queue(let queue): "queue:" + queue
             case .pull: "pull"
             case .http: "http"
+            case .playbook(let playbook): "playbook:" + playbook.rawValue
             }
         plan.batch.dispatchedTasks.append(TaskRow(
             taskID: dispatch.task.rawValue, attempt: dispatch.attempt, runID: dispatch.run.rawValue,
@@ -53,6 +56,10 @@ extension BatchPlanner.Planning {
             target: target, status: .dispatched, deadline: dispatch.deadline?.millisecondsSinceEpoch,
             warnAt: dispatch.warnAt?.millisecondsSinceEpoch, isCompensation: dispatch.isCompensation, output: nil,
             error: nil, createdAt: now.millisecondsSinceEpoch, updatedAt: now.millisecondsSinceEpoch))
+        if case .playbook(let playbook) = dispatch.target {
+            let child = startChild(dispatch, playbook: playbook, parent: state, traceID: traceID)
+            return ["dispatch": .string(dispatch.idempotencyKey), "to": .string(target), "child_run_id": .string(child.rawValue)]
+        }
         let message = planner.messages.task(dispatch, traceID: traceID, now: now)
         switch dispatch.target {
         case .pull:
@@ -67,12 +74,14 @@ extension BatchPlanner.Planning {
                 createdAt: now.millisecondsSinceEpoch))
         case .routingKey, .queue:
             plan.batch.outbox.append(message)
+        case .playbook:
+            break
         }
         return ["dispatch": .string(dispatch.idempotencyKey), "to": .string(target)]
     }
 
     /// Schedules (`row`) or cancels (`nil`) a timer; only the batch's last word on each timer is written.
-    private mutating func setTimer(_ id: TimerID, to row: TimerRow?) {
+    mutating func setTimer(_ id: TimerID, to row: TimerRow?) {
         if timers[id.rawValue] == nil { timerOrder.append(id.rawValue) }
         timers[id.rawValue] = .some(row)
     }
@@ -97,6 +106,10 @@ extension BatchPlanner.Planning {
     private mutating func finish(_ run: inout WorkingRun, status: RunStatus) -> JSONValue {
         run.row.finishedAt = now.millisecondsSinceEpoch
         plan.finished[RunID(run.row.runID)] = status
+        if let parent = run.machine.state.parent {
+            answerParent(ChildTimer(task: parent.task, attempt: parent.attempt, child: RunID(run.row.runID)),
+                parent: parent.run)
+        }
         return ["finished": .string(status.rawValue)]
     }
 

@@ -63,6 +63,10 @@ extension BatchPlanner {
                     missing: .rejected(reason: "no run \(runID) to signal"))
             case .worker(.approval(let approval), _):
                 return self.approval(approval)
+            case .timer(let row) where row.kind == Self.childFinished:
+                return childFinished(row)
+            case .timer(let row) where row.kind == Self.parentChanged:
+                return parentChanged(row)
             case .timer(let row):
                 return deliver(.timerFired(TimerID(row.timerID)), to: RunID(row.runID),
                     note: AuditNote(kind: "timer." + row.kind, actor: "hms-act",
@@ -253,14 +257,16 @@ extension BatchPlanner {
             }
         }
 
-        /// Starts the run `event` makes of `entry`, unless that run exists already.
-        mutating func start(_ entry: PlaybookCatalog.Entry, event: TriggerEvent) -> BatchOutcome {
+        /// Starts the run `event` makes of `entry`, unless that run exists already; `parent` for a child run.
+        mutating func start(_ entry: PlaybookCatalog.Entry, event: TriggerEvent, parent: RunState.ParentLink? = nil)
+            -> BatchOutcome
+        {
             let runID = RunID.forTrigger(playbook: entry.version.playbookID, eventID: event.id)
             if working[runID] != nil || runs[runID.rawValue] != nil {
                 return .ignored(reason: "event \(event.id) already started run \(runID)")
             }
             let (machine, commands) = RunStateMachine.start(runID: runID, playbook: entry.playbook,
-                payload: event.payload, now: now, configuration: planner.engine)
+                payload: event.payload, now: now, configuration: planner.engine, parent: parent)
             let traceID = OutboundMessages.traceID(runID: runID.rawValue, traceparent: event.traceparent)
             var run = WorkingRun(
                 row: RunRow(runID: runID.rawValue, playbookID: entry.version.playbookID,
@@ -270,13 +276,19 @@ extension BatchPlanner {
                     finishedAt: nil, businessKey: Self.businessKey(of: entry.playbook, state: machine.state)),
                 machine: machine, changed: true)
             let effects = execute(commands, in: &run, traceID: traceID, actor: event.source ?? "hms-act")
-            appendAudit(to: &run, kind: "run.started", actor: event.source ?? "hms-act", data: [
+            var data: [String: JSONValue] = [
                 "playbook": .string(entry.version.playbookID),
                 "playbook_version": .int(entry.version.versionID),
                 "playbook_sha256": .string(entry.version.checksum),
                 "event_id": .string(event.id), "event_type": .string(event.type),
                 "payload": event.payload, "effects": effects,
-            ])
+            ]
+            if let parent {
+                data["parent_run_id"] = .string(parent.run.rawValue)
+                data["parent_task_id"] = .string(parent.task.rawValue)
+                data["parent_attempt"] = .int(parent.attempt)
+            }
+            appendAudit(to: &run, kind: "run.started", actor: event.source ?? "hms-act", data: .object(data))
             working[runID] = run
             plan.started.append(runID)
             plan.batch.runPayloads.append((runID.rawValue, now.millisecondsSinceEpoch, event.payload))
@@ -301,6 +313,10 @@ extension BatchPlanner {
                     reason: "\(note.kind) does not apply to run \(runID) in its current state (late or repeated)")
             }
             let effects = execute(commands, in: &run, traceID: run.row.traceID, actor: note.actor)
+            notifyChildren(of: run.machine.state, before: before, changes: commands.compactMap { command in
+                if case .taskStatusChanged(let change) = command { return change }
+                return nil
+            })
             var data = note.data
             if case .object(var members) = data {
                 members["effects"] = effects
@@ -313,7 +329,7 @@ extension BatchPlanner {
         }
 
         /// The run as this batch left it, else as locked (`nil`: no such run).
-        private func load(_ runID: RunID) -> Result<WorkingRun, MessageRejection>? {
+        func load(_ runID: RunID) -> Result<WorkingRun, MessageRejection>? {
             if let run = working[runID] { return .success(run) }
             guard let row = runs[runID.rawValue] else { return nil }
             guard let entry = planner.catalog.byVersion[row.versionID] else {

@@ -150,6 +150,9 @@ extension ServiceConfiguration {
         .init(key: "engine.signal_retention_hours", environment: "HMS_SIGNAL_RETENTION_HOURS",
             target: .int(\.engine.signalRetentionHours),
             summary: "How long a signal no wait listens for yet is kept for a wait that starts later (0: ignored)"),
+        .init(key: "engine.max_playbook_depth", environment: "HMS_MAX_PLAYBOOK_DEPTH",
+            target: .int(\.engine.maxPlaybookDepth),
+            summary: "How deep sub-playbooks (`playbook:` steps) may nest; a deeper child is not started and its step fails"),
         .init(key: "engine.bulk_operator", environment: "HMS_BULK_OPERATOR", target: .bool(\.engine.bulkOperator),
             summary: "Whether this replica works on bulk operations (POST /v1/bulk-operations); any replica may, one at a time per operation"),
         .init(key: "engine.on_failure", environment: "HMS_ON_FAILURE", target: .string(\.engine.onFailure),
@@ -263,6 +266,7 @@ extension ServiceConfiguration {
         try require(engine.batchStateBytes >= 1 << 20, "engine.batch_state_bytes must be at least 1048576")
         try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
         try require((0...87_600).contains(engine.signalRetentionHours), "engine.signal_retention_hours must be 0…87600")
+        try require((1...100).contains(engine.maxPlaybookDepth), "engine.max_playbook_depth must be 1…100")
         try require(FailurePolicy(rawValue: engine.onFailure) != nil,
             "engine.on_failure must be fail or incident, not '\(engine.onFailure)'")
         try require((0...36_500).contains(retention.keepFinishedDays),

@@ -174,6 +174,9 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// How long a signal that no wait listens for yet is kept for a wait that starts later, in hours
         /// (0: not kept, a signal before its wait is ignored).
         public var signalRetentionHours = 168
+        /// How deep `playbook:` steps may nest child runs: a child at a deeper level is not started and its
+        /// step fails (a playbook that runs itself ends there).
+        public var maxPlaybookDepth = 5
         /// What a step failure no `on_failure:` handles does in playbooks that do not say (`fail` or
         /// `incident`); see ``FailurePolicy``.
         public var onFailure = "fail"

@@ -34,7 +34,7 @@ public struct OutboundMessages: Sendable {
             switch dispatch.target {
             case .routingKey(let key): (exchanges.tasks, key)
             case .queue(let queue): ("", queue)
-            case .pull, .http: ("", "")  // kept in pull_tasks, never published
+            case .pull, .http, .playbook: ("", "")  // kept in pull_tasks, or a child run: never published
             }
         let messageID = dispatch.idempotencyKey
         let traceparent = Self.traceparent(traceID: traceID, messageID: messageID)

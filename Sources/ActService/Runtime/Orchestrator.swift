@@ -76,7 +76,8 @@ public final class Orchestrator: Sendable {
             BatchPlanner(catalog: state.catalog,
                 engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction,
                     calls: callScope, signalRetention: .hours(Int64(configuration.engine.signalRetentionHours)),
-                    onFailure: FailurePolicy(rawValue: configuration.engine.onFailure) ?? .fail),
+                    onFailure: FailurePolicy(rawValue: configuration.engine.onFailure) ?? .fail,
+                    maxPlaybookDepth: configuration.engine.maxPlaybookDepth),
                 messages: OutboundMessages(exchanges: configuration.amqp.exchanges,
                     taskContextBytes: configuration.engine.taskContextBytes))
         }
