@@ -133,6 +133,46 @@ struct ConsoleTests {
         }
     }
 
+    /// A child run's page names its parent; the parent's sub-playbook task links to the child run, and the API
+    /// says the same (`parent`, `child_run_id`).
+    @Test func parentAndChildRunsLinkToEachOther() async throws {
+        let parent = """
+            id: Sweep.v1
+            trigger: sweep.requested
+            steps:
+              - id: inspect
+                playbook: Inspection.v1
+                input: {address: "${payload.address}"}
+            """
+        let child = """
+            id: Inspection.v1
+            steps:
+              - id: visit
+                agent: human.field_inspector
+            """
+        let world = try await TestWorld(playbooks: [parent, child])
+        try await world.app.test(.live) { client in
+            let response = try await client.send(.post, "/v1/events", token: Token.operate,
+                json: #"{"type": "sweep.requested", "id": "s-1", "payload": {"address": "Elm 2"}}"#)
+            #expect(response.status == .accepted)
+            let parentID = try #require(try response.json["runs"]?.arrayValue?.first?.stringValue)
+            let detail = try await client.send(.get, "/v1/runs/\(parentID)", token: Token.read)
+            let task = try #require(try detail.json["tasks"]?.arrayValue?.first)
+            #expect(task["target"] == "playbook:Inspection.v1")
+            let childID = try #require(task["child_run_id"]?.stringValue)
+            let childDetail = try await client.send(.get, "/v1/runs/\(childID)", token: Token.read)
+            let childJSON = try childDetail.json
+            #expect(childJSON["parent"]?["run_id"]?.stringValue == parentID)
+            #expect(childJSON["payload"] == ["address": "Elm 2"])
+
+            let session = try await client.signIn(Token.read)
+            let parentPage = try await client.send(.get, "/ui/runs/\(parentID)", token: nil, headers: [.cookie: session.cookie])
+            #expect(parentPage.text.contains(#"href="/ui/runs/\#(childID)""#))
+            let childPage = try await client.send(.get, "/ui/runs/\(childID)", token: nil, headers: [.cookie: session.cookie])
+            #expect(childPage.text.contains(#"<a href="/ui/runs/\#(parentID)" class="mono" id="parent-run">"#))
+        }
+    }
+
     @Test func aDeskClaimHasOneHolder() async throws {
         let world = try await TestWorld(playbooks: [Playbooks.ftc],
             tokens: Token.specifications + ["alice:alice-secret:operate:agents=ai.fraud-labeler", "bob:bob-secret:operate"])

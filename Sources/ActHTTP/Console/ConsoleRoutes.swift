@@ -285,10 +285,13 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
                 ]
             },
             "tasks": detail.tasks.map { task -> [String: Any] in
-                ["id": task.taskID, "href": "/ui/tasks/" + ConsoleForm.segment(task.taskID), "attempt": task.attempt,
+                // A sub-playbook's attempt is done by its child run: the link goes there, not to a desk.
+                let href = task.childRunID.map { "/ui/runs/" + ConsoleForm.segment($0) }
+                    ?? "/ui/tasks/" + ConsoleForm.segment(task.taskID)
+                return ["id": task.taskID, "href": href, "attempt": task.attempt,
                     "step": task.stepID, "assignee": task.assignee,
                     "status": task.status, "deadline": task.deadline.map(Self.shortTime) ?? "—",
-                    "open": task.status == "dispatched"]
+                    "open": task.status == "dispatched" || task.childRunID != nil]
             },
             "timeline": detail.timeline.map { entry -> [String: Any] in
                 ["seq": entry.seq, "at": Self.shortTime(entry.at), "kind": entry.kind, "actor": entry.actor,
@@ -301,6 +304,10 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
             "live": ["running", "paused", "incident", "compensating"].contains(status),
         ]
         if let result = detail.result { values["result"] = Self.pretty(result) }
+        if let parent = detail.parent?["run_id"]?.stringValue {
+            values["parent"] = ["id": parent, "href": "/ui/runs/" + ConsoleForm.segment(parent),
+                "step": detail.parent?["task_id"]?.stringValue ?? ""]
+        }
         if let failure = detail.failure { values["failure"] = (failure.step.map { "\($0): " } ?? "") + failure.reason }
         if let notice = request.uri.queryParameters.get("notice") { values["notice"] = String(notice) }
         return (values, detail)
