@@ -203,6 +203,7 @@ enum MermaidFlowchart {
             case .task(let spec):
                 var parts = [step.id.rawValue, spec.assignee.displayName]
                 if spec.mode == .fanOut { parts.append("fan-out") }
+                if let forEach = spec.forEach { parts.append(forEach.summary) }
                 if spec.requiresApproval { parts.append("⏸ approval") }
                 lines.append("    \(name)[\"\(label(parts + extra))\"]")
                 sequel()

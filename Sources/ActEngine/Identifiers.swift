@@ -34,6 +34,11 @@ public struct TaskID: StringIdentifier {
         self.init(rawValue: agent.map { "\(base)/\($0.rawValue)" } ?? base)
     }
 
+    /// The task of item `index` (from 0) of a `for_each:` step visit: `<run>/<step>/<visit>/items/<index>`.
+    public static func item(run: RunID, step: StepID, visit: Int, index: Int) -> TaskID {
+        TaskID(rawValue: "\(run.rawValue)/\(step.rawValue)/\(visit)/items/\(index)")
+    }
+
     /// The task that undoes one visit of a completed step: `<run>/<step>/<visit>/compensate`.
     public static func compensation(run: RunID, step: StepID, visit: Int) -> TaskID {
         TaskID(rawValue: "\(run.rawValue)/\(step.rawValue)/\(visit)/compensate")
@@ -139,11 +144,14 @@ public struct EngineConfiguration: Hashable, Sendable, Codable {
     /// How deep child runs (`playbook:` steps) may nest: the service does not start a child deeper than this,
     /// and its step fails.
     public var maxPlaybookDepth: Int
+    /// The longest list a `for_each:` step takes; a longer one fails the step.
+    public var maxForEachItems: Int
 
     public init(agents: [Agent] = [], slaWarningFraction: Double = 0.8, maxVisitsPerStep: Int = 100,
         calls: CallScope = .none, signalRetention: TimeSpan = .hours(168), onFailure: FailurePolicy = .fail,
-        maxPlaybookDepth: Int = 5)
+        maxPlaybookDepth: Int = 5, maxForEachItems: Int = 10_000)
     {
+        self.maxForEachItems = maxForEachItems
         self.onFailure = onFailure
         self.maxPlaybookDepth = maxPlaybookDepth
         self.agents = agents

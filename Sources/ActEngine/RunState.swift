@@ -172,6 +172,9 @@ public struct StepRecord: Hashable, Sendable, Codable {
     public var deadline: Instant?
     public var slaWarned: Bool
     public var slaBreached: Bool
+    /// A `for_each:` step's list, as evaluated when the visit started (`nil` for every other step). Its tasks
+    /// are the items started so far, in item order.
+    public var items: [JSONValue]?
 
     public init(step: StepID, visit: Int, startedAt: Instant) {
         self.step = step
@@ -208,6 +211,8 @@ public struct TaskRecord: Hashable, Sendable, Codable {
     public var output: JSONValue?
     public var error: String?
     public var dispatchedAt: Instant
+    /// The item of a `for_each:` step this task runs (its index in ``StepRecord/items``); `nil` otherwise.
+    public var item: Int?
 
     public init(id: TaskID, attempt: Int, agent: AgentID?, target: DispatchTarget, dispatchedAt: Instant) {
         self.id = id

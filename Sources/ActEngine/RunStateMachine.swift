@@ -205,6 +205,10 @@ public struct RunStateMachine: Sendable {
         willChangeTasks(ofRecord: r)
         state.steps[r].tasks[t].state = .completed
         state.steps[r].tasks[t].output = result
+        if spec.forEach != nil {
+            itemSettled(r, step, spec)
+            return
+        }
         let tasks = state.steps[r].tasks
         guard tasks.allSatisfy({ $0.state == .completed }) else { return }
         let combined: JSONValue
@@ -245,6 +249,10 @@ public struct RunStateMachine: Sendable {
             )
         } else {
             state.steps[r].tasks[t].state = .failed
+            if spec.forEach != nil {
+                itemSettled(r, step, spec)
+                return
+            }
             finish(step.id, .failed(reason, reported: true))
         }
     }
@@ -482,7 +490,7 @@ public struct RunStateMachine: Sendable {
         switch step.kind {
         case .task(let spec):
             scheduleSLA(step, r)
-            startTask(step, spec, r)
+            if let outcome = startTask(step, spec, r) { return close(step.id, outcome).map { .next($0) } ?? .active }
             return .active
         case .wait(let wait):
             scheduleSLA(step, r)
@@ -532,7 +540,7 @@ public struct RunStateMachine: Sendable {
         switch branch.kind {
         case .task(let spec):
             scheduleSLA(branch, r)
-            startTask(branch, spec, r)
+            if let outcome = startTask(branch, spec, r) { settleBranch(branch, r, outcome) }
         case .wait(let wait):
             scheduleSLA(branch, r)
             startWait(branch, wait, r)
@@ -564,7 +572,10 @@ public struct RunStateMachine: Sendable {
         "loop limit: step \(id) entered more than \(configuration.maxVisitsPerStep) times"
     }
 
-    private mutating func startTask(_ step: Step, _ spec: TaskSpec, _ r: Int) {
+    /// Dispatches the step's task (one per agent for fan-out, the first items of a `for_each:`).
+    /// - Returns: How the visit ended when it ends at once (a `for_each:` list that is empty or unusable).
+    private mutating func startTask(_ step: Step, _ spec: TaskSpec, _ r: Int) -> Outcome? {
+        if let forEach = spec.forEach { return startItems(step, spec, forEach, r) }
         for route in routes(for: spec.assignee, skills: spec.skills, mode: spec.mode) {
             let id = TaskID(
                 run: state.runID, step: step.id, visit: state.steps[r].visit, agent: route.perAgent ? route.agent : nil
@@ -573,6 +584,24 @@ public struct RunStateMachine: Sendable {
             state.steps[r].tasks.append(task)
             didCreateAttempt(id, 1)
             dispatch(step: step, assignee: spec.assignee, task: task, input: state.steps[r].input ?? spec.input)
+        }
+        return nil
+    }
+
+    /// Ends a parallel branch's visit as it is entered (the block's join is checked after every branch
+    /// entered), reporting it as ``close(_:_:)`` would.
+    private mutating func settleBranch(_ branch: Step, _ r: Int, _ outcome: Outcome) {
+        switch outcome {
+        case .completed(let value):
+            state.steps[r].output = value
+            close(r, status: .completed)
+            emit(.stepCompleted, step: branch.id, duration: .zero)
+        case .failed(let reason, _):
+            state.steps[r].error = reason
+            close(r, status: .failed)
+            emit(.stepFailed, step: branch.id, detail: reason, willRetry: false)
+        case .timedOut:
+            close(r, status: .timedOut)
         }
     }
 
@@ -610,7 +639,7 @@ public struct RunStateMachine: Sendable {
     }
 
     /// Ends a step visit and moves the flow on (top-level) or checks its block's join (branch).
-    private mutating func finish(_ id: StepID, _ outcome: Outcome) {
+    mutating func finish(_ id: StepID, _ outcome: Outcome) {
         if let flow = close(id, outcome) { proceed(to: flow) }
     }
 
@@ -670,7 +699,7 @@ public struct RunStateMachine: Sendable {
     }
 
     /// Sets a record's final status and cancels the timers of that visit.
-    private mutating func close(_ r: Int, status: StepStatus) {
+    mutating func close(_ r: Int, status: StepStatus) {
         willChangeTasks(ofRecord: r)
         state.steps[r].status = status
         state.steps[r].finishedAt = now
@@ -789,9 +818,21 @@ public struct RunStateMachine: Sendable {
 
     // MARK: - Effects
 
-    private mutating func dispatch(step: Step, assignee: Assignee, task: TaskRecord, input: JSONValue?) {
-        // A child run's payload: the `${…}` of `input:` read on this run as it is now, else this run's payload.
-        let input = assignee.kind == .playbook ? (input?.resolvingTemplates(in: state) ?? state.payload) : input
+    /// Sends (or, while paused, holds) one attempt; `input` is the step's `input:` as written (or patched).
+    ///
+    /// The message's input: for an item of a `for_each:`, `input:` with its `${…}` read on the run and
+    /// `item`/`index`, else `{"item", "index"}`; for a sub-playbook, `input:` with its `${…}` read on the run,
+    /// else the run's payload; for any other task, `input:` as written.
+    mutating func dispatch(step: Step, assignee: Assignee, task: TaskRecord, input: JSONValue?) {
+        let input: JSONValue? =
+            if let index = task.item, let items = state.record(step.id)?.items, items.indices.contains(index) {
+                input?.resolvingTemplates(in: ItemContext(run: state, item: items[index], index: index))
+                    ?? ["item": items[index], "index": .int(index)]
+            } else if assignee.kind == .playbook {
+                input?.resolvingTemplates(in: state) ?? state.payload
+            } else {
+                input
+            }
         let dispatch = TaskDispatch(
             task: task.id, attempt: task.attempt, run: state.runID, playbook: state.playbookID, step: step.id,
             visit: state.record(step.id)?.visit ?? 1, assignee: assignee, target: task.target, agent: task.agent, deadline: state.record(step.id)?.deadline,

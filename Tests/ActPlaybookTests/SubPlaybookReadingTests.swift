@@ -45,3 +45,50 @@ import Testing
         #expect(found?.fix?.isEmpty == false)
     }
 }
+
+/// `for_each:` as written: the list expression with or without `${…}`, the limit and the tolerance, and what is
+/// refused.
+@Suite struct ForEachReadingTests {
+    @Test func readsTheListTheLimitAndTheTolerance() throws {
+        for (written, tolerated) in [("${payload.attachments}", "10%"), ("steps.collect.output.files", "3")] {
+            let yaml = """
+                id: Scan.v1
+                trigger: scan
+                steps:
+                  - id: scan
+                    agent: ai.scanner
+                    for_each: \(written)
+                    max_concurrency: 20
+                    tolerated_failures: \(tolerated)
+                    input: {file: "${item.name}"}
+                """
+            let loaded = try PlaybookLoader.load(yaml: yaml, file: "scan.yaml")
+            guard case .task(let spec) = try #require(loaded.playbook.steps.first).kind else { return }
+            let forEach = try #require(spec.forEach)
+            #expect(forEach.maxConcurrency == 20)
+            #expect(forEach.tolerated == (tolerated == "3" ? .count(3) : .percent(10)))
+            #expect(forEach.itemsSource == (written.hasPrefix("${") ? "payload.attachments" : written))
+        }
+    }
+
+    @Test(arguments: [
+        ("for_each: ${payload.}", "bad-expression", "invalid expression in 'for_each' of step 'scan'"),
+        ("for_each: ${payload.files}\n    max_concurrency: 0", "wrong-type", "from 1 to 1000 for 'max_concurrency'"),
+        ("for_each: ${payload.files}\n    tolerated_failures: lots", "bad-value", "a count like 3 or a percentage like 10%"),
+        ("for_each: ${payload.files}\n    tolerated_failures: 120%", "bad-value", "a count like 3 or a percentage"),
+        ("max_concurrency: 5", "key-not-allowed", "'max_concurrency' is for a step with 'for_each:'"),
+        ("for_each: ${payload.files}\n    mode: fan-out", "key-not-allowed", "'mode' does not belong on a step with 'for_each:'"),
+    ])
+    func refusesWhatDoesNotBelong(step: String, code: String, message: String) throws {
+        let yaml = "id: P.v1\ntrigger: p\nsteps:\n  - id: scan\n    agent: ai.scanner\n    \(step)\n"
+        var diagnostics: [Diagnostic] = []
+        do {
+            diagnostics = try PlaybookLoader.load(yaml: yaml, file: "p.yaml").warnings
+        } catch {
+            diagnostics = error.diagnostics
+        }
+        let found = diagnostics.first { $0.code == code }
+        #expect(found?.message.contains(message) == true, "\(diagnostics.map(\.description))")
+        #expect(found?.isError == true)
+    }
+}

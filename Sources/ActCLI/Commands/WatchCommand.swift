@@ -182,7 +182,8 @@ enum WatchTimeline {
             }
             // The child runs of a sub-playbook step, each attempt's, indented above the step's own line (which
             // ends when they do).
-            let children = run.tasks.filter { $0.taskID == prefix && $0.childRunID != nil }.sorted { $0.attempt < $1.attempt }
+            let children = run.tasks.filter { ($0.taskID == prefix || $0.taskID.hasPrefix(prefix + "/")) && $0.childRunID != nil }
+                .sorted { ($0.taskID, $0.attempt) < ($1.taskID, $1.attempt) }
             for task in children {
                 guard let childID = task.childRunID, let child = run.children[childID] else { continue }
                 for line in Self.lines(for: child, now: now) {

@@ -65,6 +65,7 @@ enum PlaybookDiagram {
             switch step.kind {
             case .task(let spec):
                 var detail = spec.assignee.displayName
+                if let forEach = spec.forEach { detail += " · " + forEach.summary }
                 if spec.requiresApproval { detail += " · approval" }
                 if let sla = step.sla { detail += " · SLA \(sla.duration)" }
                 body.append(node(step.id.rawValue, detail: detail, x: centre - nodeWidth / 2, y: top, width: nodeWidth,

@@ -125,6 +125,8 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     /// `form:`: the output fields a person fills in at the console's desk; `nil` without (a JSON object then).
     /// Optional, so stored models from before it decode unchanged.
     public var form: [FormField]?
+    /// `for_each:`: one task per item of a list instead of one task; `nil` for a plain task.
+    public var forEach: ForEach?
 
     public init(
         assignee: Assignee,
@@ -132,14 +134,69 @@ public struct TaskSpec: Hashable, Sendable, Codable {
         mode: DispatchMode = .single,
         requiresApproval: Bool = false,
         input: JSONValue? = nil,
-        form: [FormField]? = nil
+        form: [FormField]? = nil,
+        forEach: ForEach? = nil
     ) {
+        self.forEach = forEach
         self.assignee = assignee
         self.skills = skills
         self.mode = mode
         self.requiresApproval = requiresApproval
         self.input = input
         self.form = form
+    }
+}
+
+/// `for_each: ${payload.attachments}`: the step's task runs once per item of the list, at most
+/// ``maxConcurrency`` at a time, and the step completes when every item has (its output keeps the items'
+/// order), or fails once more items failed than ``tolerated``.
+public struct ForEach: Hashable, Sendable, Codable {
+    /// The list, evaluated once when the step starts.
+    public var items: Expression
+    /// The expression as written, for diagrams and errors.
+    public var itemsSource: String
+    /// Items in flight at once (`max_concurrency:`).
+    public var maxConcurrency: Int
+    /// How many items may fail (after their retries) before the step fails (`tolerated_failures:`).
+    public var tolerated: FailureTolerance
+
+    /// How diagrams show it: `for each payload.files (≤ 20 at once)`.
+    public var summary: String { "for each \(itemsSource) (≤ \(maxConcurrency) at once)" }
+
+    public init(items: Expression, itemsSource: String, maxConcurrency: Int = 10, tolerated: FailureTolerance = .count(0)) {
+        self.items = items
+        self.itemsSource = itemsSource
+        self.maxConcurrency = maxConcurrency
+        self.tolerated = tolerated
+    }
+
+    /// `tolerated_failures: 3` or `tolerated_failures: 10%`.
+    public enum FailureTolerance: Hashable, Sendable, Codable, CustomStringConvertible {
+        case count(Int)
+        /// A percentage of the items, 0…100 (rounded down to whole items).
+        case percent(Double)
+
+        /// The most items of `total` that may fail.
+        public func allowed(of total: Int) -> Int {
+            switch self {
+            case .count(let count): count
+            case .percent(let percent): Int((Double(total) * percent / 100).rounded(.down))
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .count(let count): "\(count)"
+            case .percent(let percent): "\(percent.formatted())%"
+            }
+        }
+    }
+}
+
+extension Double {
+    /// `10` for 10.0, `12.5` for 12.5.
+    fileprivate func formatted() -> String {
+        self == rounded() ? String(Int(self)) : String(self)
     }
 }
 

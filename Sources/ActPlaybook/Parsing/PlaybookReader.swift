@@ -16,7 +16,10 @@ struct PlaybookReader {
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
         "compensate",
     ]
-    static let taskKeys = ["agent", "actor", "service", "call", "playbook", "skills", "mode", "pause", "input", "form"]
+    static let taskKeys = [
+        "agent", "actor", "service", "call", "playbook", "skills", "mode", "pause", "input", "form", "for_each",
+        "max_concurrency", "tolerated_failures",
+    ]
     static let choiceKeys = ["expr", "cases", "default"]
     static let parallelKeys = ["parallel", "join"]
     static let waitKeys = ["wait", "wait_days", "wait_hours", "wait_minutes", "until_signal"]
@@ -309,7 +312,63 @@ struct PlaybookReader {
             map.record(id, "input", source.location(input.value))
         }
         if let form = fields["form"] { spec.form = readForm(form, step: id) }
+        spec.forEach = readForEach(fields, step: id)
         return spec
+    }
+
+    /// `for_each:` with `max_concurrency:` and `tolerated_failures:`; those two alone are refused.
+    mutating func readForEach(_ fields: [String: (key: Node, value: Node)], step: StepID) -> ForEach? {
+        guard let field = fields["for_each"] else {
+            for key in ["max_concurrency", "tolerated_failures"] {
+                guard let other = fields[key] else { continue }
+                source.error("key-not-allowed", "'\(key)' is for a step with 'for_each:', and '\(step)' has none",
+                    fix: "add `for_each: ${payload.items}` (the list to run the task over), or remove '\(key)'",
+                    at: other.key)
+            }
+            return nil
+        }
+        map.record(step, "for_each", source.location(field.value))
+        for key in ["mode", "pause", "form"] {
+            guard let other = fields[key] else { continue }
+            source.error("key-not-allowed", "'\(key)' does not belong on a step with 'for_each:' ('\(step)' runs one task per item)",
+                fix: "remove '\(key)'; to fan out or ask for approval per item, run a sub-playbook per item "
+                    + "(`playbook:` with `for_each:`)", at: other.key)
+        }
+        guard let text = readString(field, what: "a list expression like ${payload.attachments}") else { return nil }
+        let written = text.trimmingSpaces()
+        let inner = written.hasPrefix("${") && written.hasSuffix("}") ? String(written.dropFirst(2).dropLast()) : written
+        var forEach = ForEach(items: .literal(.null), itemsSource: inner)
+        do {
+            forEach.items = try ExpressionParser.parse(inner)
+        } catch {
+            source.error("bad-expression", "invalid expression in 'for_each' of step '\(step)': \(error.message) "
+                + "(column \(error.column) of `\(inner)`)",
+                fix: "name the list: `for_each: ${payload.attachments}` or `for_each: ${steps.collect.output.files}`",
+                at: field.value)
+            return nil
+        }
+        if let limit = fields["max_concurrency"] {
+            forEach.maxConcurrency = readInt(limit.value, key: "max_concurrency", range: 1...1_000) ?? forEach.maxConcurrency
+        }
+        if let tolerated = fields["tolerated_failures"] {
+            forEach.tolerated = readTolerance(tolerated.value) ?? forEach.tolerated
+        }
+        return forEach
+    }
+
+    /// `tolerated_failures: 3` or `10%`.
+    mutating func readTolerance(_ node: Node) -> ForEach.FailureTolerance? {
+        if case .scalar(let scalar) = node, !node.isQuoted || scalar.string.hasSuffix("%") {
+            let text = scalar.string.trimmingSpaces()
+            if text.hasSuffix("%"), let percent = Double(String(text.dropLast()).trimmingSpaces()), (0...100).contains(percent) {
+                return .percent(percent)
+            }
+            if let count = Int(text), count >= 0 { return .count(count) }
+        }
+        source.error("bad-value", "expected a count like 3 or a percentage like 10% for 'tolerated_failures', got "
+            + node.kindDescription, fix: "write `tolerated_failures: 0` (the default: any failed item fails the step), "
+            + "`tolerated_failures: 5` or `tolerated_failures: 10%`", at: node)
+        return nil
     }
 
     /// `form:`: a list of fields, each `{name, type?, label?, required?, options?}`.

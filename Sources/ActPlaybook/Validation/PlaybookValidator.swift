@@ -73,9 +73,35 @@ private struct PlaybookValidator {
         checkGraph()
         for step in playbook.steps {
             checkSubPlaybook(step)
-            if case .parallel(let parallel) = step.kind { parallel.branches.forEach { checkSubPlaybook($0) } }
+            checkForEach(step)
+            if case .parallel(let parallel) = step.kind {
+                parallel.branches.forEach { checkSubPlaybook($0); checkForEach($0) }
+            }
         }
         if !agents.isEmpty { checkAgents(agents) }
+    }
+
+    // MARK: Maps
+
+    /// A `for_each:` step runs one task per item: no fan-out, approval or form, a concurrency of 1…1000 and a
+    /// tolerance of 0 or more (0…100%). (The YAML reader reports these at their keys; this covers models built
+    /// in code.)
+    mutating func checkForEach(_ step: Step) {
+        guard case .task(let spec) = step.kind, let forEach = spec.forEach,
+            sourceMap.location(step.id, "for_each") == nil
+        else { return }
+        var problems: [String] = []
+        if spec.mode == .fanOut || spec.requiresApproval || spec.form != nil { problems.append("fan-out, pause or a form") }
+        if !(1...1_000).contains(forEach.maxConcurrency) { problems.append("max_concurrency \(forEach.maxConcurrency)") }
+        switch forEach.tolerated {
+        case .count(let count) where count < 0: problems.append("tolerated_failures \(count)")
+        case .percent(let percent) where !(0...100).contains(percent): problems.append("tolerated_failures \(percent)%")
+        case .count, .percent: break
+        }
+        guard !problems.isEmpty else { return }
+        diagnostics.append(.error("bad-value", "for_each step '\(step.id)' cannot have \(problems.joined(separator: ", "))",
+            fix: "one task per item, max_concurrency 1…1000, tolerated_failures a count ≥ 0 or 0…100%",
+            at: step.location))
     }
 
     // MARK: Sub-playbooks

@@ -153,6 +153,9 @@ extension ServiceConfiguration {
         .init(key: "engine.max_playbook_depth", environment: "HMS_MAX_PLAYBOOK_DEPTH",
             target: .int(\.engine.maxPlaybookDepth),
             summary: "How deep sub-playbooks (`playbook:` steps) may nest; a deeper child is not started and its step fails"),
+        .init(key: "engine.max_for_each_items", environment: "HMS_MAX_FOR_EACH_ITEMS",
+            target: .int(\.engine.maxForEachItems),
+            summary: "The longest list a `for_each:` step takes; a longer one fails the step"),
         .init(key: "engine.bulk_operator", environment: "HMS_BULK_OPERATOR", target: .bool(\.engine.bulkOperator),
             summary: "Whether this replica works on bulk operations (POST /v1/bulk-operations); any replica may, one at a time per operation"),
         .init(key: "engine.on_failure", environment: "HMS_ON_FAILURE", target: .string(\.engine.onFailure),
@@ -267,6 +270,7 @@ extension ServiceConfiguration {
         try require(engine.outboxBatchBytes >= 1 << 20, "engine.outbox_batch_bytes must be at least 1048576")
         try require((0...87_600).contains(engine.signalRetentionHours), "engine.signal_retention_hours must be 0…87600")
         try require((1...100).contains(engine.maxPlaybookDepth), "engine.max_playbook_depth must be 1…100")
+        try require((1...1_000_000).contains(engine.maxForEachItems), "engine.max_for_each_items must be 1…1000000")
         try require(FailurePolicy(rawValue: engine.onFailure) != nil,
             "engine.on_failure must be fail or incident, not '\(engine.onFailure)'")
         try require((0...36_500).contains(retention.keepFinishedDays),

@@ -177,6 +177,8 @@ public struct ServiceConfiguration: Sendable, Hashable {
         /// How deep `playbook:` steps may nest child runs: a child at a deeper level is not started and its
         /// step fails (a playbook that runs itself ends there).
         public var maxPlaybookDepth = 5
+        /// The longest list a `for_each:` step takes; a longer one fails the step with this limit in the reason.
+        public var maxForEachItems = 10_000
         /// What a step failure no `on_failure:` handles does in playbooks that do not say (`fail` or
         /// `incident`); see ``FailurePolicy``.
         public var onFailure = "fail"

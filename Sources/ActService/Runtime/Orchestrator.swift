@@ -77,7 +77,8 @@ public final class Orchestrator: Sendable {
                 engine: EngineConfiguration(agents: state.agents, slaWarningFraction: configuration.engine.slaWarningFraction,
                     calls: callScope, signalRetention: .hours(Int64(configuration.engine.signalRetentionHours)),
                     onFailure: FailurePolicy(rawValue: configuration.engine.onFailure) ?? .fail,
-                    maxPlaybookDepth: configuration.engine.maxPlaybookDepth),
+                    maxPlaybookDepth: configuration.engine.maxPlaybookDepth,
+                    maxForEachItems: configuration.engine.maxForEachItems),
                 messages: OutboundMessages(exchanges: configuration.amqp.exchanges,
                     taskContextBytes: configuration.engine.taskContextBytes))
         }
