@@ -16,6 +16,9 @@ public struct Playbook: Hashable, Sendable, Codable {
     public var onFailure: FailurePolicy?
     /// Top-level steps in written order. Without `next`/`on_*`, a step is followed by the one after it.
     public var steps: [Step]
+    /// `schedules:`: when runs start by themselves (`nil` or empty: never; optional, so stored models from
+    /// before it decode unchanged).
+    public var schedules: [Schedule]?
     /// Where the playbook was read from, when it was read from a file.
     public var location: SourceLocation?
 

@@ -1,4 +1,5 @@
 internal import Yams
+import Foundation
 
 /// Reads a composed YAML tree into a ``Playbook``, accepting every spelling of the chapters and
 /// reporting each problem at its node.
@@ -11,7 +12,8 @@ struct PlaybookReader {
 
     init(source: YAMLSource) { self.source = source }
 
-    static let topLevelKeys = ["id", "description", "trigger", "start", "key", "on_failure", "steps"]
+    static let topLevelKeys = ["id", "description", "trigger", "start", "key", "on_failure", "schedules", "steps"]
+    static let scheduleKeys = ["id", "cron", "every", "timezone", "catch_up", "catch_up_window", "overlap", "jitter", "payload"]
     static let commonStepKeys = [
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
         "compensate",
@@ -59,6 +61,7 @@ struct PlaybookReader {
         }
         if let key = fields["key"] { playbook.key = readExpression(key.value) }
         if let onFailure = fields["on_failure"] { playbook.onFailure = readFailurePolicy(onFailure) }
+        if let schedules = fields["schedules"] { playbook.schedules = readSchedules(schedules) }
         if let steps = fields["steps"] {
             map.steps = source.location(steps.key)
             if case .sequence(let items) = steps.value {
@@ -829,5 +832,108 @@ struct PlaybookReader {
                     at: location))
             return nil
         }
+    }
+
+    // MARK: Schedules
+
+    /// `schedules:`: a list of `{id?, cron | every, timezone?, catch_up?, catch_up_window?, overlap?, jitter?,
+    /// payload?}`.
+    mutating func readSchedules(_ field: (key: Node, value: Node)) -> [Schedule] {
+        guard case .sequence(let items) = field.value else {
+            source.error("wrong-type", "expected a list of schedules, got \(field.value.kindDescription)",
+                fix: "write `schedules: [{id: nightly, cron: \"0 2 * * *\", timezone: Europe/Berlin}]`", at: field.value)
+            return []
+        }
+        var schedules: [Schedule] = []
+        var seen: Set<String> = []
+        for (offset, item) in items.enumerated() {
+            guard let pairs = item.mappingPairs else {
+                source.error("wrong-type", "expected a schedule (a mapping with cron or every), got \(item.kindDescription)",
+                    fix: "write e.g. `- {id: nightly, cron: \"0 2 * * *\"}`", at: item)
+                continue
+            }
+            let fields = collect(pairs, allowed: Self.scheduleKeys, context: "in a schedule")
+            var id = "schedule-\(offset + 1)"
+            if let idField = fields["id"], let text = readString(idField, what: "a schedule id like nightly") {
+                guard Self.isValidStepID(text) else {
+                    source.error("bad-value", "'\(text)' is not a usable schedule id",
+                        fix: "use letters, digits, '_', '-' and '.', like nightly", at: idField.value)
+                    continue
+                }
+                id = text
+            }
+            guard seen.insert(id).inserted else {
+                source.error("duplicate-id", "the schedule id '\(id)' is used twice", fix: "give each schedule its own id",
+                    at: fields["id"]?.value ?? item)
+                continue
+            }
+            let spec: Schedule.Spec
+            switch (fields["cron"], fields["every"]) {
+            case (let cron?, nil):
+                guard let text = readString(cron, what: "a cron expression like \"0 2 * * *\"") else { continue }
+                do {
+                    spec = .cron(try CronExpression(parsing: text))
+                } catch {
+                    source.error("bad-cron", "'\(text)' is not a cron expression: \(error.message)", fix: error.fix,
+                        at: cron.value)
+                    continue
+                }
+            case (nil, let every?):
+                guard let span = readDuration(every.value, what: "every") else { continue }
+                guard span >= .seconds(1) else {
+                    source.error("bad-duration", "'every: \(span)' is shorter than a second",
+                        fix: "schedules fire at most once a second: write `every: 1s` or longer", at: every.value)
+                    continue
+                }
+                spec = .every(span)
+            case (.some, .some(let every)):
+                source.error("conflicting-keys", "schedule '\(id)' has both 'cron:' and 'every:'", fix: "keep one of them",
+                    at: every.key)
+                continue
+            case (nil, nil):
+                source.error("missing-key", "schedule '\(id)' says neither 'cron:' nor 'every:'",
+                    fix: "add `cron: \"0 2 * * *\"` (five fields, or @daily, @hourly…) or `every: 15m`", at: item)
+                continue
+            }
+            var schedule = Schedule(id: id, spec: spec, location: source.location(fields["id"]?.value ?? item))
+            if let zone = fields["timezone"], let text = readString(zone, what: "an IANA time zone like Europe/Berlin") {
+                if TimeZone(identifier: text) == nil {
+                    source.error("bad-value", "'\(text)' is not a time zone this system knows",
+                        fix: "use an IANA name like Europe/Berlin, America/New_York or UTC", at: zone.value)
+                } else {
+                    schedule.timeZone = text
+                }
+            }
+            if let catchUp = fields["catch_up"], let text = readString(catchUp, what: "none, one or all") {
+                if let value = Schedule.CatchUp(rawValue: text) {
+                    schedule.catchUp = value
+                } else {
+                    source.error("bad-value", "unknown catch_up '\(text)'",
+                        fix: "use none (skip missed fires), one (the latest) or all", at: catchUp.value)
+                }
+            }
+            if let window = fields["catch_up_window"], let span = readDuration(window.value, what: "catch_up_window") {
+                schedule.catchUpWindow = span
+            }
+            if let overlap = fields["overlap"], let text = readString(overlap, what: "skip, buffer_one, allow or cancel_previous") {
+                if let value = Schedule.Overlap(rawValue: text) {
+                    schedule.overlap = value
+                } else {
+                    source.error("bad-value", "unknown overlap '\(text)'",
+                        fix: "use skip, buffer_one, allow or cancel_previous", at: overlap.value)
+                }
+            }
+            if let jitter = fields["jitter"], let span = readDuration(jitter.value, what: "jitter") { schedule.jitter = span }
+            if let payload = fields["payload"] {
+                guard case .object = payload.value.jsonValue else {
+                    source.error("wrong-type", "expected the payload of schedule '\(id)' as a mapping, got "
+                        + payload.value.kindDescription, fix: "write e.g. `payload: {scope: open_permits}`", at: payload.value)
+                    continue
+                }
+                schedule.payload = payload.value.jsonValue
+            }
+            schedules.append(schedule)
+        }
+        return schedules
     }
 }

@@ -59,6 +59,12 @@ enum ServiceMetrics {
         Counter(label: "hms_act_timers_fired_total").increment(by: count)
     }
 
+    /// Schedule fires handled: runs started, fires skipped (missed or overlapping).
+    static func scheduleFires(started: Int, skipped: Int) {
+        if started > 0 { Counter(label: "hms_act_schedule_fires_total", dimensions: [("outcome", "started")]).increment(by: started) }
+        if skipped > 0 { Counter(label: "hms_act_schedule_fires_total", dimensions: [("outcome", "skipped")]).increment(by: skipped) }
+    }
+
     static func consumerUp(queue: String, _ up: Bool) {
         Gauge(label: "hms_act_consumer_up", dimensions: [("queue", queue)]).record(up ? 1 : 0)
     }

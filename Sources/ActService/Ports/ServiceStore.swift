@@ -1,4 +1,4 @@
-internal import ActPlaybook
+public import ActPlaybook
 public import ActStore
 
 /// What the services need from the database: batch transactions and the few reads and writes around
@@ -63,6 +63,16 @@ extension ServiceStore {
     public func ensureAuditPartitions(monthsAhead: Int) async throws -> Int { 0 }
 }
 
+/// Playbook schedules (``Scheduler``). The PostgreSQL store keeps them (migration 0015); the test doubles of
+/// the fault suites keep none: they say so instead of pretending.
+public protocol ScheduleStore: Sendable {
+    /// Brings the schedule rows in step with every playbook's current version (``Store/syncSchedules(_:now:)``).
+    func syncSchedules(_ schedules: [(playbook: PlaybookID, schedule: Schedule)], now: Int64) async throws
+        -> (inserted: Int, changed: Int, removed: Int)
+}
+
+extension Store: ScheduleStore {}
+
 /// The statements of one batch transaction. Reads lock what they return (runs `FOR UPDATE`, timers and
 /// outbox rows `SKIP LOCKED`), so replicas never apply two batches to one run at once, never fire one timer
 /// twice and never publish one outbox row from two relays at once.
@@ -98,6 +108,34 @@ public protocol ServiceTransaction: Sendable {
     /// Playbook versions registered after `versionID`, read on this transaction's own connection: a batch
     /// that meets a version it does not know never needs a second connection while it holds one.
     func playbookVersions(after versionID: Int64) async throws -> [PlaybookVersion]
+
+    /// Claims up to `limit` unpaused schedules due by the database's clock (`SKIP LOCKED`), earliest first.
+    func claimDueSchedules(limit: Int) async throws -> [ScheduleRow]
+
+    /// Writes schedule rows.
+    func writeSchedules(_ rows: [ScheduleRow]) async throws
+
+    /// The status of each run that exists among `ids`.
+    func runStatuses(_ ids: [String]) async throws -> [String: String]
+}
+
+extension ServiceTransaction {
+    // The fault suites' in-memory stores keep no schedules: nothing is ever due, and writing one is refused.
+    public func claimDueSchedules(limit: Int) async throws -> [ScheduleRow] { [] }
+
+    public func writeSchedules(_ rows: [ScheduleRow]) async throws {
+        guard rows.isEmpty else { throw SchedulesNotKept() }
+    }
+
+    public func runStatuses(_ ids: [String]) async throws -> [String: String] {
+        guard ids.isEmpty else { throw SchedulesNotKept() }
+        return [:]
+    }
+}
+
+/// A store that keeps no schedules was asked to.
+public struct SchedulesNotKept: Error, CustomStringConvertible {
+    public var description: String { "this store keeps no playbook schedules (only the PostgreSQL store does)" }
 }
 
 /// The gauges housekeeping reads from the database every second.

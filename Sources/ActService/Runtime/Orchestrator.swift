@@ -284,7 +284,7 @@ public final class Orchestrator: Sendable {
     /// keeps each run's inputs in order; a claimed timer left out is put back as it was.
     ///
     /// - Returns: The plan, and the positions in `inputs` it applied (claimed timers follow the inputs).
-    private func apply(_ inputs: [BatchInput], claimTimers: Int, in transaction: any ServiceTransaction,
+    func apply(_ inputs: [BatchInput], claimTimers: Int, in transaction: any ServiceTransaction,
         onClaim: ([TimerRow]) -> Void = { _ in }) async throws -> (plan: BatchPlanner.Plan, applied: [Int])
     {
         var inputs = inputs
@@ -343,7 +343,7 @@ public final class Orchestrator: Sendable {
     }
 
     /// After commit: wakes the relay, remembers the new states, counts runs.
-    private func record(_ plan: BatchPlanner.Plan) {
+    func record(_ plan: BatchPlanner.Plan) {
         stateCache.withLock { $0.record(plan.batch.runs, states: plan.states) }
         if !plan.batch.outbox.isEmpty { outboxSignal.signal() }
         if plan.batch.pullTasks.contains(where: { $0.assignee == PullTask.httpCaller }) { callSignal.signal() }

@@ -89,6 +89,7 @@ public struct ServiceRuntime: Sendable {
                 AsyncHTTPCallTransport(connectTimeout: .milliseconds(min(configuration.calls.timeoutMilliseconds, 5_000)))
             },
             Housekeeping(orchestrator: orchestrator, logger: logger),
+            Scheduler(orchestrator: orchestrator, logger: logger),
         ] + (configuration.engine.bulkOperator ? [BulkOperator(orchestrator: orchestrator, store: store, logger: logger)] : [])
         return ServiceRuntime(orchestrator: orchestrator, store: store, postgres: postgres, services: services)
     }

@@ -1,0 +1,190 @@
+public import ActEngine
+public import ActPlaybook
+import ActPostgres
+internal import Foundation
+
+/// Playbook schedules (`schedules:`): one row per schedule, with its ``ScheduleState`` (migration 0015).
+public struct ScheduleRow: Hashable, Sendable {
+    public var playbookID: String
+    public var scheduleID: String
+    public var definition: Schedule
+    public var state: ScheduleState
+    /// When the scheduler looks at it next (Unix milliseconds); `nil`: never.
+    public var dueAt: Int64?
+    public var paused: Bool
+    /// Who paused it (with the reason), while paused.
+    public var pausedBy: String?
+    public var updatedAt: Int64
+
+    public init(playbookID: String, scheduleID: String, definition: Schedule, state: ScheduleState, dueAt: Int64?,
+        paused: Bool = false, pausedBy: String? = nil, updatedAt: Int64 = 0)
+    {
+        self.playbookID = playbookID
+        self.scheduleID = scheduleID
+        self.definition = definition
+        self.state = state
+        self.dueAt = dueAt
+        self.paused = paused
+        self.pausedBy = pausedBy
+        self.updatedAt = updatedAt
+    }
+
+    static let columns = "playbook_id, schedule_id, definition::text, state::text, "
+        + "(extract(epoch FROM due_at) * 1000)::bigint, paused, paused_by, (extract(epoch FROM updated_at) * 1000)::bigint"
+
+    static func decode(_ row: PostgresRow) throws -> ScheduleRow {
+        let decoder = JSONDecoder()
+        return ScheduleRow(playbookID: try row.decode(column: 0), scheduleID: try row.decode(column: 1),
+            definition: try decoder.decode(Schedule.self, from: Data((try row.decode(String.self, column: 2)).utf8)),
+            state: try decoder.decode(ScheduleState.self, from: Data((try row.decode(String.self, column: 3)).utf8)),
+            dueAt: try row.decode(column: 4), paused: try row.decode(column: 5), pausedBy: try row.decode(column: 6),
+            updatedAt: try row.decode(column: 7))
+    }
+
+    static func json(_ value: some Encodable) throws -> PostgresBind {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return PostgresBind(PostgresJSON(bytes: Array(try encoder.encode(value))))
+    }
+}
+
+extension StoreSQL {
+    static let claimDueSchedules = """
+        SELECT \(ScheduleRow.columns) FROM schedules
+        WHERE NOT paused AND due_at <= now()
+        ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED
+        """
+    static let lockSchedules = "SELECT \(ScheduleRow.columns) FROM schedules ORDER BY playbook_id, schedule_id FOR UPDATE"
+    static let lockSchedule = """
+        SELECT \(ScheduleRow.columns) FROM schedules WHERE playbook_id = $1 AND schedule_id = $2 FOR UPDATE
+        """
+    static let listSchedules = "SELECT \(ScheduleRow.columns) FROM schedules ORDER BY playbook_id, schedule_id"
+    static let upsertSchedule = """
+        INSERT INTO schedules (playbook_id, schedule_id, definition, state, due_at, paused, paused_by, updated_at)
+        VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0), $6, $7, now())
+        ON CONFLICT (playbook_id, schedule_id) DO UPDATE SET definition = excluded.definition, state = excluded.state,
+            due_at = excluded.due_at, paused = excluded.paused, paused_by = excluded.paused_by, updated_at = now()
+        """
+    /// A schedule first seen: a replica syncing at the same moment may have inserted it already, and its row
+    /// (perhaps fired since) wins.
+    static let insertScheduleIfAbsent = """
+        INSERT INTO schedules (playbook_id, schedule_id, definition, state, due_at)
+        VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0))
+        ON CONFLICT (playbook_id, schedule_id) DO NOTHING
+        """
+    static let deleteSchedule = "DELETE FROM schedules WHERE playbook_id = $1 AND schedule_id = $2"
+    static let runStatuses = """
+        SELECT run_id, status FROM runs WHERE run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+        """
+}
+
+extension StoreTransaction {
+    /// Claims up to `limit` schedules due by the database's clock, not paused, earliest first; other replicas
+    /// skip them until this transaction ends.
+    public func claimDueSchedules(limit: Int) async throws -> [ScheduleRow] {
+        try await connection.query(StoreSQL.claimDueSchedules, [PostgresBind(limit)]).map(ScheduleRow.decode)
+    }
+
+    /// Writes schedule rows (state, due time, pause), inserting those that are new.
+    public func writeSchedules(_ rows: [ScheduleRow]) async throws {
+        for row in rows {
+            _ = try await connection.execute(StoreSQL.upsertSchedule, [
+                PostgresBind(row.playbookID), PostgresBind(row.scheduleID), try ScheduleRow.json(row.definition),
+                try ScheduleRow.json(row.state), PostgresBind(row.dueAt), PostgresBind(row.paused),
+                PostgresBind(row.pausedBy),
+            ])
+        }
+    }
+
+    /// The status of each run that exists among `ids`.
+    public func runStatuses(_ ids: [String]) async throws -> [String: String] {
+        guard !ids.isEmpty else { return [:] }
+        var statuses: [String: String] = [:]
+        for row in try await connection.query(StoreSQL.runStatuses, [Self.jsonArray(ids)]) {
+            statuses[try row.decode(String.self, column: 0)] = try row.decode(String.self, column: 1)
+        }
+        return statuses
+    }
+}
+
+extension Store {
+    /// Every schedule row, by playbook and schedule id.
+    public func schedules() async throws -> [ScheduleRow] {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.listSchedules, []).map(ScheduleRow.decode)
+        }
+    }
+
+    /// Brings the rows in step with `schedules` (every schedule of each playbook's current version): new ones
+    /// start from `now`, changed ones start over from `now` (keeping their counts and pause), and rows of
+    /// schedules no longer written are removed.
+    ///
+    /// - Returns: How many rows were inserted, changed and removed.
+    @discardableResult
+    public func syncSchedules(_ schedules: [(playbook: PlaybookID, schedule: Schedule)], now: Int64) async throws
+        -> (inserted: Int, changed: Int, removed: Int)
+    {
+        try await withTransaction { transaction in
+            let existing = try await transaction.connection.query(StoreSQL.lockSchedules, []).map(ScheduleRow.decode)
+            var byKey: [String: ScheduleRow] = [:]
+            for row in existing { byKey[row.playbookID + "\u{0}" + row.scheduleID] = row }
+            var writes: [ScheduleRow] = []
+            var inserted = 0
+            var changed = 0
+            var wanted = Set<String>()
+            for (playbook, schedule) in schedules {
+                let key = playbook.rawValue + "\u{0}" + schedule.id
+                wanted.insert(key)
+                if var row = byKey[key] {
+                    guard row.definition != schedule else { continue }
+                    var state = ScheduleClock.initial(schedule, now: now)
+                    (state.started, state.skipped, state.lastRun, state.lastFire) =
+                        (row.state.started, row.state.skipped, row.state.lastRun, row.state.lastFire)
+                    row.definition = schedule
+                    row.state = state
+                    row.dueAt = ScheduleClock.dueAt(schedule, playbook: playbook, state: state, now: now)
+                    writes.append(row)
+                    changed += 1
+                } else {
+                    let state = ScheduleClock.initial(schedule, now: now)
+                    inserted += try await transaction.connection.execute(StoreSQL.insertScheduleIfAbsent, [
+                        PostgresBind(playbook.rawValue), PostgresBind(schedule.id), try ScheduleRow.json(schedule),
+                        try ScheduleRow.json(state),
+                        PostgresBind(ScheduleClock.dueAt(schedule, playbook: playbook, state: state, now: now)),
+                    ])
+                }
+            }
+            try await transaction.writeSchedules(writes)
+            var removed = 0
+            for row in existing where !wanted.contains(row.playbookID + "\u{0}" + row.scheduleID) {
+                _ = try await transaction.connection.execute(StoreSQL.deleteSchedule,
+                    [PostgresBind(row.playbookID), PostgresBind(row.scheduleID)])
+                removed += 1
+            }
+            return (inserted, changed, removed)
+        }
+    }
+
+    /// Pauses or resumes a schedule. A resumed schedule goes on from `now`: fires missed while paused are not
+    /// made up.
+    ///
+    /// - Returns: The row afterwards; `nil` when there is no such schedule.
+    public func setSchedulePaused(playbook: String, schedule: String, paused: Bool, by actor: String, now: Int64)
+        async throws -> ScheduleRow?
+    {
+        try await withTransaction { transaction in
+            guard var row = try await transaction.connection.query(StoreSQL.lockSchedule,
+                [PostgresBind(playbook), PostgresBind(schedule)]).first.map(ScheduleRow.decode)
+            else { return nil }
+            guard row.paused != paused else { return row }
+            row.paused = paused
+            row.pausedBy = paused ? actor : nil
+            if !paused {
+                row.state = ScheduleClock.resumed(row.definition, state: row.state, now: now)
+                row.dueAt = ScheduleClock.dueAt(row.definition, playbook: PlaybookID(playbook), state: row.state, now: now)
+            }
+            try await transaction.writeSchedules([row])
+            return row
+        }
+    }
+}
