@@ -181,8 +181,10 @@ enum MermaidFlowchart {
         for (offset, step) in steps.enumerated() where index[step.id] == nil { index[step.id] = "s\(offset)" }
         func node(_ id: StepID?) -> String? { id.flatMap { index[$0] } }
 
-        let startLabel = playbook.triggers.isEmpty ? "start" : playbook.triggers.joined(separator: "<br/>")
-        lines.append("    start((\"\(escape(startLabel))\"))")
+        let starts = playbook.triggers + (playbook.schedules ?? []).map { schedule in
+            "⏰ \(schedule.spec)" + (schedule.timeZone == "UTC" ? "" : " \(schedule.timeZone)")
+        }
+        lines.append("    start((\"\(label(starts.isEmpty ? ["start"] : starts))\"))")
         if let first = steps.first, let target = node(first.id) { lines.append("    start --> \(target)") }
         var needsEnd = false
 

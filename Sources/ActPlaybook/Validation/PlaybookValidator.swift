@@ -52,7 +52,7 @@ private struct PlaybookValidator {
             diagnostics.append(.error("missing-id", "the playbook has no id",
                 fix: "add `id: MyPlaybook.v1` at the top", at: playbook.location))
         }
-        if playbook.triggers.isEmpty {
+        if playbook.triggers.isEmpty, (playbook.schedules ?? []).isEmpty {
             diagnostics.append(.warning(
                 "no-trigger", "the playbook has no trigger: no event starts it, so it runs only when started explicitly",
                 fix: "add `trigger: <event type>` (or `start:`) to start it from an event", at: playbook.location))

@@ -1,0 +1,66 @@
+import ActPlaybook
+import Testing
+
+/// `schedules:` as written: every key, the defaults, and each mistake with its code and fix.
+@Suite struct ScheduleReadingTests {
+    @Test func readsEveryKeyAndTheDefaults() throws {
+        let yaml = """
+            id: Sweep.v1
+            schedules:
+              - id: weekly
+                cron: "0 3 * * SUN"
+                timezone: Europe/Berlin
+                catch_up: all
+                catch_up_window: 3d
+                overlap: buffer_one
+                jitter: 5m
+                payload: {scope: open}
+              - every: 30s
+            steps:
+              - id: a
+                agent: ai.a
+            """
+        let loaded = try PlaybookLoader.load(yaml: yaml, file: "sweep.yaml")
+        // A playbook with a schedule but no trigger does start by itself: no `no-trigger` warning.
+        #expect(!loaded.warnings.contains { $0.code == "no-trigger" })
+        let schedules = try #require(loaded.playbook.schedules)
+        #expect(schedules.count == 2)
+        let weekly = schedules[0]
+        let cron = try CronExpression(parsing: "0 3 * * SUN")
+        #expect(weekly.id == "weekly" && weekly.spec == .cron(cron))
+        #expect(weekly.timeZone == "Europe/Berlin" && weekly.catchUp == .all && weekly.catchUpWindow == .hours(72))
+        #expect(weekly.overlap == .bufferOne && weekly.jitter == .minutes(5) && weekly.payload == ["scope": "open"])
+        let pulse = schedules[1]
+        #expect(pulse.id == "schedule-2" && pulse.spec == .every(.seconds(30)) && pulse.timeZone == "UTC")
+        #expect(pulse.catchUp == .one && pulse.overlap == .skip && pulse.catchUpWindow == .hours(24) && pulse.payload == [:])
+    }
+
+    @Test(arguments: [
+        ("cron: \"0 25 * * *\"", "bad-cron", "is not a cron expression"),
+        ("cron: \"0 2 * * *\"\n    every: 1h", "conflicting-keys", "has both 'cron:' and 'every:'"),
+        ("timezone: UTC", "missing-key", "says neither 'cron:' nor 'every:'"),
+        ("every: 500ms", "bad-duration", "is shorter than a second"),
+        ("every: 1m\n    timezone: Mars/Olympus", "bad-value", "is not a time zone this system knows"),
+        ("every: 1m\n    catch_up: sometimes", "bad-value", "unknown catch_up 'sometimes'"),
+        ("every: 1m\n    overlap: queue", "bad-value", "unknown overlap 'queue'"),
+        ("every: 1m\n    payload: [1]", "wrong-type", "expected the payload of schedule 'x' as a mapping"),
+        ("every: 1m\n    cadence: 2", "unknown-key", "cadence"),
+    ])
+    func refusesMistakesWithTheirFix(schedule: String, code: String, message: String) throws {
+        let yaml = "id: P.v1\nschedules:\n  - id: x\n    \(schedule)\nsteps:\n  - id: a\n    agent: ai.a\n"
+        var diagnostics: [Diagnostic] = []
+        do {
+            diagnostics = try PlaybookLoader.load(yaml: yaml, file: "p.yaml").warnings
+        } catch {
+            diagnostics = error.diagnostics
+        }
+        let found = diagnostics.first { $0.code == code }
+        #expect(found?.message.contains(message) == true, "\(diagnostics.map(\.description))")
+        #expect(found?.isError == true)
+    }
+
+    @Test func twoSchedulesWithOneIDAreRefused() {
+        let yaml = "id: P.v1\nschedules:\n  - {id: x, every: 1m}\n  - {id: x, every: 2m}\nsteps:\n  - id: a\n    agent: ai.a\n"
+        #expect(throws: PlaybookLoadError.self) { try PlaybookLoader.load(yaml: yaml) }
+    }
+}
