@@ -91,6 +91,8 @@ public struct AuditRecord: Hashable, Sendable, Codable {
         case incidentAnswered = "incident_answered"
         /// An operator ran the run again from a step.
         case rewound
+        /// A queued run got its concurrency slot and started.
+        case released
     }
 
     public var kind: Kind

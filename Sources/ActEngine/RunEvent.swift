@@ -37,6 +37,8 @@ public enum RunEvent: Hashable, Sendable, Codable {
     /// longer in the context); the outputs of the steps before it are kept. Refused (ignored) when a step it
     /// would keep was compensated (``RunStateMachine/rewindProblem(state:playbook:to:)``).
     case rewind(to: StepID, actor: String, reason: String?)
+    /// A queued run (``RunStatus/queued``) got its concurrency slot: it starts its first step now.
+    case released
 }
 
 /// What an operator does about an incident.

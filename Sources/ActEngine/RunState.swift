@@ -43,6 +43,8 @@ public struct RunState: Hashable, Sendable, Codable {
     /// The step of another run this run performs, when it was started by a `playbook:` step (`nil`: a run of
     /// its own; states written before sub-playbooks have no such field).
     public var parent: ParentLink?
+    /// The concurrency key slot this run holds or waits for (`concurrency:` on its playbook); `nil` without.
+    public var concurrency: ConcurrencyClaim?
 
     public init(runID: RunID, playbookID: PlaybookID, payload: JSONValue, startedAt: Instant) {
         self.runID = runID
@@ -91,6 +93,23 @@ public struct RunState: Hashable, Sendable, Codable {
         }
     }
 
+    /// A run's place under its playbook's `concurrency:`: which key, and what happens at the limit.
+    public struct ConcurrencyClaim: Hashable, Sendable, Codable {
+        /// The playbook id: keys of different playbooks never share slots.
+        public var scope: String
+        /// The key's value on the run's payload, as text (`12 Elm St`).
+        public var key: String
+        public var limit: Int
+        public var onLimit: Concurrency.OnLimit
+
+        public init(scope: String, key: String, limit: Int, onLimit: Concurrency.OnLimit) {
+            self.scope = scope
+            self.key = key
+            self.limit = limit
+            self.onLimit = onLimit
+        }
+    }
+
     /// How deep the run is nested: 0 for a run of its own.
     public var depth: Int { parent?.depth ?? 0 }
 
@@ -102,6 +121,9 @@ public struct RunState: Hashable, Sendable, Codable {
 
 /// Where a run is in its life.
 public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
+    /// Waiting for a slot of its playbook's concurrency key (`concurrency:`): no step has started; it starts
+    /// with ``RunEvent/released`` and may be cancelled meanwhile.
+    case queued
     case running
     /// Results still apply, but new dispatches are held until resumed.
     case paused
@@ -118,7 +140,7 @@ public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
     public var isFinished: Bool {
         switch self {
         case .completed, .failed, .cancelled: true
-        case .running, .paused, .compensating, .incident: false
+        case .queued, .running, .paused, .compensating, .incident: false
         }
     }
 }

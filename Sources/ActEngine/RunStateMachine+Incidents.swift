@@ -140,7 +140,7 @@ extension RunStateMachine {
             return "playbook \(playbook.id) has no step \(step)"
         }
         switch state.status {
-        case .running, .paused, .compensating:
+        case .queued, .running, .paused, .compensating:
             return "run \(state.runID) is \(state.status.rawValue); only a run that finished or waits on a step's incident can be rewound (cancel it first)"
         case .incident where state.incident?.kind == .compensationFailed:
             return "run \(state.runID) waits on a failed compensation; answer that incident first"

@@ -80,12 +80,19 @@ public struct RunStateMachine: Sendable {
         payload: JSONValue,
         now: Instant,
         configuration: EngineConfiguration = EngineConfiguration(),
-        parent: RunState.ParentLink? = nil
+        parent: RunState.ParentLink? = nil,
+        queuedFor concurrency: RunState.ConcurrencyClaim? = nil
     ) -> (machine: RunStateMachine, commands: [RunCommand]) {
         var state = RunState(runID: runID, playbookID: playbook.id, payload: payload, startedAt: now)
         state.parent = parent
+        state.concurrency = concurrency
         var machine = RunStateMachine(state: state, playbook: playbook, configuration: configuration)
         machine.now = now
+        if concurrency != nil {
+            // It waits for its slot (RunEvent.released) before its first step.
+            machine.state.status = .queued
+            return (machine, [])
+        }
         machine.proceed(to: playbook.steps.first.map { .step($0.id) } ?? .end)
         machine.deliverKeptSignals()
         let commands = machine.output
@@ -117,6 +124,8 @@ public struct RunStateMachine: Sendable {
         case .running, .paused:
             handleWhileActive(event)
             deliverKeptSignals()
+        case .queued:
+            handleWhileQueued(event)
         }
         output.append(contentsOf: taskStatusUpdates())
         let commands = output
@@ -151,7 +160,24 @@ public struct RunStateMachine: Sendable {
             for dispatch in held { send(dispatch) }
         case .cancel(let reason):
             cancel(reason: reason)
-        case .incidentAction, .rewind:
+        case .incidentAction, .rewind, .released:
+            return
+        }
+    }
+
+    /// A queued run starts when released, ends when cancelled, and keeps signals for the waits it will reach.
+    private mutating func handleWhileQueued(_ event: RunEvent) {
+        switch event {
+        case .released:
+            state.status = .running
+            audit(.released, detail: state.concurrency.map { "concurrency key \($0.key)" })
+            proceed(to: playbook.steps.first.map { .step($0.id) } ?? .end)
+            deliverKeptSignals()
+        case .cancel(let reason):
+            cancel(reason: reason)
+        case .signal(let name, let payload):
+            keep(name, payload: payload)
+        case .taskCompleted, .taskFailed, .timerFired, .approval, .pause, .resume, .incidentAction, .rewind:
             return
         }
     }
@@ -169,7 +195,7 @@ public struct RunStateMachine: Sendable {
             compensationAnswered(id, attempt: attempt, failure: nil)
         case .taskFailed(let id, let attempt, let reason, _):
             compensationAnswered(id, attempt: attempt, failure: reason)
-        case .timerFired, .signal, .approval, .pause, .resume, .cancel, .incidentAction, .rewind:
+        case .timerFired, .signal, .approval, .pause, .resume, .cancel, .incidentAction, .rewind, .released:
             return
         }
     }
@@ -193,7 +219,7 @@ public struct RunStateMachine: Sendable {
         case (.signal(let name, let payload), .stepFailed):
             keep(name, payload: payload)
         case (.taskCompleted, _), (.taskFailed, _), (.timerFired, _), (.signal, _), (.approval, _), (.pause, _),
-            (.resume, _), (.cancel, _), (.rewind, _):
+            (.resume, _), (.cancel, _), (.rewind, _), (.released, _):
             return
         }
     }
@@ -313,7 +339,7 @@ public struct RunStateMachine: Sendable {
 
     /// Keeps a signal nobody listens for yet, for a wait that starts within the retention.
     mutating func keep(_ name: String, payload: JSONValue) {
-        guard configuration.signalRetention > .zero, [.running, .paused, .incident].contains(state.status) else { return }
+        guard configuration.signalRetention > .zero, [.queued, .running, .paused, .incident].contains(state.status) else { return }
         var pending = unexpiredSignals()
         pending.append(RunState.PendingSignal(name: name, payload: payload, at: now))
         if pending.count > EngineConfiguration.maxPendingSignals {
@@ -810,7 +836,7 @@ public struct RunStateMachine: Sendable {
         switch status {
         case .completed: kind = .runCompleted
         case .cancelled: kind = .runCancelled
-        case .failed, .running, .paused, .compensating, .incident: kind = .runFailed
+        case .failed, .queued, .running, .paused, .compensating, .incident: kind = .runFailed
         }
         emit(kind, step: state.failure?.step, duration: now - state.startedAt, detail: state.failure?.reason)
         output.append(.runFinished(status))

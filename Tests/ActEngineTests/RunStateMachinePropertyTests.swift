@@ -241,7 +241,7 @@ extension Playbook {
                 #expect(compensations.map(\.visit) == compensable.reversed().compactMap(\.visit))
             case .completed:
                 #expect(compensations.isEmpty)
-            case .running, .paused, .compensating, .incident:
+            case .queued, .running, .paused, .compensating, .incident:
                 break
             }
 

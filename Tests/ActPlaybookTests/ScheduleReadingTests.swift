@@ -64,3 +64,31 @@ import Testing
         #expect(throws: PlaybookLoadError.self) { try PlaybookLoader.load(yaml: yaml) }
     }
 }
+
+/// `concurrency:` as written.
+@Suite struct ConcurrencyReadingTests {
+    @Test func readsTheKeyTheLimitAndThePolicy() throws {
+        let yaml = "id: P.v1\ntrigger: p\nconcurrency: {key: \"${payload.address}\", limit: 2, on_limit: cancel_in_progress}\nsteps:\n  - id: a\n    agent: ai.a\n"
+        let concurrency = try #require(try PlaybookLoader.load(yaml: yaml).playbook.concurrency)
+        #expect(concurrency.keySource == "payload.address" && concurrency.limit == 2 && concurrency.onLimit == .cancelInProgress)
+        let defaults = try #require(try PlaybookLoader.load(yaml: "id: P.v1\ntrigger: p\nconcurrency: {key: payload.address}\nsteps:\n  - id: a\n    agent: ai.a\n").playbook.concurrency)
+        #expect(defaults.limit == 1 && defaults.onLimit == .queue)
+    }
+
+    @Test(arguments: [
+        ("{limit: 1}", "missing-key", "'concurrency' has no 'key:'"),
+        ("{key: \"${payload.}\"}", "bad-expression", "invalid expression in 'concurrency.key'"),
+        ("{key: payload.a, on_limit: drop}", "bad-value", "unknown on_limit 'drop'"),
+        ("{key: payload.a, limit: 0}", "wrong-type", "from 1 to 10000 for 'concurrency.limit'"),
+    ])
+    func refusesMistakes(value: String, code: String, message: String) throws {
+        let yaml = "id: P.v1\ntrigger: p\nconcurrency: \(value)\nsteps:\n  - id: a\n    agent: ai.a\n"
+        var diagnostics: [Diagnostic] = []
+        do {
+            diagnostics = try PlaybookLoader.load(yaml: yaml).warnings
+        } catch {
+            diagnostics = error.diagnostics
+        }
+        #expect(diagnostics.first { $0.code == code }?.message.contains(message) == true, "\(diagnostics.map(\.description))")
+    }
+}

@@ -89,7 +89,7 @@ struct SimulateCommand: AsyncParsableCommand {
         switch status {
         case .completed: return
         case .failed: throw ExitCode(1)
-        case .cancelled, .running, .paused, .compensating, .incident: throw ExitCode(2)
+        case .cancelled, .queued, .running, .paused, .compensating, .incident: throw ExitCode(2)
         }
     }
 

@@ -251,6 +251,8 @@ enum WatchTimeline {
             return [Line(key: "\(id)|end", text: "🛑 CANCELLED\(took)\(reason)\(audit)", printOnce: true)]
         case "paused":
             return [Line(key: "\(id)|paused", text: "⏸ PAUSED – resume with: hms-act resume \(id)", printOnce: true)]
+        case "queued":
+            return [Line(key: "\(id)|queued", text: "⏳ QUEUED – waits for a slot of its concurrency key", printOnce: true)]
         case "compensating":
             let reason = run.failureReason.map { " – \($0)" } ?? ""
             return [Line(key: "\(id)|compensating", text: "↩ COMPENSATING\(reason)", printOnce: true)]

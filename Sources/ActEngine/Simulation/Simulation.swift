@@ -238,7 +238,7 @@ private struct Recorder {
         case .signalDropped: kind = .ignored
         case .approved, .refused: kind = .approval
         case .paused: kind = .paused
-        case .resumed: kind = .resumed
+        case .resumed, .released: kind = .resumed
         case .cancelled: kind = .cancelRequested
         case .incident: return  // the run.incident event tells it
         case .incidentAnswered, .rewound: kind = .operatorAction
@@ -260,7 +260,7 @@ private struct Recorder {
             entries.append(
                 TimelineEntry(offset: time - start, step: step, actor: actor, kind: .ignored, detail: "approval: step not awaiting one")
             )
-        case .taskCompleted, .taskFailed, .timerFired, .pause, .resume, .cancel, .incidentAction, .rewind:
+        case .taskCompleted, .taskFailed, .timerFired, .pause, .resume, .cancel, .incidentAction, .rewind, .released:
             break
         }
     }

@@ -76,7 +76,7 @@ public struct TimelineRenderer: Sendable {
             case .completed: return "🏁 COMPLETED\(took)"
             case .failed: return "💥 FAILED\(took)" + suffix
             case .cancelled: return "🛑 CANCELLED\(took)" + suffix
-            case .running, .paused, .compensating, .incident:
+            case .queued, .running, .paused, .compensating, .incident:
                 return "⏳ \((entry.status ?? .running).rawValue.uppercased())"
             }
         }

@@ -19,6 +19,9 @@ public struct Playbook: Hashable, Sendable, Codable {
     /// `schedules:`: when runs start by themselves (`nil` or empty: never; optional, so stored models from
     /// before it decode unchanged).
     public var schedules: [Schedule]?
+    /// `concurrency:`: at most `limit` runs at once per value of a key (`nil`: no limit; optional, so stored
+    /// models from before it decode unchanged).
+    public var concurrency: Concurrency?
     /// Where the playbook was read from, when it was read from a file.
     public var location: SourceLocation?
 
@@ -44,6 +47,33 @@ public struct Playbook: Hashable, Sendable, Codable {
     /// The index of the top-level step with this id.
     public func index(of id: StepID) -> Int? {
         steps.firstIndex { $0.id == id }
+    }
+}
+
+/// `concurrency: {key: ${payload.address}, limit: 1, on_limit: queue}`: at most `limit` runs of the playbook
+/// at once for each value of `key`.
+public struct Concurrency: Hashable, Sendable, Codable {
+    /// What a run that finds its key's slots taken does.
+    public enum OnLimit: String, Hashable, Sendable, Codable, CaseIterable {
+        /// It waits (status `queued`) and starts when a slot frees, in the order the runs came.
+        case queue
+        /// It is cancelled at once.
+        case cancelNewest = "cancel_newest"
+        /// The runs holding the key's slots are cancelled; it starts once they have ended.
+        case cancelInProgress = "cancel_in_progress"
+    }
+
+    /// Evaluated on the trigger's payload when the run starts; a missing or non-scalar value means no limit.
+    public var key: Expression
+    public var keySource: String
+    public var limit: Int
+    public var onLimit: OnLimit
+
+    public init(key: Expression, keySource: String, limit: Int = 1, onLimit: OnLimit = .queue) {
+        self.key = key
+        self.keySource = keySource
+        self.limit = limit
+        self.onLimit = onLimit
     }
 }
 

@@ -12,7 +12,10 @@ struct PlaybookReader {
 
     init(source: YAMLSource) { self.source = source }
 
-    static let topLevelKeys = ["id", "description", "trigger", "start", "key", "on_failure", "schedules", "steps"]
+    static let topLevelKeys = [
+        "id", "description", "trigger", "start", "key", "on_failure", "schedules", "concurrency", "steps",
+    ]
+    static let concurrencyKeys = ["key", "limit", "on_limit"]
     static let scheduleKeys = ["id", "cron", "every", "timezone", "catch_up", "catch_up_window", "overlap", "jitter", "payload"]
     static let commonStepKeys = [
         "id", "type", "description", "when", "next", "on_complete", "on_failure", "on_timeout", "sla", "retry",
@@ -62,6 +65,7 @@ struct PlaybookReader {
         if let key = fields["key"] { playbook.key = readExpression(key.value) }
         if let onFailure = fields["on_failure"] { playbook.onFailure = readFailurePolicy(onFailure) }
         if let schedules = fields["schedules"] { playbook.schedules = readSchedules(schedules) }
+        if let concurrency = fields["concurrency"] { playbook.concurrency = readConcurrency(concurrency) }
         if let steps = fields["steps"] {
             map.steps = source.location(steps.key)
             if case .sequence(let items) = steps.value {
@@ -935,5 +939,48 @@ struct PlaybookReader {
             schedules.append(schedule)
         }
         return schedules
+    }
+
+    // MARK: Concurrency
+
+    /// `concurrency: {key, limit?, on_limit?}` at the top level.
+    mutating func readConcurrency(_ field: (key: Node, value: Node)) -> Concurrency? {
+        guard let pairs = field.value.mappingPairs else {
+            source.error("wrong-type", "expected concurrency as a mapping, got \(field.value.kindDescription)",
+                fix: "write `concurrency: {key: ${payload.address}, limit: 1, on_limit: queue}`", at: field.value)
+            return nil
+        }
+        let fields = collect(pairs, allowed: Self.concurrencyKeys, context: "in 'concurrency'")
+        guard let keyField = fields["key"], let text = readString(keyField, what: "an expression like ${payload.address}")
+        else {
+            if fields["key"] == nil {
+                source.error("missing-key", "'concurrency' has no 'key:' (what runs are limited per)",
+                    fix: "add `key: ${payload.address}`: at most `limit` runs at once per address", at: field.key)
+            }
+            return nil
+        }
+        let written = text.trimmingSpaces()
+        let inner = written.hasPrefix("${") && written.hasSuffix("}") ? String(written.dropFirst(2).dropLast()) : written
+        var concurrency = Concurrency(key: .literal(.null), keySource: inner)
+        do {
+            concurrency.key = try ExpressionParser.parse(inner)
+        } catch {
+            source.error("bad-expression", "invalid expression in 'concurrency.key': \(error.message) (column "
+                + "\(error.column) of `\(inner)`)", fix: "name a value of the payload: `key: ${payload.address}`",
+                at: keyField.value)
+            return nil
+        }
+        if let limit = fields["limit"] {
+            concurrency.limit = readInt(limit.value, key: "concurrency.limit", range: 1...10_000) ?? concurrency.limit
+        }
+        if let onLimit = fields["on_limit"], let text = readString(onLimit, what: "queue, cancel_newest or cancel_in_progress") {
+            if let value = Concurrency.OnLimit(rawValue: text) {
+                concurrency.onLimit = value
+            } else {
+                source.error("bad-value", "unknown on_limit '\(text)'",
+                    fix: "use queue (wait for a slot), cancel_newest or cancel_in_progress", at: onLimit.value)
+            }
+        }
+        return concurrency
     }
 }

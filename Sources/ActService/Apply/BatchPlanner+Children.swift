@@ -143,7 +143,7 @@ extension BatchPlanner.Planning {
             event = .taskFailed(timer.task, attempt: timer.attempt, reason: reason, retryable: retryable)
             data["reason"] = .string(reason)
             kind = "child.not_started"
-        case .running?, .paused?, .compensating?, .incident?:
+        case .queued?, .running?, .paused?, .compensating?, .incident?:
             return .ignored(reason: "child run \(timer.child) has not ended")
         }
         return deliver(event, to: parentID,

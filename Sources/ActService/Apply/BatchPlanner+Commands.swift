@@ -106,6 +106,9 @@ extension BatchPlanner.Planning {
     private mutating func finish(_ run: inout WorkingRun, status: RunStatus) -> JSONValue {
         run.row.finishedAt = now.millisecondsSinceEpoch
         plan.finished[RunID(run.row.runID)] = status
+        if let claim = run.machine.state.concurrency {
+            plan.concurrency.append(.leave(scope: claim.scope, key: claim.key, run: run.row.runID, limit: claim.limit))
+        }
         if let parent = run.machine.state.parent {
             answerParent(ChildTimer(task: parent.task, attempt: parent.attempt, child: RunID(run.row.runID)),
                 parent: parent.run)

@@ -67,6 +67,8 @@ extension BatchPlanner {
                 return childFinished(row)
             case .timer(let row) where row.kind == Self.parentChanged:
                 return parentChanged(row)
+            case .timer(let row) where row.kind == Self.concurrencyReleased || row.kind == Self.concurrencyCancelled:
+                return concurrencyTimer(row)
             case .timer(let row):
                 return deliver(.timerFired(TimerID(row.timerID)), to: RunID(row.runID),
                     note: AuditNote(kind: "timer." + row.kind, actor: "hms-act",
@@ -238,6 +240,8 @@ extension BatchPlanner {
                 kind = "run.rewound"
                 data["step_id"] = .string(step.rawValue)
                 data["reason"] = reason.map(JSONValue.string) ?? .null
+            case .released:
+                kind = "run.released"
             case .taskCompleted, .taskFailed, .timerFired, .signal, .approval: kind = "operator.event"
             }
             return deliver(event, to: runID, note: AuditNote(kind: kind, actor: actor, data: .object(data)),
@@ -265,8 +269,13 @@ extension BatchPlanner {
             if working[runID] != nil || runs[runID.rawValue] != nil {
                 return .ignored(reason: "event \(event.id) already started run \(runID)")
             }
+            let claim = Self.concurrencyClaim(entry, payload: event.payload, runID: runID)
             let (machine, commands) = RunStateMachine.start(runID: runID, playbook: entry.playbook,
-                payload: event.payload, now: now, configuration: planner.engine, parent: parent)
+                payload: event.payload, now: now, configuration: planner.engine, parent: parent, queuedFor: claim)
+            if let claim {
+                plan.concurrency.append(.arrive(scope: claim.scope, key: claim.key, run: runID.rawValue,
+                    limit: claim.limit, onLimit: claim.onLimit))
+            }
             let traceID = OutboundMessages.traceID(runID: runID.rawValue, traceparent: event.traceparent)
             var run = WorkingRun(
                 row: RunRow(runID: runID.rawValue, playbookID: entry.version.playbookID,
@@ -283,6 +292,9 @@ extension BatchPlanner {
                 "event_id": .string(event.id), "event_type": .string(event.type),
                 "payload": event.payload, "effects": effects,
             ]
+            if let claim {
+                data["concurrency_key"] = .string(claim.key)
+            }
             if let parent {
                 data["parent_run_id"] = .string(parent.run.rawValue)
                 data["parent_task_id"] = .string(parent.task.rawValue)

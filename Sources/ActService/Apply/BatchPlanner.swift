@@ -35,6 +35,9 @@ public struct BatchPlanner: Sendable {
         /// The governance events this batch emits (its outbox holds their messages), for the metrics
         /// recorded once it commits.
         public var emitted: [GovernanceEvent] = []
+        /// Concurrency-key slots runs take and free in this batch (applied under the keys' locks in the same
+        /// transaction: ``StoreTransaction/applyConcurrency(_:)``).
+        public var concurrency: [ConcurrencyRequest] = []
     }
 
     /// One input with whether the inbox claim found it new.

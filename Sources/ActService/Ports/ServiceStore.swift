@@ -117,6 +117,9 @@ public protocol ServiceTransaction: Sendable {
 
     /// The status of each run that exists among `ids`.
     func runStatuses(_ ids: [String]) async throws -> [String: String]
+
+    /// Applies a batch's concurrency-key slot changes under the keys' locks (``StoreTransaction/applyConcurrency(_:)``).
+    func applyConcurrency(_ requests: [ConcurrencyRequest]) async throws -> ConcurrencyOutcome
 }
 
 extension ServiceTransaction {
@@ -131,11 +134,18 @@ extension ServiceTransaction {
         guard ids.isEmpty else { throw SchedulesNotKept() }
         return [:]
     }
+
+    // Nor concurrency-key slots: a playbook with `concurrency:` needs the PostgreSQL store.
+    public func applyConcurrency(_ requests: [ConcurrencyRequest]) async throws -> ConcurrencyOutcome {
+        guard requests.isEmpty else { throw SchedulesNotKept(what: "concurrency-key slots") }
+        return ConcurrencyOutcome()
+    }
 }
 
 /// A store that keeps no schedules was asked to.
 public struct SchedulesNotKept: Error, CustomStringConvertible {
-    public var description: String { "this store keeps no playbook schedules (only the PostgreSQL store does)" }
+    public var what = "playbook schedules"
+    public var description: String { "this store keeps no \(what) (only the PostgreSQL store does)" }
 }
 
 /// The gauges housekeeping reads from the database every second.

@@ -337,8 +337,16 @@ public final class Orchestrator: Sendable {
             planner = self.planner
         }
         let known = stateCache.withLock { $0.states(matching: runs) }
-        let plan = try planner.plan(items, runs: runs, knownStates: known, now: clock())
+        let now = clock()
+        let plan = try planner.plan(items, runs: runs, knownStates: known, now: now)
         try await transaction.write(plan.batch)
+        if !plan.concurrency.isEmpty {
+            // After the batch's rows: a new run's slot row refers to it.
+            let outcome = try await transaction.applyConcurrency(plan.concurrency)
+            var timers = StoreBatch()
+            timers.scheduledTimers = BatchPlanner.Planning.concurrencyTimers(outcome, now: now)
+            if !timers.scheduledTimers.isEmpty { try await transaction.write(timers) }
+        }
         return (plan, chosen)
     }
 
