@@ -10,7 +10,7 @@ struct HMSAct: AsyncParsableCommand {
             ServeCommand.self, MigrateCommand.self, PlaybookCommand.self, SimulateCommand.self, EmitCommand.self,
             RunsCommand.self, WatchCommand.self,
             PauseCommand.self, ResumeCommand.self, CancelCommand.self, SignalCommand.self, ApproveCommand.self,
-            IncidentsCommand.self, RewindCommand.self, BulkCommand.self, DeadCommand.self, RetentionCommand.self, TasksCommand.self, AuditCommand.self, WorkerCommand.self, TokenCommand.self, CompletionCommand.self,
+            IncidentsCommand.self, RewindCommand.self, SchedulesCommand.self, BulkCommand.self, DeadCommand.self, RetentionCommand.self, TasksCommand.self, AuditCommand.self, WorkerCommand.self, TokenCommand.self, CompletionCommand.self,
         ]
     )
 }

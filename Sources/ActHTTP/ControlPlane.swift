@@ -122,6 +122,28 @@ public protocol ControlPlane: Sendable {
     /// Whether PostgreSQL and the broker answer.
     func checkReadiness() async -> API.Readiness
 
+    // MARK: Schedules (`schedules:` in a playbook, docs/operations.md "Schedules")
+
+    /// The schedules of every playbook's current version, by playbook and schedule id; of `playbook` only when
+    /// given.
+    func listSchedules(playbook: String?) async throws -> [API.Schedule]
+
+    /// Pauses or resumes a schedule for `actor`, who says why. A paused schedule skips its fires; a resumed one
+    /// goes on from now (``ActEngine/ScheduleClock/resumed(_:state:now:)``), so fires missed while it was
+    /// paused are not made up. Pausing a paused schedule, or resuming a running one, changes nothing.
+    ///
+    /// - Returns: The schedule afterwards; `nil` when `playbook` has no schedule `schedule`.
+    func setSchedulePaused(playbook: String, schedule: String, paused: Bool, actor: String, reason: String)
+        async throws -> API.Schedule?
+
+    /// Starts one run of a schedule now (``ScheduleTrigger``), whatever its `overlap` and pause.
+    ///
+    /// - Parameter key: The caller's `Idempotency-Key`, so that a repeat starts nothing new; `nil`: the current
+    ///   time in milliseconds.
+    /// - Returns: The trigger's event id and what became of it; `nil` when `playbook` has no schedule
+    ///   `schedule`.
+    func triggerSchedule(playbook: String, schedule: String, key: String?) async throws -> TriggeredSchedule?
+
     // MARK: The console (`/ui`, docs/console.md)
 
     /// The playbook of a registered version, as parsed; `nil` when the version is not registered.
@@ -168,5 +190,48 @@ public struct SubmissionResult: Hashable, Sendable {
     public init(outcome: BatchOutcome, runs: [RunID]) {
         self.outcome = outcome
         self.runs = runs
+    }
+}
+
+/// A schedule fired by hand (`POST /v1/schedules/{playbook}/{schedule}/trigger`): one run at once, whatever the
+/// schedule's `overlap` and pause, started by the trigger a fire has
+/// (``ActService/Orchestrator/fireEvent(_:fire:eventID:manual:)``, with `schedule.manual: true`).
+///
+/// It leaves the schedule's state alone: the next fires come when they would have, and `overlap` does not
+/// count the run it starts as the previous fire's.
+public struct ScheduleTrigger: Sendable {
+    /// `schedule:<playbook>/<schedule>/manual/<key>`: the run id derives from it, so a repeated key starts
+    /// nothing new.
+    public var eventID: String
+    /// The input that starts the run.
+    public var input: BatchInput
+
+    /// The trigger of `row` at `now`.
+    ///
+    /// - Parameter key: The caller's `Idempotency-Key`; `nil`: `now` in milliseconds.
+    public init(_ row: ScheduleRow, key: String?, now: Instant) {
+        let fire = now.millisecondsSinceEpoch
+        eventID = Self.eventID(playbook: row.playbookID, schedule: row.scheduleID, key: key ?? String(fire))
+        input = .start(playbookID: row.playbookID,
+            event: Orchestrator.fireEvent(row, fire: fire, eventID: eventID, manual: true))
+    }
+
+    /// The event id of a fire by hand: `schedule:<playbook>/<schedule>/manual/<key>`. A scheduled fire's is
+    /// ``ActEngine/ScheduleClock/eventID(playbook:schedule:fire:)`` (a time, never `manual/…`).
+    public static func eventID(playbook: String, schedule: String, key: String) -> String {
+        "schedule:\(playbook)/\(schedule)/manual/\(key)"
+    }
+}
+
+/// What triggering a schedule by hand did.
+public struct TriggeredSchedule: Hashable, Sendable {
+    /// ``ScheduleTrigger/eventID``.
+    public var eventID: String
+    /// The outcome and the run it concerns (also when a repeated key had started it before).
+    public var submission: SubmissionResult
+
+    public init(eventID: String, submission: SubmissionResult) {
+        self.eventID = eventID
+        self.submission = submission
     }
 }

@@ -201,6 +201,29 @@ public struct LiveControlPlane: ControlPlane {
     }
 }
 
+// MARK: Schedules
+
+extension LiveControlPlane {
+    public func listSchedules(playbook: String?) async throws -> [API.Schedule] {
+        // One row per schedule written in a playbook: few enough to filter here.
+        try await store.schedules().filter { playbook == nil || $0.playbookID == playbook }.map(API.Schedule.init)
+    }
+
+    public func setSchedulePaused(playbook: String, schedule: String, paused: Bool, actor: String, reason: String)
+        async throws -> API.Schedule?
+    {
+        try await store.setSchedulePaused(playbook: playbook, schedule: schedule, paused: paused, by: actor,
+            reason: reason, now: orchestrator.now().millisecondsSinceEpoch).map(API.Schedule.init)
+    }
+
+    public func triggerSchedule(playbook: String, schedule: String, key: String?) async throws -> TriggeredSchedule? {
+        guard let row = try await store.schedule(playbook: playbook, schedule: schedule) else { return nil }
+        let trigger = ScheduleTrigger(row, key: key, now: orchestrator.now())
+        guard let submission = try await submit([trigger.input]).first else { throw APIProblem.notApplied }
+        return TriggeredSchedule(eventID: trigger.eventID, submission: submission)
+    }
+}
+
 /// Lease ids: 128 random bits, hex.
 enum LeaseID {
     static func make() -> String {

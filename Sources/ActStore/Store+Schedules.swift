@@ -29,6 +29,23 @@ public struct ScheduleRow: Hashable, Sendable {
         self.updatedAt = updatedAt
     }
 
+    /// Pauses or resumes the schedule at `now`, as ``Store/setSchedulePaused(playbook:schedule:paused:by:reason:now:)``
+    /// writes it: a paused schedule keeps who paused it (`ops: billing freeze` with a reason); a resumed one goes
+    /// on from `now` (``ScheduleClock/resumed(_:state:now:)``), so fires missed while paused are not made up.
+    ///
+    /// - Returns: Whether anything changed (pausing a paused schedule, or resuming a running one, does not).
+    @discardableResult
+    public mutating func setPaused(_ paused: Bool, by actor: String, reason: String?, now: Int64) -> Bool {
+        guard self.paused != paused else { return false }
+        self.paused = paused
+        pausedBy = paused ? (reason.map { "\(actor): \($0)" } ?? actor) : nil
+        if !paused {
+            state = ScheduleClock.resumed(definition, state: state, now: now)
+            dueAt = ScheduleClock.dueAt(definition, playbook: PlaybookID(playbookID), state: state, now: now)
+        }
+        return true
+    }
+
     static let columns = "playbook_id, schedule_id, definition::text, state::text, "
         + "(extract(epoch FROM due_at) * 1000)::bigint, paused, paused_by, (extract(epoch FROM updated_at) * 1000)::bigint"
 
@@ -59,6 +76,7 @@ extension StoreSQL {
         SELECT \(ScheduleRow.columns) FROM schedules WHERE playbook_id = $1 AND schedule_id = $2 FOR UPDATE
         """
     static let listSchedules = "SELECT \(ScheduleRow.columns) FROM schedules ORDER BY playbook_id, schedule_id"
+    static let schedule = "SELECT \(ScheduleRow.columns) FROM schedules WHERE playbook_id = $1 AND schedule_id = $2"
     static let upsertSchedule = """
         INSERT INTO schedules (playbook_id, schedule_id, definition, state, due_at, paused, paused_by, updated_at)
         VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0), $6, $7, now())
@@ -165,24 +183,29 @@ extension Store {
         }
     }
 
+    /// One schedule row; `nil` when there is no such schedule.
+    public func schedule(playbook: String, schedule: String) async throws -> ScheduleRow? {
+        try await client.withConnection { connection in
+            try await connection.query(StoreSQL.schedule, [PostgresBind(playbook), PostgresBind(schedule)]).first
+                .map(ScheduleRow.decode)
+        }
+    }
+
     /// Pauses or resumes a schedule. A resumed schedule goes on from `now`: fires missed while paused are not
-    /// made up.
+    /// made up. Pausing a paused schedule (or resuming a running one) changes nothing.
     ///
+    /// - Parameters:
+    ///   - actor: Who pauses it; kept in `paused_by` while it is paused.
+    ///   - reason: Why, kept after the actor (`ops: billing freeze`) when given.
     /// - Returns: The row afterwards; `nil` when there is no such schedule.
-    public func setSchedulePaused(playbook: String, schedule: String, paused: Bool, by actor: String, now: Int64)
-        async throws -> ScheduleRow?
+    public func setSchedulePaused(playbook: String, schedule: String, paused: Bool, by actor: String,
+        reason: String? = nil, now: Int64) async throws -> ScheduleRow?
     {
         try await withTransaction { transaction in
             guard var row = try await transaction.connection.query(StoreSQL.lockSchedule,
                 [PostgresBind(playbook), PostgresBind(schedule)]).first.map(ScheduleRow.decode)
             else { return nil }
-            guard row.paused != paused else { return row }
-            row.paused = paused
-            row.pausedBy = paused ? actor : nil
-            if !paused {
-                row.state = ScheduleClock.resumed(row.definition, state: row.state, now: now)
-                row.dueAt = ScheduleClock.dueAt(row.definition, playbook: PlaybookID(playbook), state: row.state, now: now)
-            }
+            guard row.setPaused(paused, by: actor, reason: reason, now: now) else { return row }
             try await transaction.writeSchedules([row])
             return row
         }

@@ -8,7 +8,7 @@ import Synchronization
 
 /// An honest in-memory ``ControlPlane``: inputs go through the real ``BatchPlanner`` and
 /// ``PlaybookCatalog`` (so runs really move through the engine), and the planner's writes land in
-/// in-memory tables shaped like the store's (runs, tasks, audit, inbox, timers). The answers are built
+/// in-memory tables shaped like the store's (runs, tasks, audit, inbox, timers, schedules). The answers are built
 /// with the same ``API`` conversions as the real conformance on ``Orchestrator``.
 ///
 /// What it cannot model: transactions across replicas and `SKIP LOCKED` (integration tests cover those).
@@ -31,6 +31,9 @@ final class InMemoryControlPlane: ControlPlane {
         /// Pull tasks with their leases, in dispatch order (what `pull_tasks` holds).
         var pullTasks: [(task: PullTask, leaseID: String?, expiresAt: Int64, claims: Int)] = []
         var consoleSessions: [[UInt8]: Store.ConsoleSession] = [:]
+        /// The schedules of every playbook's current version (`schedules`), by ``scheduleKey(_:_:)``, kept in
+        /// step with the catalog as the replicas' schedulers keep them (``syncSchedules(_:)``).
+        var schedules: [String: ScheduleRow] = [:]
         var deskClaims: [Store.DeskClaim] = []
         var now: Instant
         var readiness = API.Readiness(postgres: true, amqp: true)
@@ -284,6 +287,7 @@ final class InMemoryControlPlane: ControlPlane {
                 registeredAt: tables.now.millisecondsSinceEpoch)
             tables.versions.append(version)
             tables.catalog.insert(version: version, playbook: playbook)
+            Self.syncSchedules(&tables)
             return API.PlaybookRegistration(version: version, created: true, warnings: loaded.warnings)
         }
     }
@@ -325,6 +329,7 @@ final class InMemoryControlPlane: ControlPlane {
             tables.controlLog.append(Store.PlaybookControlLogEntry(playbookID: id, versionID: change.version,
                 action: change.action, actor: actor, reason: reason, at: now))
             tables.catalog.setControls(tables.controlRows.mapValues(\.control))
+            Self.syncSchedules(&tables)
         }
     }
 
@@ -427,6 +432,77 @@ final class InMemoryControlPlane: ControlPlane {
             tables.bulkOperations[i].lastError = "stopped by " + actor
             return true
         }
+    }
+
+    // MARK: Schedules
+
+    func listSchedules(playbook: String?) async throws -> [API.Schedule] {
+        tables.withLock { tables in
+            tables.schedules.values.filter { playbook == nil || $0.playbookID == playbook }
+                .sorted { ($0.playbookID, $0.scheduleID) < ($1.playbookID, $1.scheduleID) }
+                .map(API.Schedule.init)
+        }
+    }
+
+    func setSchedulePaused(playbook: String, schedule: String, paused: Bool, actor: String, reason: String)
+        async throws -> API.Schedule?
+    {
+        tables.withLock { tables in
+            let key = Self.scheduleKey(playbook, schedule)
+            guard var row = tables.schedules[key] else { return nil }
+            let now = tables.now.millisecondsSinceEpoch
+            if row.setPaused(paused, by: actor, reason: reason, now: now) {
+                row.updatedAt = now
+                tables.schedules[key] = row
+            }
+            return API.Schedule(row)
+        }
+    }
+
+    func triggerSchedule(playbook: String, schedule: String, key: String?) async throws -> TriggeredSchedule? {
+        let trigger = tables.withLock { tables in
+            tables.schedules[Self.scheduleKey(playbook, schedule)].map {
+                ScheduleTrigger($0, key: key, now: tables.now)
+            }
+        }
+        guard let trigger else { return nil }
+        // `submit` answers one result per input, as the planner does.
+        let submission = try await submit([trigger.input])[0]
+        return TriggeredSchedule(eventID: trigger.eventID, submission: submission)
+    }
+
+    /// The key of a schedule row in ``Tables/schedules``.
+    static func scheduleKey(_ playbook: String, _ schedule: String) -> String { playbook + "\u{0}" + schedule }
+
+    /// What `Store.syncSchedules` does after a catalog change, on the tables: new schedules start from now,
+    /// changed ones start over from now (keeping their counts and pause), and rows of schedules no longer
+    /// written (or of a playbook whose every version is disabled) go.
+    private static func syncSchedules(_ tables: inout Tables) {
+        let now = tables.now.millisecondsSinceEpoch
+        var synced: [String: ScheduleRow] = [:]
+        for playbookID in tables.catalog.current.keys {
+            guard let entry = tables.catalog.currentEntry(playbookID: playbookID) else { continue }
+            let playbook = PlaybookID(playbookID)
+            for schedule in entry.playbook.schedules ?? [] {
+                let key = scheduleKey(playbookID, schedule.id)
+                if let row = tables.schedules[key], row.definition == schedule {
+                    synced[key] = row
+                    continue
+                }
+                // New (its counts are zero), or changed: starts from now.
+                var row = tables.schedules[key] ?? ScheduleRow(playbookID: playbookID, scheduleID: schedule.id,
+                    definition: schedule, state: ScheduleState(nextFire: nil), dueAt: nil)
+                var state = ScheduleClock.initial(schedule, now: now)
+                (state.started, state.skipped, state.lastRun, state.lastFire) =
+                    (row.state.started, row.state.skipped, row.state.lastRun, row.state.lastFire)
+                row.definition = schedule
+                row.state = state
+                row.dueAt = ScheduleClock.dueAt(schedule, playbook: playbook, state: state, now: now)
+                row.updatedAt = now
+                synced[key] = row
+            }
+        }
+        tables.schedules = synced
     }
 
     func addDeadLetter(_ letter: DeadLetter) { tables.withLock { $0.deadLetters.append(letter) } }

@@ -29,6 +29,7 @@ struct Route: CustomTestStringConvertible, Sendable {
     var samplePath: String {
         path.replacingOccurrences(of: "{id}", with: "wf_x").replacingOccurrences(of: "{name}", with: "fixed")
             .replacingOccurrences(of: "{run}", with: "wf_x").replacingOccurrences(of: "{step}", with: "review")
+            .replacingOccurrences(of: "{playbook}", with: "Nightly").replacingOccurrences(of: "{schedule}", with: "sweep")
     }
 
     /// Every route of http-contract.md, aliases included.
@@ -79,6 +80,10 @@ struct Route: CustomTestStringConvertible, Sendable {
         Route(method: .get, path: "/v1/bulk-operations/{id}", scope: "read"),
         Route(method: .post, path: "/v1/bulk-operations/{id}/stop", scope: "operate"),
         Route(method: .post, path: "/v1/playbook-migrations", scope: "operate"),
+        Route(method: .get, path: "/v1/schedules", scope: "read"),
+        Route(method: .post, path: "/v1/schedules/{playbook}/{schedule}/pause", scope: "operate"),
+        Route(method: .post, path: "/v1/schedules/{playbook}/{schedule}/resume", scope: "operate"),
+        Route(method: .post, path: "/v1/schedules/{playbook}/{schedule}/trigger", scope: "operate"),
     ]
 
     static var protected: [Route] { all.filter { $0.scope != nil } }

@@ -108,6 +108,12 @@ extension APIProblem {
             headers: fields)
     }
 
+    /// 500: a submission came back without a result for its input; nothing says it was applied.
+    static var notApplied: APIProblem {
+        APIProblem(.internalServerError, slug: "internal", title: "Internal server error",
+            detail: "the input was not applied; try again")
+    }
+
     /// 413: the body is above ``APIRequestContext/maximumBodySize``.
     static var bodyTooLarge: APIProblem {
         APIProblem(.contentTooLarge, slug: "body-too-large", title: "Body too large",

@@ -183,3 +183,18 @@ extension API.PlaybookRegistration {
             triggers: version.triggers, created: created, warnings: warnings.map(API.Diagnostic.init))
     }
 }
+
+extension API.Schedule {
+    /// A schedule row of the store.
+    public init(_ row: ScheduleRow) {
+        let definition = row.definition
+        self.init(playbook: row.playbookID, scheduleID: row.scheduleID, spec: definition.spec.description,
+            timeZone: definition.timeZone, catchUp: definition.catchUp.rawValue,
+            catchUpWindow: definition.catchUpWindow.description, overlap: definition.overlap.rawValue,
+            jitter: definition.jitter?.description, paused: row.paused, pausedBy: row.pausedBy,
+            nextFireAt: row.state.nextFire.map(API.timestamp), lastFireAt: row.state.lastFire.map(API.timestamp),
+            lastRunID: row.state.lastRun?.rawValue, bufferedFireAt: row.state.buffered.map(API.timestamp),
+            started: row.state.started, skipped: row.state.skipped, lastSkip: row.state.lastSkip,
+            dueAt: row.dueAt.map(API.timestamp))
+    }
+}

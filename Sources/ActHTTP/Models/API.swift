@@ -660,6 +660,97 @@ public enum API {
         enum CodingKeys: String, CodingKey { case incidents, next }
     }
 
+    /// A playbook schedule (`schedules:`) and where it stands (`GET /v1/schedules`).
+    public struct Schedule: Hashable, Sendable, Encodable {
+        public var playbook: String
+        public var scheduleID: String
+        /// As written: `cron 0 2 * * *` or `every 30s`.
+        public var spec: String
+        /// The IANA time zone of a cron schedule (`UTC` when not written).
+        public var timeZone: String
+        /// `none`, `one` or `all`.
+        public var catchUp: String
+        /// How far back missed fires count, as a playbook writes a span (`24h`).
+        public var catchUpWindow: String
+        /// `skip`, `buffer_one`, `allow` or `cancel_previous`.
+        public var overlap: String
+        /// As a playbook writes a span (`30s`); `nil` without jitter.
+        public var jitter: String?
+        /// Paused schedules skip their fires; resuming does not make them up.
+        public var paused: Bool
+        /// Who paused it, and why (`ops: billing freeze`), while it is paused.
+        public var pausedBy: String?
+        /// The nominal instant of the next fire; `nil` when it never fires again.
+        public var nextFireAt: String?
+        /// The latest fire handled (started, held or skipped).
+        public var lastFireAt: String?
+        /// The run the latest started fire started.
+        public var lastRunID: String?
+        /// A fire held (`overlap: buffer_one`) until the previous fire's run ends.
+        public var bufferedFireAt: String?
+        /// Fires started and skipped so far.
+        public var started: Int
+        public var skipped: Int
+        /// Why the latest skipped fire was skipped.
+        public var lastSkip: String?
+        /// When a replica looks at it next (the next fire plus its jitter); `nil`: never.
+        public var dueAt: String?
+
+        public init(playbook: String, scheduleID: String, spec: String, timeZone: String, catchUp: String,
+            catchUpWindow: String, overlap: String, jitter: String?, paused: Bool, pausedBy: String?,
+            nextFireAt: String?, lastFireAt: String?, lastRunID: String?, bufferedFireAt: String?, started: Int,
+            skipped: Int, lastSkip: String?, dueAt: String?)
+        {
+            self.playbook = playbook
+            self.scheduleID = scheduleID
+            self.spec = spec
+            self.timeZone = timeZone
+            self.catchUp = catchUp
+            self.catchUpWindow = catchUpWindow
+            self.overlap = overlap
+            self.jitter = jitter
+            self.paused = paused
+            self.pausedBy = pausedBy
+            self.nextFireAt = nextFireAt
+            self.lastFireAt = lastFireAt
+            self.lastRunID = lastRunID
+            self.bufferedFireAt = bufferedFireAt
+            self.started = started
+            self.skipped = skipped
+            self.lastSkip = lastSkip
+            self.dueAt = dueAt
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case playbook, scheduleID = "schedule_id", spec, timeZone = "time_zone", catchUp = "catch_up"
+            case catchUpWindow = "catch_up_window", overlap, jitter, paused, pausedBy = "paused_by"
+            case nextFireAt = "next_fire_at", lastFireAt = "last_fire_at", lastRunID = "last_run_id"
+            case bufferedFireAt = "buffered_fire_at", started, skipped, lastSkip = "last_skip", dueAt = "due_at"
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(playbook, forKey: .playbook)
+            try c.encode(scheduleID, forKey: .scheduleID)
+            try c.encode(spec, forKey: .spec)
+            try c.encode(timeZone, forKey: .timeZone)
+            try c.encode(catchUp, forKey: .catchUp)
+            try c.encode(catchUpWindow, forKey: .catchUpWindow)
+            try c.encode(overlap, forKey: .overlap)
+            try c.encode(jitter, forKey: .jitter)
+            try c.encode(paused, forKey: .paused)
+            try c.encode(pausedBy, forKey: .pausedBy)
+            try c.encode(nextFireAt, forKey: .nextFireAt)
+            try c.encode(lastFireAt, forKey: .lastFireAt)
+            try c.encode(lastRunID, forKey: .lastRunID)
+            try c.encode(bufferedFireAt, forKey: .bufferedFireAt)
+            try c.encode(started, forKey: .started)
+            try c.encode(skipped, forKey: .skipped)
+            try c.encode(lastSkip, forKey: .lastSkip)
+            try c.encode(dueAt, forKey: .dueAt)
+        }
+    }
+
     /// Whether the service's dependencies answer.
     public struct Readiness: Hashable, Sendable, Codable {
         public var postgres: Bool

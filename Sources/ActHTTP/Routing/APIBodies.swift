@@ -16,6 +16,23 @@ struct RunCommandRequest: Decodable {
     var actor: String?
 }
 
+/// `POST /v1/schedules/{playbook}/{schedule}/pause|resume`: `reason` is required (checked by the route, so that
+/// its absence gets a problem saying what to send).
+struct ScheduleCommandRequest: Decodable {
+    var reason: String?
+    var actor: String?
+}
+
+/// 202 of `POST /v1/schedules/{playbook}/{schedule}/trigger`.
+struct ScheduleTriggerAccepted: Encodable {
+    var runID: String
+    var eventID: String
+    var outcome: String
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case runID = "run_id", eventID = "event_id", outcome, reason }
+}
+
 /// `POST /v1/tasks/{id}/fail`.
 struct FailTaskRequest: Decodable {
     var reason: String

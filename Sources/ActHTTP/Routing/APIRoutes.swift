@@ -60,6 +60,7 @@ public func buildRouter(
     read.get("/v1/bulk-operations", use: routes.bulkOperations)
     read.get("/v1/bulk-operations/:id", use: routes.bulkOperationDetail)
     read.get("/v1/dead-letters/:id", use: routes.deadLetterDetail)
+    read.get("/v1/schedules", use: routes.schedules)
 
     let operate = router.group().add(middleware: RequireScope(scope: .operate))
     operate.post("/v1/events", use: routes.postEvent)
@@ -72,6 +73,9 @@ public func buildRouter(
     operate.post("/v1/bulk-operations", use: routes.createBulkOperation)
     operate.post("/v1/playbook-migrations", use: routes.migratePlaybookVersion)
     operate.post("/v1/bulk-operations/:id/stop", use: routes.stopBulkOperation)
+    operate.post("/v1/schedules/:playbook/:schedule/pause") { try await routes.pauseSchedule($0, $1, paused: true) }
+    operate.post("/v1/schedules/:playbook/:schedule/resume") { try await routes.pauseSchedule($0, $1, paused: false) }
+    operate.post("/v1/schedules/:playbook/:schedule/trigger", use: routes.triggerSchedule)
     for action in IncidentActionName.allCases {
         operate.post("/v1/incidents/:id/\(action.rawValue)") { try await routes.incidentAction($0, $1, action: action) }
     }
@@ -885,13 +889,80 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         APIProblem.notFound("no incident \(id); list them with GET /v1/incidents?status=all", slug: "incident-not-found")
     }
 
+    // MARK: Schedules
+
+    /// `GET /v1/schedules[?playbook=…]`: every schedule of the playbooks' current versions and where it stands.
+    @Sendable func schedules(_ request: Request, context: Context) async throws -> Response {
+        let schedules = try await controlPlane.listSchedules(playbook: try APIRequest.textQuery("playbook", request))
+        return try APIResponse.json(Listing(key: "schedules", elements: schedules))
+    }
+
+    /// `POST /v1/schedules/{playbook}/{schedule}/pause|resume` with `{"reason": "…"}`: a paused schedule skips
+    /// its fires; a resumed one goes on from now without making up the fires it skipped. Answers the schedule.
+    func pauseSchedule(_ request: Request, _ context: Context, paused: Bool) async throws -> Response {
+        let (playbook, schedule) = try Self.scheduleReference(context)
+        let body: ScheduleCommandRequest = try await APIRequest.decode(request, context: context, emptyAs: "{}")
+        let actor = try Self.actor(claiming: body.actor, field: "actor", context: context)
+        let verb = paused ? "paused" : "resumed"
+        guard let reason = body.reason?.trimmingCharacters(in: .whitespacesAndNewlines), !reason.isEmpty else {
+            throw APIProblem.badRequest("`reason` is required: say why the schedule is \(verb), for the record, "
+                + #"like {"reason": "billing freeze until Monday"}"#, field: "reason")
+        }
+        guard !reason.unicodeScalars.contains("\u{0}") else {
+            throw APIProblem.badRequest("`reason` holds the character U+0000; remove it", field: "reason")
+        }
+        guard let updated = try await controlPlane.setSchedulePaused(playbook: playbook, schedule: schedule,
+            paused: paused, actor: actor, reason: reason)
+        else { throw Self.scheduleNotFound(playbook: playbook, schedule: schedule) }
+        context.logger.notice(paused ? "schedule paused by an operator" : "schedule resumed by an operator",
+            metadata: [
+                "playbook.id": "\(playbook)", "schedule.id": "\(schedule)", "actor": "\(actor)", "reason": "\(reason)",
+            ])
+        return try APIResponse.json(updated)
+    }
+
+    /// `POST /v1/schedules/{playbook}/{schedule}/trigger`: one run at once, whatever the schedule's `overlap`
+    /// and pause (``ScheduleTrigger``); `Idempotency-Key` makes a repeat start nothing new.
+    @Sendable func triggerSchedule(_ request: Request, context: Context) async throws -> Response {
+        let (playbook, schedule) = try Self.scheduleReference(context)
+        let actor = try Self.actor(claiming: nil, field: "actor", context: context)
+        guard let triggered = try await controlPlane.triggerSchedule(playbook: playbook, schedule: schedule,
+            key: request.idempotencyKey)
+        else { throw Self.scheduleNotFound(playbook: playbook, schedule: schedule) }
+        let (outcome, reason): (String, String?)
+        switch triggered.submission.outcome {
+        case .applied: (outcome, reason) = ("applied", nil)
+        case .ignored(let why): (outcome, reason) = ("ignored", why)
+        case .rejected(let why):
+            // The schedule's row outlives its playbook's last enabled version until the next sync (10 s); the
+            // reason says which version to enable.
+            throw APIProblem(.conflict, slug: "playbook-disabled", title: "Refused", detail: why)
+        }
+        let runID = triggered.submission.runs.first ?? RunID.forTrigger(playbook: playbook, eventID: triggered.eventID)
+        context.logger.notice("schedule triggered by hand", metadata: [
+            "playbook.id": "\(playbook)", "schedule.id": "\(schedule)", "actor": "\(actor)",
+            "run.id": "\(runID.rawValue)", "outcome": "\(outcome)",
+        ])
+        return try APIResponse.json(ScheduleTriggerAccepted(runID: runID.rawValue, eventID: triggered.eventID,
+            outcome: outcome, reason: reason), status: .accepted)
+    }
+
+    /// The path's `{playbook}` and `{schedule}`.
+    static func scheduleReference(_ context: Context) throws -> (playbook: String, schedule: String) {
+        (try APIRequest.pathParameter("playbook", context: context),
+            try APIRequest.pathParameter("schedule", context: context))
+    }
+
+    static func scheduleNotFound(playbook: String, schedule: String) -> APIProblem {
+        APIProblem.notFound("playbook \(playbook) has no schedule \(schedule) (or no such playbook is registered); "
+            + "list the schedules with GET /v1/schedules?playbook=\(playbook), or all of them with GET /v1/schedules",
+            slug: "schedule-not-found")
+    }
+
     // MARK: Helpers
 
     func submit(_ input: BatchInput) async throws -> SubmissionResult {
-        guard let result = try await controlPlane.submit([input]).first else {
-            throw APIProblem(.internalServerError, slug: "internal", title: "Internal server error",
-                detail: "the input was not applied; try again")
-        }
+        guard let result = try await controlPlane.submit([input]).first else { throw APIProblem.notApplied }
         return result
     }
 

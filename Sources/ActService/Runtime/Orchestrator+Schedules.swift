@@ -1,6 +1,6 @@
 import ActEngine
 import ActPlaybook
-import ActStore
+public import ActStore
 import Foundation
 import Logging
 
@@ -90,11 +90,18 @@ extension Orchestrator {
 
     /// The trigger of one fire: the schedule's payload with `schedule: {id, fire_time}` added (unless the
     /// payload has a `schedule` of its own), the fire's nominal instant as the event time.
-    static func fireEvent(_ row: ScheduleRow, fire: Int64, eventID: String) -> TriggerEvent {
+    ///
+    /// - Parameter manual: A fire an operator triggered by hand (`POST /v1/schedules/…/trigger`): `schedule`
+    ///   also says `manual: true`.
+    public static func fireEvent(_ row: ScheduleRow, fire: Int64, eventID: String, manual: Bool = false)
+        -> TriggerEvent
+    {
         let time = Instant(millisecondsSinceEpoch: fire).rfc3339
         var payload = row.definition.payload
         if case .object(var members) = payload, members["schedule"] == nil {
-            members["schedule"] = ["id": .string(row.scheduleID), "fire_time": .string(time)]
+            var schedule: [String: JSONValue] = ["id": .string(row.scheduleID), "fire_time": .string(time)]
+            if manual { schedule["manual"] = .bool(true) }
+            members["schedule"] = .object(schedule)
             payload = .object(members)
         }
         return TriggerEvent(id: eventID, type: "schedule", source: "schedule:\(row.playbookID)/\(row.scheduleID)",
