@@ -129,6 +129,7 @@ public enum ServiceMetricsCatalog {
         "hms_act_batch_duration_seconds": "One batch transaction.",
         "hms_act_outbox_published_total": "Outbox rows confirmed or retried (nacked, unroutable).",
         "hms_act_timers_fired_total": "Timers claimed and applied.",
+        "hms_act_schedule_fires_total": "Schedule fires handled: started (a run), skipped (missed, or the previous run still going).",
         "hms_act_http_calls_total": "Tries of call: steps hms-act performs over HTTP, by method and status class (error: no answer).",
         "hms_act_http_call_duration_seconds": "How long each try of a call: step took.",
         "hms_act_incidents_total": "Incidents recorded (step_failed, compensation_failed, unroutable_task, unpublishable_message, poison_timer).",
