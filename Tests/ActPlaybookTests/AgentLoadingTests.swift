@@ -97,3 +97,32 @@ import Testing
         #expect(agents.count >= 5)
     }
 }
+
+/// An agent's `rate_limit`: the spellings, the burst, and what is refused or warned about.
+@Suite struct RateLimitReadingTests {
+    @Test(arguments: [
+        ("\"50/min\"", 50, TimeSpan.minutes(1), 1),
+        ("\"5/s\"", 5, .seconds(1), 1),
+        ("\"1000/hour\"", 1_000, .hours(1), 1),
+        ("{\"rate\": \"20000/d\", \"burst\": 10}", 20_000, .hours(24), 10),
+    ])
+    func readsTheRate(written: String, count: Int, span: TimeSpan, burst: Int) throws {
+        let agents = try PlaybookLoader.loadAgents(yaml: "{\"id\": \"ai.payments\", \"rate_limit\": \(written)}")
+        #expect(agents.first?.rateLimit == RateLimit(count: count, span: span, burst: burst))
+    }
+
+    @Test func refusesWhatIsNotARateAndWarnsOnAPullAgent() throws {
+        #expect(throws: PlaybookLoadError.self) {
+            try PlaybookLoader.loadAgents(yaml: "{\"id\": \"ai.p\", \"rate_limit\": \"fast\"}")
+        }
+        do {
+            _ = try PlaybookLoader.loadAgents(yaml: "{\"id\": \"ai.p\", \"rate_limit\": \"0/min\"}")
+            Issue.record("0/min was accepted")
+        } catch {
+            #expect(error.diagnostics.first?.message == "'0/min' is not a rate")
+            #expect(error.diagnostics.first?.fix?.contains("50/min") == true)
+        }
+        #expect(RateLimit(count: 50, span: .minutes(1)).interval == 1_200)
+        #expect(RateLimit(count: 50, span: .minutes(1)).description == "50/min")
+    }
+}

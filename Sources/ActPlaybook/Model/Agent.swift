@@ -18,6 +18,8 @@ public struct Agent: Hashable, Sendable, Codable {
     public var routingKey: String?
     /// How the agent receives its tasks: pushed over AMQP (the default) or pulled over HTTP.
     public var delivery: Delivery
+    /// `rate_limit: 50/min`: at most this many of its tasks are published per span, across every replica.
+    public var rateLimit: RateLimit?
     public var location: SourceLocation?
 
     /// How an agent receives its tasks (`delivery:` in the agent file).
@@ -37,8 +39,10 @@ public struct Agent: Hashable, Sendable, Codable {
         queue: String? = nil,
         routingKey: String? = nil,
         delivery: Delivery = .push,
+        rateLimit: RateLimit? = nil,
         location: SourceLocation? = nil
     ) {
+        self.rateLimit = rateLimit
         self.id = id
         self.description = description
         self.skills = skills
@@ -47,6 +51,50 @@ public struct Agent: Hashable, Sendable, Codable {
         self.routingKey = routingKey
         self.delivery = delivery
         self.location = location
+    }
+}
+
+/// `rate_limit: 50/min` (or `{rate: 50/min, burst: 5}`): a token bucket shared by every replica. Tokens come
+/// back one per `span / count`; at most `burst` are saved up while the agent is idle.
+public struct RateLimit: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var count: Int
+    public var span: TimeSpan
+    public var burst: Int
+
+    public init(count: Int, span: TimeSpan, burst: Int = 1) {
+        self.count = count
+        self.span = span
+        self.burst = burst
+    }
+
+    /// Milliseconds between two tokens.
+    public var interval: Double { Double(span.milliseconds) / Double(count) }
+
+    public var description: String {
+        let unit: String =
+            switch span {
+            case .seconds(1): "s"
+            case .minutes(1): "min"
+            case .hours(1): "h"
+            case .hours(24): "d"
+            default: span.description
+            }
+        return "\(count)/\(unit)" + (burst > 1 ? " (burst \(burst))" : "")
+    }
+
+    /// Reads `50/min`, `5/s`, `1000/h`, `20000/d` (also `/sec`, `/second`, `/minute`, `/hour`, `/day`).
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let count = Int(parts[0].trimmingCharacters(in: .whitespaces)), count > 0 else { return nil }
+        let span: TimeSpan
+        switch parts[1].trimmingCharacters(in: .whitespaces).lowercased() {
+        case "s", "sec", "second": span = .seconds(1)
+        case "m", "min", "minute": span = .minutes(1)
+        case "h", "hour": span = .hours(1)
+        case "d", "day": span = .hours(24)
+        default: return nil
+        }
+        self.init(count: count, span: span)
     }
 }
 

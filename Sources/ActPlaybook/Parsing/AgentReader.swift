@@ -7,7 +7,9 @@ struct AgentReader {
 
     init(source: YAMLSource) { self.reader = PlaybookReader(source: source) }
 
-    static let agentKeys = ["id", "description", "skills", "shift", "timezone", "time_zone", "queue", "routing_key", "delivery"]
+    static let agentKeys = [
+        "id", "description", "skills", "shift", "timezone", "time_zone", "queue", "routing_key", "delivery", "rate_limit",
+    ]
 
     mutating func read(_ root: Node) -> [Agent] {
         switch root {
@@ -55,6 +57,11 @@ struct AgentReader {
                         + "(claimed over HTTP with POST /v1/tasks/claim)", at: deliveryField.value)
             }
         }
+        if let rate = fields["rate_limit"] { agent.rateLimit = readRateLimit(rate) }
+        if agent.rateLimit != nil, agent.delivery == .pull, let rate = fields["rate_limit"] {
+            reader.source.warning("unused-rate-limit", "a pull agent claims its tasks at its own pace, so 'rate_limit' has no effect",
+                fix: "remove it, or write `delivery: push`", at: rate.key)
+        }
         if fields["timezone"] != nil, let both = fields["time_zone"] {
             reader.source.error("conflicting-keys", "both 'timezone' and 'time_zone' are given", fix: "keep one of them",
                 at: both.key)
@@ -88,6 +95,31 @@ struct AgentReader {
             }
         }
         return agent
+    }
+
+    /// `rate_limit: 50/min` or `{rate: 50/min, burst: 5}`.
+    mutating func readRateLimit(_ field: (key: Node, value: Node)) -> RateLimit? {
+        let fix = "write e.g. `\"rate_limit\": \"50/min\"` (also /s, /h, /d) or {\"rate\": \"50/min\", \"burst\": 5}"
+        var rateField = field
+        var burst = 1
+        if let pairs = field.value.mappingPairs {
+            let fields = reader.collect(pairs, allowed: ["rate", "burst"], context: "in 'rate_limit'")
+            guard let rate = fields["rate"] else {
+                reader.source.error("missing-key", "'rate_limit' has no 'rate'", fix: fix, at: field.value)
+                return nil
+            }
+            rateField = rate
+            if let burstField = fields["burst"] {
+                burst = reader.readInt(burstField.value, key: "rate_limit.burst", range: 1...1_000_000) ?? 1
+            }
+        }
+        guard let text = reader.readString(rateField, what: "a rate like 50/min") else { return nil }
+        guard var limit = RateLimit(parsing: text) else {
+            reader.source.error("bad-value", "'\(text)' is not a rate", fix: fix, at: rateField.value)
+            return nil
+        }
+        limit.burst = burst
+        return limit
     }
 
     /// `8:00-22:00`, `22:00-6:00`, `0:00-24:00`.

@@ -64,17 +64,20 @@ public struct OutboundMessages: Sendable {
                 "traceparent": .string(traceparent),
             ]
         }
+        var headers = [
+            "traceparent": traceparent,
+            "x-hms-run-id": dispatch.run.rawValue,
+            "x-hms-step-id": dispatch.step.rawValue,
+            "x-hms-task-id": dispatch.task.rawValue,
+            "x-hms-attempt": String(dispatch.attempt),
+            "x-hms-reply-to": Self.resultRoutingKey(for: dispatch.assignee),
+        ]
+        // The agent a task was routed to: what the outbox relay holds it back for under a `rate_limit`.
+        if let agent = dispatch.agent { headers["x-hms-agent"] = agent.rawValue }
         return OutboxMessage(
             exchange: exchange, routingKey: routingKey, messageID: messageID,
             correlationID: dispatch.run.rawValue, type: "hms.task",
-            headers: [
-                "traceparent": traceparent,
-                "x-hms-run-id": dispatch.run.rawValue,
-                "x-hms-step-id": dispatch.step.rawValue,
-                "x-hms-task-id": dispatch.task.rawValue,
-                "x-hms-attempt": String(dispatch.attempt),
-                "x-hms-reply-to": Self.resultRoutingKey(for: dispatch.assignee),
-            ],
+            headers: headers,
             body: JSONValue.object(body).canonicalEncoding, createdAt: now.millisecondsSinceEpoch)
     }
 

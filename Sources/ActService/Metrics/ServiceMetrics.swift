@@ -65,6 +65,11 @@ enum ServiceMetrics {
         if skipped > 0 { Counter(label: "hms_act_schedule_fires_total", dimensions: [("outcome", "skipped")]).increment(by: skipped) }
     }
 
+    /// Tasks held back in the outbox because their agent's `rate_limit` had no token left.
+    static func rateLimited(agent: String, count: Int) {
+        Counter(label: "hms_act_rate_limited_total", dimensions: [("agent", agent)]).increment(by: count)
+    }
+
     static func consumerUp(queue: String, _ up: Bool) {
         Gauge(label: "hms_act_consumer_up", dimensions: [("queue", queue)]).record(up ? 1 : 0)
     }
@@ -129,6 +134,7 @@ public enum ServiceMetricsCatalog {
         "hms_act_batch_duration_seconds": "One batch transaction.",
         "hms_act_outbox_published_total": "Outbox rows confirmed or retried (nacked, unroutable).",
         "hms_act_timers_fired_total": "Timers claimed and applied.",
+        "hms_act_rate_limited_total": "Tasks held back in the outbox by their agent's rate_limit (each time a relay found no token).",
         "hms_act_schedule_fires_total": "Schedule fires handled: started (a run), skipped (missed, or the previous run still going).",
         "hms_act_http_calls_total": "Tries of call: steps hms-act performs over HTTP, by method and status class (error: no answer).",
         "hms_act_http_call_duration_seconds": "How long each try of a call: step took.",

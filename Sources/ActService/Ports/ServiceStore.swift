@@ -120,6 +120,13 @@ public protocol ServiceTransaction: Sendable {
 
     /// Applies a batch's concurrency-key slot changes under the keys' locks (``StoreTransaction/applyConcurrency(_:)``).
     func applyConcurrency(_ requests: [ConcurrencyRequest]) async throws -> ConcurrencyOutcome
+
+    /// Takes tokens of an agent's rate limit (``StoreTransaction/takeRateTokens(key:wanted:interval:burst:)``).
+    func takeRateTokens(key: String, wanted: Int, interval: Double, burst: Int) async throws
+        -> (granted: Int, waits: [Double])
+
+    /// Holds outbox rows back until their rate allows them (no attempt counted).
+    func holdOutbox(_ rows: [(id: Int64, milliseconds: Double)]) async throws
 }
 
 extension ServiceTransaction {
@@ -139,6 +146,18 @@ extension ServiceTransaction {
     public func applyConcurrency(_ requests: [ConcurrencyRequest]) async throws -> ConcurrencyOutcome {
         guard requests.isEmpty else { throw SchedulesNotKept(what: "concurrency-key slots") }
         return ConcurrencyOutcome()
+    }
+
+    // Nor rate-limit buckets: an agent with `rate_limit` needs the PostgreSQL store.
+    public func takeRateTokens(key: String, wanted: Int, interval: Double, burst: Int) async throws
+        -> (granted: Int, waits: [Double])
+    {
+        guard wanted == 0 else { throw SchedulesNotKept(what: "rate-limit buckets") }
+        return (0, [])
+    }
+
+    public func holdOutbox(_ rows: [(id: Int64, milliseconds: Double)]) async throws {
+        guard rows.isEmpty else { throw SchedulesNotKept(what: "rate-limit buckets") }
     }
 }
 

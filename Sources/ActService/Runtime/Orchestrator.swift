@@ -71,6 +71,13 @@ public final class Orchestrator: Sendable {
     public var catalog: PlaybookCatalog { state.withLock { $0.catalog } }
     public var agents: [Agent] { state.withLock { $0.agents } }
 
+    /// The agents with a `rate_limit`, by id (what the outbox relays hold tasks back for).
+    var rateLimits: [String: RateLimit] {
+        var limits: [String: RateLimit] = [:]
+        for agent in agents { if let limit = agent.rateLimit { limits[agent.id.rawValue] = limit } }
+        return limits
+    }
+
     var planner: BatchPlanner {
         state.withLock { state in
             BatchPlanner(catalog: state.catalog,

@@ -73,8 +73,11 @@ public struct OutboxRelay: Service {
         let maxBytes = orchestrator.configuration.amqp.maxMessageBytes
         let batchBytes = orchestrator.configuration.engine.outboxBatchBytes
         return try await store.transaction { transaction in
-            let rows = try await transaction.claimOutbox(limit: limit, partition: partition, maxBytes: batchBytes)
-            guard !rows.isEmpty else { return (0, false) }
+            let claimed = try await transaction.claimOutbox(limit: limit, partition: partition, maxBytes: batchBytes)
+            guard !claimed.isEmpty else { return (0, false) }
+            let rows = try await holdForRateLimits(claimed, in: transaction)
+            // Every row waits for its agent's rate: nothing to publish before the next token.
+            guard !rows.isEmpty else { return (claimed.count, false) }
             var outcomes = [RowOutcome?](repeating: nil, count: rows.count)
             // Too large for the broker: refusing it would close the channel; say why without trying.
             var sendable: [Int] = []
@@ -110,6 +113,35 @@ public struct OutboxRelay: Service {
             let bytes = rows.reduce(0) { $0 + $1.body.count }
             return (rows.count, rows.count == limit || bytes > batchBytes / 2)
         }
+    }
+
+    /// Takes a token for each claimed task of an agent with a `rate_limit` (the bucket is shared by every
+    /// replica, ``StoreTransaction/takeRateTokens(key:wanted:interval:burst:)``); the tasks without one stay in
+    /// the outbox until their token is due. Returns the rows to publish now, in order.
+    private func holdForRateLimits(_ rows: [OutboxMessage], in transaction: any ServiceTransaction) async throws
+        -> [OutboxMessage]
+    {
+        let limits = orchestrator.rateLimits
+        guard !limits.isEmpty else { return rows }
+        var byAgent: [String: [Int]] = [:]
+        for (index, row) in rows.enumerated() where row.type == "hms.task" {
+            if let agent = row.headers["x-hms-agent"], limits[agent] != nil { byAgent[agent, default: []].append(index) }
+        }
+        guard !byAgent.isEmpty else { return rows }
+        var held: Set<Int> = []
+        var holds: [(id: Int64, milliseconds: Double)] = []
+        for agent in byAgent.keys.sorted() {
+            guard let limit = limits[agent], let indices = byAgent[agent] else { continue }
+            let (granted, waits) = try await transaction.takeRateTokens(key: "agent:" + agent, wanted: indices.count,
+                interval: limit.interval, burst: limit.burst)
+            for (index, wait) in zip(indices.dropFirst(granted), waits) {
+                held.insert(index)
+                holds.append((rows[index].outboxID, wait))
+            }
+            if !waits.isEmpty { ServiceMetrics.rateLimited(agent: agent, count: waits.count) }
+        }
+        try await transaction.holdOutbox(holds)
+        return rows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
     }
 
     /// What to do with one claimed row after publishing.
