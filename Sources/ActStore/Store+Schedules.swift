@@ -46,6 +46,18 @@ public struct ScheduleRow: Hashable, Sendable {
         return true
     }
 
+    /// The row of a schedule whose definition changed (or that is new): it starts over from `now`, keeping its
+    /// counts, last fire and last run.
+    public mutating func redefine(_ schedule: Schedule, now: Int64) {
+        let playbook = PlaybookID(playbookID)
+        var fresh = ScheduleClock.initial(schedule, now: now)
+        (fresh.started, fresh.skipped, fresh.lastRun, fresh.lastFire) =
+            (state.started, state.skipped, state.lastRun, state.lastFire)
+        definition = schedule
+        state = fresh
+        dueAt = ScheduleClock.dueAt(schedule, playbook: playbook, state: fresh, now: now)
+    }
+
     static let columns = "playbook_id, schedule_id, definition::text, state::text, "
         + "(extract(epoch FROM due_at) * 1000)::bigint, paused, paused_by, (extract(epoch FROM updated_at) * 1000)::bigint"
 
@@ -155,12 +167,7 @@ extension Store {
                 wanted.insert(key)
                 if var row = byKey[key] {
                     guard row.definition != schedule else { continue }
-                    var state = ScheduleClock.initial(schedule, now: now)
-                    (state.started, state.skipped, state.lastRun, state.lastFire) =
-                        (row.state.started, row.state.skipped, row.state.lastRun, row.state.lastFire)
-                    row.definition = schedule
-                    row.state = state
-                    row.dueAt = ScheduleClock.dueAt(schedule, playbook: playbook, state: state, now: now)
+                    row.redefine(schedule, now: now)
                     writes.append(row)
                     changed += 1
                 } else {

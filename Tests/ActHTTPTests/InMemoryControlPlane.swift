@@ -482,7 +482,6 @@ final class InMemoryControlPlane: ControlPlane {
         var synced: [String: ScheduleRow] = [:]
         for playbookID in tables.catalog.current.keys {
             guard let entry = tables.catalog.currentEntry(playbookID: playbookID) else { continue }
-            let playbook = PlaybookID(playbookID)
             for schedule in entry.playbook.schedules ?? [] {
                 let key = scheduleKey(playbookID, schedule.id)
                 if let row = tables.schedules[key], row.definition == schedule {
@@ -492,12 +491,7 @@ final class InMemoryControlPlane: ControlPlane {
                 // New (its counts are zero), or changed: starts from now.
                 var row = tables.schedules[key] ?? ScheduleRow(playbookID: playbookID, scheduleID: schedule.id,
                     definition: schedule, state: ScheduleState(nextFire: nil), dueAt: nil)
-                var state = ScheduleClock.initial(schedule, now: now)
-                (state.started, state.skipped, state.lastRun, state.lastFire) =
-                    (row.state.started, row.state.skipped, row.state.lastRun, row.state.lastFire)
-                row.definition = schedule
-                row.state = state
-                row.dueAt = ScheduleClock.dueAt(schedule, playbook: playbook, state: state, now: now)
+                row.redefine(schedule, now: now)
                 row.updatedAt = now
                 synced[key] = row
             }

@@ -48,12 +48,7 @@ import Testing
     ])
     func refusesMistakesWithTheirFix(schedule: String, code: String, message: String) throws {
         let yaml = "id: P.v1\nschedules:\n  - id: x\n    \(schedule)\nsteps:\n  - id: a\n    agent: ai.a\n"
-        var diagnostics: [Diagnostic] = []
-        do {
-            diagnostics = try PlaybookLoader.load(yaml: yaml, file: "p.yaml").warnings
-        } catch {
-            diagnostics = error.diagnostics
-        }
+        let diagnostics = diagnostics(loading: yaml)
         let found = diagnostics.first { $0.code == code }
         #expect(found?.message.contains(message) == true, "\(diagnostics.map(\.description))")
         #expect(found?.isError == true)
@@ -83,12 +78,7 @@ import Testing
     ])
     func refusesMistakes(value: String, code: String, message: String) throws {
         let yaml = "id: P.v1\ntrigger: p\nconcurrency: \(value)\nsteps:\n  - id: a\n    agent: ai.a\n"
-        var diagnostics: [Diagnostic] = []
-        do {
-            diagnostics = try PlaybookLoader.load(yaml: yaml).warnings
-        } catch {
-            diagnostics = error.diagnostics
-        }
+        let diagnostics = diagnostics(loading: yaml)
         #expect(diagnostics.first { $0.code == code }?.message.contains(message) == true, "\(diagnostics.map(\.description))")
     }
 }

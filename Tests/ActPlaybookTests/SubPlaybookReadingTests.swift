@@ -34,12 +34,7 @@ import Testing
     ])
     func refusesWhatDoesNotBelong(step: String, code: String, message: String) throws {
         let yaml = "id: P.v1\ntrigger: p\nsteps:\n  - id: inspect\n    \(step)\n"
-        let diagnostics: [Diagnostic]
-        do {
-            diagnostics = try PlaybookLoader.load(yaml: yaml, file: "p.yaml").warnings
-        } catch {
-            diagnostics = error.diagnostics
-        }
+        let diagnostics = diagnostics(loading: yaml)
         let found = diagnostics.first { $0.code == code }
         #expect(found?.message.contains(message) == true, "\(diagnostics.map(\.description))")
         #expect(found?.fix?.isEmpty == false)
@@ -81,12 +76,7 @@ import Testing
     ])
     func refusesWhatDoesNotBelong(step: String, code: String, message: String) throws {
         let yaml = "id: P.v1\ntrigger: p\nsteps:\n  - id: scan\n    agent: ai.scanner\n    \(step)\n"
-        var diagnostics: [Diagnostic] = []
-        do {
-            diagnostics = try PlaybookLoader.load(yaml: yaml, file: "p.yaml").warnings
-        } catch {
-            diagnostics = error.diagnostics
-        }
+        let diagnostics = diagnostics(loading: yaml)
         let found = diagnostics.first { $0.code == code }
         #expect(found?.message.contains(message) == true, "\(diagnostics.map(\.description))")
         #expect(found?.isError == true)

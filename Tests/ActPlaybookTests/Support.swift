@@ -51,3 +51,12 @@ extension [Diagnostic] {
 func playbook(_ steps: String, header: String = "id: Test.v1\ntrigger: test.event\n") -> String {
     header + "steps:\n" + steps
 }
+
+/// Every diagnostic loading `yaml` as a playbook gives: the error's list when it is refused, else its warnings.
+func diagnostics(loading yaml: String) -> [Diagnostic] {
+    do {
+        return try PlaybookLoader.load(yaml: yaml, file: "p.yaml").warnings
+    } catch {
+        return error.diagnostics
+    }
+}

@@ -35,20 +35,14 @@ import Testing
                     .isSuperset(of: runs)
             }
             // From each trail: released at, finished at. No two intervals of the key overlap.
-            var edges: [(Int64, Int)] = []
+            var intervals: [(start: Int64, end: Int64)] = []
             for run in runs {
                 let trail = try await system.store.auditTrail(runID: run).map(\.entry)
                 let released = try #require(trail.first { $0.kind == "run.released" }?.at, "\(run) was never released")
                 let finished = try #require(try await system.store.run(id: run)?.finishedAt)
-                edges += [(released, 1), (finished, -1)]
+                intervals.append((released, finished))
             }
-            edges.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
-            var open = 0
-            var most = 0
-            for (_, change) in edges {
-                open += change
-                most = max(most, open)
-            }
+            let most = mostAtOnce(intervals)
             #expect(most == 1, "\(most) runs of one key ran at once")
         }
     }

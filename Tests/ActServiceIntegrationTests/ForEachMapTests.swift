@@ -39,16 +39,8 @@ import Testing
 
             let items = try await system.store.tasks(ofRun: run).filter { $0.stepID == "scan" }
             #expect(items.count == 1_000)
-            // Sweep the [dispatched, answered) intervals: the most open at any instant.
-            var edges: [(Int64, Int)] = []
-            for task in items { edges += [(task.createdAt, 1), (task.updatedAt, -1)] }
-            edges.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
-            var open = 0
-            var most = 0
-            for (_, change) in edges {
-                open += change
-                most = max(most, open)
-            }
+            // The [dispatched, answered) intervals: the most open at any instant.
+            let most = mostAtOnce(items.map { ($0.createdAt, $0.updatedAt) })
             #expect(most <= 20, "\(most) item tasks were open at once")
             #expect(most >= 10, "the map ran items one at a time (\(most) at most)")
 

@@ -273,3 +273,18 @@ enum SystemHarness {
         }
     }
 }
+
+/// The most intervals `[start, end)` open at one instant (an end and a start at the same instant do not
+/// overlap): how many tasks or runs went at once, from their recorded instants.
+func mostAtOnce(_ intervals: [(start: Int64, end: Int64)]) -> Int {
+    var edges: [(at: Int64, change: Int)] = []
+    for interval in intervals { edges += [(interval.start, 1), (interval.end, -1)] }
+    edges.sort { $0.at != $1.at ? $0.at < $1.at : $0.change < $1.change }
+    var open = 0
+    var most = 0
+    for (_, change) in edges {
+        open += change
+        most = max(most, open)
+    }
+    return most
+}
