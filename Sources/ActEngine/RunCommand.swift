@@ -157,6 +157,8 @@ public struct TaskDispatch: Hashable, Sendable, Codable {
     public var context: JSONValue
     /// Whether this undoes a completed step (`compensate:`).
     public var isCompensation: Bool
+    /// The run's priority (0…9), published as the message's AMQP `priority`; `nil`: none.
+    public var priority: Int?
 
     public init(
         task: TaskID, attempt: Int, run: RunID, playbook: PlaybookID, step: StepID, visit: Int, assignee: Assignee,

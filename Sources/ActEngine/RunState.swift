@@ -45,6 +45,8 @@ public struct RunState: Hashable, Sendable, Codable {
     public var parent: ParentLink?
     /// The concurrency key slot this run holds or waits for (`concurrency:` on its playbook); `nil` without.
     public var concurrency: ConcurrencyClaim?
+    /// 0…9, higher first: its tasks' AMQP priority and its place in a concurrency key's queue (`nil`: none).
+    public var priority: Int?
 
     public init(runID: RunID, playbookID: PlaybookID, payload: JSONValue, startedAt: Instant) {
         self.runID = runID

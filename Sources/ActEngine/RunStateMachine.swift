@@ -81,10 +81,12 @@ public struct RunStateMachine: Sendable {
         now: Instant,
         configuration: EngineConfiguration = EngineConfiguration(),
         parent: RunState.ParentLink? = nil,
-        queuedFor concurrency: RunState.ConcurrencyClaim? = nil
+        queuedFor concurrency: RunState.ConcurrencyClaim? = nil,
+        priority: Int? = nil
     ) -> (machine: RunStateMachine, commands: [RunCommand]) {
         var state = RunState(runID: runID, playbookID: playbook.id, payload: payload, startedAt: now)
         state.parent = parent
+        state.priority = priority
         state.concurrency = concurrency
         var machine = RunStateMachine(state: state, playbook: playbook, configuration: configuration)
         machine.now = now
@@ -874,6 +876,7 @@ public struct RunStateMachine: Sendable {
     /// Sends a dispatch now; its ``TaskDispatch/warnAt`` counts from now.
     private mutating func send(_ dispatch: TaskDispatch) {
         var dispatch = dispatch
+        dispatch.priority = state.priority
         if dispatch.deadline != nil, let sla = index.step(dispatch.step)?.sla {
             dispatch.warnAt = now + sla.warningOffset(defaultFraction: configuration.slaWarningFraction)
         }

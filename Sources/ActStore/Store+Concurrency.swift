@@ -4,7 +4,7 @@ import ActPostgres
 /// A change to a concurrency key's slots, from one batch (``StoreTransaction/applyConcurrency(_:)``).
 public enum ConcurrencyRequest: Hashable, Sendable {
     /// A new run of a playbook with `concurrency:` (queued until released).
-    case arrive(scope: String, key: String, run: String, limit: Int, onLimit: Concurrency.OnLimit)
+    case arrive(scope: String, key: String, run: String, limit: Int, onLimit: Concurrency.OnLimit, priority: Int)
     /// A run with a key ended: its slot (or its place in the queue) frees.
     case leave(scope: String, key: String, run: String, limit: Int)
 
@@ -12,7 +12,7 @@ public enum ConcurrencyRequest: Hashable, Sendable {
         switch self {
         // The scope's length first keeps every (scope, key) pair apart without a separator (PostgreSQL text
         // holds no NUL).
-        case .arrive(let scope, let key, _, _, _), .leave(let scope, let key, _, _): "\(scope.utf8.count):\(scope)\(key)"
+        case .arrive(let scope, let key, _, _, _, _), .leave(let scope, let key, _, _): "\(scope.utf8.count):\(scope)\(key)"
         }
     }
 }
@@ -33,13 +33,14 @@ extension StoreSQL {
         SELECT run_id FROM concurrency_slots WHERE scope = $1 AND key = $2 AND holding ORDER BY seq
         """
     static let concurrencyWaiting = """
-        SELECT run_id FROM concurrency_slots WHERE scope = $1 AND key = $2 AND NOT holding ORDER BY seq LIMIT $3
+        SELECT run_id FROM concurrency_slots WHERE scope = $1 AND key = $2 AND NOT holding
+        ORDER BY priority DESC, seq LIMIT $3
         """
     static let concurrencyWaitingCount = """
         SELECT count(*) FROM concurrency_slots WHERE scope = $1 AND key = $2 AND NOT holding
         """
     static let insertConcurrencySlot = """
-        INSERT INTO concurrency_slots (scope, key, run_id, holding) VALUES ($1, $2, $3, $4)
+        INSERT INTO concurrency_slots (scope, key, run_id, holding, priority) VALUES ($1, $2, $3, $4, $5)
         ON CONFLICT (scope, key, run_id) DO NOTHING
         """
     static let deleteConcurrencySlot = "DELETE FROM concurrency_slots WHERE scope = $1 AND key = $2 AND run_id = $3"
@@ -56,7 +57,8 @@ extension StoreTransaction {
     /// - An arriving run takes a free slot when nobody waits (it is released); otherwise `queue` makes it
     ///   wait, `cancel_newest` cancels it, `cancel_in_progress` cancels every run holding or waiting for the
     ///   key and makes it wait for their slots.
-    /// - A leaving run frees its slot or its place; waiting runs take the free slots in arrival order.
+    /// - A leaving run frees its slot or its place; waiting runs take the free slots by priority (higher first),
+    ///   then in arrival order.
     public func applyConcurrency(_ requests: [ConcurrencyRequest]) async throws -> ConcurrencyOutcome {
         var outcome = ConcurrencyOutcome()
         guard !requests.isEmpty else { return outcome }
@@ -65,20 +67,20 @@ extension StoreTransaction {
         }
         for request in requests {
             switch request {
-            case .arrive(let scope, let key, let run, let limit, let onLimit):
+            case .arrive(let scope, let key, let run, let limit, let onLimit, let priority):
                 let holders = try await strings(StoreSQL.concurrencyHolders, [PostgresBind(scope), PostgresBind(key)])
                 let waiting: Int64 = try await connection.query(StoreSQL.concurrencyWaitingCount,
                     [PostgresBind(scope), PostgresBind(key)]).first?.decode(column: 0) ?? 0
                 if holders.count < limit, waiting == 0 {
                     try await connection.execute(StoreSQL.insertConcurrencySlot,
-                        [PostgresBind(scope), PostgresBind(key), PostgresBind(run), PostgresBind(true)])
+                        [PostgresBind(scope), PostgresBind(key), PostgresBind(run), PostgresBind(true), PostgresBind(priority)])
                     outcome.released.append(run)
                     continue
                 }
                 switch onLimit {
                 case .queue:
                     try await connection.execute(StoreSQL.insertConcurrencySlot,
-                        [PostgresBind(scope), PostgresBind(key), PostgresBind(run), PostgresBind(false)])
+                        [PostgresBind(scope), PostgresBind(key), PostgresBind(run), PostgresBind(false), PostgresBind(priority)])
                 case .cancelNewest:
                     outcome.cancelled.append(run)
                 case .cancelInProgress:
@@ -86,7 +88,7 @@ extension StoreTransaction {
                         [PostgresBind(scope), PostgresBind(key), PostgresBind(Int64.max)])
                     outcome.cancelled += holders + queued
                     try await connection.execute(StoreSQL.insertConcurrencySlot,
-                        [PostgresBind(scope), PostgresBind(key), PostgresBind(run), PostgresBind(false)])
+                        [PostgresBind(scope), PostgresBind(key), PostgresBind(run), PostgresBind(false), PostgresBind(priority)])
                 }
             case .leave(let scope, let key, let run, let limit):
                 try await connection.execute(StoreSQL.deleteConcurrencySlot,

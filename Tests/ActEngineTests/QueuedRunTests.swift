@@ -31,3 +31,16 @@ import Testing
         #expect(commands.contains(.runFinished(.cancelled)))
     }
 }
+
+/// A run's priority rides on every task message it sends.
+@Suite struct RunPriorityTests {
+    @Test func everyDispatchCarriesTheRunsPriority() {
+        let playbook = Playbook(id: "P.v1", steps: [task("a", compensate: .svc("undo")), task("b")])
+        var (machine, started) = RunStateMachine.start(runID: "wf_p", playbook: playbook, payload: [:], now: t0, priority: 7)
+        #expect(started.contains { if case .dispatchTask(let d) = $0 { d.priority == 7 } else { false } })
+        _ = machine.handle(.taskCompleted("wf_p/a/1", attempt: 1, output: [:]), now: at(.seconds(1)))
+        let failed = machine.handle(.taskFailed("wf_p/b/1", attempt: 1, reason: "no", retryable: false), now: at(.seconds(2)))
+        // The compensation too.
+        #expect(failed.contains { if case .dispatchTask(let d) = $0 { d.isCompensation && d.priority == 7 } else { false } })
+    }
+}

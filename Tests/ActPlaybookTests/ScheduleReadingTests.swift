@@ -82,3 +82,15 @@ import Testing
         #expect(diagnostics.first { $0.code == code }?.message.contains(message) == true, "\(diagnostics.map(\.description))")
     }
 }
+
+/// `priority:` as written: a number 0…9 or an expression.
+@Suite struct PriorityReadingTests {
+    @Test func readsANumberOrAnExpressionAndRefusesOutOfRange() throws {
+        let number = try PlaybookLoader.load(yaml: "id: P.v1\ntrigger: p\npriority: 7\nsteps:\n  - id: a\n    agent: ai.a\n")
+        #expect(number.playbook.priority == .literal(.int(7)))
+        let expression = try PlaybookLoader.load(yaml: "id: P.v1\ntrigger: p\npriority: payload.urgency\nsteps:\n  - id: a\n    agent: ai.a\n")
+        #expect(expression.playbook.priority == .path(["payload", "urgency"]))
+        let refused = diagnostics(loading: "id: P.v1\ntrigger: p\npriority: 12\nsteps:\n  - id: a\n    agent: ai.a\n")
+        #expect(refused.first { $0.code == "bad-value" }?.message == "priority 12 is out of range")
+    }
+}

@@ -1,3 +1,4 @@
+import ActAMQP
 import ActEngine
 import ActPlaybook
 import ActService
@@ -74,6 +75,37 @@ import Testing
             #expect(try await system.waitForEnd(of: new) == "run.completed")
             let trail = try await system.store.auditTrail(runID: old).map(\.entry)
             #expect(trail.contains { $0.kind == "run.cancel_requested" && $0.actor == "concurrency" })
+        }
+    }
+
+    @Test func queuedRunsStartByPriorityThenAgeAndTheirTasksCarryIt() async throws {
+        try await SystemHarness.run(playbooks: [Self.inspection()]) { task in
+            task.runID == System.runID(playbook: "Inspection.v1", eventID: "holder") ? .ignore : .complete([:])
+        } _: { system in
+            try await system.emit("inspection.requested", id: "holder", payload: ["address": "4 Fir"])
+            let holder = System.runID(playbook: "Inspection.v1", eventID: "holder")
+            try await system.tasks.wait("the holder's task") { $0.contains { $0.body["run_id"]?.stringValue == holder } }
+            for (id, priority) in [("low-1", "1"), ("none", nil), ("high", "9"), ("low-2", "1")] as [(String, String?)] {
+                try await system.emit("inspection.requested", id: id, payload: ["address": "4 Fir"],
+                    headers: priority.map { ["x-hms-priority": .string($0)] } ?? [:])
+            }
+            let last = System.runID(playbook: "Inspection.v1", eventID: "low-2")
+            for _ in 0..<100 where try await system.store.run(id: last)?.status != "queued" {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            _ = try await system.orchestrator.apply([.operatorCommand(runID: RunID(holder), event: .cancel(reason: "done"),
+                actor: "ops", key: "cancel-holder")])
+            for id in ["high", "low-1", "low-2", "none"] {
+                #expect(try await system.waitForEnd(of: System.runID(playbook: "Inspection.v1", eventID: id)) == "run.completed")
+            }
+            // One at a time: the order they were released in is the order their tasks went out.
+            let order = system.tasks.all.compactMap { message -> String? in
+                guard let run = message.body["run_id"]?.stringValue, run != holder else { return nil }
+                return ["high", "low-1", "low-2", "none"].first { System.runID(playbook: "Inspection.v1", eventID: $0) == run }
+            }
+            #expect(order == ["high", "low-1", "low-2", "none"])
+            let high = try #require(system.tasks.all.first { $0.body["run_id"]?.stringValue == System.runID(playbook: "Inspection.v1", eventID: "high") })
+            #expect(high.headers["x-hms-priority"] == .string("9"))
         }
     }
 

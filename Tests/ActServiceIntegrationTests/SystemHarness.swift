@@ -80,12 +80,14 @@ struct System: Sendable {
     /// The first replica's PostgreSQL store (runs, tasks, incidents to look at).
     var store: Store { runtimes[0].store }
 
-    /// Publishes a trigger on the events exchange as the chapters' plain JSON.
-    func emit(_ type: String, id: String = UUID().uuidString, payload: JSONValue = [:]) async throws {
+    /// Publishes a trigger on the events exchange as the chapters' plain JSON (with AMQP `headers`).
+    func emit(_ type: String, id: String = UUID().uuidString, payload: JSONValue = [:],
+        headers: [String: AMQPFieldValue] = [:]) async throws
+    {
         let body: JSONValue = ["type": .string(type), "id": .string(id), "payload": payload]
         let outcome = try await worker.publish(AMQPMessage(body: body.canonicalEncoding,
             exchange: configuration.amqp.exchanges.events, routingKey: type,
-            properties: AMQPProperties(contentType: "application/json", messageID: id)))
+            properties: AMQPProperties(contentType: "application/json", headers: headers, messageID: id)))
         #expect(outcome == .confirmed, "trigger \(type) was not routed: \(outcome)")
     }
 

@@ -18,6 +18,19 @@ import Testing
         #expect(event.payload == ["address": "123 Oak St"])
     }
 
+    @Test func readsThePriorityHeaderAndRefusesOneOutOfRange() throws {
+        let json = #"{"type": "noise.complaint.filed", "id": "e-1", "payload": {}}"#
+        #expect(try TriggerEvent(message: message(json, headers: ["x-hms-priority": "7"])).priority == 7)
+        #expect(try TriggerEvent(message: message(json, headers: ["x-hms-priority": 3])).priority == 3)
+        #expect(try TriggerEvent(message: message(json)).priority == nil)
+        #expect(throws: MessageRejection.self) { try TriggerEvent(message: message(json, headers: ["x-hms-priority": "12"])) }
+        do {
+            _ = try TriggerEvent(message: message(json, headers: ["x-hms-priority": "urgent"]))
+        } catch {
+            #expect(error.reason.contains("header x-hms-priority is urgent; give a whole number from 0 (lowest) to 9"))
+        }
+    }
+
     @Test func readsChapterOnesNameField() throws {
         let event = try TriggerEvent(message: message(
             #"{"name": "ComplaintLogged", "payload": {"complaintId": "C-42"}}"#, routingKey: "ComplaintLogged",

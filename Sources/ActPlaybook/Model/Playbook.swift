@@ -22,6 +22,9 @@ public struct Playbook: Hashable, Sendable, Codable {
     /// `concurrency:`: at most `limit` runs at once per value of a key (`nil`: no limit; optional, so stored
     /// models from before it decode unchanged).
     public var concurrency: Concurrency?
+    /// `priority:` an expression on the trigger's payload (or a number) giving a run's priority, 0…9 (higher
+    /// first); a trigger's `x-hms-priority` header wins. `nil`: no priority.
+    public var priority: Expression?
     /// Where the playbook was read from, when it was read from a file.
     public var location: SourceLocation?
 

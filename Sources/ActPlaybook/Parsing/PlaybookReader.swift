@@ -13,7 +13,7 @@ struct PlaybookReader {
     init(source: YAMLSource) { self.source = source }
 
     static let topLevelKeys = [
-        "id", "description", "trigger", "start", "key", "on_failure", "schedules", "concurrency", "steps",
+        "id", "description", "trigger", "start", "key", "on_failure", "schedules", "concurrency", "priority", "steps",
     ]
     static let concurrencyKeys = ["key", "limit", "on_limit"]
     static let scheduleKeys = ["id", "cron", "every", "timezone", "catch_up", "catch_up_window", "overlap", "jitter", "payload"]
@@ -66,6 +66,18 @@ struct PlaybookReader {
         if let onFailure = fields["on_failure"] { playbook.onFailure = readFailurePolicy(onFailure) }
         if let schedules = fields["schedules"] { playbook.schedules = readSchedules(schedules) }
         if let concurrency = fields["concurrency"] { playbook.concurrency = readConcurrency(concurrency) }
+        if let priority = fields["priority"] {
+            if let number = priority.value.int {
+                if (0...9).contains(number) {
+                    playbook.priority = .literal(.int(number))
+                } else {
+                    source.error("bad-value", "priority \(number) is out of range",
+                        fix: "give 0 (lowest) to 9 (highest), or an expression like `payload.urgency`", at: priority.value)
+                }
+            } else {
+                playbook.priority = readExpression(priority.value)
+            }
+        }
         if let steps = fields["steps"] {
             map.steps = source.location(steps.key)
             if case .sequence(let items) = steps.value {

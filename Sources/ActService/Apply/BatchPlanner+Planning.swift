@@ -261,6 +261,18 @@ extension BatchPlanner {
             }
         }
 
+        /// The playbook's `priority:` on a new run's payload, clamped to 0…9; `nil` without one or when it gives no
+        /// number.
+        static func priority(of playbook: Playbook, payload: JSONValue, runID: RunID) -> Int? {
+            guard let expression = playbook.priority else { return nil }
+            let context = RunState(runID: runID, playbookID: playbook.id, payload: payload,
+                startedAt: Instant(millisecondsSinceEpoch: 0))
+            guard case .number(let number) = expression.evaluate(in: context), let value = Double(number.keyText) else {
+                return nil
+            }
+            return min(max(Int(value.rounded(.down)), 0), 9)
+        }
+
         /// Starts the run `event` makes of `entry`, unless that run exists already; `parent` for a child run.
         mutating func start(_ entry: PlaybookCatalog.Entry, event: TriggerEvent, parent: RunState.ParentLink? = nil)
             -> BatchOutcome
@@ -270,11 +282,13 @@ extension BatchPlanner {
                 return .ignored(reason: "event \(event.id) already started run \(runID)")
             }
             let claim = Self.concurrencyClaim(entry, payload: event.payload, runID: runID)
+            let priority = event.priority ?? Self.priority(of: entry.playbook, payload: event.payload, runID: runID)
             let (machine, commands) = RunStateMachine.start(runID: runID, playbook: entry.playbook,
-                payload: event.payload, now: now, configuration: planner.engine, parent: parent, queuedFor: claim)
+                payload: event.payload, now: now, configuration: planner.engine, parent: parent, queuedFor: claim,
+                priority: priority)
             if let claim {
                 plan.concurrency.append(.arrive(scope: claim.scope, key: claim.key, run: runID.rawValue,
-                    limit: claim.limit, onLimit: claim.onLimit))
+                    limit: claim.limit, onLimit: claim.onLimit, priority: priority ?? 0))
             }
             let traceID = OutboundMessages.traceID(runID: runID.rawValue, traceparent: event.traceparent)
             var run = WorkingRun(

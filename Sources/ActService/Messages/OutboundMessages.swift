@@ -74,6 +74,8 @@ public struct OutboundMessages: Sendable {
         ]
         // The agent a task was routed to: what the outbox relay holds it back for under a `rate_limit`.
         if let agent = dispatch.agent { headers["x-hms-agent"] = agent.rawValue }
+        // The run's priority: the AMQP priority of the message (AMQPMessage(outbox:)), for classic priority queues.
+        if let priority = dispatch.priority { headers["x-hms-priority"] = String(priority) }
         return OutboxMessage(
             exchange: exchange, routingKey: routingKey, messageID: messageID,
             correlationID: dispatch.run.rawValue, type: "hms.task",

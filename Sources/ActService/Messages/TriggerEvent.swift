@@ -27,6 +27,9 @@ public struct TriggerEvent: Hashable, Sendable {
     /// takes it, it is refused (dead-lettered, to be replayed once the playbook is registered) instead of
     /// ignored as over HTTP, where the caller is told at once.
     public var arrivedOnTriggerQueue = false
+    /// The run's priority from the `x-hms-priority` header (0…9, higher first), overriding the playbook's
+    /// `priority:`; `nil` when not given.
+    public var priority: Int?
 
     public init(
         id: String, type: String, source: String? = nil, subject: String? = nil, time: String? = nil,
@@ -101,6 +104,14 @@ public struct TriggerEvent: Hashable, Sendable {
         }
         guard !type.isEmpty else {
             throw MessageRejection("event has no type; set the CloudEvents `type` attribute or publish with the event type as routing key")
+        }
+        if let header = message.headers["x-hms-priority"] {
+            let text = header.stringValue ?? header.numberValue.map(\.keyText) ?? ""
+            guard let value = Int(text), (0...9).contains(value) else {
+                throw MessageRejection("header x-hms-priority is \(text.isEmpty ? header.typeName : text); "
+                    + "give a whole number from 0 (lowest) to 9 (highest), or leave it out")
+            }
+            priority = value
         }
     }
 

@@ -42,6 +42,7 @@ extension AMQPMessage {
                 contentType: message.contentType,
                 headers: message.headers.mapValues(AMQPFieldValue.string),
                 persistent: true,
+                priority: message.headers["x-hms-priority"].flatMap { UInt8($0) },
                 correlationID: message.correlationID,
                 messageID: message.messageID,
                 timestamp: Date(timeIntervalSince1970: Double(message.createdAt) / 1_000),
