@@ -31,9 +31,9 @@ public struct Scheduler: Service {
                     let claimed = try await orchestrator.fireDueSchedules(limit: 100)
                     backoff = .milliseconds(100)
                     if claimed < 100 { try await orchestrator.sleep(poll) }
-                } catch is CancellationError {
-                    break
                 } catch {
+                    // Shutting down: the scan's query was cancelled with it; nothing failed.
+                    if Task.isCancelled { break }
                     ServiceMetrics.loopFailed(service: "scheduler")
                     logger.warning("schedule scan failed; retrying", metadata: ["error": "\(error)", "retry.in": "\(backoff)"])
                     try? await orchestrator.sleep(backoff)
