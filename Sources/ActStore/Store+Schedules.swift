@@ -154,7 +154,13 @@ extension Store {
     public func syncSchedules(_ schedules: [(playbook: PlaybookID, schedule: Schedule)], now: Int64) async throws
         -> (inserted: Int, changed: Int, removed: Int)
     {
-        try await withTransaction { transaction in
+        // Usually nothing changed: look without locking first, so the scheduler's claims are never held up.
+        var stored: [String: Schedule] = [:]
+        for row in try await self.schedules() { stored[row.playbookID + "\u{0}" + row.scheduleID] = row.definition }
+        var written: [String: Schedule] = [:]
+        for (playbook, schedule) in schedules { written[playbook.rawValue + "\u{0}" + schedule.id] = schedule }
+        if stored == written { return (0, 0, 0) }
+        return try await withTransaction { transaction in
             let existing = try await transaction.connection.query(StoreSQL.lockSchedules, []).map(ScheduleRow.decode)
             var byKey: [String: ScheduleRow] = [:]
             for row in existing { byKey[row.playbookID + "\u{0}" + row.scheduleID] = row }

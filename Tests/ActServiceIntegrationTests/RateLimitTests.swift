@@ -38,6 +38,7 @@ import Testing
             let inWindow = times.filter { $0 - first < .seconds(window) }.count
             // One token is saved up at the start (burst 1), then one every 60/perMinute seconds.
             let expected = 1 + window * Double(perMinute) / 60
+            print("rate limit \(perMinute)/min: \(inWindow) tasks reached the worker in \(Int(window)) s (expected \(Int(expected)))")
             #expect(abs(Double(inWindow) - expected) <= expected * 0.1,
                 "\(inWindow) tasks in \(window) s at \(perMinute)/min (expected about \(Int(expected)))")
             #expect(Double(inWindow) <= expected + 1, "the rate was exceeded: \(inWindow) in \(window) s")
