@@ -15,8 +15,12 @@ extension RunStateMachine {
     mutating func startItems(_ step: Step, _ spec: TaskSpec, _ forEach: ForEach, _ r: Int) -> Outcome? {
         let value = forEach.items.evaluate(in: state)
         guard case .array(let items) = value else {
-            let kind = value == .null ? "null" : (value.typeName.first.map { "aeiou".contains($0) } == true ? "an " : "a ")
-                + value.typeName
+            let kind =
+                switch value {
+                case .null: "null"
+                case .array, .object: "an " + value.typeName
+                case .bool, .number, .string: "a " + value.typeName
+                }
             return .failed("for_each: \(forEach.itemsSource) is not a list (it is \(kind))", reported: false)
         }
         guard items.count <= configuration.maxForEachItems else {

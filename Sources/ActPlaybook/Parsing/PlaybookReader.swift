@@ -354,8 +354,9 @@ struct PlaybookReader {
                     + "(`playbook:` with `for_each:`)", at: other.key)
         }
         guard let text = readString(field, what: "a list expression like ${payload.attachments}") else { return nil }
+        // Written with or without `${…}`.
         let written = text.trimmingSpaces()
-        let inner = written.hasPrefix("${") && written.hasSuffix("}") ? String(written.dropFirst(2).dropLast()) : written
+        let inner = JSONValue.string(written).templateExpression.map(String.init) ?? written
         var forEach = ForEach(items: .literal(.null), itemsSource: inner)
         do {
             forEach.items = try ExpressionParser.parse(inner)
@@ -971,8 +972,9 @@ struct PlaybookReader {
             }
             return nil
         }
+        // Written with or without `${…}`.
         let written = text.trimmingSpaces()
-        let inner = written.hasPrefix("${") && written.hasSuffix("}") ? String(written.dropFirst(2).dropLast()) : written
+        let inner = JSONValue.string(written).templateExpression.map(String.init) ?? written
         var concurrency = Concurrency(key: .literal(.null), keySource: inner)
         do {
             concurrency.key = try ExpressionParser.parse(inner)

@@ -16,11 +16,8 @@ extension BatchPlanner.Planning {
 
     /// The slot a new run of `entry` asks for: its key's value on the payload as text; `nil` when the playbook
     /// has no `concurrency:` or the key gives no string or number (then the run is not limited).
-    static func concurrencyClaim(_ entry: PlaybookCatalog.Entry, payload: JSONValue, runID: RunID)
-        -> RunState.ConcurrencyClaim?
-    {
+    static func concurrencyClaim(_ entry: PlaybookCatalog.Entry, on context: RunState) -> RunState.ConcurrencyClaim? {
         guard let concurrency = entry.playbook.concurrency else { return nil }
-        let context = RunState(runID: runID, playbookID: entry.playbook.id, payload: payload, startedAt: .init(millisecondsSinceEpoch: 0))
         let key: String
         switch concurrency.key.evaluate(in: context) {
         case .string(let text) where !text.isEmpty: key = String(text.prefix(500))

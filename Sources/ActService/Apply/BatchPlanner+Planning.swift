@@ -263,10 +263,8 @@ extension BatchPlanner {
 
         /// The playbook's `priority:` on a new run's payload, clamped to 0…9; `nil` without one or when it gives no
         /// number.
-        static func priority(of playbook: Playbook, payload: JSONValue, runID: RunID) -> Int? {
+        static func priority(of playbook: Playbook, on context: RunState) -> Int? {
             guard let expression = playbook.priority else { return nil }
-            let context = RunState(runID: runID, playbookID: playbook.id, payload: payload,
-                startedAt: Instant(millisecondsSinceEpoch: 0))
             guard case .number(let number) = expression.evaluate(in: context), let value = Double(number.keyText) else {
                 return nil
             }
@@ -281,8 +279,10 @@ extension BatchPlanner {
             if working[runID] != nil || runs[runID.rawValue] != nil {
                 return .ignored(reason: "event \(event.id) already started run \(runID)")
             }
-            let claim = Self.concurrencyClaim(entry, payload: event.payload, runID: runID)
-            let priority = event.priority ?? Self.priority(of: entry.playbook, payload: event.payload, runID: runID)
+            // What the playbook's `concurrency:` and `priority:` read: the new run's payload.
+            let context = RunState(runID: runID, playbookID: entry.playbook.id, payload: event.payload, startedAt: now)
+            let claim = Self.concurrencyClaim(entry, on: context)
+            let priority = event.priority ?? Self.priority(of: entry.playbook, on: context)
             let (machine, commands) = RunStateMachine.start(runID: runID, playbook: entry.playbook,
                 payload: event.payload, now: now, configuration: planner.engine, parent: parent, queuedFor: claim,
                 priority: priority)

@@ -36,6 +36,9 @@ public final class Orchestrator: Sendable {
     let callScope: CallScope
     /// Wakes the HTTP caller after a commit that dispatched a `call:` it performs.
     let callSignal = Signal()
+    /// The agents with a `rate_limit`, by id (what the outbox relays hold tasks back for); the agents are fixed
+    /// at start, so this is read once, not on every relay claim.
+    let rateLimits: [String: RateLimit]
 
     struct State {
         var catalog = PlaybookCatalog()
@@ -56,6 +59,9 @@ public final class Orchestrator: Sendable {
         self.logger = logger
         self.clock = clock
         self.state = Mutex(State(agents: agents))
+        var limits: [String: RateLimit] = [:]
+        for agent in agents { if let limit = agent.rateLimit { limits[agent.id.rawValue] = limit } }
+        self.rateLimits = limits
         // `validate()` has checked the settings; a configuration that skipped it performs no calls.
         self.callScope = (try? configuration.calls.scope()) ?? .none
     }
@@ -71,12 +77,6 @@ public final class Orchestrator: Sendable {
     public var catalog: PlaybookCatalog { state.withLock { $0.catalog } }
     public var agents: [Agent] { state.withLock { $0.agents } }
 
-    /// The agents with a `rate_limit`, by id (what the outbox relays hold tasks back for).
-    var rateLimits: [String: RateLimit] {
-        var limits: [String: RateLimit] = [:]
-        for agent in agents { if let limit = agent.rateLimit { limits[agent.id.rawValue] = limit } }
-        return limits
-    }
 
     var planner: BatchPlanner {
         state.withLock { state in
