@@ -1,3 +1,4 @@
+import ActAMQP
 import ActEngine
 import ActPlaybook
 import ActService
@@ -48,6 +49,33 @@ import Testing
                 Set(messages.filter { $0.routingKey == "run.completed" }.compactMap { $0.body["run_id"]?.stringValue })
                     .isSuperset(of: runs)
             }
+        }
+    }
+
+    /// Tasks waiting for the agent's tokens get them by their run's priority, then by age: high-priority runs
+    /// triggered after low-priority ones still reach the worker before the low ones that were waiting.
+    @Test func waitingTasksGetTokensByPriority() async throws {
+        let agent = Agent(id: "ai.payments", rateLimit: RateLimit(parsing: "120/min"))
+        let arrivals = Mutex<[String]>([])
+        try await SystemHarness.run(playbooks: [Self.payments], agents: [agent]) { task in
+            arrivals.withLock { $0.append(task.runID) }
+            return .complete(["paid": true])
+        } _: { system in
+            let low = (0..<6).map { "low-\($0)" }
+            let high = (0..<6).map { "high-\($0)" }
+            for id in low { try await system.emit("refund.requested", id: id, payload: [:], headers: ["x-hms-priority": .string("1")]) }
+            for id in high { try await system.emit("refund.requested", id: id, payload: [:], headers: ["x-hms-priority": .string("9")]) }
+            let runs = (low + high).map { System.runID(playbook: "Refund.v1", eventID: $0) }
+            try await system.governance.wait("every run to complete", timeout: .seconds(60)) { messages in
+                Set(messages.filter { $0.routingKey == "run.completed" }.compactMap { $0.body["run_id"]?.stringValue })
+                    .isSuperset(of: runs)
+            }
+            let order = arrivals.withLock { $0 }.map { run in (low + high).first { System.runID(playbook: "Refund.v1", eventID: $0) == run } ?? run }
+            // The first low ones may have had their tokens before the high ones were triggered; from then on
+            // every high one goes first.
+            let lastHigh = try #require(order.lastIndex { $0.hasPrefix("high") })
+            let lowAfter = order[(lastHigh + 1)...].filter { $0.hasPrefix("low") }.count
+            #expect(lowAfter >= 4, "tasks reached the worker in the order \(order)")
         }
     }
 }

@@ -117,7 +117,9 @@ public struct OutboxRelay: Service {
 
     /// Takes a token for each claimed task of an agent with a `rate_limit` (the bucket is shared by every
     /// replica, ``StoreTransaction/takeRateTokens(key:wanted:interval:burst:)``); the tasks without one stay in
-    /// the outbox until their token is due. Returns the rows to publish now, in order.
+    /// the outbox until their token is due. Tokens go by the run's priority (`x-hms-priority`, higher first),
+    /// then by age, and the held tasks' tokens fall due in that order too. Returns the rows to publish now, in
+    /// order.
     private func holdForRateLimits(_ rows: [OutboxMessage], in transaction: any ServiceTransaction) async throws
         -> [OutboxMessage]
     {
@@ -131,7 +133,8 @@ public struct OutboxRelay: Service {
         var held: Set<Int> = []
         var holds: [(id: Int64, milliseconds: Double)] = []
         for agent in byAgent.keys.sorted() {
-            guard let limit = limits[agent], let indices = byAgent[agent] else { continue }
+            guard let limit = limits[agent], let claimed = byAgent[agent] else { continue }
+            let indices = Self.byPriority(claimed, of: rows)
             let (granted, waits) = try await transaction.takeRateTokens(key: "agent:" + agent, wanted: indices.count,
                 interval: limit.interval, burst: limit.burst)
             for (index, wait) in zip(indices.dropFirst(granted), waits) {
@@ -142,6 +145,13 @@ public struct OutboxRelay: Service {
         }
         try await transaction.holdOutbox(holds)
         return rows.enumerated().filter { !held.contains($0.offset) }.map(\.element)
+    }
+
+    /// Row indices by the run's priority (higher first), then by age (outbox order); rows without a priority
+    /// count as 0.
+    static func byPriority(_ indices: [Int], of rows: [OutboxMessage]) -> [Int] {
+        func priority(_ index: Int) -> Int { rows[index].headers["x-hms-priority"].flatMap { Int($0) } ?? 0 }
+        return indices.sorted { priority($0) != priority($1) ? priority($0) > priority($1) : rows[$0].outboxID < rows[$1].outboxID }
     }
 
     /// What to do with one claimed row after publishing.
