@@ -184,7 +184,8 @@ enum MermaidFlowchart {
         let starts = playbook.triggers + (playbook.schedules ?? []).map { schedule in
             "⏰ \(schedule.spec)" + (schedule.timeZone == "UTC" ? "" : " \(schedule.timeZone)")
         }
-        lines.append("    start((\"\(label(starts.isEmpty ? ["start"] : starts))\"))")
+        let limits = playbook.concurrency.map { ["runs \($0.summary)"] } ?? []
+        lines.append("    start((\"\(label((starts.isEmpty ? ["start"] : starts) + limits))\"))")
         if let first = steps.first, let target = node(first.id) { lines.append("    start --> \(target)") }
         var needsEnd = false
 
@@ -206,6 +207,7 @@ enum MermaidFlowchart {
                 var parts = [step.id.rawValue, spec.assignee.displayName]
                 if spec.mode == .fanOut { parts.append("fan-out") }
                 if let forEach = spec.forEach { parts.append(forEach.summary) }
+                if let concurrency = spec.concurrency { parts.append(concurrency.summary) }
                 if spec.requiresApproval { parts.append("⏸ approval") }
                 lines.append("    \(name)[\"\(label(parts + extra))\"]")
                 sequel()

@@ -23,6 +23,11 @@ public enum RunCommand: Hashable, Sendable, Codable {
     /// The incident the run waited on is answered (`retry`, `skip`, `fail`, `rewind`, `cancel`), with the
     /// operator's reason.
     case incidentClosed(resolution: String, reason: String?)
+    /// A step visit with `concurrency:` asks for a slot of its key (it is ``StepStatus/queued`` until
+    /// ``RunEvent/slotGranted(step:visit:)``).
+    case askSlot(RunState.ConcurrencyClaim, step: StepID, visit: Int)
+    /// A step visit that asked for a slot ended: its slot (or its place in the queue) frees.
+    case leaveSlot(RunState.ConcurrencyClaim, step: StepID, visit: Int)
     /// A task attempt that existed before the event now has another ``TaskStatus``.
     ///
     /// These come after the event's other commands, one per attempt, the net change over the event. An
@@ -91,8 +96,10 @@ public struct AuditRecord: Hashable, Sendable, Codable {
         case incidentAnswered = "incident_answered"
         /// An operator ran the run again from a step.
         case rewound
-        /// A queued run got its concurrency slot and started.
+        /// A queued run (or step) got its concurrency slot and started.
         case released
+        /// A step waits for a slot of its concurrency key.
+        case queued
     }
 
     public var kind: Kind

@@ -39,6 +39,11 @@ public enum RunEvent: Hashable, Sendable, Codable {
     case rewind(to: StepID, actor: String, reason: String?)
     /// A queued run (``RunStatus/queued``) got its concurrency slot: it starts its first step now.
     case released
+    /// Visit `visit` of a queued step (``StepStatus/queued``) got a slot of its key: its task starts now.
+    case slotGranted(step: StepID, visit: Int)
+    /// Visit `visit` of a step with `concurrency:` is refused its slot (`cancel_newest`) or gives it up to a
+    /// newer visit (`cancel_in_progress`): it fails without retry, and its `on_failure` applies.
+    case slotCancelled(step: StepID, visit: Int, reason: String)
 }
 
 /// What an operator does about an incident.

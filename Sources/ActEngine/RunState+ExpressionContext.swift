@@ -7,7 +7,7 @@ public import ActPlaybook
 /// | `payload.…` | the trigger payload |
 /// | `result.…` | the output of the most recently completed top-level task, wait or parallel step (a switch is not a result: the switch right after `classify` reads `classify`'s output) |
 /// | `steps.<id>.output.…` | the output of the step's latest visit |
-/// | `steps.<id>.status` | `running`, `awaiting_approval`, `waiting`, `completed`, `failed`, `timeout`, `skipped`, `cancelled` |
+/// | `steps.<id>.status` | `running`, `queued`, `awaiting_approval`, `waiting`, `completed`, `failed`, `timeout`, `skipped`, `cancelled` |
 /// | `steps.<id>.attempt` / `.visit` | the latest attempt of its (first) task / how often it was entered |
 /// | `run.id` | the run id |
 ///

@@ -95,9 +95,11 @@ public struct RunState: Hashable, Sendable, Codable {
         }
     }
 
-    /// A run's place under its playbook's `concurrency:`: which key, and what happens at the limit.
+    /// A run's place under its playbook's `concurrency:` (or a step visit's, under the step's): which key,
+    /// and what happens at the limit.
     public struct ConcurrencyClaim: Hashable, Sendable, Codable {
-        /// The playbook id: keys of different playbooks never share slots.
+        /// The playbook id (a step's: `<playbook>/<step>`): keys of different playbooks (steps) never share
+        /// slots.
         public var scope: String
         /// The key's value on the run's payload, as text (`12 Elm St`).
         public var key: String
@@ -151,6 +153,9 @@ public enum RunStatus: String, Hashable, Sendable, Codable, CaseIterable {
 public enum StepStatus: String, Hashable, Sendable, Codable, CaseIterable {
     /// Tasks are in flight (or waiting for a retry), or the branches of a parallel block run.
     case running
+    /// A task step with `concurrency:` waits for a slot of its key (``StepRecord/slot``); it starts with
+    /// ``RunEvent/slotGranted(step:visit:)``.
+    case queued
     /// `pause: true`: the task answered and the step waits for a human approval.
     case awaitingApproval = "awaiting_approval"
     /// A wait step, until its signal or its duration.
@@ -167,7 +172,7 @@ public enum StepStatus: String, Hashable, Sendable, Codable, CaseIterable {
     /// Whether the step still takes answers, signals, approvals and timers.
     public var isActive: Bool {
         switch self {
-        case .running, .awaitingApproval, .waiting: true
+        case .running, .queued, .awaitingApproval, .waiting: true
         case .completed, .failed, .timedOut, .skipped, .cancelled: false
         }
     }
@@ -199,6 +204,9 @@ public struct StepRecord: Hashable, Sendable, Codable {
     /// A `for_each:` step's list, as evaluated when the visit started (`nil` for every other step). Its tasks
     /// are the items started so far, in item order.
     public var items: [JSONValue]?
+    /// The concurrency slot this visit waits for (status `queued`) or holds (`concurrency:` on the step);
+    /// `nil` without, and once the visit ended (the slot is then left).
+    public var slot: RunState.ConcurrencyClaim?
 
     public init(step: StepID, visit: Int, startedAt: Instant) {
         self.step = step

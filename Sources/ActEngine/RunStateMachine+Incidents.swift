@@ -175,6 +175,7 @@ extension RunStateMachine {
         if state.incident != nil { closeIncident(resolution: "rewind", reason: reason) }
         for r in state.steps.indices where setAside.contains(state.steps[r].step) {
             willChangeTasks(ofRecord: r)
+            leaveSlot(r)
             state.steps[r].status = .cancelled
             state.steps[r].error = "set aside: rewound to \(stepID) by \(actor)"
         }

@@ -162,6 +162,10 @@ public struct RunStateMachine: Sendable {
             for dispatch in held { send(dispatch) }
         case .cancel(let reason):
             cancel(reason: reason)
+        case .slotGranted(let step, let visit):
+            slotGranted(step, visit: visit)
+        case .slotCancelled(let step, let visit, let reason):
+            slotCancelled(step, visit: visit, reason: reason)
         case .incidentAction, .rewind, .released:
             return
         }
@@ -179,7 +183,8 @@ public struct RunStateMachine: Sendable {
             cancel(reason: reason)
         case .signal(let name, let payload):
             keep(name, payload: payload)
-        case .taskCompleted, .taskFailed, .timerFired, .approval, .pause, .resume, .incidentAction, .rewind:
+        case .taskCompleted, .taskFailed, .timerFired, .approval, .pause, .resume, .incidentAction, .rewind,
+            .slotGranted, .slotCancelled:
             return
         }
     }
@@ -197,7 +202,8 @@ public struct RunStateMachine: Sendable {
             compensationAnswered(id, attempt: attempt, failure: nil)
         case .taskFailed(let id, let attempt, let reason, _):
             compensationAnswered(id, attempt: attempt, failure: reason)
-        case .timerFired, .signal, .approval, .pause, .resume, .cancel, .incidentAction, .rewind, .released:
+        case .timerFired, .signal, .approval, .pause, .resume, .cancel, .incidentAction, .rewind, .released,
+            .slotGranted, .slotCancelled:
             return
         }
     }
@@ -221,7 +227,7 @@ public struct RunStateMachine: Sendable {
         case (.signal(let name, let payload), .stepFailed):
             keep(name, payload: payload)
         case (.taskCompleted, _), (.taskFailed, _), (.timerFired, _), (.signal, _), (.approval, _), (.pause, _),
-            (.resume, _), (.cancel, _), (.rewind, _), (.released, _):
+            (.resume, _), (.cancel, _), (.rewind, _), (.released, _), (.slotGranted, _), (.slotCancelled, _):
             return
         }
     }
@@ -518,6 +524,7 @@ public struct RunStateMachine: Sendable {
         switch step.kind {
         case .task(let spec):
             scheduleSLA(step, r)
+            if queueForSlot(step, spec, r) { return .active }
             if let outcome = startTask(step, spec, r) { return close(step.id, outcome).map { .next($0) } ?? .active }
             return .active
         case .wait(let wait):
@@ -568,6 +575,7 @@ public struct RunStateMachine: Sendable {
         switch branch.kind {
         case .task(let spec):
             scheduleSLA(branch, r)
+            if queueForSlot(branch, spec, r) { return }
             if let outcome = startTask(branch, spec, r) { settleBranch(branch, r, outcome) }
         case .wait(let wait):
             scheduleSLA(branch, r)
@@ -602,7 +610,7 @@ public struct RunStateMachine: Sendable {
 
     /// Dispatches the step's task (one per agent for fan-out, the first items of a `for_each:`).
     /// - Returns: How the visit ended when it ends at once (a `for_each:` list that is empty or unusable).
-    private mutating func startTask(_ step: Step, _ spec: TaskSpec, _ r: Int) -> Outcome? {
+    mutating func startTask(_ step: Step, _ spec: TaskSpec, _ r: Int) -> Outcome? {
         if let forEach = spec.forEach { return startItems(step, spec, forEach, r) }
         for route in routes(for: spec.assignee, skills: spec.skills, mode: spec.mode) {
             let id = TaskID(
@@ -729,6 +737,7 @@ public struct RunStateMachine: Sendable {
     /// Sets a record's final status and cancels the timers of that visit.
     mutating func close(_ r: Int, status: StepStatus) {
         willChangeTasks(ofRecord: r)
+        leaveSlot(r)
         state.steps[r].status = status
         state.steps[r].finishedAt = now
         let step = state.steps[r].step
@@ -755,7 +764,7 @@ public struct RunStateMachine: Sendable {
                 }
             case .completed:
                 outputs[branch.id.rawValue] = record.output ?? .null
-            case .timedOut, .skipped, .cancelled, .running, .awaitingApproval, .waiting:
+            case .timedOut, .skipped, .cancelled, .running, .queued, .awaitingApproval, .waiting:
                 break
             }
         }

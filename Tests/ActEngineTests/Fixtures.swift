@@ -31,16 +31,17 @@ func task(
     compensate: Assignee? = nil,
     approval: Bool = false,
     fanOut: Bool = false,
-    skills: [String] = []
+    skills: [String] = [],
+    concurrency: Concurrency? = nil
 ) -> Step {
-    Step(
+    var spec = TaskSpec(
+        assignee: assignee ?? .ai(id.rawValue), skills: skills, mode: fanOut ? .fanOut : .single,
+        requiresApproval: approval
+    )
+    spec.concurrency = concurrency
+    return Step(
         id: id,
-        kind: .task(
-            TaskSpec(
-                assignee: assignee ?? .ai(id.rawValue), skills: skills, mode: fanOut ? .fanOut : .single,
-                requiresApproval: approval
-            )
-        ),
+        kind: .task(spec),
         when: when, next: next, onFailure: onFailure, onTimeout: onTimeout,
         retry: RetryPolicy(maxRetries: retry, backoff: .exponential, initial: backoff),
         sla: sla.map { SLA(duration: $0, warning: warning) },
@@ -112,6 +113,10 @@ func summary(_ commands: [RunCommand], taskStatuses: Bool = false) -> [String] {
             return "incident \(incident.kind.rawValue) \(incident.step)" + (holdsRun ? " holds" : "")
         case .incidentClosed(let resolution, _):
             return "incident closed \(resolution)"
+        case .askSlot(let claim, let step, let visit):
+            return "ask slot \(claim.key) \(step)#\(visit)"
+        case .leaveSlot(let claim, let step, let visit):
+            return "leave slot \(claim.key) \(step)#\(visit)"
         }
     }
 }

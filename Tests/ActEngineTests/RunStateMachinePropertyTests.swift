@@ -48,7 +48,9 @@ func generatePlaybook(_ rng: inout SplitMix) -> (Playbook, [Agent]) {
             sla: rng.chance(0.4) ? .seconds(Int64(rng.int(5...200))) : nil,
             onFailure: maybeTarget(&rng, 0.2), onTimeout: maybeTarget(&rng, 0.3), when: condition,
             compensate: rng.chance(0.4) ? .ai("undo_\(id.rawValue)") : nil, approval: rng.chance(0.1),
-            fanOut: fanOut
+            fanOut: fanOut,
+            concurrency: rng.chance(0.2)
+                ? Concurrency(key: .literal("k"), keySource: "k", onLimit: rng.pick(Concurrency.OnLimit.allCases)) : nil
         )
     }
     var steps: [Step] = []
@@ -95,6 +97,12 @@ struct Observed {
     /// Incidents opened that held the run, and the step visits an operator skipped (not compensated).
     var incidents = 0
     var skipped: Set<String> = []
+    /// Step visits (`step#visit`) that asked for a concurrency slot, were granted one, and left it.
+    var askedSlots: [String] = []
+    var grantedSlots: Set<String> = []
+    var leftSlots: [String] = []
+    /// Dispatches of a step with `concurrency:` before its visit was granted a slot.
+    var dispatchedWithoutSlot: [String] = []
 }
 
 /// Drives a generated run: every dispatched attempt gets exactly one answer (sometimes delivered twice),
@@ -127,6 +135,11 @@ func driveRandomly(
             switch command {
             case .dispatchTask(let d):
                 observed.dispatched.append(d)
+                if !d.isCompensation, case .task(let spec)? = playbook.stepIncludingBranches(d.step)?.kind,
+                    spec.concurrency != nil, !observed.grantedSlots.contains("\(d.step)#\(d.visit)")
+                {
+                    observed.dispatchedWithoutSlot.append(d.idempotencyKey)
+                }
                 if !seen.insert(d.idempotencyKey).inserted { observed.duplicateDispatches.append(d.idempotencyKey) }
                 let later = now + .seconds(Int64(rng.int(0...300)))
                 let roll = rng.int(0...99)
@@ -150,6 +163,14 @@ func driveRandomly(
                 pending.append((due, .timerFired(id)))
             case .cancelTimer, .audit, .taskStatusChanged, .incidentClosed:
                 break
+            case .askSlot(_, let step, let visit):
+                // The service grants it some time later, or refuses it (`cancel_newest`, `cancel_in_progress`).
+                observed.askedSlots.append("\(step)#\(visit)")
+                let decision: RunEvent = rng.chance(0.15)
+                    ? .slotCancelled(step: step, visit: visit, reason: "limit") : .slotGranted(step: step, visit: visit)
+                pending.append((now + .seconds(Int64(rng.int(0...100))), decision))
+            case .leaveSlot(_, let step, let visit):
+                observed.leftSlots.append("\(step)#\(visit)")
             case .incidentOpened(let incident, let holdsRun):
                 guard holdsRun else { break }
                 observed.incidents += 1
@@ -185,6 +206,7 @@ func driveRandomly(
         }
         let (time, event) = pending.remove(at: rng.int(0...pending.count - 1))
         now = max(now, time)
+        if case .slotGranted(let step, let visit) = event { observed.grantedSlots.insert("\(step)#\(visit)") }
         let before = machine.state
         let commands = machine.handle(event, now: now)
         observe(before, machine.state, commands)
@@ -217,6 +239,13 @@ extension Playbook {
             #expect(observed.finishCount == 1)
             #expect(observed.finished == machine.state.status)
             #expect(machine.state.timers.isEmpty && machine.state.heldDispatches.isEmpty)
+
+            // Every step visit that asked for a concurrency slot left it exactly once, and none dispatched
+            // its task before it was granted one.
+            #expect(observed.askedSlots.sorted() == observed.leftSlots.sorted(), "seed \(seed)")
+            #expect(Set(observed.askedSlots).count == observed.askedSlots.count, "seed \(seed)")
+            #expect(observed.dispatchedWithoutSlot.isEmpty, "seed \(seed)")
+            #expect(machine.state.steps.allSatisfy { $0.slot == nil }, "seed \(seed)")
 
             // No (task id, attempt) is dispatched twice.
             #expect(observed.duplicateDispatches.isEmpty, "seed \(seed)")
@@ -274,10 +303,14 @@ extension Playbook {
             if machine.state.steps.contains(where: { $0.tasks.count > 1 }) { seen["fan-out", default: 0] += 1 }
             if machine.state.steps.contains(where: { $0.output?["case"] != nil }) { seen["switch", default: 0] += 1 }
             if machine.state.steps.contains(where: { $0.visit > 1 }) { seen["loop", default: 0] += 1 }
+            if !observed.askedSlots.isEmpty { seen["slot", default: 0] += 1 }
+            if observed.governance.contains(where: { $0.kind == .stepFailed && $0.detail == "limit" }) {
+                seen["slot-cancelled", default: 0] += 1
+            }
         }
         for feature in [
             "completed", "failed", "cancelled", "compensation", "violation", "retry", "timeout", "skipped",
-            "fan-out", "switch", "loop",
+            "fan-out", "switch", "loop", "slot", "slot-cancelled",
         ] {
             #expect(seen[feature, default: 0] >= 5, "\(feature): \(seen)")
         }

@@ -83,6 +83,31 @@ import Testing
     }
 }
 
+/// `concurrency:` on a task step; refused on the other kinds of step.
+@Suite struct StepConcurrencyReadingTests {
+    @Test func readsItOnATaskStepAndDrawsIt() throws {
+        let yaml = "id: P.v1\ntrigger: p\nsteps:\n  - id: pay\n    service: paymentSvc.pay\n    concurrency: {key: \"${payload.account}\", on_limit: cancel_newest}\n"
+        let loaded = try PlaybookLoader.load(yaml: yaml).playbook
+        guard case .task(let spec)? = loaded.step("pay")?.kind else {
+            Issue.record("pay is not a task")
+            return
+        }
+        let concurrency = try #require(spec.concurrency)
+        #expect(concurrency.keySource == "payload.account" && concurrency.limit == 1 && concurrency.onLimit == .cancelNewest)
+        #expect(loaded.concurrency == nil)
+        #expect(concurrency.summary == "≤ 1 per payload.account (cancel_newest)")
+    }
+
+    @Test func isRefusedOnAWaitStep() {
+        let yaml = "id: P.v1\ntrigger: p\nsteps:\n  - id: hold\n    type: wait\n    wait: 1h\n    concurrency: {key: payload.a}\n"
+        let refused = diagnostics(loading: yaml)
+        #expect(refused.first { $0.code == "key-not-allowed" }?.message == "'concurrency' does not belong on a wait step",
+            "\(refused.map(\.description))")
+        let missing = diagnostics(loading: "id: P.v1\ntrigger: p\nsteps:\n  - id: a\n    agent: ai.a\n    concurrency: {limit: 2}\n")
+        #expect(missing.first { $0.code == "missing-key" }?.message == "'concurrency' has no 'key:' (what steps are limited per)")
+    }
+}
+
 /// `priority:` as written: a number 0…9 or an expression.
 @Suite struct PriorityReadingTests {
     @Test func readsANumberOrAnExpressionAndRefusesOutOfRange() throws {

@@ -9,7 +9,7 @@ import Testing
 
 /// Concurrency keys over the real broker and database with two replicas: 200 triggers for one key with
 /// limit 1 never run two at once (from the audit trail's instants), other keys are not held up, and the
-/// `cancel_newest` / `cancel_in_progress` policies.
+/// `cancel_newest` / `cancel_in_progress` policies; the same for a key on one step.
 @Suite(.serialized) struct ConcurrencyKeyTests {
     static func inspection(limit: Int = 1, onLimit: String = "queue") -> String {
         """
@@ -125,6 +125,78 @@ import Testing
             _ = try await system.orchestrator.apply([.operatorCommand(runID: RunID(a), event: .cancel(reason: "done"),
                 actor: "ops", key: "cancel-a")])
             #expect(try await system.waitForEnd(of: c) == "run.completed")
+        }
+    }
+
+    static let payout = """
+        id: Payout.v1
+        trigger: payout.requested
+        steps:
+          - id: check
+            agent: ai.checker
+          - id: pay
+            service: paymentSvc.pay
+            concurrency: {key: "${payload.account}", limit: 1}
+          - id: notify
+            agent: ai.notifier
+        """
+
+    /// A step's key holds across runs and replicas: the `pay` tasks of one account never overlap (from the
+    /// tasks table), the other steps of those runs are not held, and another account is not held up.
+    @Test func aStepsKeyLetsOneVisitAtATimeAcrossRunsAndReplicas() async throws {
+        try await SystemHarness.run(playbooks: [Self.payout], replicas: 2) { _ in .complete(["ok": true]) } _: { system in
+            let ids = (0..<40).map { "acct-\($0)" }
+            for id in ids { try await system.emit("payout.requested", id: id, payload: ["account": "GB-1"]) }
+            try await system.emit("payout.requested", id: "other", payload: ["account": "GB-2"])
+            let runs = (ids + ["other"]).map { System.runID(playbook: "Payout.v1", eventID: $0) }
+            try await system.governance.wait("every payout to end", timeout: .seconds(300)) { messages in
+                Set(messages.filter { $0.routingKey == "run.completed" }.compactMap { $0.body["run_id"]?.stringValue })
+                    .isSuperset(of: runs)
+            }
+            var intervals: [(start: Int64, end: Int64)] = []
+            for run in runs.dropLast() {
+                let pay = try #require(try await system.store.tasks(ofRun: run).first { $0.stepID == "pay" })
+                intervals.append((pay.createdAt, pay.updatedAt))
+                let trail = try await system.store.auditTrail(runID: run).map(\.entry)
+                #expect(trail.contains { $0.kind == "step.released" }, "\(run): the grant is in its trail")
+            }
+            let most = mostAtOnce(intervals)
+            #expect(most == 1, "\(most) pay steps of one account ran at once")
+            #expect(try await RetentionTests.count(system.store, "SELECT count(*) FROM concurrency_slots") == 0,
+                "every slot was given back")
+        }
+    }
+
+    /// `cancel_newest` on a step fails the newcomer's visit, and its `on_failure` takes the run on.
+    @Test func aStepRefusedItsSlotFailsAndItsOnFailureApplies() async throws {
+        let playbook = """
+            id: Payout.v2
+            trigger: payout.requested
+            steps:
+              - id: pay
+                service: paymentSvc.pay
+                concurrency: {key: "${payload.account}", on_limit: cancel_newest}
+                on_failure: refer
+              - id: done
+                agent: ai.notifier
+                next: end
+              - id: refer
+                agent: ai.referrer
+            """
+        let holder = System.runID(playbook: "Payout.v2", eventID: "holder")
+        try await SystemHarness.run(playbooks: [playbook]) { task in task.runID == holder ? .ignore : .complete([:]) } _: { system in
+            try await system.emit("payout.requested", id: "holder", payload: ["account": "GB-3"])
+            try await system.tasks.wait("the holder's pay task") { $0.contains { $0.body["run_id"]?.stringValue == holder } }
+            try await system.emit("payout.requested", id: "newcomer", payload: ["account": "GB-3"])
+            let newcomer = System.runID(playbook: "Payout.v2", eventID: "newcomer")
+            #expect(try await system.waitForEnd(of: newcomer) == "run.completed")
+            let row = try #require(try await system.store.run(id: newcomer))
+            let state = try JSONDecoder().decode(RunState.self, from: Data(row.state))
+            #expect(state.record("pay")?.status == .failed)
+            #expect(state.record("pay")?.error
+                == "concurrency key 'GB-3' of step pay has 1 visit(s) going already (on_limit: cancel_newest)")
+            #expect(state.record("refer")?.status == .completed)
+            #expect(!system.tasks.all.contains { $0.body["run_id"]?.stringValue == newcomer && $0.body["step_id"]?.stringValue == "pay" }, "its pay task never went out")
         }
     }
 }

@@ -112,6 +112,9 @@ struct SimulateCommand: AsyncParsableCommand {
                 hints.append("\(id) waits for the signal \(signal) and has no duration; add `signals: [{at: 1d, name: \(signal)}]`")
             case .running:
                 hints.append("\(id) waits for an answer that is scripted `no_answer`; give it one in `answers: {\(id): [{after: 1s}]}`")
+            case .queued:
+                // A lone run finds every slot free, so this only shows when the simulation stopped early.
+                hints.append("\(id) waits for a slot of its concurrency key")
             case .completed, .failed, .timedOut, .skipped, .cancelled:
                 break
             }

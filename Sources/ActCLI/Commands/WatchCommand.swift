@@ -224,6 +224,9 @@ enum WatchTimeline {
         case "waiting":
             let text = row("⏳", step.stepID, actor: nil, seconds: elapsed) + " – waiting"
             return Line(key: key, text: text, printOnce: false)
+        case "queued":
+            let text = row("⏳", step.stepID, actor: nil, seconds: elapsed) + " – queued for a slot of its concurrency key"
+            return Line(key: key + "|queued", text: text, printOnce: true)
         default:
             if breached {
                 let text = row("⏰", step.stepID, actor: who, seconds: elapsed) + " – SLA breached, still running"

@@ -100,6 +100,11 @@ public struct Simulation: Sendable {
                     break  // the governance event and the audit record tell them
                 case .taskStatusChanged:
                     break  // the timeline shows steps; the governance events already tell each attempt's end
+                case .askSlot(_, let step, let visit):
+                    // A lone run finds every slot free: the step starts at once.
+                    queue.push(at: now, .event(.slotGranted(step: step, visit: visit)))
+                case .leaveSlot:
+                    break
                 }
             }
         }
@@ -238,6 +243,8 @@ private struct Recorder {
         case .signalDropped: kind = .ignored
         case .approved, .refused: kind = .approval
         case .paused: kind = .paused
+        case .queued: return  // a lone run finds its step's slot free (``Simulation``)
+        case .released where record.step != nil: return
         case .resumed, .released: kind = .resumed
         case .cancelled: kind = .cancelRequested
         case .incident: return  // the run.incident event tells it
@@ -260,7 +267,8 @@ private struct Recorder {
             entries.append(
                 TimelineEntry(offset: time - start, step: step, actor: actor, kind: .ignored, detail: "approval: step not awaiting one")
             )
-        case .taskCompleted, .taskFailed, .timerFired, .pause, .resume, .cancel, .incidentAction, .rewind, .released:
+        case .taskCompleted, .taskFailed, .timerFired, .pause, .resume, .cancel, .incidentAction, .rewind, .released,
+            .slotGranted, .slotCancelled:
             break
         }
     }

@@ -66,6 +66,7 @@ enum PlaybookDiagram {
             case .task(let spec):
                 var detail = spec.assignee.displayName
                 if let forEach = spec.forEach { detail += " · " + forEach.summary }
+                if let concurrency = spec.concurrency { detail += " · " + concurrency.summary }
                 if spec.requiresApproval { detail += " · approval" }
                 if let sla = step.sla { detail += " · SLA \(sla.duration)" }
                 body.append(node(step.id.rawValue, detail: detail, x: centre - nodeWidth / 2, y: top, width: nodeWidth,
@@ -153,7 +154,7 @@ enum PlaybookDiagram {
         if let mark {
             classes.append("status-\(mark.status)")
             classes.append("light-\(mark.light)")
-            if ["running", "awaiting_approval", "waiting"].contains(mark.status) { classes.append("current") }
+            if ["running", "queued", "awaiting_approval", "waiting"].contains(mark.status) { classes.append("current") }
         }
         let h = nodeHeight
         let outline: String

@@ -140,7 +140,7 @@ public enum API {
     public struct Step: Hashable, Sendable, Codable {
         public var stepID: String
         public var visit: Int
-        /// `running`, `awaiting_approval`, `waiting`, `completed`, `failed`, `timeout`, `skipped`, `cancelled`.
+        /// `running`, `queued`, `awaiting_approval`, `waiting`, `completed`, `failed`, `timeout`, `skipped`, `cancelled`.
         public var status: String
         public var startedAt: String
         public var finishedAt: String?

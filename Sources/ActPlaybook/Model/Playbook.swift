@@ -54,23 +54,29 @@ public struct Playbook: Hashable, Sendable, Codable {
 }
 
 /// `concurrency: {key: ${payload.address}, limit: 1, on_limit: queue}`: at most `limit` runs of the playbook
-/// at once for each value of `key`.
+/// (on the playbook) or visits of a step (on a task step) at once for each value of `key`.
 public struct Concurrency: Hashable, Sendable, Codable {
     /// What a run that finds its key's slots taken does.
     public enum OnLimit: String, Hashable, Sendable, Codable, CaseIterable {
-        /// It waits (status `queued`) and starts when a slot frees, in the order the runs came.
+        /// It waits (status `queued`) and starts when a slot frees, by priority, then in the order they came.
         case queue
-        /// It is cancelled at once.
+        /// It is cancelled at once (a step: it fails, without retry, and `on_failure` applies).
         case cancelNewest = "cancel_newest"
-        /// The runs holding the key's slots are cancelled; it starts once they have ended.
+        /// The runs (steps) holding the key's slots are cancelled (fail); it starts once they have ended.
         case cancelInProgress = "cancel_in_progress"
     }
 
-    /// Evaluated on the trigger's payload when the run starts; a missing or non-scalar value means no limit.
+    /// Evaluated on the trigger's payload when the run starts (on a step: on the run when the step is
+    /// entered); a missing or non-scalar value means no limit.
     public var key: Expression
     public var keySource: String
     public var limit: Int
     public var onLimit: OnLimit
+
+    /// `≤ 1 per payload.address` (and the policy when it is not `queue`), for drawings.
+    public var summary: String {
+        "≤ \(limit) per \(keySource)" + (onLimit == .queue ? "" : " (\(onLimit.rawValue))")
+    }
 
     public init(key: Expression, keySource: String, limit: Int = 1, onLimit: OnLimit = .queue) {
         self.key = key
@@ -163,6 +169,9 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     public var form: [FormField]?
     /// `for_each:`: one task per item of a list instead of one task; `nil` for a plain task.
     public var forEach: ForEach?
+    /// `concurrency:` on the step: at most `limit` visits of this step at once, across all runs of the
+    /// playbook, per value of the key (read on the run when the step is entered); `nil`: no limit.
+    public var concurrency: Concurrency?
 
     public init(
         assignee: Assignee,

@@ -23,7 +23,7 @@ struct PlaybookReader {
     ]
     static let taskKeys = [
         "agent", "actor", "service", "call", "playbook", "skills", "mode", "pause", "input", "form", "for_each",
-        "max_concurrency", "tolerated_failures",
+        "max_concurrency", "tolerated_failures", "concurrency",
     ]
     static let choiceKeys = ["expr", "cases", "default"]
     static let parallelKeys = ["parallel", "join"]
@@ -65,7 +65,7 @@ struct PlaybookReader {
         if let key = fields["key"] { playbook.key = readExpression(key.value) }
         if let onFailure = fields["on_failure"] { playbook.onFailure = readFailurePolicy(onFailure) }
         if let schedules = fields["schedules"] { playbook.schedules = readSchedules(schedules) }
-        if let concurrency = fields["concurrency"] { playbook.concurrency = readConcurrency(concurrency) }
+        if let concurrency = fields["concurrency"] { playbook.concurrency = readConcurrency(concurrency, of: "runs") }
         if let priority = fields["priority"] {
             if let number = priority.value.int {
                 if (0...9).contains(number) {
@@ -332,6 +332,7 @@ struct PlaybookReader {
         }
         if let form = fields["form"] { spec.form = readForm(form, step: id) }
         spec.forEach = readForEach(fields, step: id)
+        if let concurrency = fields["concurrency"] { spec.concurrency = readConcurrency(concurrency, of: "steps") }
         return spec
     }
 
@@ -956,8 +957,8 @@ struct PlaybookReader {
 
     // MARK: Concurrency
 
-    /// `concurrency: {key, limit?, on_limit?}` at the top level.
-    mutating func readConcurrency(_ field: (key: Node, value: Node)) -> Concurrency? {
+    /// `concurrency: {key, limit?, on_limit?}` at the top level (limiting `runs`) or on a task step (`steps`).
+    mutating func readConcurrency(_ field: (key: Node, value: Node), of limited: String) -> Concurrency? {
         guard let pairs = field.value.mappingPairs else {
             source.error("wrong-type", "expected concurrency as a mapping, got \(field.value.kindDescription)",
                 fix: "write `concurrency: {key: ${payload.address}, limit: 1, on_limit: queue}`", at: field.value)
@@ -967,8 +968,8 @@ struct PlaybookReader {
         guard let keyField = fields["key"], let text = readString(keyField, what: "an expression like ${payload.address}")
         else {
             if fields["key"] == nil {
-                source.error("missing-key", "'concurrency' has no 'key:' (what runs are limited per)",
-                    fix: "add `key: ${payload.address}`: at most `limit` runs at once per address", at: field.key)
+                source.error("missing-key", "'concurrency' has no 'key:' (what \(limited) are limited per)",
+                    fix: "add `key: ${payload.address}`: at most `limit` \(limited) at once per address", at: field.key)
             }
             return nil
         }

@@ -28,6 +28,12 @@ extension BatchPlanner.Planning {
                 effects.append(finish(&run, status: status))
             case .taskStatusChanged(let update):
                 updateTask(update)
+            case .askSlot(let claim, let step, let visit):
+                plan.concurrency.append(.arrive(scope: claim.scope, key: claim.key,
+                    holder: ConcurrencyHolder(run: run.row.runID, step: step.rawValue, visit: visit), limit: claim.limit,
+                    onLimit: claim.onLimit, priority: run.machine.state.priority ?? 0))
+            case .leaveSlot(let claim, _, _):
+                plan.concurrency.append(.leave(scope: claim.scope, key: claim.key, run: run.row.runID, limit: claim.limit))
             case .incidentOpened(let incident, let holdsRun):
                 effects.append(openIncident(incident, holdsRun: holdsRun, run: run.row))
             case .incidentClosed(let resolution, let reason):

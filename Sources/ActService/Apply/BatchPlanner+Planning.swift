@@ -67,7 +67,7 @@ extension BatchPlanner {
                 return childFinished(row)
             case .timer(let row) where row.kind == Self.parentChanged:
                 return parentChanged(row)
-            case .timer(let row) where row.kind == Self.concurrencyReleased || row.kind == Self.concurrencyCancelled:
+            case .timer(let row) where Self.concurrencyTimerKinds.contains(row.kind):
                 return concurrencyTimer(row)
             case .timer(let row):
                 return deliver(.timerFired(TimerID(row.timerID)), to: RunID(row.runID),
@@ -242,7 +242,8 @@ extension BatchPlanner {
                 data["reason"] = reason.map(JSONValue.string) ?? .null
             case .released:
                 kind = "run.released"
-            case .taskCompleted, .taskFailed, .timerFired, .signal, .approval: kind = "operator.event"
+            case .taskCompleted, .taskFailed, .timerFired, .signal, .approval, .slotGranted, .slotCancelled:
+                kind = "operator.event"
             }
             return deliver(event, to: runID, note: AuditNote(kind: kind, actor: actor, data: .object(data)),
                 missing: .rejected(reason: "no run \(runID)"))
@@ -287,8 +288,9 @@ extension BatchPlanner {
                 payload: event.payload, now: now, configuration: planner.engine, parent: parent, queuedFor: claim,
                 priority: priority)
             if let claim {
-                plan.concurrency.append(.arrive(scope: claim.scope, key: claim.key, run: runID.rawValue,
-                    limit: claim.limit, onLimit: claim.onLimit, priority: priority ?? 0))
+                plan.concurrency.append(.arrive(scope: claim.scope, key: claim.key,
+                    holder: ConcurrencyHolder(run: runID.rawValue), limit: claim.limit, onLimit: claim.onLimit,
+                    priority: priority ?? 0))
             }
             let traceID = OutboundMessages.traceID(runID: runID.rawValue, traceparent: event.traceparent)
             var run = WorkingRun(
