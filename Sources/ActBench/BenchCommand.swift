@@ -120,6 +120,9 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "The SLA of those runs, in seconds.")
         var breachSLA = 5
 
+        @Option(help: "Runs queued behind one concurrency key while the latency levels are measured again (0: skip).")
+        var queuedRuns = 10_000
+
         @Option(help: "Events in the burst of large events (0: skip).")
         var burstEvents = 300
 
@@ -159,7 +162,7 @@ struct BenchCommand: AsyncParsableCommand {
                 openRuns: smoke ? 2_000 : openRuns, timers: smoke ? 20_000 : timers,
                 breaches: smoke ? 50 : breaches, breachSLASeconds: smoke ? 2 : breachSLA,
                 ceilingMessages: smoke ? 2_000 : ceilingMessages, port: port, queueType: queueType,
-                burstEvents: smoke ? 20 : burstEvents, burstBytes: burstBytes)
+                burstEvents: smoke ? 20 : burstEvents, burstBytes: burstBytes, queuedRuns: smoke ? 200 : queuedRuns)
             let work = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-bench-\(UUID().uuidString.prefix(8))").path
             var logger = Logger(label: "hms-act.bench")
             logger.logLevel = .warning

@@ -37,6 +37,8 @@ struct OrchestratorBenchmark {
         var queueType: String
         var burstEvents: Int
         var burstBytes: Int
+        /// Runs queued behind one concurrency key while the latency levels are measured again (0: skip).
+        var queuedRuns: Int = 0
     }
 
     struct LatencyLevel: Codable {
@@ -62,6 +64,8 @@ struct OrchestratorBenchmark {
         /// transitions/s ÷ (ceiling ÷ 2): a transition moves at least two messages (task and result).
         var ratioToCeiling: Double
         var latency: [LatencyLevel]
+        /// The same levels again with ``Settings/queuedRuns`` runs queued behind one concurrency key.
+        var latencyWithQueue: [LatencyLevel]
         var rssIdleMB: Double
         var rssOpenRunsMB: Double
         var rssAfterMB: Double
@@ -193,18 +197,42 @@ struct OrchestratorBenchmark {
             // 3. Latency, open loop, after the broker has settled from the ceiling's queue (its first
             // seconds showed stalls otherwise).
             try await Task.sleep(for: .seconds(5))
-            var levels: [LatencyLevel] = []
-            for (index, fraction) in settings.latencyFractions.enumerated() {
-                let rate = runsPerSecond * fraction
-                let ids = try await openLoop(sequential, rate: rate, level: index, ledger: ledger, server: server)
-                let latencies = ledger.latencies(of: ids)
-                let level = LatencyLevel(
-                    fraction: fraction, targetRunsPerSecond: rate, offeredRunsPerSecond: Double(ids.count) / Double(settings.latencySeconds),
-                    triggerToFirstDispatch: latencies.firstDispatch, stepTurnaround: latencies.turnaround, run: latencies.run)
-                levels.append(level)
-                progress(String(format: "latency at %.0f%% (%.0f runs/s): first dispatch %@; turnaround %@; run %@",
-                    fraction * 100, rate, latencies.firstDispatch.line, latencies.turnaround.line, latencies.run.line))
+            func latencyLevels(first: Int, label: String) async throws -> [LatencyLevel] {
+                var levels: [LatencyLevel] = []
+                for (index, fraction) in settings.latencyFractions.enumerated() {
+                    let rate = runsPerSecond * fraction
+                    let ids = try await openLoop(sequential, rate: rate, level: first + index, ledger: ledger, server: server)
+                    let latencies = ledger.latencies(of: ids)
+                    let level = LatencyLevel(
+                        fraction: fraction, targetRunsPerSecond: rate, offeredRunsPerSecond: Double(ids.count) / Double(settings.latencySeconds),
+                        triggerToFirstDispatch: latencies.firstDispatch, stepTurnaround: latencies.turnaround, run: latencies.run)
+                    levels.append(level)
+                    progress(String(format: "latency%@ at %.0f%% (%.0f runs/s): first dispatch %@; turnaround %@; run %@",
+                        label, fraction * 100, rate, latencies.firstDispatch.line, latencies.turnaround.line, latencies.run.line))
+                    ledger.forgetRuns()
+                }
+                return levels
+            }
+            let levels = try await latencyLevels(first: 0, label: "")
+
+            // 3b. The same levels with runs queued behind one concurrency key (a long queue must not delay
+            // the first dispatch of other runs).
+            var queuedLevels: [LatencyLevel] = []
+            if settings.queuedRuns > 0, !settings.latencyFractions.isEmpty {
+                let keyed = publisher("bench.keyed", "Bench.Keyed", "q")
+                progress("queue: \(settings.queuedRuns) runs behind one concurrency key …")
+                var queued = 0
+                while queued < settings.queuedRuns {
+                    let count = min(500, settings.queuedRuns - queued)
+                    try await keyed.publish(queued..<(queued + count))
+                    queued += count
+                }
+                try await waitUntil("\(settings.queuedRuns - 1) runs queued", timeout: .seconds(max(120, settings.queuedRuns / 20)),
+                    server: server) { try await store.runCount(playbookID: "Bench.Keyed", status: "queued") >= settings.queuedRuns - 1 }
                 ledger.forgetRuns()
+                try await Task.sleep(for: .seconds(2))
+                queuedLevels = try await latencyLevels(first: settings.latencyFractions.count,
+                    label: " with \(settings.queuedRuns) queued")
             }
 
             // 4 and 5 (skipped with --open-runs 0).
@@ -288,7 +316,7 @@ struct OrchestratorBenchmark {
                 startedAt: Date().description, machine: Self.machine(), settings: settings,
                 runsPerSecond: runsPerSecond, transitionsPerSecond: transitionsPerSecond, throughputSeconds: seconds,
                 meanTaskBytes: meanTaskBytes, cpuMicrosecondsPerTransition: cpuPerTransition, ceilingMessagesPerSecond: ceiling,
-                ratioToCeiling: transitionsPerSecond / (ceiling / 2), latency: levels,
+                ratioToCeiling: transitionsPerSecond / (ceiling / 2), latency: levels, latencyWithQueue: queuedLevels,
                 rssIdleMB: rssIdle, rssOpenRunsMB: rssOpen, rssAfterMB: rssAfter, pendingTimers: pending,
                 breachLag: breachLag, rssBurstPeakMB: rssBurstPeak, serverExitStatus: status)
         }
@@ -390,11 +418,15 @@ struct OrchestratorBenchmark {
         try manager.createDirectory(atPath: "\(workDirectory)/playbooks", withIntermediateDirectories: true)
         try manager.createDirectory(atPath: "\(workDirectory)/agents", withIntermediateDirectories: true)
         let steps = (1...Self.steps).map { "  - id: s\($0)\n    agent: svc.bench-echo\n" }.joined()
-        let playbooks = [
+        var playbooks = [
             "sequential.yaml": "id: Bench.Sequential\ntrigger: bench.sequential\nsteps:\n\(steps)",
             "hold.yaml": "id: Bench.Hold\ntrigger: bench.hold\nsteps:\n  - id: wait\n    agent: svc.bench-hold\n    sla: 24h\n",
             "breach.yaml": "id: Bench.Breach\ntrigger: bench.breach\nsteps:\n  - id: late\n    agent: svc.bench-breach\n    sla: \(settings.breachSLASeconds)s\n",
         ]
+        if settings.queuedRuns > 0 {
+            // One key for every run (n ≥ 0 is true), limit 1: the first waits an hour, the rest queue behind it.
+            playbooks["keyed.yaml"] = "id: Bench.Keyed\ntrigger: bench.keyed\nconcurrency: {key: \"${payload.n >= 0}\", limit: 1}\nsteps:\n  - id: hold\n    wait: 1h\n"
+        }
         for (name, text) in playbooks {
             try text.write(toFile: "\(workDirectory)/playbooks/\(name)", atomically: true, encoding: .utf8)
         }
@@ -465,8 +497,8 @@ extension OrchestratorBenchmark.Report {
             String(format: "broker ceiling, publish+consume msg/s    %10.0f           (%d-byte messages)", ceilingMessagesPerSecond, meanTaskBytes),
             String(format: "transitions/s ÷ (ceiling ÷ 2)            %10.2f", ratioToCeiling),
         ]
-        for level in latency {
-            let name = String(format: "at %.0f%% (%.0f runs/s)", level.fraction * 100, level.targetRunsPerSecond)
+        for (level, note) in latency.map({ ($0, "") }) + latencyWithQueue.map({ ($0, ", \(settings.queuedRuns) queued") }) {
+            let name = String(format: "at %.0f%% (%.0f runs/s)", level.fraction * 100, level.targetRunsPerSecond) + note
             lines.append("\(name.padding(toLength: 40, withPad: " ", startingAt: 0)) trigger→first dispatch \(level.triggerToFirstDispatch.line)")
             lines.append("\("".padding(toLength: 40, withPad: " ", startingAt: 0)) step turnaround         \(level.stepTurnaround.line)")
             lines.append("\("".padding(toLength: 40, withPad: " ", startingAt: 0)) run                    \(level.run.line)")

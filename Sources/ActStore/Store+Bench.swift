@@ -16,6 +16,14 @@ extension Store {
         }
     }
 
+    /// How many runs of `playbookID` have `status` (the benchmark waits for its queued runs with it).
+    public func runCount(playbookID: String, status: String) async throws -> Int {
+        try await client.withConnection { connection in
+            Int(try await connection.query(StoreSQL.runsWithStatus, [PostgresBind(playbookID), PostgresBind(status)])
+                .first?.decode(Int64.self, column: 0) ?? 0)
+        }
+    }
+
     /// Copies run `runID` and its timers `copies` times in one transaction, then refreshes the planner's
     /// statistics of both tables.
     ///

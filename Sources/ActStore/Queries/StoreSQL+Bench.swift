@@ -4,6 +4,7 @@ extension StoreSQL {
     // MARK: runs and timers (benchmark load)
 
     /// One run of playbook $1 that has timers, and how many it has.
+    static let runsWithStatus = "SELECT count(*) FROM runs WHERE playbook_id = $1 AND status = $2"
     static let runWithTimers = """
         SELECT r.run_id, count(t.*)::int8 FROM runs r JOIN timers t USING (run_id)
         WHERE r.playbook_id = $1 GROUP BY r.run_id LIMIT 1
