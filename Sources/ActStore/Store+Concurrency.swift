@@ -129,9 +129,11 @@ extension StoreTransaction {
                 outcome.released += next
             }
         }
-        // A run cancelled and released in one batch is only cancelled (it ends without starting).
-        let cancelled = Set(outcome.cancelled)
-        outcome.released.removeAll { cancelled.contains($0) }
+        // Two newcomers of one batch may both cancel the same holder: each holder gets one decision (its
+        // timer row once). One cancelled and released in the batch is only cancelled (it ends without starting).
+        var seen: Set<ConcurrencyHolder> = []
+        outcome.cancelled = outcome.cancelled.filter { seen.insert($0).inserted }
+        outcome.released.removeAll { seen.contains($0) }
         return outcome
     }
 

@@ -78,6 +78,24 @@ import Testing
         }
     }
 
+    /// Two newcomers in one batch both cancel the holder (and the second cancels the first): each run gets
+    /// one decision, and the last newcomer runs.
+    @Test func twoNewcomersInOneBatchUnderCancelInProgress() async throws {
+        try await SystemHarness.run(playbooks: [Self.inspection(onLimit: "cancel_in_progress")]) { task in
+            task.runID == System.runID(playbook: "Inspection.v1", eventID: "last") ? .complete([:]) : .ignore
+        } _: { system in
+            try await system.emit("inspection.requested", id: "holder", payload: ["address": "5 Yew"])
+            let holder = System.runID(playbook: "Inspection.v1", eventID: "holder")
+            try await system.tasks.wait("the holder's task") { $0.contains { $0.body["run_id"]?.stringValue == holder } }
+            _ = try await system.orchestrator.apply(["first", "last"].map {
+                .trigger(TriggerEvent(id: $0, type: "inspection.requested", payload: ["address": "5 Yew"]))
+            })
+            #expect(try await system.waitForEnd(of: holder) == "run.cancelled")
+            #expect(try await system.waitForEnd(of: System.runID(playbook: "Inspection.v1", eventID: "first")) == "run.cancelled")
+            #expect(try await system.waitForEnd(of: System.runID(playbook: "Inspection.v1", eventID: "last")) == "run.completed")
+        }
+    }
+
     @Test func queuedRunsStartByPriorityThenAgeAndTheirTasksCarryIt() async throws {
         try await SystemHarness.run(playbooks: [Self.inspection()]) { task in
             task.runID == System.runID(playbook: "Inspection.v1", eventID: "holder") ? .ignore : .complete([:])
@@ -177,9 +195,6 @@ import Testing
                 service: paymentSvc.pay
                 concurrency: {key: "${payload.account}", on_limit: cancel_newest}
                 on_failure: refer
-              - id: done
-                agent: ai.notifier
-                next: end
               - id: refer
                 agent: ai.referrer
             """
