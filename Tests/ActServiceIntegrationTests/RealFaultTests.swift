@@ -71,6 +71,11 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case databaseKill = "database-kill"
     /// `SIGSTOP` of every backend serving hms-act for 8 s (a hung database connection), then `SIGCONT`.
     case backendsStopped = "backends-stopped"
+    /// RabbitMQ's memory alarm for 8 s (`set_vm_memory_high_watermark` far below what the node uses): the
+    /// broker blocks every publishing connection (flow control) until the watermark is set back.
+    case brokerMemoryAlarm = "broker-memory-alarm"
+    /// The broker closes every client connection (`rabbitmqctl close_all_connections`), twice, 3 s apart.
+    case brokerClosesConnections = "broker-closes-connections"
 
     var testDescription: String { rawValue }
 }
@@ -94,12 +99,12 @@ enum RealFaultRun {
         /// From the end of the fault until everything settled.
         var settled: Duration
 
-        static let header = "scenario           seed  runs faults  recovery  settled  checks"
+        static let header = "scenario                   seed  runs faults  recovery  settled  checks"
 
         var description: String {
             let checks = Checker.checks.filter { check in violations.contains { $0.check == check } }
             let recoveryText = recovery.map { String(format: "%7.1f s", $0.seconds) } ?? "      –  "
-            return fault.rawValue.padding(toLength: 17, withPad: " ", startingAt: 0)
+            return fault.rawValue.padding(toLength: 25, withPad: " ", startingAt: 0)
                 + String(format: " %5llu %5d %6d ", seed % 100_000, runs, injected) + recoveryText
                 + String(format: " %6.1f s  ", settled.seconds)
                 + (checks.isEmpty ? "all \(Checker.checks.count) ok" : "FAIL: " + checks.joined(separator: ", "))
@@ -458,6 +463,23 @@ final class FaultRig: Sendable {
             count()
             try await Task.sleep(for: .seconds(8))
             for pid in pids { kill(pid, SIGCONT) }
+        case .brokerMemoryAlarm:
+            // 0.4 is the node's default, which the stack does not change.
+            try await StackControl.shell("_rmq_ctl -q set_vm_memory_high_watermark 0.0001")
+            count()
+            // The alarm took effect: the broker blocks the connections that publish (the workload's and the
+            // replicas' relays) within a few seconds.
+            try await StackControl.shell(
+                "for _ in $(seq 50); do _rmq_ctl -q list_connections state | grep -q blocked && exit 0; sleep 0.1; done; "
+                    + "echo 'no connection was blocked by the memory alarm' >&2; exit 1")
+            try? await Task.sleep(for: .seconds(8))  // set back even when cancelled
+            try await StackControl.shell("_rmq_ctl -q set_vm_memory_high_watermark 0.4")
+        case .brokerClosesConnections:
+            for round in 0..<2 {
+                if round > 0 { try await Task.sleep(for: .seconds(3)) }
+                try await StackControl.shell("_rmq_ctl -q close_all_connections 'fault injection: the broker closes every connection'")
+                count()
+            }
         }
     }
 
