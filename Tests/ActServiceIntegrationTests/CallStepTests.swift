@@ -151,6 +151,41 @@ import Testing
         }
     }
 
+    /// `calls.rate_limits`: calls to a service begin at its rate across two replicas, the rest keep their
+    /// lease until their token is due (no try counted), and every run completes.
+    @Test func aServicesRateLimitSpacesItsCallsAcrossReplicas() async throws {
+        let playbook = """
+            id: freeze-only
+            trigger: freeze.requested
+            steps:
+              - id: freeze
+                call: POST /finance/freeze
+            """
+        let arrivals = Mutex<[ContinuousClock.Instant]>([])
+        let service = LocalService { _, _ in
+            arrivals.withLock { $0.append(.now) }
+            return .init(status: 200, body: #"{"frozen": true}"#)
+        }
+        try await service.serving { base in
+            let configure = Self.calls(to: base)
+            try await SystemHarness.run(playbooks: [playbook], replicas: 2, configure: { configuration in
+                configure(&configuration)
+                configuration.calls.rateLimits = ["finance=120/min"]
+            }) { _ in .complete([:]) } _: { system in
+                let ids = (0..<8).map { "f-\($0)" }
+                for id in ids { try await system.emit("freeze.requested", id: id, payload: ["account": 12]) }
+                for id in ids {
+                    #expect(try await system.waitForEnd(of: System.runID(playbook: "freeze-only", eventID: id)) == "run.completed")
+                }
+                let times = arrivals.withLock { $0 }.sorted()
+                #expect(times.count == 8, "each call made once: \(times.count)")
+                // One token saved up, then one every 500 ms: the eighth call no sooner than 3.5 s after the first.
+                let span = try #require(times.last) - (try #require(times.first))
+                #expect(span >= .milliseconds(3_300), "8 calls at 120/min took only \(span)")
+            }
+        }
+    }
+
     @Test func aFourHundredFailsTheStepWithoutRetryingAndTheRunFails() async throws {
         let playbook = """
             id: freeze-only

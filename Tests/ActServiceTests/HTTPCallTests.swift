@@ -116,6 +116,17 @@ import Testing
         try configuration.validate()
         #expect(try configuration.calls.serviceBaseURLs() == ["finance": "http://finance.svc:8080"])
         #expect(try configuration.calls.scope() == CallScope(all: true, services: ["finance"]))
+        configuration.calls.rateLimits = ["finance=50/min", "notify=10/s"]
+        try configuration.validate()
+        #expect(try configuration.calls.serviceRateLimits()["finance"]?.interval == 1_200)
+        configuration.calls.rateLimits = ["finance=fifty a minute"]
+        error = #expect(throws: ServiceConfiguration.SettingError.self) { try configuration.validate() }
+        #expect(error?.description == "calls.rate_limits (env HMS_CALL_RATE_LIMITS): \"finance=fifty a minute\" is not "
+            + "service=rate; write the first segment of the call's path and a rate, e.g. finance=50/min")
+        configuration.calls.rateLimits = ["finance=5/s", "finance=6/s"]
+        error = #expect(throws: ServiceConfiguration.SettingError.self) { try configuration.validate() }
+        #expect(error?.description.contains("listed twice") == true)
+        configuration.calls.rateLimits = []
         configuration.calls.attempts = 0
         #expect(throws: ServiceConfiguration.SettingError.self) { try configuration.validate() }
     }

@@ -20,6 +20,8 @@ internal import Foundation
 public struct HTTPCall: Sendable, Hashable {
     public var method: String
     public var url: String
+    /// The called service: the first segment of the path (`finance` in `POST /finance/freeze`).
+    public var service: String
     public var headers: [String: String]
     public var body: [UInt8]
     public var taskID: String
@@ -55,6 +57,7 @@ public struct HTTPCall: Sendable, Hashable {
         }
         self.method = method
         self.url = base + path
+        self.service = service
         self.taskID = taskID
         self.attempt = attempt
         let input = task["input"] ?? .null

@@ -1,4 +1,5 @@
 internal import ActEngine
+internal import ActPlaybook
 public import ActStore
 internal import ActThreads
 internal import Foundation
@@ -70,7 +71,8 @@ public struct HTTPCaller: Service {
                         let claimed = try await store.claimPullTasks(assignee: PullTask.httpCaller, limit: min(free, 100),
                             leaseID: leaseID, leaseMilliseconds: leaseMilliseconds)
                         backoff = .milliseconds(100)
-                        for task in claimed {
+                        let ready = try await holdForRateLimits(claimed, baseURLs: baseURLs)
+                        for task in ready {
                             progress.inFlight.withLock { $0 += 1 }
                             group.addTask {
                                 await perform(task, transport: transport, baseURLs: baseURLs,
@@ -100,6 +102,39 @@ public struct HTTPCaller: Service {
             await group.waitForAll()
         }
         await transport.shutdown()
+    }
+
+    /// Takes a token of its service's `calls.rate_limits` for each claimed call (the bucket `call:<service>`
+    /// in `rate_buckets`, shared by every replica, ``StoreTransaction/takeRateTokens(key:wanted:interval:burst:)``).
+    /// A call without one keeps its lease until its token is due, so no replica begins it before then (no try
+    /// is counted; its SLA keeps running). Returns the calls to perform now.
+    func holdForRateLimits(_ claimed: [ClaimedTask], baseURLs: [String: String]) async throws -> [ClaimedTask] {
+        let limits = (try? settings.serviceRateLimits()) ?? [:]
+        guard !limits.isEmpty else { return claimed }
+        var byService: [String: [Int]] = [:]
+        for (index, task) in claimed.enumerated() {
+            // One that cannot be read is not held: performing it fails it with the reason.
+            guard let call = try? HTTPCall(message: task.task.body, baseURLs: baseURLs, defaultBaseURL: settings.baseURL),
+                limits[call.service] != nil
+            else { continue }
+            byService[call.service, default: []].append(index)
+        }
+        var held: Set<Int> = []
+        for service in byService.keys.sorted() {
+            guard let limit = limits[service], let indices = byService[service] else { continue }
+            let (granted, waits) = try await store.withTransaction { transaction in
+                try await transaction.takeRateTokens(key: "call:" + service, wanted: indices.count,
+                    interval: limit.interval, burst: limit.burst)
+            }
+            for (index, wait) in zip(indices.dropFirst(granted), waits) {
+                held.insert(index)
+                let task = claimed[index]
+                _ = try await store.extendPullLease(taskID: task.task.taskID, attempt: task.task.attempt,
+                    leaseID: task.leaseID, leaseMilliseconds: Int64(wait.rounded(.up)))
+            }
+            if !waits.isEmpty { ServiceMetrics.rateLimited(agent: "call:" + service, count: waits.count) }
+        }
+        return claimed.enumerated().filter { !held.contains($0.offset) }.map(\.element)
     }
 
     /// One claimed call: its tries, then its result applied.

@@ -168,6 +168,8 @@ extension ServiceConfiguration {
             summary: "Base URL of every `call:` step whose service has none in calls.services (empty: such calls go to a bridge worker over AMQP)"),
         .init(key: "calls.services", environment: "HMS_CALL_SERVICES", target: .strings(\.calls.services),
             summary: "Base URL per service (the call path's first segment): finance=http://finance.svc:8080,notify=https://…"),
+        .init(key: "calls.rate_limits", environment: "HMS_CALL_RATE_LIMITS", target: .strings(\.calls.rateLimits),
+            summary: "At most this many calls per span to a service, across every replica: finance=50/min,notify=10/s"),
         .init(key: "calls.timeout_ms", environment: "HMS_CALL_TIMEOUT_MS", target: .int(\.calls.timeoutMilliseconds),
             summary: "Longest one HTTP request of a `call:` step may take"),
         .init(key: "calls.attempts", environment: "HMS_CALL_ATTEMPTS", target: .int(\.calls.attempts),
@@ -314,6 +316,7 @@ extension ServiceConfiguration {
             _ = try Calls.checkedBaseURL(calls.baseURL, setting: "calls.base_url (env HMS_CALL_BASE_URL)")
         }
         _ = try calls.serviceBaseURLs()
+        _ = try calls.serviceRateLimits()
         _ = try triggerBindings()
         try require((100...3_600_000).contains(calls.timeoutMilliseconds), "calls.timeout_ms must be 100…3600000 (e.g. 10000)")
         try require((1...20).contains(calls.attempts), "calls.attempts must be 1…20 (1: no retry within a task attempt)")

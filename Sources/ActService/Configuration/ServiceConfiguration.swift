@@ -1,6 +1,7 @@
 internal import Foundation
 public import ActStore
 public import ActEngine
+public import ActPlaybook
 
 /// Every setting of `hms-act serve`, with its default. `ActCLI` decodes it once from `config/hms-act.yaml`
 /// and the environment (see ``ServiceConfiguration/settings`` for the variable of each key); nothing
@@ -245,7 +246,30 @@ public struct ServiceConfiguration: Sendable, Hashable {
         public var concurrency = 64
         /// The largest response body taken as a step's output, in bytes; a larger one fails the step.
         public var maxResponseBytes = 1 << 20
+        /// `service=rate` per service: `finance=50/min` (also `/s`, `/h`, `/d`): at most that many calls to
+        /// the service begin per span, across every replica (``HTTPCaller``).
+        public var rateLimits: [String] = []
         public init() {}
+
+        /// The rate limit per service, parsed from ``rateLimits``.
+        ///
+        /// - Throws: ``SettingError`` for an entry that is not `name=count/span`.
+        public func serviceRateLimits() throws(SettingError) -> [String: RateLimit] {
+            var table: [String: RateLimit] = [:]
+            for entry in rateLimits {
+                let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+                guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains("/"), let limit = RateLimit(parsing: parts[1])
+                else {
+                    throw SettingError(description: "calls.rate_limits (env HMS_CALL_RATE_LIMITS): \"\(entry)\" is not "
+                        + "service=rate; write the first segment of the call's path and a rate, e.g. finance=50/min")
+                }
+                guard table[parts[0]] == nil else {
+                    throw SettingError(description: "calls.rate_limits (env HMS_CALL_RATE_LIMITS): \(parts[0]) is listed twice; keep one")
+                }
+                table[parts[0]] = limit
+            }
+            return table
+        }
 
         /// The base URL per service, parsed from ``services``.
         ///
