@@ -76,6 +76,9 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case brokerMemoryAlarm = "broker-memory-alarm"
     /// The broker closes every client connection (`rabbitmqctl close_all_connections`), twice, 3 s apart.
     case brokerClosesConnections = "broker-closes-connections"
+    /// One replica's wall clock (libfaketime, monotonic clock untouched) jumps 2 h ahead for 4 s, then 2 h
+    /// behind for 4 s, then back.
+    case replicaClockJump = "replica-clock-jump"
 
     var testDescription: String { rawValue }
 }
@@ -243,13 +246,23 @@ final class FaultRig: Sendable {
 
     // MARK: Replicas
 
+    /// libfaketime, which moves replica 0's wall clock in `replica-clock-jump` (scripts/test installs it).
+    static let fakeTimeLibrary = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+    /// The offset replica 0's clock reads, re-read on every call (`FAKETIME_NO_CACHE`).
+    var fakeTimeFile: String { "\(logs)/faketime" }
+
     private func startReplica(_ index: Int) throws {
         let log = FileHandle(forWritingAtPath: "\(logs)/replica-\(index).log") ?? {
             _ = FileManager.default.createFile(atPath: "\(logs)/replica-\(index).log", contents: nil)
             return FileHandle(forWritingAtPath: "\(logs)/replica-\(index).log") ?? .nullDevice
         }()
         log.seekToEndOfFile()
-        let process = try ServeProcess.start(binary: binary, system: system, standardError: log)
+        var environment: [String: String] = [:]
+        if index == 0, FileManager.default.fileExists(atPath: fakeTimeFile) {
+            environment = ["LD_PRELOAD": Self.fakeTimeLibrary, "FAKETIME_TIMESTAMP_FILE": fakeTimeFile,
+                "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"]
+        }
+        let process = try ServeProcess.start(binary: binary, system: system, environment: environment, standardError: log)
         state.withLock { state in
             while state.replicas.count <= index { state.replicas.append(nil) }
             state.replicas[index] = process
@@ -276,6 +289,13 @@ final class FaultRig: Sendable {
     // MARK: The scenario
 
     func drive(_ fault: RealFault) async throws -> RealFaultRun.Report {
+        if fault == .replicaClockJump {
+            try #require(FileManager.default.fileExists(atPath: Self.fakeTimeLibrary),
+                "replica-clock-jump needs libfaketime: apt-get install faketime (scripts/test does)")
+            try "+0\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
+        } else {
+            try? FileManager.default.removeItem(atPath: fakeTimeFile)  // only this scenario's replica 0 is faked
+        }
         for index in 0..<3 { try startReplica(index) }
         // Wait until a replica has bound the triggers (and so migrated the schema).
         guard let first = workload.scripts.first else { throw CancellationError() }
@@ -474,6 +494,13 @@ final class FaultRig: Sendable {
                     + "echo 'no connection was blocked by the memory alarm' >&2; exit 1")
             try? await Task.sleep(for: .seconds(8))  // set back even when cancelled
             try await StackControl.shell("_rmq_ctl -q set_vm_memory_high_watermark 0.4")
+        case .replicaClockJump:
+            for (offset, seconds) in [("+2h", 4), ("-2h", 4)] {
+                try "\(offset)\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
+                count()
+                try await Task.sleep(for: .seconds(seconds))
+            }
+            try "+0\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
         case .brokerClosesConnections:
             for round in 0..<2 {
                 if round > 0 { try await Task.sleep(for: .seconds(3)) }
