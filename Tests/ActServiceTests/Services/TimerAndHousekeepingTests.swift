@@ -135,7 +135,8 @@ struct DatabaseClockTests {
         let database = ManualClock(millisecondsSinceEpoch: 1_800_000_000_000)
         let store = InMemoryStore { database.now.millisecondsSinceEpoch }
         let wall = ManualClock(millisecondsSinceEpoch: 1_800_000_000_000 - 7_200_000)  // two hours slow
-        let clock = DatabaseClock { wall.now }
+        let monotonic = ManualClock(millisecondsSinceEpoch: 5_000)
+        let clock = DatabaseClock(wall: { wall.now }, monotonic: { monotonic.now.millisecondsSinceEpoch })
         try await clock.synchronize(with: store)
         #expect(clock.offsetMilliseconds == 7_200_000)
         #expect(clock.now() == database.now)
@@ -143,6 +144,26 @@ struct DatabaseClockTests {
         let (offset, previous) = try await clock.synchronize(with: store)
         #expect(previous == 7_200_000 && offset == 7_230_000)
         #expect(clock.now() == database.now)
+    }
+
+    /// The wall clock jumping between two readings moves no deadline: time runs on the monotonic clock.
+    @Test func aWallClockJumpBetweenReadingsMovesNoDeadline() async throws {
+        let database = ManualClock(millisecondsSinceEpoch: 1_800_000_000_000)
+        let store = InMemoryStore { database.now.millisecondsSinceEpoch }
+        let wall = ManualClock(millisecondsSinceEpoch: 1_800_000_000_000)
+        let monotonic = ManualClock(millisecondsSinceEpoch: 42)
+        let clock = DatabaseClock(wall: { wall.now }, monotonic: { monotonic.now.millisecondsSinceEpoch })
+        try await clock.synchronize(with: store)
+        wall.advance(by: .seconds(7_200))  // an NTP step, before the next reading
+        #expect(clock.now() == database.now)
+        monotonic.advance(by: .seconds(3))
+        database.advance(by: .seconds(3))
+        #expect(clock.now() == database.now)
+        wall.advance(by: .seconds(-14_400))
+        #expect(clock.now() == database.now)
+        // The next reading reports the jump (for the warning) and keeps the time.
+        let (offset, _) = try await clock.synchronize(with: store)
+        #expect(offset == 2 * 3_600_000 + 3_000 && clock.now() == database.now)
     }
 
     @Test func aStoreThatCannotAnswerLeavesTheOffsetAsItWas() async throws {
