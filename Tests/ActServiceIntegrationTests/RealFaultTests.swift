@@ -28,6 +28,10 @@ import Testing
         print(report)
         #expect(report.violations.isEmpty, "\(report.detail)")
         #expect(report.injected > 0 || fault == .none, "the fault \(fault.rawValue) was never injected")
+        if fault == .crashPoints {
+            let missed = Failpoint.allCases.filter { report.failpoints[$0.rawValue, default: 0] == 0 }.map(\.rawValue)
+            #expect(missed.isEmpty, "failpoints that never fired: \(missed)")
+        }
     }
 
     @Test(.enabled(if: RealFaultRun.soakMinutes != nil, "set HMS_FAULT_SOAK_MINUTES=N to soak for N minutes"))
@@ -79,6 +83,11 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// One replica's wall clock (libfaketime, monotonic clock untouched) jumps 2 h ahead for 4 s, then 2 h
     /// behind for 4 s, then back.
     case replicaClockJump = "replica-clock-jump"
+    /// Every replica runs with ``Failpoint``s armed (`HMS_FAILPOINTS`): it exits at once after a batch commits
+    /// and before its ack, after a publish is confirmed and before the outbox delete, mid-batch, while recording
+    /// a breach and while dispatching a compensation. Each exited replica starts again 0.5 s later without the
+    /// point that fired, until every point has fired (at most 30 s); then the rest start again unarmed.
+    case crashPoints = "crash-points"
 
     var testDescription: String { rawValue }
 }
@@ -101,6 +110,8 @@ enum RealFaultRun {
         var recovery: Duration?
         /// From the end of the fault until everything settled.
         var settled: Duration
+        /// `crash-points`: how often each failpoint fired, by name.
+        var failpoints: [String: Int] = [:]
 
         static let header = "scenario                   seed  runs faults  recovery  settled  checks"
 
@@ -111,6 +122,8 @@ enum RealFaultRun {
                 + String(format: " %5llu %5d %6d ", seed % 100_000, runs, injected) + recoveryText
                 + String(format: " %6.1f s  ", settled.seconds)
                 + (checks.isEmpty ? "all \(Checker.checks.count) ok" : "FAIL: " + checks.joined(separator: ", "))
+                + (failpoints.isEmpty ? "" : "  (" + failpoints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+                    .joined(separator: ", ") + ")")
         }
 
         var detail: String {
@@ -207,6 +220,12 @@ enum StackControl {
     }
 }
 
+/// A scenario that cannot go on, and why.
+struct FaultRigError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// One scenario's moving parts: the replicas, the trigger publisher, the workers and the fault.
 final class FaultRig: Sendable {
     let system: System
@@ -225,6 +244,9 @@ final class FaultRig: Sendable {
         var injected = 0
         var faultEnded: ContinuousClock.Instant?
         var firstTaskAfterFault: ContinuousClock.Instant?
+        /// `crash-points`: the failpoints each replica starts with (`HMS_FAILPOINTS`), and what fired.
+        var armed: [[Failpoint: Double]] = [[:], [:], [:]]
+        var fired: [String: Int] = [:]
     }
 
     private let state: Mutex<State>
@@ -262,6 +284,10 @@ final class FaultRig: Sendable {
             environment = ["LD_PRELOAD": Self.fakeTimeLibrary, "FAKETIME_TIMESTAMP_FILE": fakeTimeFile,
                 "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"]
         }
+        let armed = state.withLock { $0.armed[index] }
+        if !armed.isEmpty {
+            environment[Failpoint.variable] = armed.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ",")
+        }
         let process = try ServeProcess.start(binary: binary, system: system, environment: environment, standardError: log)
         state.withLock { state in
             while state.replicas.count <= index { state.replicas.append(nil) }
@@ -295,6 +321,12 @@ final class FaultRig: Sendable {
             try "+0\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
         } else {
             try? FileManager.default.removeItem(atPath: fakeTimeFile)  // only this scenario's replica 0 is faked
+        }
+        if fault == .crashPoints {
+            // Common points rarely, rare ones (a breach, a compensation) often: each fires within the workload.
+            let points: [Failpoint: Double] = [.afterCommitBeforeAck: 0.1, .afterPublishBeforeDelete: 0.1, .midBatch: 0.05,
+                .duringBreach: 0.5, .duringCompensation: 0.5]
+            state.withLock { $0.armed = [points, points, points] }
         }
         for index in 0..<3 { try startReplica(index) }
         // Wait until a replica has bound the triggers (and so migrated the schema).
@@ -339,7 +371,8 @@ final class FaultRig: Sendable {
         let (confirmed, injected, firstTask) = state.withLock { ($0.confirmed, $0.injected, $0.firstTaskAfterFault) }
         let violations = Checker.check(workload, confirmed: confirmed, observed)
         return RealFaultRun.Report(fault: fault, seed: 0, runs: workload.scripts.count, injected: injected,
-            violations: violations, recovery: firstTask.map { $0 - faultEnded }, settled: settled)
+            violations: violations, recovery: firstTask.map { $0 - faultEnded }, settled: settled,
+            failpoints: state.withLock { $0.fired })
     }
 
     private func makeStore() throws -> Store {
@@ -501,6 +534,8 @@ final class FaultRig: Sendable {
                 try await Task.sleep(for: .seconds(seconds))
             }
             try "+0\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
+        case .crashPoints:
+            try await restartCrashedReplicas()
         case .brokerClosesConnections:
             for round in 0..<2 {
                 if round > 0 { try await Task.sleep(for: .seconds(3)) }
@@ -511,6 +546,45 @@ final class FaultRig: Sendable {
     }
 
     /// The PostgreSQL backends serving the replicas (not the suite's own connections).
+    /// `crash-points`: starts each replica that exited at a failpoint again, without that point, until every
+    /// point has fired or 30 s have passed; then starts the replicas still armed again, unarmed (SIGTERM).
+    private func restartCrashedReplicas() async throws {
+        /// Records the failpoint a replica's exit status names; a replica that exited any other way fails the scenario.
+        func recordExit(_ index: Int, status: Int32) throws {
+            guard let point = Failpoint(exitStatus: status) else {
+                throw FaultRigError("replica \(index) exited with status \(status), not at a failpoint (see \(logs)/replica-\(index).log)")
+            }
+            state.withLock { state in
+                state.fired[point.rawValue, default: 0] += 1
+                state.armed[index][point] = nil
+                state.injected += 1
+            }
+        }
+        let clock = ContinuousClock()
+        let end = clock.now + .seconds(30)
+        while clock.now < end, state.withLock({ $0.fired.count }) < Failpoint.allCases.count {
+            for index in 0..<3 {
+                guard let process = state.withLock({ $0.replicas[index] }), !process.process.isRunning else { continue }
+                process.process.waitUntilExit()
+                guard process.process.terminationReason == .exit else {
+                    throw FaultRigError("replica \(index) was ended by signal \(process.process.terminationStatus), not at a failpoint")
+                }
+                try recordExit(index, status: process.process.terminationStatus)
+                try await Task.sleep(for: .milliseconds(500))
+                try startReplica(index)
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for index in 0..<3 {
+            guard !state.withLock({ $0.armed[index].isEmpty }), let process = state.withLock({ $0.replicas[index] }) else { continue }
+            // SIGTERM ends a replica still starting (before its handlers are installed) by the signal: not a failpoint.
+            let status = try await process.terminate(within: .seconds(20))
+            if let status, status != 0, process.process.terminationReason == .exit { try recordExit(index, status: status) }
+            state.withLock { $0.armed[index] = [:] }
+            try startReplica(index)
+        }
+    }
+
     private func serviceBackends() async throws -> [pid_t] {
         let connection = try await PostgresConnection.connect(configuration: TestEnvironment.postgres,
             logger: TestEnvironment.logger("test.faults"))

@@ -347,6 +347,11 @@ public final class Orchestrator: Sendable {
         let now = clock()
         let plan = try planner.plan(items, runs: runs, knownStates: known, now: now)
         try await transaction.write(plan.batch)
+        Failpoint.midBatch.pass()
+        if plan.emitted.contains(where: { $0.kind == .slaViolation }) { Failpoint.duringBreach.pass() }
+        if plan.emitted.contains(where: { $0.kind == .stepStarted && $0.isCompensation }) {
+            Failpoint.duringCompensation.pass()
+        }
         if !plan.concurrency.isEmpty {
             // After the batch's rows: a new run's slot row refers to it.
             let outcome = try await transaction.applyConcurrency(plan.concurrency)

@@ -36,6 +36,14 @@ public struct ServiceRuntime: Sendable {
     ) async throws -> ServiceRuntime {
         // Before any connection: a refused transport must never carry a password.
         try configuration.checkTransportSecurity()
+        let failpoints = try Failpoint.armedInEnvironment()
+        if !failpoints.isEmpty {
+            logger.error("""
+                \(Failpoint.variable) is set: this process exits at random at the failpoints named; it is for the \
+                fault suite only, never production
+                """,
+                metadata: ["failpoints": "\(failpoints.map { "\($0.key.rawValue)=\($0.value)" }.sorted())"])
+        }
         let clientConfiguration = try configuration.postgres.clientConfiguration()
         let postgresConfiguration = clientConfiguration.connection
         let postgres = PostgresClient(configuration: clientConfiguration, logger: logger)

@@ -234,6 +234,7 @@ public struct DeliveryConsumer: Service {
             }
         }
         guard let last = deliveries.last else { return }
+        Failpoint.afterCommitBeforeAck.pass()
         do {
             try await orchestrator.broker.ack(last.deliveryTag, multiple: true)
         } catch {
