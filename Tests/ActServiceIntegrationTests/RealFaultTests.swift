@@ -88,6 +88,19 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// a breach and while dispatching a compensation. Each exited replica starts again 0.5 s later without the
     /// point that fired, until every point has fired (at most 30 s); then the rest start again unarmed.
     case crashPoints = "crash-points"
+    /// Replica 0 cut off from RabbitMQ and PostgreSQL for 8 s (its proxies hold every byte, both ways, and
+    /// connect nobody new), while the others go on; then the link returns.
+    case networkPartition = "network-partition"
+    /// As `network-partition`, for 35 s: longer than RabbitMQ's heartbeat timeout (2 × `amqp.heartbeat_seconds`,
+    /// 20 s), so the broker gives the cut-off replica's unacknowledged deliveries to the others.
+    case networkPartitionLong = "network-partition-long"
+    /// Every replica's links to both servers delay each chunk by 200 ms for 8 s.
+    case networkDelay = "network-delay"
+    /// Every replica's links to both servers drop every open connection, every 1–2 s for 9 s.
+    case networkFlaky = "network-flaky"
+
+    /// The scenarios whose replicas reach the servers through a ``TCPProxy`` each.
+    var goesThroughProxies: Bool { [.networkPartition, .networkPartitionLong, .networkDelay, .networkFlaky].contains(self) }
 
     var testDescription: String { rawValue }
 }
@@ -141,7 +154,8 @@ enum RealFaultRun {
     static func run(fault: RealFault, seed: UInt64, runs: Int = 36) async throws -> Report {
         let binary = TestEnvironment.packageRoot + "/.build/debug/hms-act"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build hms-act first (swift build)")
-        if ![.none, .replicaKill, .crashPoints, .replicaClockJump].contains(fault) {  // these touch only the replicas
+        if ![.none, .replicaKill, .crashPoints, .replicaClockJump].contains(fault) && !fault.goesThroughProxies {
+            // The others stop, kill or reconfigure the servers themselves.
             try #require(StackControl.ownsServers, "\(fault.rawValue) needs the servers of scripts/stack (HMS_STACK_DIR)")
         }
         var random = SeededRandom(seed: seed)
@@ -247,6 +261,8 @@ final class FaultRig: Sendable {
         /// `crash-points`: the failpoints each replica starts with (`HMS_FAILPOINTS`), and what fired.
         var armed: [[Failpoint: Double]] = [[:], [:], [:]]
         var fired: [String: Int] = [:]
+        /// Network scenarios: each replica's proxies to RabbitMQ and PostgreSQL.
+        var proxies: [(amqp: TCPProxy, postgres: TCPProxy)] = []
     }
 
     private let state: Mutex<State>
@@ -284,7 +300,11 @@ final class FaultRig: Sendable {
             environment = ["LD_PRELOAD": Self.fakeTimeLibrary, "FAKETIME_TIMESTAMP_FILE": fakeTimeFile,
                 "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"]
         }
-        let armed = state.withLock { $0.armed[index] }
+        let (armed, proxies) = state.withLock { ($0.armed[index], $0.proxies) }
+        if index < proxies.count {
+            environment["AMQP_URL"] = try Self.url(system.configuration.amqp.url, port: proxies[index].amqp.port)
+            environment["POSTGRES_URL"] = try Self.url(system.configuration.postgres.url, port: proxies[index].postgres.port)
+        }
         if !armed.isEmpty {
             environment[Failpoint.variable] = armed.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ",")
         }
@@ -293,6 +313,15 @@ final class FaultRig: Sendable {
             while state.replicas.count <= index { state.replicas.append(nil) }
             state.replicas[index] = process
         }
+    }
+
+    /// `url` with its port replaced.
+    private static func url(_ url: String, port: UInt16) throws -> String {
+        guard var components = URLComponents(string: url), components.port != nil, let result = { () -> String? in
+            components.port = Int(port)
+            return components.string
+        }() else { throw FaultRigError("cannot point \(url) at a proxy: no port in it") }
+        return result
     }
 
     private func killReplica(_ index: Int) {
@@ -305,11 +334,15 @@ final class FaultRig: Sendable {
     }
 
     func stopReplicas() {
-        let processes = state.withLock { state in
-            defer { state.replicas = [] }
-            return state.replicas.compactMap { $0 }
+        let (processes, proxies) = state.withLock { state in
+            defer { (state.replicas, state.proxies) = ([], []) }
+            return (state.replicas.compactMap { $0 }, state.proxies)
         }
         for process in processes { process.kill() }
+        for (amqp, postgres) in proxies {
+            amqp.stop()
+            postgres.stop()
+        }
     }
 
     // MARK: The scenario
@@ -327,6 +360,14 @@ final class FaultRig: Sendable {
             let points: [Failpoint: Double] = [.afterCommitBeforeAck: 0.1, .afterPublishBeforeDelete: 0.1, .midBatch: 0.05,
                 .duringBreach: 0.5, .duringCompensation: 0.5]
             state.withLock { $0.armed = [points, points, points] }
+        }
+        if fault.goesThroughProxies {
+            let amqpPort = try #require(URLComponents(string: system.configuration.amqp.url)?.port)
+            let postgresPort = try #require(URLComponents(string: system.configuration.postgres.url)?.port)
+            let proxies = try (0..<3).map { _ in
+                (amqp: try TCPProxy(upstreamPort: UInt16(amqpPort)), postgres: try TCPProxy(upstreamPort: UInt16(postgresPort)))
+            }
+            state.withLock { $0.proxies = proxies }
         }
         for index in 0..<3 { try startReplica(index) }
         // Wait until a replica has bound the triggers (and so migrated the schema).
@@ -536,6 +577,32 @@ final class FaultRig: Sendable {
             try "+0\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
         case .crashPoints:
             try await restartCrashedReplicas()
+        case .networkPartition, .networkPartitionLong:
+            let cutOff = state.withLock { $0.proxies[0] }
+            guard cutOff.amqp.open > 0, cutOff.postgres.open > 0 else {
+                throw FaultRigError("replica 0 has no connection through its proxies to cut off")
+            }
+            cutOff.amqp.mode = .held
+            cutOff.postgres.mode = .held
+            count()
+            try? await Task.sleep(for: .seconds(fault == .networkPartition ? 8 : 35))  // heal even when cancelled
+            cutOff.amqp.mode = .pass
+            cutOff.postgres.mode = .pass
+        case .networkDelay:
+            let links = state.withLock { $0.proxies.flatMap { [$0.amqp, $0.postgres] } }
+            guard links.allSatisfy({ $0.open > 0 }) else { throw FaultRigError("a replica has no connection through its proxies") }
+            for link in links { link.mode = .delayed(milliseconds: 200) }
+            count()
+            try? await Task.sleep(for: .seconds(8))
+            for link in links { link.mode = .pass }
+        case .networkFlaky:
+            let links = state.withLock { $0.proxies.flatMap { [$0.amqp, $0.postgres] } }
+            let clock = ContinuousClock()
+            let end = clock.now + .seconds(9)
+            while clock.now < end {
+                if links.map({ $0.cutAll() }).reduce(0, +) > 0 { count() }
+                try await Task.sleep(for: .milliseconds(random { Int.random(in: 1_000...2_000, using: &$0) }))
+            }
         case .brokerClosesConnections:
             for round in 0..<2 {
                 if round > 0 { try await Task.sleep(for: .seconds(3)) }
