@@ -186,33 +186,24 @@ public enum FaultSimulation {
                 let deliveries = try await subscription.next()
                 guard let last = deliveries.last else { return }
                 for delivery in deliveries {
-                    guard let task = try? JSONValue(parsing: delivery.body), let body = answer(task) else { continue }
-                    state.withLock { state in
-                        let copies = Int.random(in: 1...3, using: &state.random)
-                        state.answers.append((body, copies))
+                    guard let task = try? JSONValue(parsing: delivery.body) else { continue }
+                    for body in replies(to: task) {
+                        state.withLock { state in
+                            let copies = Int.random(in: 1...3, using: &state.random)
+                            state.answers.append((body, copies))
+                        }
                     }
                 }
                 try? await system.broker.ack(last.deliveryTag, multiple: true)
             }
         }
 
-        private func answer(_ task: JSONValue) -> JSONValue? {
-            guard let run = task["run_id"]?.stringValue, let step = task["step_id"]?.stringValue,
-                let taskID = task["task_id"]?.stringValue, let attempt = task["attempt"]?.numberValue?.intValue,
-                let script = workload.scripts.first(where: {
-                    OutboundMessages.runID(playbook: $0.kind.playbookID, eventID: $0.eventID).rawValue == run
-                })
-            else { return nil }
-            let compensation = task["compensation"] == .bool(true)
-            switch Workload.answer(script, step: step, attempt: attempt, compensation: compensation) {
-            case nil: return nil
-            case .completed(let output):
-                return ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "completed",
-                    "output": output]
-            case .failed(let reason, let retryable):
-                return ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "failed",
-                    "reason": .string(reason), "retryable": .bool(retryable)]
-            }
+        /// What the workers send for `task` (``Workload/replies(to:script:)``).
+        private func replies(to task: JSONValue) -> [JSONValue] {
+            guard let run = task["run_id"]?.stringValue, let script = workload.scripts.first(where: {
+                OutboundMessages.runID(playbook: $0.kind.playbookID, eventID: $0.eventID).rawValue == run
+            }) else { return [] }
+            return Workload.replies(to: task, script: script)
         }
 
         /// Publishes some of the answers waiting (all of them when `all`), in a random order.

@@ -25,11 +25,13 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 
 /// The fault suite's workload: runs of mixed playbooks, each with a script that says how its workers
 /// answer and so what its outcome must be. The playbooks cover sequential steps, a retry, a switch, a
-/// parallel join, compensation on failure and an SLA that breaches and escalates.
+/// parallel join, compensation on failure, an SLA that breaches and escalates, a wait ended by a signal (sent
+/// with the first step's result, so before or after the wait starts, by run id or by business key) and a wait
+/// that runs out.
 public struct Workload: Sendable {
     /// The kinds of run, one playbook each.
     public enum Kind: String, CaseIterable, Sendable {
-        case sequential, retry, branch, parallel, compensation, breach
+        case sequential, retry, branch, parallel, compensation, breach, signal, wait
 
         public var playbookID: String { "Fault.\(rawValue).v1" }
         public var trigger: String { "fault.\(rawValue)" }
@@ -45,6 +47,8 @@ public struct Workload: Sendable {
         public var severity: String = "Low"
         /// `compensation`: whether `approve` is refused (the run then fails and compensates).
         public var refused: Bool = false
+        /// `signal`: whether the signal names the run's business key (the trigger's id) instead of its run id.
+        public var signalByKey: Bool = false
 
         /// The status the run must end in.
         public var expectedStatus: String {
@@ -60,6 +64,8 @@ public struct Workload: Sendable {
             case .parallel: ["split.1", "split.2", "after"]
             case .compensation: refused ? ["charge", "book"] : ["charge", "book", "approve"]
             case .breach: ["escalate"]  // `answer` is never answered: it times out
+            case .signal: ["prepare", "close"]  // `hold` (no task) ends with the signal
+            case .wait: ["prepare", "after"]  // `hold` runs out
             }
         }
 
@@ -80,6 +86,7 @@ public struct Workload: Sendable {
             case .retry: script.failures = Int.random(in: 0...2, using: &random)
             case .branch: script.severity = random.chance(0.5) ? "High" : "Low"
             case .compensation: script.refused = random.chance(0.5)
+            case .signal: script.signalByKey = random.chance(0.5)
             default: break
             }
             return script
@@ -150,7 +157,48 @@ public struct Workload: Sendable {
           - {id: answer, agent: ai.fault_desk, sla: 1m, on_timeout: escalate}
           - {id: escalate, agent: ai.fault_supervisor}
         """,
+        """
+        id: Fault.signal.v1
+        trigger: fault.signal
+        steps:
+          - {id: prepare, agent: ai.fault_prepare}
+          - {id: hold, wait: signal, until_signal: fixed}
+          - {id: close, agent: ai.fault_close}
+        """,
+        """
+        id: Fault.wait.v1
+        trigger: fault.wait
+        steps:
+          - {id: prepare, agent: ai.fault_prepare}
+          - {id: hold, wait: 1m, until_signal: never_sent}
+          - {id: after, agent: ai.fault_after}
+        """,
     ]
+
+    /// The messages a worker sends for `task` (a task message's body), one to three copies each: the answer
+    /// ``answer(_:step:attempt:compensation:)`` gives, and with the first step of a `signal` run the signal its
+    /// wait listens for. Nothing for a task that is never answered or that no script knows.
+    public static func replies(to task: JSONValue, script: Script) -> [JSONValue] {
+        guard let run = task["run_id"]?.stringValue, let step = task["step_id"]?.stringValue,
+            let taskID = task["task_id"]?.stringValue, let attempt = task["attempt"]?.numberValue?.intValue
+        else { return [] }
+        var replies: [JSONValue] = []
+        switch answer(script, step: step, attempt: attempt, compensation: task["compensation"] == .bool(true)) {
+        case nil: break
+        case .completed(let output):
+            replies.append(["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "completed", "output": output])
+        case .failed(let reason, let retryable):
+            replies.append(["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "failed",
+                "reason": .string(reason), "retryable": .bool(retryable)])
+        }
+        if script.kind == .signal, step == "prepare" {
+            replies.append(script.signalByKey
+                ? ["signal": "fixed", "key": .string(script.eventID), "playbook": .string(script.kind.playbookID),
+                    "payload": ["fixed": true]]
+                : ["signal": "fixed", "run_id": .string(run), "payload": ["fixed": true]])
+        }
+        return replies
+    }
 
     /// What a worker answers to a task of `script`: completed with an output, or failed.
     public static func answer(_ script: Script, step: String, attempt: Int, compensation: Bool) -> Answer? {
