@@ -155,9 +155,19 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         return sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }
 
+    /// PostgreSQL's condition names for the SQLSTATEs an operator most often meets in hms-act's logs (the
+    /// redacted ``description`` has no server message to explain them).
+    static let conditionNames = [
+        "53100": "disk_full", "53200": "out_of_memory", "53300": "too_many_connections",
+        "25006": "read_only_sql_transaction", "57014": "query_canceled", "57P01": "admin_shutdown",
+        "57P02": "crash_shutdown", "57P03": "cannot_connect_now", "40001": "serialization_failure",
+        "40P01": "deadlock_detected", "55P03": "lock_not_available", "23505": "unique_violation",
+        "23503": "foreign_key_violation", "42501": "insufficient_privilege", "25P03": "idle_in_transaction_session_timeout",
+    ]
+
     public var description: String {
         var parts = ["code: \(code)"]
-        if let sqlState { parts.append("sqlState: \(sqlState)") }
+        if let sqlState { parts.append("sqlState: \(sqlState)" + (Self.conditionNames[sqlState].map { " (\($0))" } ?? "")) }
         if let reason { parts.append("reason: \(reason)") }
         if let constraintName { parts.append("constraint: \(constraintName)") }
         if let tableName { parts.append("table: \(tableName)") }
@@ -168,7 +178,7 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
 
     public var debugDescription: String {
         var parts = ["code: \(code)"]
-        if let sqlState { parts.append("sqlState: \(sqlState)") }
+        if let sqlState { parts.append("sqlState: \(sqlState)" + (Self.conditionNames[sqlState].map { " (\($0))" } ?? "")) }
         if let reason { parts.append("reason: \(reason)") }
         if let serverMessage { parts.append("message: \(serverMessage)") }
         if let detail { parts.append("detail: \(detail)") }

@@ -88,6 +88,10 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// a breach and while dispatching a compensation. Each exited replica starts again 0.5 s later without the
     /// point that fired, until every point has fired (at most 30 s); then the rest start again unarmed.
     case crashPoints = "crash-points"
+    /// The scenario schema's tables live on a 48 MB tmpfs tablespace, which is filled for 8 s: every write that
+    /// needs a new page fails with 53100 (`could not extend file … No space left on device`); then the filler
+    /// is removed. The WAL stays on the data directory.
+    case databaseDiskFull = "database-disk-full"
     /// Replica 0 cut off from RabbitMQ and PostgreSQL for 8 s (its proxies hold every byte, both ways, and
     /// connect nobody new), while the others go on; then the link returns.
     case networkPartition = "network-partition"
@@ -144,9 +148,11 @@ enum RealFaultRun {
         }
     }
 
-    /// The workload's playbooks, with an SLA short enough to breach in real time.
+    /// The workload's playbooks, with an SLA short enough to breach, and a wait short enough to run out, in real time.
     static var playbooks: [String] {
-        Workload.playbooks.map { $0.replacingOccurrences(of: "sla: 1m", with: "sla: 3s") }
+        Workload.playbooks.map {
+            $0.replacingOccurrences(of: "sla: 1m", with: "sla: 3s").replacingOccurrences(of: "wait: 1m", with: "wait: 4s")
+        }
     }
 
     /// Runs `runs` runs of the workload on three replicas while injecting `fault`, lets everything settle and
@@ -162,15 +168,74 @@ enum RealFaultRun {
         let workload = Workload(runs: runs, random: &random, prefix: "\(fault.rawValue)-\(seed)")
         let result = Mutex<Report?>(nil)
         let seeded = random
-        try await SystemHarness.run(playbooks: playbooks, replicas: 0, answer: { _ in .ignore }) { system in
-            let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary)
-            defer { rig.stopReplicas() }
-            let report = try await rig.drive(fault)
-            result.withLock { $0 = report }
+        do {
+            try await SystemHarness.run(playbooks: playbooks, replicas: 0, answer: { _ in .ignore }) { system in
+                let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary)
+                defer { rig.stopReplicas() }
+                let report = try await rig.drive(fault)
+                result.withLock { $0 = report }
+            }
+        } catch {
+            if fault == .databaseDiskFull { try? await SmallTablespace.remove() }
+            throw error
         }
+        // After the harness dropped the scenario's schema, so the tablespace is empty.
+        if fault == .databaseDiskFull { try await SmallTablespace.remove() }
         var report = try #require(result.withLock { $0 })
         report.seed = seed
         return report
+    }
+}
+
+/// `database-disk-full`: a tmpfs of 48 MB mounted under the stack's folder, a tablespace on it, and the scenario
+/// schema's tables moved there, so filling the mount fills the tables' disk and nothing else.
+enum SmallTablespace {
+    static let name = "hms_fault_small"
+    /// The mount point (scripts/lib's shell variables).
+    static let directory = "\"$(_pg_base)/small-tablespace\""
+    /// What the replicas log when PostgreSQL refuses a write for want of space.
+    static let refusal = "sqlState: 53100 (disk_full)"
+
+    /// Mounts, creates the tablespace and moves every table of `schema` onto it (the table owner's rows and
+    /// all). Needs root (mount) and the stack's server (its superuser).
+    static func moveTables(of schema: String) async throws {
+        try await StackControl.shell("""
+            mkdir -p \(directory)
+            mountpoint -q \(directory) || mount -t tmpfs -o size=48m,mode=0700 tmpfs \(directory)
+            chown "$(_pg_os_user)" \(directory)
+            rm -f \(directory)/filler
+            _pg_psql_admin -d "$HMS_PG_DB" -c "DROP TABLESPACE IF EXISTS \(name)" \
+                -c "CREATE TABLESPACE \(name) LOCATION '$(_pg_base)/small-tablespace'"
+            _pg_psql_admin -d "$HMS_PG_DB" <<'SQL'
+            DO $$ DECLARE t record; BEGIN
+              FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       WHERE n.nspname = '\(schema)' AND c.relkind = 'r' LOOP
+                EXECUTE format('ALTER TABLE %I.%I SET TABLESPACE \(name)', '\(schema)', t.relname);
+              END LOOP;
+            END $$;
+            SQL
+            """)
+    }
+
+    /// Fills the mount to the last byte (as root: tmpfs keeps nothing back for anyone).
+    static let fill = "dd if=/dev/zero of=\(directory)/filler bs=1M 2>/dev/null || true; sync"
+    static let free = "rm -f \(directory)/filler"
+
+    /// Moves whatever is left on the tablespace back, drops it and unmounts.
+    static func remove() async throws {
+        try await StackControl.shell("""
+            rm -f \(directory)/filler
+            _pg_psql_admin -d "$HMS_PG_DB" <<'SQL'
+            DO $$ DECLARE t record; BEGIN
+              FOR t IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                       JOIN pg_tablespace s ON s.oid = c.reltablespace WHERE s.spcname = '\(name)' AND c.relkind = 'r' LOOP
+                EXECUTE format('ALTER TABLE %I.%I SET TABLESPACE pg_default', t.nspname, t.relname);
+              END LOOP;
+            END $$;
+            SQL
+            _pg_psql_admin -d "$HMS_PG_DB" -c "DROP TABLESPACE IF EXISTS \(name)"
+            ! mountpoint -q \(directory) || umount \(directory)
+            """)
     }
 }
 
@@ -377,6 +442,7 @@ final class FaultRig: Sendable {
         let store = try makeStore()
         let pool = Task { [client = store.client] in try await client.run() }
         defer { pool.cancel() }
+        if fault == .databaseDiskFull { try await SmallTablespace.moveTables(of: system.configuration.postgres.schema) }
         if fault == .databaseKill {
             // With commits acknowledged before they are written, a killed server loses results whose messages
             // were already acknowledged: a lost run the suite would blame on hms-act (scripts/lib/postgres.sh).
@@ -469,9 +535,10 @@ final class FaultRig: Sendable {
                 }
             }
             for message in fresh {
-                guard let body = answer(message.body) else { continue }
-                state.withLock { state in
-                    state.answers.append((body, Int.random(in: 1...3, using: &state.random)))
+                for body in replies(to: message.body) {
+                    state.withLock { state in
+                        state.answers.append((body, Int.random(in: 1...3, using: &state.random)))
+                    }
                 }
             }
             let batch = state.withLock { state -> [(body: JSONValue, copies: Int)] in
@@ -500,19 +567,10 @@ final class FaultRig: Sendable {
         }
     }
 
-    private func answer(_ task: JSONValue) -> JSONValue? {
-        guard let run = task["run_id"]?.stringValue, let step = task["step_id"]?.stringValue,
-            let taskID = task["task_id"]?.stringValue, let attempt = task["attempt"]?.numberValue?.intValue,
-            let script = scripts[run]
-        else { return nil }
-        switch Workload.answer(script, step: step, attempt: attempt, compensation: task["compensation"] == .bool(true)) {
-        case nil: return nil
-        case .completed(let output):
-            return ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "completed", "output": output]
-        case .failed(let reason, let retryable):
-            return ["task_id": .string(taskID), "attempt": .int(Int64(attempt)), "status": "failed",
-                "reason": .string(reason), "retryable": .bool(retryable)]
-        }
+    /// What the workers send for `task` (``Workload/replies(to:script:)``).
+    private func replies(to task: JSONValue) -> [JSONValue] {
+        guard let run = task["run_id"]?.stringValue, let script = scripts[run] else { return [] }
+        return Workload.replies(to: task, script: script)
     }
 
     // MARK: Faults
@@ -577,6 +635,14 @@ final class FaultRig: Sendable {
             try "+0\n".write(toFile: fakeTimeFile, atomically: true, encoding: .utf8)
         case .crashPoints:
             try await restartCrashedReplicas()
+        case .databaseDiskFull:
+            let before = try replicaLogs().components(separatedBy: SmallTablespace.refusal).count
+            try await StackControl.shell(SmallTablespace.fill)
+            try? await Task.sleep(for: .seconds(8))  // free the space even when cancelled
+            try await StackControl.shell(SmallTablespace.free)
+            let refused = try replicaLogs().components(separatedBy: SmallTablespace.refusal).count - before
+            guard refused > 0 else { throw FaultRigError("no write was refused for want of space while the tablespace was full") }
+            state.withLock { $0.injected += 1 }
         case .networkPartition, .networkPartitionLong:
             let cutOff = state.withLock { $0.proxies[0] }
             guard cutOff.amqp.open > 0, cutOff.postgres.open > 0 else {
@@ -613,6 +679,14 @@ final class FaultRig: Sendable {
     }
 
     /// The PostgreSQL backends serving the replicas (not the suite's own connections).
+    /// Everything the replicas have logged, in this and earlier scenarios.
+    private func replicaLogs() throws -> String {
+        try (0..<3).map { index -> String in
+            let path = "\(logs)/replica-\(index).log"
+            return FileManager.default.fileExists(atPath: path) ? try String(contentsOfFile: path, encoding: .utf8) : ""
+        }.joined()
+    }
+
     /// `crash-points`: starts each replica that exited at a failpoint again, without that point, until every
     /// point has fired or 30 s have passed; then starts the replicas still armed again, unarmed (SIGTERM).
     private func restartCrashedReplicas() async throws {
