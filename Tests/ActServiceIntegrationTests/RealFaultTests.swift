@@ -476,10 +476,23 @@ final class FaultRig: Sendable {
         }
         let settled = clock.now - faultEnded
         let (confirmed, injected, firstTask) = state.withLock { ($0.confirmed, $0.injected, $0.firstTaskAfterFault) }
-        let violations = Checker.check(workload, confirmed: confirmed, observed)
+        var violations = Checker.check(workload, confirmed: confirmed, observed)
+        violations += try await auditVerify()
         return RealFaultRun.Report(fault: fault, seed: 0, runs: workload.scripts.count, injected: injected,
             violations: violations, recovery: firstTask.map { $0 - faultEnded }, settled: settled,
             failpoints: state.withLock { $0.fired })
+    }
+
+    /// `hms-act audit verify` on the scenario's schema, as an auditor would run it: every chain, the checkpoints the
+    /// replicas signed (housekeeping writes them every few seconds) and the heads they cover.
+    private func auditVerify() async throws -> [Checker.Violation] {
+        let key = try system.configuration.audit.signingKey().publicKey
+        let verify = try await CLIProcess.run(["audit", "verify", "--public-key", "\(key)"], environment: [
+            "HMS_AUDIT_SIGNING_KEY": nil, "POSTGRES_URL": system.configuration.postgres.url,
+            "HMS_POSTGRES_SCHEMA": system.configuration.postgres.schema,
+        ])
+        guard verify.status != 0 else { return [] }
+        return [Checker.Violation(check: Checker.checks[3], detail: "hms-act audit verify exited \(verify.status): \(verify.output)")]
     }
 
     private func makeStore() throws -> Store {

@@ -40,6 +40,11 @@ public enum Checker {
         public var check: String
         public var detail: String
         public var description: String { "\(check): \(detail)" }
+
+        public init(check: String, detail: String) {
+            self.check = check
+            self.detail = detail
+        }
     }
 
     /// The checks, in the order they run (the names the report prints).
