@@ -309,9 +309,11 @@ final class FaultRig: Sendable {
             try? FileManager.default.removeItem(atPath: fakeTimeFile)  // only this scenario's replica 0 is faked
         }
         if fault == .crashPoints {
-            // Common points rarely, rare ones (a breach, a compensation) often: each fires within the workload.
+            // Common points rarely; rare ones (a breach, a compensation) every time: a timer batch holds several
+            // breaches, so at 0.5 the point missed every batch in one CI run. Each replica fires a point at most
+            // once, so a breach batch crashes at most the three replicas in turn.
             let points: [Failpoint: Double] = [.afterCommitBeforeAck: 0.1, .afterPublishBeforeDelete: 0.1, .midBatch: 0.05,
-                .duringBreach: 0.5, .duringCompensation: 0.5]
+                .duringBreach: 1, .duringCompensation: 1]
             state.withLock { $0.armed = [points, points, points] }
         }
         if fault.goesThroughProxies {
