@@ -165,9 +165,12 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
         "23503": "foreign_key_violation", "42501": "insufficient_privilege", "25P03": "idle_in_transaction_session_timeout",
     ]
 
+    /// ` (disk_full)` for a state in ``conditionNames``, else empty.
+    private var conditionName: String { sqlState.flatMap { Self.conditionNames[$0] }.map { " (\($0))" } ?? "" }
+
     public var description: String {
         var parts = ["code: \(code)"]
-        if let sqlState { parts.append("sqlState: \(sqlState)" + (Self.conditionNames[sqlState].map { " (\($0))" } ?? "")) }
+        if let sqlState { parts.append("sqlState: \(sqlState)\(conditionName)") }
         if let reason { parts.append("reason: \(reason)") }
         if let constraintName { parts.append("constraint: \(constraintName)") }
         if let tableName { parts.append("table: \(tableName)") }
@@ -178,7 +181,7 @@ public struct PostgresError: Error, CustomStringConvertible, CustomDebugStringCo
 
     public var debugDescription: String {
         var parts = ["code: \(code)"]
-        if let sqlState { parts.append("sqlState: \(sqlState)" + (Self.conditionNames[sqlState].map { " (\($0))" } ?? "")) }
+        if let sqlState { parts.append("sqlState: \(sqlState)\(conditionName)") }
         if let reason { parts.append("reason: \(reason)") }
         if let serverMessage { parts.append("message: \(serverMessage)") }
         if let detail { parts.append("detail: \(detail)") }

@@ -38,7 +38,7 @@ enum SmallTablespace {
     /// Moves whatever is left on the tablespace back, drops it and unmounts.
     static func remove() async throws {
         try await StackControl.shell("""
-            rm -f \(directory)/filler
+            \(free)
             _pg_psql_admin -d "$HMS_PG_DB" <<'SQL'
             DO $$ DECLARE t record; BEGIN
               FOR t IN SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

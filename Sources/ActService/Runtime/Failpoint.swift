@@ -60,10 +60,13 @@ public enum Failpoint: String, CaseIterable, Sendable {
         return armed
     }
 
-    /// Exits the process here, with this point's probability, when the environment arms it.
+    /// Exits the process here, with this point's probability, when the environment arms it and `condition` holds.
+    /// The condition is evaluated only when some point is armed, so an unarmed process pays nothing for it.
     @inline(__always)
-    func pass() {
-        guard !Self.armed.isEmpty, let probability = Self.armed[self], Double.random(in: 0..<1) < probability else { return }
+    func pass(when condition: @autoclosure () -> Bool = true) {
+        guard !Self.armed.isEmpty, let probability = Self.armed[self], condition(),
+            Double.random(in: 0..<1) < probability
+        else { return }
         let line = "hms-act: failpoint \(rawValue) fired (\(Self.variable)); exiting with status \(exitStatus)\n"
         _ = line.withCString { write(2, $0, strlen($0)) }
         _exit(exitStatus)

@@ -348,10 +348,8 @@ public final class Orchestrator: Sendable {
         let plan = try planner.plan(items, runs: runs, knownStates: known, now: now)
         try await transaction.write(plan.batch)
         Failpoint.midBatch.pass()
-        if plan.emitted.contains(where: { $0.kind == .slaViolation }) { Failpoint.duringBreach.pass() }
-        if plan.emitted.contains(where: { $0.kind == .stepStarted && $0.isCompensation }) {
-            Failpoint.duringCompensation.pass()
-        }
+        Failpoint.duringBreach.pass(when: plan.emitted.contains { $0.kind == .slaViolation })
+        Failpoint.duringCompensation.pass(when: plan.emitted.contains { $0.kind == .stepStarted && $0.isCompensation })
         if !plan.concurrency.isEmpty {
             // After the batch's rows: a new run's slot row refers to it.
             let outcome = try await transaction.applyConcurrency(plan.concurrency)

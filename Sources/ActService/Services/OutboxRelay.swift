@@ -220,7 +220,7 @@ public struct OutboxRelay: Service {
                 }
             }
         }
-        if !done.isEmpty { Failpoint.afterPublishBeforeDelete.pass() }
+        Failpoint.afterPublishBeforeDelete.pass(when: !done.isEmpty)
         try await transaction.deleteOutbox(done)
         for (reason, ids) in deferred.sorted(by: { $0.key < $1.key }) {
             try await transaction.deferOutbox(ids, error: reason)

@@ -28,7 +28,6 @@ public final class TCPProxy: Sendable {
         var mode = Mode.pass
         var stopped = false
         var connections: [ObjectIdentifier: Connection] = [:]
-        var accepted = 0
     }
 
     /// Listens on an ephemeral loopback port and forwards to `127.0.0.1:upstreamPort`.
@@ -60,9 +59,6 @@ public final class TCPProxy: Sendable {
         get { state.withLock { $0.mode } }
         set { state.withLock { $0.mode = newValue } }
     }
-
-    /// How many client connections the proxy has accepted so far.
-    public var accepted: Int { state.withLock { $0.accepted } }
 
     /// How many connections are open now.
     public var open: Int { state.withLock { $0.connections.count } }
@@ -131,10 +127,7 @@ public final class TCPProxy: Sendable {
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(upstream, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             let connection = Connection(client: client, upstream: upstream)
-            state.withLock {
-                $0.connections[ObjectIdentifier(connection)] = connection
-                $0.accepted += 1
-            }
+            state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
             for (from, to) in [(client, upstream), (upstream, client)] {
                 Thread.detachNewThread { [self] in
                     pump(from: from, to: to, connection)
