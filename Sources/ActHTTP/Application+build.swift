@@ -29,7 +29,8 @@ public func buildApplication(
         registerPlaybooksFrom: playbooksDirectory, logger: logger)
     let controlPlane = LiveControlPlane(orchestrator: runtime.orchestrator, store: runtime.store)
     let router = buildRouter(controlPlane: controlPlane, tokens: configuration.http.tokens,
-        anonymous: configuration.http.anonymous, metrics: metrics, logger: logger)
+        anonymous: configuration.http.anonymous, metrics: metrics, spanExporter: runtime.orchestrator.spanExporter,
+        logger: logger)
     let application = Application(
         router: router,
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port),

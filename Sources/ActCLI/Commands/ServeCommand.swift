@@ -51,6 +51,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
         if let port { configuration.http.port = port }
+        do {
+            configuration.tracing = try TraceSettings(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
 
         let level = logLevel ?? ProcessInfo.processInfo.environment["HMS_LOG_LEVEL"] ?? "info"
         guard let logLevel = Logger.Level(rawValue: level) else {

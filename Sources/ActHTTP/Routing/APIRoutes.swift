@@ -1,7 +1,7 @@
 import ActEngine
 import ActPlaybook
 import ActStore
-import ActService
+public import ActService
 internal import Foundation
 public import Hummingbird
 public import Logging
@@ -24,10 +24,12 @@ public func buildRouter(
     tokens: [String],
     anonymous: Bool = false,
     metrics: PrometheusCollectorRegistry,
+    spanExporter: SpanExporter? = nil,
     logger: Logger
 ) -> Router<APIRequestContext> {
     let routes = APIRoutes(controlPlane: controlPlane, metrics: metrics, openAPI: OpenAPIDocument.load(logger: logger))
     let router = Router(context: APIRequestContext.self)
+    if let spanExporter { router.add(middleware: SpanMiddleware(exporter: spanExporter)) }
     router.add(middleware: ProblemMiddleware())
 
     // Probes: open, so that Kubernetes needs no token.

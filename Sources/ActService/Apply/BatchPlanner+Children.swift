@@ -93,7 +93,8 @@ extension BatchPlanner.Planning {
         }
         let event = TriggerEvent(id: dispatch.idempotencyKey, type: "playbook:" + parent.playbookID.rawValue,
             source: "run:" + parent.runID.rawValue, payload: dispatch.input ?? parent.payload,
-            traceparent: "00-\(traceID)-\(String(childID.rawValue.suffix(16)))-01")
+            // The parent's trace, under the attempt's dispatch span (``RunSpans``): the child's root continues it.
+            traceparent: OutboundMessages.traceparent(traceID: traceID, messageID: dispatch.idempotencyKey))
         let link = RunState.ParentLink(run: dispatch.run, task: dispatch.task, attempt: dispatch.attempt, depth: depth)
         _ = start(entry, event: event, parent: link)
         return childID

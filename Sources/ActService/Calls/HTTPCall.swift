@@ -33,6 +33,19 @@ public struct HTTPCall: Sendable, Hashable {
         public var description: String
     }
 
+    /// A request as it is (the span exporter's POSTs); `taskID` and `attempt` name what it is for in logs.
+    public init(method: String, url: String, service: String, headers: [String: String], body: [UInt8],
+        taskID: String, attempt: Int)
+    {
+        self.method = method
+        self.url = url
+        self.service = service
+        self.headers = headers
+        self.body = body
+        self.taskID = taskID
+        self.attempt = attempt
+    }
+
     /// The request for one task message (the `hms.task` body kept in `pull_tasks`).
     ///
     /// - Parameters:

@@ -20,6 +20,8 @@ public struct ServiceConfiguration: Sendable, Hashable {
     public var triggers = Triggers()
     public var retention = Retention()
     public var paths = Paths()
+    /// Span export (``TraceSettings``, from the standard `OTEL_*` variables, which `serve` reads); `nil`: off.
+    public var tracing: TraceSettings?
 
     public init() {}
 

@@ -28,12 +28,16 @@ public enum WorkerMessage: Hashable, Sendable {
         public var outcome: Outcome
         /// The agent that did the work, when it says (`inspector#3`); shown in timelines.
         public var agent: String?
+        /// The W3C `traceparent` the result came with (its AMQP header, else a `traceparent` field): the
+        /// worker's span, which the span of the result's application continues (``RunSpans``).
+        public var traceparent: String?
 
-        public init(taskID: String, attempt: Int, outcome: Outcome, agent: String? = nil) {
+        public init(taskID: String, attempt: Int, outcome: Outcome, agent: String? = nil, traceparent: String? = nil) {
             self.taskID = taskID
             self.attempt = attempt
             self.outcome = outcome
             self.agent = agent
+            self.traceparent = traceparent
         }
     }
 
@@ -126,14 +130,16 @@ public enum WorkerMessage: Hashable, Sendable {
     public static func read(_ message: InboundMessage) throws(MessageRejection) -> Reading {
         let object = try parseBody(message)
         if let keyed = KeyedSignal(object: object, type: message.type) { return .keyedSignal(keyed) }
-        return .message(try WorkerMessage(object: object, type: message.type))
+        return .message(try WorkerMessage(object: object, type: message.type,
+            traceparent: message.headers["traceparent"]?.stringValue))
     }
 
     /// Reads a worker message.
     ///
     /// - Throws: ``MessageRejection`` saying which field is missing or wrong.
     public init(message: InboundMessage) throws(MessageRejection) {
-        try self.init(object: try Self.parseBody(message), type: message.type)
+        try self.init(object: try Self.parseBody(message), type: message.type,
+            traceparent: message.headers["traceparent"]?.stringValue)
     }
 
     private static func parseBody(_ message: InboundMessage) throws(MessageRejection) -> [String: JSONValue] {
@@ -143,7 +149,7 @@ public enum WorkerMessage: Hashable, Sendable {
         return try TriggerEvent.parseObject(message.body, what: "result")
     }
 
-    private init(object: [String: JSONValue], type: String?) throws(MessageRejection) {
+    private init(object: [String: JSONValue], type: String?, traceparent: String?) throws(MessageRejection) {
         let kind = type ?? (object["signal"] != nil ? "hms.signal"
             : object["approved"] != nil ? "hms.approval" : "hms.task.result")
         switch kind {
@@ -188,7 +194,8 @@ public enum WorkerMessage: Hashable, Sendable {
                 throw MessageRejection("result `status` must be \"completed\" or \"failed\"")
             }
             self = .taskResult(TaskResult(
-                taskID: taskID, attempt: attempt, outcome: outcome, agent: object["agent"]?.stringValue))
+                taskID: taskID, attempt: attempt, outcome: outcome, agent: object["agent"]?.stringValue,
+                traceparent: traceparent ?? object["traceparent"]?.stringValue))
         default:
             throw MessageRejection("unknown message type \(kind); use hms.task.result, hms.signal or hms.approval")
         }

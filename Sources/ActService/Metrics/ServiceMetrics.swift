@@ -102,6 +102,14 @@ enum ServiceMetrics {
         Counter(label: "hms_act_incidents_total", dimensions: [("kind", kind)]).increment(by: count)
     }
 
+    static func spansExported(count: Int) {
+        Counter(label: "hms_act_spans_exported_total").increment(by: count)
+    }
+
+    static func spansDropped(count: Int, reason: String) {
+        Counter(label: "hms_act_spans_dropped_total", dimensions: [("reason", reason)]).increment(by: count)
+    }
+
     /// Gauges read from the database by the housekeeping service.
     static func snapshot(outboxPending: Int, outboxLagSeconds: Double, pendingTimers: Int, runsByStatus: [String: Int],
         slaRed: Int, slaYellow: Int, slaGreen: Int)
@@ -128,6 +136,8 @@ public enum ServiceMetricsCatalog {
         "hms_act_runs_finished_total": "Runs completed, failed or cancelled.",
         "hms_act_governance_events_total": "Governance messages produced (metrics.step_started, sla.violation, ...).",
         "hms_act_step_duration_seconds": "Step visit duration, on completion.",
+        "hms_act_spans_exported_total": "Spans accepted by the OTLP collector (tracing on: OTEL_EXPORTER_OTLP_ENDPOINT).",
+        "hms_act_spans_dropped_total": "Spans not exported, by reason (queue_full, export_failed).",
         "hms_act_messages_total": "Deliveries consumed: applied, ignored (duplicates, late answers), dead_lettered.",
         "hms_act_queue_wait_seconds": "Publish timestamp to batch commit.",
         "hms_act_batch_size": "Inputs applied per transaction.",

@@ -39,6 +39,8 @@ public final class Orchestrator: Sendable {
     /// The agents with a `rate_limit`, by id (what the outbox relays hold tasks back for); the agents are fixed
     /// at start, so this is read once, not on every relay claim.
     let rateLimits: [String: RateLimit]
+    /// Where the spans of committed batches go (``RunSpans``); `nil`: tracing is off and no span is made.
+    public let spanExporter: SpanExporter?
 
     struct State {
         var catalog = PlaybookCatalog()
@@ -48,9 +50,10 @@ public final class Orchestrator: Sendable {
 
     public init(store: any ServiceStore, broker: any MessageBroker, configuration: ServiceConfiguration, agents: [Agent],
         logger: Logger, clock: @escaping @Sendable () -> Instant = Orchestrator.wallClock,
-        databaseClock: DatabaseClock? = nil,
+        databaseClock: DatabaseClock? = nil, spanExporter: SpanExporter? = nil,
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) })
     {
+        self.spanExporter = spanExporter
         self.databaseClock = databaseClock
         self.sleep = sleep
         self.store = store
@@ -180,6 +183,7 @@ public final class Orchestrator: Sendable {
             try await refreshCatalog()
         }
         let started = DispatchTime.now().uptimeNanoseconds
+        var spanStart = spanExporter == nil ? 0 : SpanData.now()
         // Usually one transaction; more when the runs' states add up to more than engine.batch_state_bytes.
         var outcomes = [BatchOutcome?](repeating: nil, count: inputs.count)
         var runsStarted: [RunID] = []
@@ -194,6 +198,10 @@ public final class Orchestrator: Sendable {
             runsStarted += plan.started
             runsFinished.merge(plan.finished) { _, last in last }
             record(plan)
+            if spanExporter != nil {
+                export(plan, inputs: applied.map { batch[$0] }, start: spanStart, source: "messages")
+                spanStart = SpanData.now()
+            }
             let done = Set(applied)
             pending = pending.enumerated().filter { !done.contains($0.offset) }.map(\.element)
         }
@@ -252,6 +260,7 @@ public final class Orchestrator: Sendable {
     /// - Returns: How many timers were claimed (some may have been put back to bound the batch's bytes).
     private func fireDueTimersOnce(limit: Int, claimed: TimerClaim?) async throws -> Int {
         let count = TimerClaim.Count()
+        let spanStart = spanExporter == nil ? 0 : SpanData.now()
         let (plan, _) = try await store.transaction { transaction in
             try await self.apply([], claimTimers: limit, in: transaction) { timers in
                 claimed?.timer = timers.first
@@ -261,6 +270,7 @@ public final class Orchestrator: Sendable {
         if !plan.outcomes.isEmpty {
             ServiceMetrics.timersFired(count: plan.outcomes.count)
             record(plan)
+            if spanExporter != nil { export(plan, inputs: [], start: spanStart, source: "timers") }
         }
         return count.value
     }
@@ -379,6 +389,14 @@ public final class Orchestrator: Sendable {
         for incident in plan.batch.incidents {
             ServiceMetrics.incidents(kind: incident.kind)
         }
+    }
+
+    /// After commit, with tracing on: the batch's spans to the exporter.
+    private func export(_ plan: BatchPlanner.Plan, inputs: [BatchInput], start: UInt64, source: String) {
+        guard let spanExporter else { return }
+        let builder = RunSpans(exchanges: configuration.amqp.exchanges, schema: configuration.postgres.schema)
+        spanExporter.submit(builder.spans(inputs: inputs, plan: plan, start: start, end: SpanData.now(),
+            source: source, batchIDs: (SpanData.randomTraceID(), SpanData.randomSpanID())))
     }
 
     // MARK: Health

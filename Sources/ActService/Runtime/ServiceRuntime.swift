@@ -79,12 +79,21 @@ public struct ServiceRuntime: Sendable {
         let amqpConfiguration = try configuration.amqpConfiguration()
         let broker = AMQPClient(configuration: amqpConfiguration,
             topology: configuration.topology(triggerTypes: triggers.sorted()), logger: logger)
+        let spanExporter = configuration.tracing.map { settings in
+            SpanExporter(settings: settings, transport: AsyncHTTPCallTransport(connectTimeout: .seconds(5)), logger: logger)
+        }
+        if let settings = configuration.tracing {
+            logger.info("exporting spans over OTLP/HTTP", metadata: ["otlp.endpoint": "\(settings.endpoint)",
+                "service.name": "\(settings.serviceName)", "otel.sampling_ratio": "\(settings.samplingRatio)"])
+        }
         let orchestrator = Orchestrator(store: store, broker: broker, configuration: configuration, agents: agents,
-            logger: logger, clock: clock ?? databaseClock.now, databaseClock: clock == nil ? databaseClock : nil)
+            logger: logger, clock: clock ?? databaseClock.now, databaseClock: clock == nil ? databaseClock : nil,
+            spanExporter: spanExporter)
         try await orchestrator.refreshCatalog()
 
         let relays = configuration.engine.outboxRelays
-        let services: [any Service] = [postgres, broker] + (0..<relays).map {
+        // The span exporter first: it stops last, after the consumers' final batches made their spans.
+        let services: [any Service] = (spanExporter.map { [$0] } ?? []) + [postgres, broker] + (0..<relays).map {
             OutboxRelay(orchestrator: orchestrator, logger: logger, partition: ($0, relays)) as any Service
         } + [
             TimerScanner(orchestrator: orchestrator,

@@ -31,6 +31,12 @@ connection, or published twice) gets the result the handler gave the first time,
 handler again. Another process that receives it again runs its handler (hms-act keeps only the first result
 of an attempt), so pass ``task.message_id`` to outside systems that take an idempotency key.
 
+Traces: a task message carries a W3C ``traceparent`` (its dispatch span in hms-act's trace of the run), and
+the result goes back with one, so hms-act's span of the result continues the same trace. With
+``opentelemetry-api`` installed and a tracer provider configured (``opentelemetry-sdk`` and an exporter),
+each handler runs in a span ``handle <topic>`` (kind consumer), a child of the task's dispatch span, and
+the result carries that span's context; without it, the result carries the task's own ``traceparent``.
+
 Configuration (environment): ``AMQP_URL`` (default the local stack's, ``scripts/stack env``),
 ``HMS_EXCHANGE_TASKS`` / ``HMS_EXCHANGE_RESULTS`` (default ``hms.tasks`` / ``hms.results``),
 ``HMS_ACT_PREFETCH`` (unacknowledged tasks per topic, default 1), ``HMS_ACT_AGENT`` (the name shown as
@@ -50,6 +56,7 @@ import socket
 import sys
 import threading
 import time
+import contextlib
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar
@@ -135,6 +142,7 @@ class _Answer:
     routing_key: str
     body: Dict[str, Any]
     status: str
+    traceparent: Optional[str] = None
 
 
 def label(topic: str) -> str:
@@ -370,7 +378,15 @@ class Subscriber:
         answer = self._answered.get(message_id)
         if answer is None:
             task = PushedTask.from_message(message, message_id, bool(method.redelivered))
-            answer = self._call(subscription, task)
+            headers = properties.headers if isinstance(properties.headers, dict) else {}
+            traceparent = headers.get("traceparent")
+            with _continued_trace(traceparent if isinstance(traceparent, str) else None, subscription, task) \
+                    as (span, traceparent_out):
+                answer = self._call(subscription, task)
+                answer.traceparent = traceparent_out
+                if span is not None and answer.status == "failed":
+                    from opentelemetry.trace import Status, StatusCode
+                    span.set_status(Status(StatusCode.ERROR, str(answer.body.get("reason"))))
             self._remember(message_id, answer)
         else:
             logger.info("↻ %s: answered before in this process; sending the same result (%s) again without "
@@ -379,7 +395,8 @@ class Subscriber:
         properties_out = pika.BasicProperties(
             content_type="application/json", delivery_mode=2, type="hms.task.result",
             message_id=f"{message_id}/{answer.status}", correlation_id=message.get("run_id"),
-            timestamp=int(time.time()), app_id="hms-act-python", user_id=self._user_id())
+            timestamp=int(time.time()), app_id="hms-act-python", user_id=self._user_id(),
+            headers={"traceparent": answer.traceparent} if answer.traceparent else None)
         try:
             self._channel.basic_publish(answer.exchange, answer.routing_key, result, properties_out, mandatory=True)
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as error:
@@ -510,6 +527,33 @@ class Subscriber:
         for signum in (signal.SIGTERM, signal.SIGINT):
             restore.append((signum, signal.signal(signum, on_signal)))
         return restore
+
+
+@contextlib.contextmanager
+def _continued_trace(traceparent: Optional[str], subscription: Subscription, task: PushedTask):
+    """The handler's span, a child of the task's ``traceparent``, and the ``traceparent`` its result carries.
+
+    Without opentelemetry-api (or without a ``traceparent``) there is no span, and the result carries the
+    task's own ``traceparent``; with the API but no SDK configured the span records nothing and the result
+    again carries the task's context."""
+    if traceparent is None:
+        yield None, None
+        return
+    try:
+        from opentelemetry import propagate, trace
+    except ImportError:
+        yield None, traceparent
+        return
+    tracer = trace.get_tracer("hms_act")
+    attributes = {"messaging.system": "rabbitmq", "messaging.operation.type": "process",
+                  "messaging.destination.name": subscription.queue, "messaging.message.id": task.message_id,
+                  "hms.run_id": task.run_id or "", "hms.step_id": task.step_id or "", "hms.task_id": task.id,
+                  "hms.attempt": task.attempt}
+    with tracer.start_as_current_span(f"handle {subscription.topic}", context=propagate.extract({"traceparent": traceparent}),
+                                      kind=trace.SpanKind.CONSUMER, attributes=attributes) as span:
+        carrier: Dict[str, str] = {}
+        propagate.inject(carrier)
+        yield span, carrier.get("traceparent", traceparent)
 
 
 def _describe(error: BaseException) -> str:
