@@ -83,13 +83,14 @@ struct DemoWorker: Service {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = try encoder.encode(answer.body)
-        let message = AMQPMessage(
-            body: Array(body), exchange: exchange, routingKey: routingKey,
-            properties: AMQPProperties(
-                contentType: "application/json", persistent: true,
-                correlationID: task["run_id"]?.stringValue,
-                messageID: "\(taskID)#\(attempt)/\(answer.failed ? "failed" : "completed")", timestamp: Date(),
-                type: "hms.task.result", userID: settings.brokerUser, appID: "hms-act-demo-worker"),
+        var properties = AMQPProperties(
+            contentType: "application/json", persistent: true,
+            correlationID: task["run_id"]?.stringValue,
+            messageID: "\(taskID)#\(attempt)/\(answer.failed ? "failed" : "completed")", timestamp: Date(),
+            type: "hms.task.result", userID: settings.brokerUser, appID: "hms-act-demo-worker")
+        // The task's trace context goes back with the result: hms-act's span of it continues the same trace.
+        if let traceparent = delivery.properties.headers["traceparent"] { properties.headers["traceparent"] = traceparent }
+        let message = AMQPMessage(body: Array(body), exchange: exchange, routingKey: routingKey, properties: properties,
             mandatory: true)
         switch try await client.publish(message) {
         case .confirmed:
