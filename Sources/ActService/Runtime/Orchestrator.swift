@@ -385,10 +385,24 @@ public final class Orchestrator: Sendable {
         }
         for event in plan.emitted {
             ServiceMetrics.governance(event)
+            if event.kind == .runFailed || event.kind == .incidentOpened { logFailure(event, in: plan) }
         }
         for incident in plan.batch.incidents {
             ServiceMetrics.incidents(kind: incident.kind)
         }
+    }
+
+    /// A run that failed or waits for an operator, logged with its trace id, so the line is found from the
+    /// trace and the trace from the line.
+    private func logFailure(_ event: GovernanceEvent, in plan: BatchPlanner.Plan) {
+        var metadata: Logger.Metadata = ["run.id": "\(event.run.rawValue)", "playbook": "\(event.playbook.rawValue)"]
+        if let step = event.step { metadata["step.id"] = "\(step.rawValue)" }
+        if let detail = event.detail { metadata["detail"] = "\(detail)" }
+        if let run = plan.batch.runs.first(where: { $0.runID == event.run.rawValue }) {
+            metadata["trace_id"] = "\(run.traceID)"
+        }
+        logger.warning(event.kind == .runFailed ? "run failed" : "incident opened: the run waits for an operator",
+            metadata: metadata)
     }
 
     /// After commit, with tracing on: the batch's spans to the exporter.

@@ -117,3 +117,32 @@ def rabbitmqctl(repository_root, *args):
     script = ('source scripts/lib/common.sh; source scripts/lib/rabbitmq.sh; _rmq_ctl "$@"')
     return subprocess.run(["bash", "-c", script, "rabbitmqctl", *args], cwd=repository_root, capture_output=True,
                           text=True, timeout=60, check=True).stdout
+
+
+def publish_trigger(event_type, payload, traceparent):
+    """Publishes a trigger on ``hms.events`` with a ``traceparent`` header, confirmed; retried while its type
+    is not bound yet (hms-act binds a new trigger type once it has read the playbook's registration)."""
+    import uuid
+
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(os.environ["AMQP_URL"]))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                channel.basic_publish("hms.events", event_type, json.dumps(payload).encode(),
+                                      pika.BasicProperties(message_id=f"trigger-{uuid.uuid4()}", delivery_mode=2,
+                                                           content_type="application/json", type=event_type,
+                                                           headers={"traceparent": traceparent}),
+                                      mandatory=True)
+                return
+            except pika.exceptions.UnroutableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        connection.close()
+

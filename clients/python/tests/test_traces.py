@@ -14,11 +14,10 @@ import secrets
 import time
 import uuid
 
-import pika
 import pytest
 import requests
 
-from conftest import HERE, PushWorker
+from conftest import HERE, PushWorker, publish_trigger
 from hms_act import ACTClient
 from hms_oms import Workflow
 
@@ -57,28 +56,6 @@ def trace_worker(tmp_path):
     worker.kill()
 
 
-def publish_trigger(event_type, traceparent):
-    connection = pika.BlockingConnection(pika.URLParameters(os.environ["AMQP_URL"]))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        deadline = time.monotonic() + 30
-        while True:  # the new trigger type is bound once hms-act has read the registration
-            try:
-                channel.basic_publish("hms.events", event_type, json.dumps({"complaint": "loud"}).encode(),
-                                      pika.BasicProperties(message_id=f"trace-{uuid.uuid4()}", delivery_mode=2,
-                                                           content_type="application/json", type=event_type,
-                                                           headers={"traceparent": traceparent}),
-                                      mandatory=True)
-                return
-            except pika.exceptions.UnroutableError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    finally:
-        connection.close()
-
-
 def test_a_run_is_one_trace_from_the_trigger_through_the_worker_and_back(trace_worker):
     worker, release = trace_worker
     suffix = uuid.uuid4().hex[:8]
@@ -89,7 +66,7 @@ def test_a_run_is_one_trace_from_the_trigger_through_the_worker_and_back(trace_w
         {"id": "decide", "agent": "svc.trace_test", "sla": "10s"},
     ]).save()
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
-    publish_trigger(event_type, f"00-{trace_id}-{caller_span}-01")
+    publish_trigger(event_type, {"complaint": "loud"}, f"00-{trace_id}-{caller_span}-01")
 
     # `decide` holds until its SLA warning (at 80% of 10 s) has been exported.
     wait_for_spans(trace_id, lambda spans: any(span["name"] == "sla.warning decide" for span in spans),
