@@ -4,8 +4,8 @@ import Hummingbird
 /// A server span for every HTTP request, exported with the runs' spans (tracing on: ``SpanExporter``).
 ///
 /// The span continues the request's `traceparent` when it has one; it is named `METHOD /route` with the
-/// route's template (`GET /v1/runs/{id}`, never a run id) and carries OpenTelemetry's HTTP server attributes.
-/// Outermost, so it sees the status ``ProblemMiddleware`` answered with.
+/// route's template (`GET /v1/runs/{id}`, never a run id; the method alone when no route matched) and carries
+/// OpenTelemetry's HTTP server attributes. Outermost, so it sees the status ``ProblemMiddleware`` answered with.
 struct SpanMiddleware<Context: RequestContext>: RouterMiddleware {
     let exporter: SpanExporter
 
@@ -13,32 +13,23 @@ struct SpanMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         let start = SpanData.now()
-        let parent = SpanData.parse(traceparent: request.headers[.init("traceparent")!])
         var status = 500
         defer {
+            let parent = SpanData.parse(traceparent: request.traceparent)
+            let method = request.method.rawValue
             let route = context.endpointPath  // the template Hummingbird matched: /v1/runs/{id}
             var attributes: [SpanData.Attribute] = [
-                .init("http.request.method", .string(request.method.rawValue)),
-                .init("url.path", .string(request.uri.path)),
-                .init("url.scheme", "http"),
-                .init("http.response.status_code", .int(Int64(status))),
+                .init("http.request.method", .string(method)), .init("url.path", .string(request.uri.path)),
+                .init("url.scheme", "http"), .init("http.response.status_code", .int(Int64(status))),
             ]
             if let route { attributes.append(.init("http.route", .string(route))) }
             exporter.submit([SpanData(traceID: parent?.traceID ?? SpanData.randomTraceID(), spanID: SpanData.randomSpanID(),
-                parentSpanID: parent?.spanID, name: "\(request.method.rawValue) \(route ?? "")".trimmingSuffix(),
-                kind: .server, startNanoseconds: start, endNanoseconds: SpanData.now(), attributes: attributes,
+                parentSpanID: parent?.spanID, name: route.map { "\(method) \($0)" } ?? method, kind: .server,
+                startNanoseconds: start, endNanoseconds: SpanData.now(), attributes: attributes,
                 status: status >= 500 ? .error("HTTP \(status)") : .unset)])
         }
         let response = try await next(request, context)
         status = response.status.code
         return response
-    }
-}
-
-extension String {
-    fileprivate func trimmingSuffix() -> String {
-        var text = self
-        while text.hasSuffix(" ") { text.removeLast() }
-        return text
     }
 }
