@@ -6,9 +6,14 @@ Listens on 127.0.0.1:PORT for ``POST /v1/traces`` (``application/x-protobuf``), 
 ``ExportTraceServiceRequest`` with the official definitions (the ``opentelemetry-proto`` package), and appends
 one JSON line per span to RECORD: service name, trace and span ids in hex, parent, name, kind, start and end,
 attributes, links and status. It prints ``listening`` once it accepts connections.
+
+RECORD ``-`` is the benchmark's sink (bench/README.md, "Tracing"): requests are read and answered 200 without
+decoding, as cheaply as a collector on another machine costs this one; the requests and bytes received are
+printed on SIGTERM.
 """
 
 import json
+import signal
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,9 +59,18 @@ def spans(request):
 
 class Handler(BaseHTTPRequestHandler):
     record = None
+    received = {"requests": 0, "bytes": 0}
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.record == "-":
+            with LOCK:
+                self.received["requests"] += 1
+                self.received["bytes"] += len(body)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path != "/v1/traces" or self.headers.get("Content-Type") != "application/x-protobuf":
             self.send_response(415 if self.path == "/v1/traces" else 404)
             self.end_headers()
@@ -87,6 +101,12 @@ def main():
     port, record = int(sys.argv[1]), sys.argv[2]
     Handler.record = record
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+    def stop(signum, frame):
+        print(f"received {Handler.received['requests']} requests, {Handler.received['bytes']} bytes", flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     print("listening", flush=True)
     server.serve_forever()
 

@@ -152,3 +152,25 @@ def test_a_run_is_one_trace_from_the_trigger_through_the_worker_and_back(trace_w
                    and any(link["span_id"] == root["span_id"] for link in span["links"])]
     assert len(batches) == 1 and batches[0]["attributes"]["db.system.name"] == "postgresql"
     assert worker.terminate() == 0, worker.log()
+
+
+def test_a_trigger_posted_over_http_hangs_under_the_requests_span():
+    suffix = uuid.uuid4().hex[:8]
+    name, event_type = f"py_trace_http_{suffix}", f"trace.http.{suffix}"
+    Workflow(id=name, triggers=[event_type], steps=[{"id": "hold", "wait": "signal"}]).save()
+    trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    act = ACTClient()
+    answer = requests.post(f"{act.api_url}/v1/events", timeout=30,
+                           json={"type": event_type, "id": f"trace-http-{suffix}", "data": {}},
+                           headers={"Authorization": f"Bearer {os.environ['HMS_API_TOKEN']}",
+                                    "traceparent": f"00-{trace_id}-{caller_span}-01"})
+    answer.raise_for_status()
+    spans = wait_for_spans(trace_id, lambda spans: any(span["name"] == f"process {event_type}" for span in spans)
+                           and any(span["name"] == "POST /v1/events" for span in spans),
+                           "the request's span and the run's root")
+    server, root = named(spans, "POST /v1/events"), named(spans, f"process {event_type}")
+    assert server["parent_span_id"] == caller_span and server["kind"] == "SPAN_KIND_SERVER"
+    assert root["parent_span_id"] == server["span_id"], "the run continues the request's span"
+    run = act.run(answer.json()["runs"][0])
+    assert run["trace_id"] == trace_id
+    act.cancel(run["run_id"], reason="test done")
