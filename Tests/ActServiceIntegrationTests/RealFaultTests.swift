@@ -103,6 +103,11 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// Every replica's links to both servers drop every open connection, every 1–2 s for 9 s.
     case networkFlaky = "network-flaky"
 
+    /// The broker is a three-node RabbitMQ cluster (scripts/rabbitmq-cluster) with quorum queues, reached through
+    /// one proxy in front of the three nodes (as a Kubernetes Service): one node is killed (SIGKILL), started
+    /// again, and once every queue has its three members again, another is.
+    case brokerClusterNodeLoss = "broker-cluster-node-loss"
+
     /// The scenarios whose replicas reach the servers through a ``TCPProxy`` each.
     var goesThroughProxies: Bool { [.networkPartition, .networkPartitionLong, .networkDelay, .networkFlaky].contains(self) }
 
@@ -168,17 +173,31 @@ enum RealFaultRun {
         let workload = Workload(runs: runs, random: &random, prefix: "\(fault.rawValue)-\(seed)")
         let result = Mutex<Report?>(nil)
         let seeded = random
+        var clusterProxy: TCPProxy?
+        if fault == .brokerClusterNodeLoss {
+            try await StackControl.cluster("up")
+            clusterProxy = try TCPProxy(upstreamPorts: StackControl.clusterPorts)
+        }
+        let cluster = clusterProxy
+        defer { cluster?.stop() }
         do {
-            try await SystemHarness.run(playbooks: playbooks, replicas: 0, answer: { _ in .ignore }) { system in
-                let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary)
+            try await SystemHarness.run(playbooks: playbooks, replicas: 0, configure: { configuration in
+                guard let cluster else { return }
+                // The stack's administrator exists on the cluster too (scripts/lib/rabbitmq.sh makes it on every node).
+                configuration.amqp.url = "amqp://hms:hms-local@127.0.0.1:\(cluster.port)/%2f"
+                configuration.amqp.queueType = "quorum"
+            }, answer: { _ in .ignore }) { system in
+                let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary, cluster: cluster)
                 defer { rig.stopReplicas() }
                 let report = try await rig.drive(fault)
                 result.withLock { $0 = report }
             }
         } catch {
             if fault == .databaseDiskFull { try? await SmallTablespace.remove() }
+            if fault == .brokerClusterNodeLoss { try? await StackControl.cluster("down") }
             throw error
         }
+        if fault == .brokerClusterNodeLoss { try await StackControl.cluster("down") }
         // After the harness dropped the scenario's schema, so the tablespace is empty.
         if fault == .databaseDiskFull { try await SmallTablespace.remove() }
         var report = try #require(result.withLock { $0 })
@@ -221,7 +240,11 @@ final class FaultRig: Sendable {
     private let state: Mutex<State>
     private let logs: String
 
-    init(system: System, workload: Workload, random: SeededRandom, binary: String) {
+    /// `broker-cluster-node-loss`: the proxy in front of the cluster's three nodes.
+    let cluster: TCPProxy?
+
+    init(system: System, workload: Workload, random: SeededRandom, binary: String, cluster: TCPProxy? = nil) {
+        self.cluster = cluster
         self.system = system
         self.workload = workload
         self.binary = binary
@@ -342,7 +365,8 @@ final class FaultRig: Sendable {
 
         let worker = Task { try await work() }
         defer { worker.cancel() }
-        let publisher = Task { try await publishTriggers(spreadOver: .seconds(8)) }
+        // The cluster's two node losses take about 30 s: triggers keep coming through both.
+        let publisher = Task { try await publishTriggers(spreadOver: .seconds(fault == .brokerClusterNodeLoss ? 30 : 8)) }
         defer { publisher.cancel() }
 
         try await Task.sleep(for: .seconds(2))
@@ -571,6 +595,28 @@ final class FaultRig: Sendable {
             while clock.now < end {
                 if links.map({ $0.cutAll() }).reduce(0, +) > 0 { count() }
                 try await Task.sleep(for: .milliseconds(random { Int.random(in: 1_000...2_000, using: &$0) }))
+            }
+        case .brokerClusterNodeLoss:
+            // Each time the node with the most connections (hms-act's and the workers'), never the same twice.
+            let ports = StackControl.clusterPorts
+            var killed: Int?
+            for _ in 0..<2 {
+                let proxy = try #require(cluster)
+                let candidates = (0..<3).filter { $0 != killed }
+                guard let node = candidates.max(by: { proxy.open(to: ports[$0]) < proxy.open(to: ports[$1]) }),
+                    proxy.open(to: ports[node]) > 0
+                else { throw FaultRigError("no connection reached the nodes \(candidates) of the cluster") }
+                killed = node
+                try await StackControl.cluster("kill", "\(node)")
+                count()
+                // Work goes on with the node down: tasks keep reaching the workers through the other two.
+                let before = system.tasks.all.count
+                try await Task.sleep(for: .seconds(6))
+                let during = system.tasks.all.count - before
+                guard during > 0 else { throw FaultRigError("no task was dispatched in the 6 s node \(node) was down") }
+                print("broker-cluster-node-loss: node \(node) killed with connections on it; down 6 s, \(during) tasks dispatched meanwhile")
+                try await StackControl.cluster("start", "\(node)")
+                try await StackControl.cluster("wait")
             }
         case .brokerClosesConnections:
             for round in 0..<2 {

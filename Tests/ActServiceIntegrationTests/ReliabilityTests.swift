@@ -138,7 +138,7 @@ struct ServeProcess {
         environment["AMQP_URL"] = c.amqp.url
         environment["POSTGRES_URL"] = c.postgres.url
         environment["HMS_POSTGRES_SCHEMA"] = c.postgres.schema
-        environment["HMS_AMQP_QUEUE_TYPE"] = "classic"
+        environment["HMS_AMQP_QUEUE_TYPE"] = c.amqp.queueType
         environment["HMS_EXCHANGE_EVENTS"] = c.amqp.exchanges.events
         environment["HMS_EXCHANGE_TASKS"] = c.amqp.exchanges.tasks
         environment["HMS_EXCHANGE_RESULTS"] = c.amqp.exchanges.results

@@ -88,6 +88,22 @@ enum StackControl {
 
     struct StackError: Error, CustomStringConvertible { var description: String }
 
+    /// `scripts/rabbitmq-cluster` with `arguments` (`up`, `kill 1`, `start 1`, `wait`, `down`): the three-node
+    /// cluster of `broker-cluster-node-loss`, beside the stack's own node.
+    static func cluster(_ arguments: String...) async throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["HMS_STACK_DIR"] = stackDirectory
+        let status = try await spawn(["/bin/bash", TestEnvironment.packageRoot + "/scripts/rabbitmq-cluster"] + arguments,
+            environment: environment)
+        if status != 0 { throw StackError(description: "`scripts/rabbitmq-cluster \(arguments.joined(separator: " "))` exited with \(status)") }
+    }
+
+    /// The AMQP ports of the cluster's nodes (scripts/rabbitmq-cluster: HMS_CLUSTER_PORT + 20·N).
+    static var clusterPorts: [UInt16] {
+        let base = ProcessInfo.processInfo.environment["HMS_CLUSTER_PORT"].flatMap(UInt16.init) ?? 56_700
+        return (0..<3).map { base + 20 * $0 }
+    }
+
     /// posix_spawn and a blocking waitpid on a thread of its own: Foundation's `Process` did not report
     /// termination reliably inside the test runner, and the cooperative pool must not block.
     static func spawn(_ words: [String], environment: [String: String]) async throws -> Int32 {

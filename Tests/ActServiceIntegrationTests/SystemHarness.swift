@@ -202,8 +202,10 @@ enum SystemHarness {
         // and a trigger nobody has bound yet comes back unroutable (a race that failed tests on a busy machine).
         let triggers = playbooks.flatMap { (try? PlaybookLoader.load(yaml: $0, file: nil))?.playbook.triggers ?? [] }
         var topology = configuration.topology(triggerTypes: triggers)
-        topology.queues += [AMQPTopology.Queue(workerQueue), AMQPTopology.Queue(governanceQueue),
-            AMQPTopology.Queue(tapQueue)]
+        // Quorum like hms-act's own when the broker is a cluster (a classic queue is gone while its node is down).
+        let kind: AMQPTopology.Queue.Kind = configuration.amqp.queueType == "quorum" ? .quorum : .classic
+        topology.queues += [AMQPTopology.Queue(workerQueue, kind: kind), AMQPTopology.Queue(governanceQueue, kind: kind),
+            AMQPTopology.Queue(tapQueue, kind: kind)]
         topology.bindings += [
             AMQPTopology.Binding(queue: workerQueue, exchange: exchanges.tasks, routingKey: "task.#"),
             AMQPTopology.Binding(queue: tapQueue, exchange: exchanges.tasks, routingKey: "#"),

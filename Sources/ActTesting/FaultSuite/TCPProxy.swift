@@ -3,8 +3,9 @@ import Synchronization
 
 /// A TCP proxy on loopback between hms-act and one server, for the fault suite's network scenarios: it
 /// forwards bytes both ways, and on command holds them (a partition), delays them (a slow link) or cuts
-/// every connection (a flaky one). Blocking sockets, two threads per connection: a test tool for tens of
-/// connections, not a load balancer.
+/// every connection (a flaky one). Given several upstreams (the nodes of a cluster), it connects each new
+/// client to the next one that accepts, as a Kubernetes Service in front of a StatefulSet would. Blocking
+/// sockets, two threads per connection: a test tool for tens of connections, not a load balancer.
 public final class TCPProxy: Sendable {
     /// What the proxy does with the bytes it carries.
     public enum Mode: Sendable, Equatable {
@@ -20,7 +21,7 @@ public final class TCPProxy: Sendable {
 
     /// The port the proxy listens on (127.0.0.1).
     public let port: UInt16
-    private let upstreamPort: UInt16
+    private let upstreamPorts: [UInt16]
     private let listener: Int32
     private let state = Mutex(State())
 
@@ -28,11 +29,21 @@ public final class TCPProxy: Sendable {
         var mode = Mode.pass
         var stopped = false
         var connections: [ObjectIdentifier: Connection] = [:]
+        /// Where the next client's upstream search starts (round robin over `upstreamPorts`).
+        var nextUpstream = 0
     }
 
     /// Listens on an ephemeral loopback port and forwards to `127.0.0.1:upstreamPort`.
-    public init(upstreamPort: UInt16) throws {
-        self.upstreamPort = upstreamPort
+    public convenience init(upstreamPort: UInt16) throws {
+        try self.init(upstreamPorts: [upstreamPort])
+    }
+
+    /// Listens on an ephemeral loopback port and forwards each new client to the first of
+    /// `127.0.0.1:upstreamPorts` that accepts, starting one further for each client; a client that none
+    /// accepts is closed.
+    public init(upstreamPorts: [UInt16]) throws {
+        precondition(!upstreamPorts.isEmpty, "a proxy needs an upstream")
+        self.upstreamPorts = upstreamPorts
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw ProxyError("socket: \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
@@ -62,6 +73,11 @@ public final class TCPProxy: Sendable {
 
     /// How many connections are open now.
     public var open: Int { state.withLock { $0.connections.count } }
+
+    /// How many connections are open now to `127.0.0.1:upstreamPort`.
+    public func open(to upstreamPort: UInt16) -> Int {
+        state.withLock { $0.connections.values.filter { $0.upstreamPort == upstreamPort }.count }
+    }
 
     /// Closes every open connection at once (both ends see the other go), as a link that drops would;
     /// new connections are accepted as usual. Returns how many were cut.
@@ -99,6 +115,28 @@ public final class TCPProxy: Sendable {
 
     private var stopped: Bool { state.withLock { $0.stopped } }
 
+    /// A socket connected to the next upstream that accepts, and its port, or `nil` when none does.
+    private func connectUpstream() -> (socket: Int32, port: UInt16)? {
+        let first = state.withLock { state in
+            defer { state.nextUpstream = (state.nextUpstream + 1) % upstreamPorts.count }
+            return state.nextUpstream
+        }
+        for offset in upstreamPorts.indices {
+            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard upstream >= 0 else { return nil }
+            let port = upstreamPorts[(first + offset) % upstreamPorts.count]
+            var address = Self.loopback(port: port)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if connected == 0 { return (upstream, port) }
+            close(upstream)
+        }
+        return nil
+    }
+
     private func acceptLoop() {
         while !stopped {
             if mode == .held {
@@ -111,22 +149,14 @@ public final class TCPProxy: Sendable {
             guard client >= 0 else { continue }
             // While held, a client already accepted waits here, unconnected, like a SYN that gets no answer.
             while mode == .held, !stopped { usleep(10_000) }
-            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = Self.loopback(port: upstreamPort)
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
-            guard upstream >= 0, connected == 0 else {
+            guard let (upstream, upstreamPort) = connectUpstream() else {
                 close(client)
-                if upstream >= 0 { close(upstream) }
                 continue
             }
             var one: Int32 = 1
             setsockopt(client, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             setsockopt(upstream, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            let connection = Connection(client: client, upstream: upstream)
+            let connection = Connection(client: client, upstream: upstream, upstreamPort: upstreamPort)
             state.withLock { $0.connections[ObjectIdentifier(connection)] = connection }
             for (from, to) in [(client, upstream), (upstream, client)] {
                 Thread.detachNewThread { [self] in
@@ -169,11 +199,14 @@ public final class TCPProxy: Sendable {
     private final class Connection: Sendable {
         let client: Int32
         let upstream: Int32
+        /// The upstream's port (which node of a cluster the client reached).
+        let upstreamPort: UInt16
         private let flags = Mutex((cut: false, pumps: 2))
 
-        init(client: Int32, upstream: Int32) {
+        init(client: Int32, upstream: Int32, upstreamPort: UInt16) {
             self.client = client
             self.upstream = upstream
+            self.upstreamPort = upstreamPort
         }
 
         var isCut: Bool { flags.withLock { $0.cut } }
