@@ -62,6 +62,8 @@ _rmq_setup_env() {
     export RABBITMQ_USE_LONGNAME=false
     export RABBITMQ_MNESIA_BASE="$RMQ_DIR/mnesia"
     export RABBITMQ_LOG_BASE="$RMQ_DIR/log"
+    # A node that fails to boot writes its crash dump here, not into whatever folder started it.
+    export ERL_CRASH_DUMP="$RMQ_DIR/log/erl_crash.dump"
     export RABBITMQ_PID_FILE="$RMQ_PID_FILE"
     export RABBITMQ_CONFIG_FILE="$RMQ_DIR/rabbitmq.conf"
     export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_DIR/advanced.config"
