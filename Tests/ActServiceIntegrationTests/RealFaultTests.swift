@@ -108,8 +108,22 @@ enum RealFault: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// again, and once every queue has its three members again, another is.
     case brokerClusterNodeLoss = "broker-cluster-node-loss"
 
+    /// Replica 0 runs in a network namespace (``NetworkNamespace``) and reaches its proxies over a veth pair on
+    /// which 25 % of the packets, both ways, are dropped at random for 10 s (nftables `numgen`).
+    case networkPacketLoss = "network-packet-loss"
+    /// The same link dropping every packet for 30 s: a partition as TCP sees it (no answer to anything, keepalives
+    /// included), past RabbitMQ's heartbeat timeout.
+    case networkPartitionDropped = "network-partition-dropped"
+
     /// The scenarios whose replicas reach the servers through a ``TCPProxy`` each.
-    var goesThroughProxies: Bool { [.networkPartition, .networkPartitionLong, .networkDelay, .networkFlaky].contains(self) }
+    var goesThroughProxies: Bool {
+        [.networkPartition, .networkPartitionLong, .networkDelay, .networkFlaky, .networkPacketLoss, .networkPartitionDropped]
+            .contains(self)
+    }
+
+    /// The scenarios whose replica 0 runs in ``NetworkNamespace``.
+    var usesNamespace: Bool { self == .networkPacketLoss || self == .networkPartitionDropped
+    }
 
     var testDescription: String { rawValue }
 }
@@ -180,6 +194,7 @@ enum RealFaultRun {
         }
         let cluster = clusterProxy
         defer { cluster?.stop() }
+        if fault.usesNamespace { try await NetworkNamespace.create() }
         do {
             try await SystemHarness.run(playbooks: playbooks, replicas: 0, configure: { configuration in
                 guard let cluster else { return }
@@ -195,9 +210,11 @@ enum RealFaultRun {
         } catch {
             if fault == .databaseDiskFull { try? await SmallTablespace.remove() }
             if fault == .brokerClusterNodeLoss { try? await StackControl.cluster("down") }
+            if fault.usesNamespace { try? await NetworkNamespace.remove() }
             throw error
         }
         if fault == .brokerClusterNodeLoss { try await StackControl.cluster("down") }
+        if fault.usesNamespace { try await NetworkNamespace.remove() }
         // After the harness dropped the scenario's schema, so the tablespace is empty.
         if fault == .databaseDiskFull { try await SmallTablespace.remove() }
         var report = try #require(result.withLock { $0 })
@@ -235,6 +252,8 @@ final class FaultRig: Sendable {
         var fired: [String: Int] = [:]
         /// Network scenarios: each replica's proxies to RabbitMQ and PostgreSQL.
         var proxies: [(amqp: TCPProxy, postgres: TCPProxy)] = []
+        /// `network-packet-loss`: replica 0 runs in ``NetworkNamespace``.
+        var namespaced = false
     }
 
     private let state: Mutex<State>
@@ -258,6 +277,8 @@ final class FaultRig: Sendable {
 
     private func random<T>(_ body: (inout SeededRandom) -> T) -> T { state.withLock { body(&$0.random) } }
 
+    private var namespaced: Bool { state.withLock { $0.namespaced } }
+
     // MARK: Replicas
 
     /// libfaketime, which moves replica 0's wall clock in `replica-clock-jump` (scripts/test installs it).
@@ -277,25 +298,30 @@ final class FaultRig: Sendable {
                 "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"]
         }
         let (armed, proxies) = state.withLock { ($0.armed[index], $0.proxies) }
+        let namespace = index == 0 && namespaced ? NetworkNamespace.name : nil
         if index < proxies.count {
-            environment["AMQP_URL"] = try Self.url(system.configuration.amqp.url, port: proxies[index].amqp.port)
-            environment["POSTGRES_URL"] = try Self.url(system.configuration.postgres.url, port: proxies[index].postgres.port)
+            let host = namespace == nil ? "127.0.0.1" : NetworkNamespace.hostAddress
+            environment["AMQP_URL"] = try Self.url(system.configuration.amqp.url, host: host, port: proxies[index].amqp.port)
+            environment["POSTGRES_URL"] = try Self.url(system.configuration.postgres.url, host: host,
+                port: proxies[index].postgres.port)
         }
         if !armed.isEmpty {
             environment[Failpoint.variable] = armed.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ",")
         }
-        let process = try ServeProcess.start(binary: binary, system: system, environment: environment, standardError: log)
+        let process = try ServeProcess.start(binary: binary, system: system, environment: environment, standardError: log,
+            namespace: namespace)
         state.withLock { state in
             while state.replicas.count <= index { state.replicas.append(nil) }
             state.replicas[index] = process
         }
     }
 
-    /// `url` with its port replaced.
-    private static func url(_ url: String, port: UInt16) throws -> String {
+    /// `url` with its host and port replaced.
+    private static func url(_ url: String, host: String, port: UInt16) throws -> String {
         guard var components = URLComponents(string: url), components.port != nil else {
             throw FaultRigError("cannot point \(url) at a proxy: no port in it")
         }
+        components.host = host
         components.port = Int(port)
         return components.string ?? url
     }
@@ -324,6 +350,7 @@ final class FaultRig: Sendable {
     // MARK: The scenario
 
     func drive(_ fault: RealFault) async throws -> RealFaultRun.Report {
+        state.withLock { $0.namespaced = fault.usesNamespace }
         if fault == .replicaClockJump {
             try #require(FileManager.default.fileExists(atPath: Self.fakeTimeLibrary),
                 "replica-clock-jump needs libfaketime: apt-get install faketime (scripts/test does)")
@@ -342,8 +369,11 @@ final class FaultRig: Sendable {
         if fault.goesThroughProxies {
             let amqpPort = try #require(URLComponents(string: system.configuration.amqp.url)?.port)
             let postgresPort = try #require(URLComponents(string: system.configuration.postgres.url)?.port)
-            let proxies = try (0..<3).map { _ in
-                (amqp: try TCPProxy(upstreamPort: UInt16(amqpPort)), postgres: try TCPProxy(upstreamPort: UInt16(postgresPort)))
+            let proxies = try (0..<3).map { index in
+                // A replica in the namespace reaches its proxies on the host's end of the veth pair.
+                let address = index == 0 && namespaced ? NetworkNamespace.hostAddress : "127.0.0.1"
+                return (amqp: try TCPProxy(upstreamPorts: [UInt16(amqpPort)], listenAddress: address),
+                    postgres: try TCPProxy(upstreamPorts: [UInt16(postgresPort)], listenAddress: address))
             }
             state.withLock { $0.proxies = proxies }
         }
@@ -596,6 +626,16 @@ final class FaultRig: Sendable {
                 if links.map({ $0.cutAll() }).reduce(0, +) > 0 { count() }
                 try await Task.sleep(for: .milliseconds(random { Int.random(in: 1_000...2_000, using: &$0) }))
             }
+        case .networkPacketLoss, .networkPartitionDropped:
+            let link = state.withLock { $0.proxies[0] }
+            guard link.amqp.open > 0, link.postgres.open > 0 else {
+                throw FaultRigError("replica 0 has no connection from its namespace through its proxies")
+            }
+            let partition = fault == .networkPartitionDropped
+            try await NetworkNamespace.lose(percent: partition ? 100 : 25)
+            count()
+            try? await Task.sleep(for: .seconds(partition ? 30 : 10))  // stop the loss even when cancelled
+            try await NetworkNamespace.stopLosing()
         case .brokerClusterNodeLoss:
             // Each time the node with the most connections (hms-act's and the workers'), never the same twice.
             let ports = StackControl.clusterPorts

@@ -130,8 +130,9 @@ extension ReliabilityTests {
 struct ServeProcess {
     let process: Process
 
+    /// - Parameter namespace: A network namespace to run it in (`ip netns exec`), for `network-packet-loss`.
     static func start(binary: String, system: System, environment extra: [String: String] = [:],
-        standardError: FileHandle = .nullDevice) throws -> ServeProcess
+        standardError: FileHandle = .nullDevice, namespace: String? = nil) throws -> ServeProcess
     {
         let c = system.configuration
         var environment = ProcessInfo.processInfo.environment
@@ -155,7 +156,11 @@ struct ServeProcess {
         environment.merge(extra) { _, new in new }
         let process = Process()
         let arguments = ["serve", "--playbooks", system.playbooksDirectory, "--agents", "/nonexistent"]
-        if extra["LD_PRELOAD"] != nil {
+        if let namespace {
+            // `ip netns exec` enters the namespace and execs the binary: the process is the server itself.
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
+            process.arguments = ["netns", "exec", namespace, binary] + arguments
+        } else if extra["LD_PRELOAD"] != nil {
             // Spawned directly with a preloaded library, the Swift runtime saw no arguments here; through a
             // shell's exec it sees them as usual.
             process.executableURL = URL(fileURLWithPath: "/bin/sh")

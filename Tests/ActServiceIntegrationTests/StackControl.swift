@@ -128,3 +128,55 @@ enum StackControl {
         }
     }
 }
+
+/// `network-packet-loss`: a network namespace joined to the host by a veth pair, where replica 0 runs, so its
+/// packets to RabbitMQ and PostgreSQL cross a real link on which nftables drops a share of them at random:
+/// TCP itself sees the loss and retransmits (the kernel here has no `netem`; its nftables has `numgen`).
+enum NetworkNamespace {
+    static let name = "hms-faults"
+    /// The host's end of the pair, where the replica's proxies listen.
+    static let hostAddress = "10.213.0.1"
+
+    static func create() async throws {
+        try await StackControl.shell("""
+            ip netns del \(name) 2>/dev/null || true
+            ip link del hmsf0 2>/dev/null || true
+            ip netns add \(name)
+            ip link add hmsf0 type veth peer name hmsf1
+            ip link set hmsf1 netns \(name)
+            ip addr add \(hostAddress)/30 dev hmsf0
+            ip link set hmsf0 up
+            ip netns exec \(name) ip addr add 10.213.0.2/30 dev hmsf1
+            ip netns exec \(name) ip link set hmsf1 up
+            ip netns exec \(name) ip link set lo up
+            """)
+    }
+
+    static func remove() async throws {
+        try await StackControl.shell("ip netns del \(name) 2>/dev/null || true; ip link del hmsf0 2>/dev/null || true")
+    }
+
+    /// Drops `percent` % of the packets leaving and entering the namespace's link, at random.
+    static func lose(percent: Int) async throws {
+        let share = percent >= 100 ? "" : "numgen random mod 100 < \(percent) "  // nft: 100 is out of mod 100's range
+        try await StackControl.shell("""
+            ip netns exec \(name) nft -f - <<'NFT'
+            table inet hms_loss {
+              chain inbound { type filter hook input priority 0; iifname "hmsf1" \(share)counter drop; }
+              chain outbound { type filter hook output priority 0; oifname "hmsf1" \(share)counter drop; }
+            }
+            NFT
+            """)
+    }
+
+    /// Stops dropping; fails unless some packets were dropped.
+    static func stopLosing() async throws {
+        try await StackControl.shell("""
+            dropped=$(ip netns exec \(name) nft list table inet hms_loss | grep -o 'packets [0-9]*' | awk '{ n += $2 } END { print n + 0 }')
+            ip netns exec \(name) nft delete table inet hms_loss
+            echo "namespace link: $dropped packets dropped" >&2
+            [ "$dropped" -gt 0 ] || { echo 'no packet was dropped on the namespace link' >&2; exit 1; }
+            """)
+    }
+}
+

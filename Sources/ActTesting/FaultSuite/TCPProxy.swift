@@ -19,7 +19,7 @@ public final class TCPProxy: Sendable {
         case delayed(milliseconds: Int)
     }
 
-    /// The port the proxy listens on (127.0.0.1).
+    /// The port the proxy listens on (on `listenAddress`, 127.0.0.1 by default).
     public let port: UInt16
     private let upstreamPorts: [UInt16]
     private let listener: Int32
@@ -38,10 +38,11 @@ public final class TCPProxy: Sendable {
         try self.init(upstreamPorts: [upstreamPort])
     }
 
-    /// Listens on an ephemeral loopback port and forwards each new client to the first of
+    /// Listens on an ephemeral port of `listenAddress` (loopback by default; the host's end of a veth pair for
+    /// a replica in a network namespace) and forwards each new client to the first of
     /// `127.0.0.1:upstreamPorts` that accepts, starting one further for each client; a client that none
     /// accepts is closed.
-    public init(upstreamPorts: [UInt16]) throws {
+    public init(upstreamPorts: [UInt16], listenAddress: String = "127.0.0.1") throws {
         precondition(!upstreamPorts.isEmpty, "a proxy needs an upstream")
         self.upstreamPorts = upstreamPorts
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -49,12 +50,16 @@ public final class TCPProxy: Sendable {
         var one: Int32 = 1
         setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = Self.loopback(port: 0)
+        guard inet_pton(AF_INET, listenAddress, &address.sin_addr) == 1 else {
+            close(listener)
+            throw ProxyError("\(listenAddress) is not an IPv4 address")
+        }
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard bound == 0, listen(listener, 64) == 0 else {
             close(listener)
-            throw ProxyError("bind/listen on 127.0.0.1: \(String(cString: strerror(errno)))")
+            throw ProxyError("bind/listen on \(listenAddress): \(String(cString: strerror(errno)))")
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         withUnsafeMutablePointer(to: &address) {
