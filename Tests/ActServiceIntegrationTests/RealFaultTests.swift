@@ -34,6 +34,17 @@ import Testing
         }
     }
 
+    /// The suite's own teeth, standing: the debug binary with a deliberate bug (`HMS_MUTANTS=ack-before-apply`: the
+    /// consumers acknowledge a batch before applying it) must fail `crash-points`, whose compensation point then
+    /// crashes a replica after the failure that starts a compensation was acknowledged and before it was applied.
+    @Test func theSuiteFailsABinaryThatAcknowledgesBeforeApplying() async throws {
+        if let only = RealFaultRun.onlyScenarios, !only.contains("mutant") { return }
+        let report = try await RealFaultRun.run(fault: .crashPoints, seed: 4, mutants: "ack-before-apply",
+            settleLimit: .seconds(20))
+        print("mutant ack-before-apply: " + report.description)
+        #expect(!report.violations.isEmpty, "crash-points passed on a binary that acknowledges before applying")
+    }
+
     @Test(.enabled(if: RealFaultRun.soakMinutes != nil, "set HMS_FAULT_SOAK_MINUTES=N to soak for N minutes"))
     func soak() async throws {
         let minutes = RealFaultRun.soakMinutes ?? 0
@@ -176,7 +187,11 @@ enum RealFaultRun {
 
     /// Runs `runs` runs of the workload on three replicas while injecting `fault`, lets everything settle and
     /// checks the history.
-    static func run(fault: RealFault, seed: UInt64, runs: Int = 36) async throws -> Report {
+    /// - Parameters:
+    ///   - mutants: `HMS_MUTANTS` for the replicas (the self-test's broken binary), or `nil`.
+    ///   - settleLimit: The longest wait for everything to settle after the fault.
+    static func run(fault: RealFault, seed: UInt64, runs: Int = 36, mutants: String? = nil,
+        settleLimit: Duration = .seconds(180)) async throws -> Report {
         let binary = TestEnvironment.packageRoot + "/.build/debug/hms-act"
         try #require(FileManager.default.isExecutableFile(atPath: binary), "build hms-act first (swift build)")
         if ![.none, .replicaKill, .crashPoints, .replicaClockJump].contains(fault) && !fault.goesThroughProxies {
@@ -202,7 +217,8 @@ enum RealFaultRun {
                 configuration.amqp.url = "amqp://hms:hms-local@127.0.0.1:\(cluster.port)/%2f"
                 configuration.amqp.queueType = "quorum"
             }, answer: { _ in .ignore }) { system in
-                let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary, cluster: cluster)
+                let rig = FaultRig(system: system, workload: workload, random: seeded, binary: binary, cluster: cluster,
+                    mutants: mutants, settleLimit: settleLimit)
                 defer { rig.stopReplicas() }
                 let report = try await rig.drive(fault)
                 result.withLock { $0 = report }
@@ -262,8 +278,17 @@ final class FaultRig: Sendable {
     /// `broker-cluster-node-loss`: the proxy in front of the cluster's three nodes.
     let cluster: TCPProxy?
 
-    init(system: System, workload: Workload, random: SeededRandom, binary: String, cluster: TCPProxy? = nil) {
+    /// `HMS_MUTANTS` for every replica (the self-test), or `nil`.
+    let mutants: String?
+    /// The longest wait for everything to settle after the fault.
+    let settleLimit: Duration
+
+    init(system: System, workload: Workload, random: SeededRandom, binary: String, cluster: TCPProxy? = nil,
+        mutants: String? = nil, settleLimit: Duration = .seconds(180))
+    {
         self.cluster = cluster
+        self.mutants = mutants
+        self.settleLimit = settleLimit
         self.system = system
         self.workload = workload
         self.binary = binary
@@ -305,6 +330,7 @@ final class FaultRig: Sendable {
             environment["POSTGRES_URL"] = try Self.url(system.configuration.postgres.url, host: host,
                 port: proxies[index].postgres.port)
         }
+        if let mutants { environment["HMS_MUTANTS"] = mutants }
         if !armed.isEmpty {
             environment[Failpoint.variable] = armed.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: ",")
         }
@@ -408,7 +434,7 @@ final class FaultRig: Sendable {
 
         // Everything must settle: every run ended, nothing left in the outbox, timers or queues.
         var observed = try await observe(store)
-        while clock.now - faultEnded < .seconds(180) {
+        while clock.now - faultEnded < settleLimit {
             let answersLeft = state.withLock { $0.answers.count }
             if answersLeft == 0, ended(observed), observed.outboxLeft == 0, observed.timersLeft == 0,
                 observed.messagesLeft.values.allSatisfy({ $0 == 0 })

@@ -78,3 +78,28 @@ public struct FailpointError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
+
+/// Deliberate bugs, for the fault suite's self-test (docs/reliability.md, "A broken binary"): a suite that
+/// passes must fail on a binary that breaks a guarantee. Compiled into debug builds only, armed by
+/// `HMS_MUTANTS=ack-before-apply`; a release build ignores the variable.
+enum Mutant: String, CaseIterable, Sendable {
+    /// The delivery consumer acknowledges a batch before applying it (not after the commit): a crash in
+    /// between loses the messages.
+    case ackBeforeApply = "ack-before-apply"
+
+    static let variable = "HMS_MUTANTS"
+
+    /// Whether this mutant is armed in this process.
+    var isArmed: Bool {
+        #if DEBUG
+        Self.armed.contains(self)
+        #else
+        false
+        #endif
+    }
+
+    #if DEBUG
+    private static let armed: Set<Mutant> = Set((ProcessInfo.processInfo.environment[variable] ?? "")
+        .split(separator: ",").compactMap { Mutant(rawValue: $0.trimmingCharacters(in: .whitespaces)) })
+    #endif
+}

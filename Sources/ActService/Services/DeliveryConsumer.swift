@@ -127,6 +127,10 @@ public struct DeliveryConsumer: Service {
 
     /// Applies one batch, retrying while the store is unreachable, then acknowledges it.
     private func process(_ deliveries: [AMQPDelivery]) async {
+        if Mutant.ackBeforeApply.isArmed, let last = deliveries.last {
+            // The fault suite's broken binary (debug builds only): the very bug the ack-after-commit rule prevents.
+            try? await orchestrator.broker.ack(last.deliveryTag, multiple: true)
+        }
         var inputs: [BatchInput] = []
         var positions: [Int] = []  // delivery index of each input
         var rejected: [(Int, String)] = []
@@ -233,7 +237,7 @@ public struct DeliveryConsumer: Service {
                 ServiceMetrics.queueWait(queue: queue, milliseconds: now - Int64(timestamp.timeIntervalSince1970 * 1_000))
             }
         }
-        guard let last = deliveries.last else { return }
+        guard let last = deliveries.last, !Mutant.ackBeforeApply.isArmed else { return }
         Failpoint.afterCommitBeforeAck.pass()
         do {
             try await orchestrator.broker.ack(last.deliveryTag, multiple: true)
