@@ -1,5 +1,5 @@
-public import ActEngine
-public import ActStore
+internal import ActEngine
+internal import ActStore
 internal import ActPlaybook
 
 /// The spans of one committed batch, made from what it did (its inputs, plan and messages).
