@@ -64,9 +64,11 @@ import Testing
         let runs = reports.map(\.runs).reduce(0, +)
         let faults = reports.map(\.injected).reduce(0, +)
         let recoveries = reports.compactMap(\.recovery).map { $0.seconds }
+        let applies = reports.compactMap(\.longestApply).map { $0.seconds }
         print("soak: \(reports.count) scenarios, \(runs) runs, \(faults) faults, "
             + "\(reports.filter { !$0.violations.isEmpty }.count) failed; recovery max "
-            + String(format: "%.1f s", recoveries.max() ?? 0))
+            + String(format: "%.1f s; a result's longest wait for its application %.1f s", recoveries.max() ?? 0,
+                applies.max() ?? 0))
     }
 }
 
@@ -159,15 +161,18 @@ enum RealFaultRun {
         var settled: Duration
         /// `crash-points`: how often each failpoint fired, by name.
         var failpoints: [String: Int] = [:]
+        /// The longest a result waited from its confirmed publish to its application (``FaultRig``).
+        var longestApply: Duration?
 
-        static let header = "scenario                   seed  runs faults  recovery  settled  checks"
+        static let header = "scenario                   seed  runs faults  recovery  settled  apply max  checks"
 
         var description: String {
             let checks = Checker.checks.filter { check in violations.contains { $0.check == check } }
             let recoveryText = recovery.map { String(format: "%7.1f s", $0.seconds) } ?? "      –  "
             return fault.rawValue.padding(toLength: 25, withPad: " ", startingAt: 0)
                 + String(format: " %5llu %5d %6d ", seed % 100_000, runs, injected) + recoveryText
-                + String(format: " %6.1f s  ", settled.seconds)
+                + String(format: " %6.1f s ", settled.seconds)
+                + (longestApply.map { String(format: " %7.1f s  ", $0.seconds) } ?? "       –   ")
                 + (checks.isEmpty ? "all \(Checker.checks.count) ok" : "FAIL: " + checks.joined(separator: ", "))
                 + (failpoints.isEmpty ? "" : "  (" + failpoints.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
                     .joined(separator: ", ") + ")")
@@ -270,6 +275,8 @@ final class FaultRig: Sendable {
         var proxies: [(amqp: TCPProxy, postgres: TCPProxy)] = []
         /// `network-packet-loss`: replica 0 runs in ``NetworkNamespace``.
         var namespaced = false
+        /// When the broker first confirmed an answer to each task attempt (`task_id#attempt`), in ms since the epoch.
+        var answered: [String: Int64] = [:]
     }
 
     private let state: Mutex<State>
@@ -450,7 +457,25 @@ final class FaultRig: Sendable {
         violations += try await auditVerify()
         return RealFaultRun.Report(fault: fault, seed: 0, runs: workload.scripts.count, injected: injected,
             violations: violations, recovery: firstTask.map { $0 - faultEnded }, settled: settled,
-            failpoints: state.withLock { $0.fired })
+            failpoints: state.withLock { $0.fired }, longestApply: longestApply(observed))
+    }
+
+    /// The longest wait of any run for one of its results: from the broker's confirm of the workers' first copy
+    /// to the audit entry of its application (the database's clock, on this machine). A result held by a replica
+    /// that died waits for the broker to redeliver it; a run stalls no longer than this.
+    private func longestApply(_ observed: Observed) -> Duration? {
+        let answered = state.withLock { $0.answered }
+        var longest: Int64?
+        for entries in observed.audit.values {
+            for stored in entries where stored.entry.kind == "task.completed" || stored.entry.kind == "task.failed" {
+                guard let task = stored.entry.data["task_id"]?.stringValue,
+                    let attempt = stored.entry.data["attempt"]?.numberValue?.intValue,
+                    let sent = answered["\(task)#\(attempt)"]
+                else { continue }
+                longest = max(longest ?? 0, stored.entry.at - sent)
+            }
+        }
+        return longest.map { .milliseconds($0) }
     }
 
     /// `hms-act audit verify` on the scenario's schema, as an auditor would run it: every chain, the checkpoints the
@@ -537,6 +562,12 @@ final class FaultRig: Sendable {
                         exchange: results, routingKey: "result.fault",
                         properties: AMQPProperties(contentType: "application/json")))
                     if outcome == .confirmed {
+                        if sent == 0, let task = body["task_id"]?.stringValue, let attempt = body["attempt"]?.numberValue?.intValue {
+                            let now = Int64(Date().timeIntervalSince1970 * 1_000)
+                            state.withLock { state in
+                                state.answered["\(task)#\(attempt)"] = min(state.answered["\(task)#\(attempt)"] ?? now, now)
+                            }
+                        }
                         sent += 1
                     } else if sent > 0 {
                         break  // one copy arrived; the rest were only duplicates
