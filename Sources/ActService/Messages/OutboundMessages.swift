@@ -150,7 +150,7 @@ public struct OutboundMessages: Sendable {
 
     /// `00-<trace id>-<span id>-01`, the span id derived from the message id so a republished row keeps it.
     public static func traceparent(traceID: String, messageID: String) -> String {
-        "00-\(traceID)-\(digest("span|" + messageID, length: 16))-01"
+        "00-\(traceID)-\(SpanData.spanID(messageID))-01"
     }
 
     /// The W3C trace id of a run: the trigger's own when it came with a valid `traceparent`, otherwise

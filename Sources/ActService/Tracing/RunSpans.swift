@@ -48,6 +48,7 @@ public struct RunSpans: Sendable {
         }
 
         // Roots: runs started by a trigger, an HTTP start or a parent run.
+        let startedByEvent = Dictionary(grouping: plan.started.compactMap { runs[$0.rawValue] }) { $0.triggerEventID ?? "" }
         var rooted = Set<String>()
         for (input, outcome) in zip(inputs, plan.outcomes) where outcome == .applied {
             let event: TriggerEvent
@@ -57,8 +58,8 @@ public struct RunSpans: Sendable {
             case .start(_, let trigger): (event, isMessage) = (trigger, false)
             default: continue
             }
-            for id in plan.started.map(\.rawValue) where !rooted.contains(id) {
-                guard let run = runs[id], run.triggerEventID == event.id else { continue }
+            for run in startedByEvent[event.id] ?? [] where !rooted.contains(run.runID) {
+                let id = run.runID
                 rooted.insert(id)
                 let remote = SpanData.parse(traceparent: event.traceparent)
                 let parent = remote.flatMap { $0.traceID == run.traceID ? $0.spanID : nil }

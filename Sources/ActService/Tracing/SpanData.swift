@@ -1,6 +1,4 @@
-internal import ActStore
 internal import Foundation
-internal import Crypto
 
 /// One finished span, as hms-act exports it over OTLP (``OTLPTraceEncoding``).
 ///
@@ -92,7 +90,7 @@ public struct SpanData: Hashable, Sendable {
     /// The span id hms-act gives `name` (16 hex digits): the same digest the task messages' `traceparent`
     /// uses (``OutboundMessages/traceparent(traceID:messageID:)``), so the two agree.
     public static func spanID(_ name: String) -> String {
-        String(Array(SHA256.hash(data: Array(("span|" + name).utf8))).hexString.prefix(16))
+        OutboundMessages.digest("span|" + name, length: 16)
     }
 
     /// The root span of a run: its trigger consumed (or its start, for a run started over HTTP or by a parent).
