@@ -210,11 +210,21 @@ extension Store {
         }
     }
 
-    /// Run counts by status, for metrics.
+    /// Run counts by status, finished ones included: a scan of every run, for tests and tools, never on a timer.
     public func runCountsByStatus() async throws -> [String: Int] {
+        try await runCounts(StoreSQL.countRunsByStatus)
+    }
+
+    /// Counts of the runs not finished, by status (the `hms_act_runs` gauge): read through a partial index that
+    /// holds only them, so the cost follows the open runs, not the history.
+    public func unfinishedRunCountsByStatus() async throws -> [String: Int] {
+        try await runCounts(StoreSQL.countUnfinishedRunsByStatus)
+    }
+
+    private func runCounts(_ sql: String) async throws -> [String: Int] {
         try await client.withConnection { connection in
             var counts: [String: Int] = [:]
-            for row in try await connection.query(StoreSQL.countRunsByStatus) {
+            for row in try await connection.query(sql) {
                 counts[try row.decode(String.self, column: 0)] = try row.decode(Int.self, column: 1)
             }
             return counts

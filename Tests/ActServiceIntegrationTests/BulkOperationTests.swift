@@ -66,10 +66,10 @@ import Testing
             #expect(finished.matched == Int64(count) && finished.applied == Int64(count))
             #expect(finished.ignored == 0 && finished.refused == 0)
             for _ in 0..<600 {
-                if try await store.gauges().runsByStatus["cancelled"] ?? 0 >= count { break }
+                if try await store.runCountsByStatus()["cancelled"] ?? 0 >= count { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
-            let statuses = try await store.gauges().runsByStatus
+            let statuses = try await store.runCountsByStatus()
             #expect(statuses["cancelled"] == count && statuses["running"] == nil, "\(statuses)")
             // Each run's trail names the operator and the reason, once.
             let run = System.runID(playbook: "Bulk.v1", eventID: "bulk-42")

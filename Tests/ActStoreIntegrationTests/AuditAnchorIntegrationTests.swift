@@ -163,4 +163,51 @@ import Testing
             #expect(written?.headCount == 1, "the run committed after the last checkpoint was never checkpointed")
         }
     }
+
+    /// A batch that appends to a run while a checkpoint signs it (migration 0019's marks): the checkpoint signs
+    /// the head it read and clears the run's mark only up to that sequence, so the next checkpoint signs the
+    /// batch's entry. Clearing by run id alone would leave that entry unsigned for good.
+    @Test func anEntryAppendedDuringACheckpointIsSignedByTheNextOne() async throws {
+        try await TestDatabase.withStore { store in
+            _ = try await AuditTrailIntegrationTests.seedChain(store)
+            let version = try #require(try await store.playbookVersions().first)
+            func append(_ sequence: Int64, after previous: [UInt8]) -> (batch: StoreBatch, head: [UInt8]) {
+                let entry = AuditEntry(runID: "wf_race", sequence: sequence, at: 1_800_000_002_000 + sequence,
+                    kind: "task.completed", actor: "hms-act", data: [:])
+                let hash = AuditChain.hash(previous: previous, entry: entry)
+                var batch = StoreBatch()
+                batch.audit = [.init(entry: entry, previousHash: previous, hash: hash)]
+                batch.runs = [RunRow(runID: "wf_race", playbookID: "A", versionID: version.versionID, status: "running",
+                    state: Array("{}".utf8), traceID: "t", triggerEventID: nil, triggerType: nil, auditSequence: sequence,
+                    auditHead: hash, createdAt: 1_800_000_002_000, updatedAt: 1_800_000_002_000 + sequence, finishedAt: nil)]
+                return (batch, hash)
+            }
+            func checkpoint(at now: Int64) async throws -> Store.WrittenCheckpoint? {
+                try await store.writeCheckpoint(signingKey: AuditTrailIntegrationTests.signingKey, now: now) { written in
+                    OutboxMessage(exchange: "hms.governance", routingKey: "audit.checkpoint",
+                        messageID: "audit.checkpoint:\(written.id)", correlationID: nil, type: "audit.checkpoint",
+                        headers: [:], body: Array("{}".utf8), createdAt: now)
+                }
+            }
+            let first = append(1, after: [])
+            try await store.withTransaction { try await $0.write(first.batch) }
+            let second = append(2, after: first.head)
+            let (written, writtenSignal) = AsyncStream<Void>.makeStream()
+            // The second entry is written and its mark locked, but not committed, while the checkpoint runs.
+            let held = Task {
+                try await store.withTransaction { transaction in
+                    try await transaction.write(second.batch)
+                    writtenSignal.yield()
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            for await _ in written { break }
+            let during = try await checkpoint(at: 1_800_000_003_000)
+            try await held.value
+            #expect(during?.headCount == 1, "the checkpoint should sign wf_race at the sequence it could see")
+            let next = try await checkpoint(at: 1_800_000_004_000)
+            #expect(next?.headCount == 1, "the entry appended during the checkpoint was never signed")
+            #expect(try await checkpoint(at: 1_800_000_005_000) == nil, "nothing moved since: no mark may be left")
+        }
+    }
 }

@@ -117,7 +117,7 @@ enum ServiceMetrics {
         Gauge(label: "hms_act_outbox_pending").record(outboxPending)
         Gauge(label: "hms_act_outbox_lag_seconds").record(outboxLagSeconds)
         Gauge(label: "hms_act_timers_pending").record(pendingTimers)
-        for status in RunStatus.allCases {
+        for status in RunStatus.allCases where !status.isFinished {
             Gauge(label: "hms_act_runs", dimensions: [("status", status.rawValue)]).record(runsByStatus[status.rawValue] ?? 0)
         }
         Gauge(label: "hms_act_open_tasks", dimensions: [("sla", "red")]).record(slaRed)
@@ -158,7 +158,7 @@ public enum ServiceMetricsCatalog {
         "hms_act_outbox_pending": "Outbox rows waiting to be published.",
         "hms_act_outbox_lag_seconds": "Age of the oldest outbox row waiting to be published.",
         "hms_act_timers_pending": "Timers scheduled.",
-        "hms_act_runs": "Runs by status.",
+        "hms_act_runs": "Runs not finished, by status (finished ones: hms_act_runs_finished_total).",
         "hms_act_open_tasks": "Open tasks by SLA light: green, yellow (past warning), red (past deadline).",
     ]
 

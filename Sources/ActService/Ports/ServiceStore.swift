@@ -204,7 +204,7 @@ extension Store: ServiceStore {
     public func gauges() async throws -> StoreGauges {
         let lag = try await outboxLag()
         return StoreGauges(outboxPending: lag.count, outboxLagSeconds: lag.oldestSeconds,
-            pendingTimers: try await pendingTimerCount(), runsByStatus: try await runCountsByStatus(),
+            pendingTimers: try await pendingTimerCount(), runsByStatus: try await unfinishedRunCountsByStatus(),
             slaLights: try await slaLights())
     }
 }

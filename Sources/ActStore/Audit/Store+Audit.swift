@@ -73,6 +73,7 @@ extension Store {
             let checkpointID: Int64 = try row.decode(column: 0)
             _ = try await connection.query(StoreSQL.markCheckpointed, [PostgresBind(PostgresJSON(bytes: headsJSON)),
                 PostgresBind(checkpointID)])
+            _ = try await connection.query(StoreSQL.clearCheckpointedMarks)
             let written = WrittenCheckpoint(id: checkpointID, headCount: checkpoint.heads.count,
                 digest: checkpoint.headsDigest, signature: signature)
             var batch = StoreBatch()

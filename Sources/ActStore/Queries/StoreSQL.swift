@@ -206,6 +206,10 @@ enum StoreSQL {
         ORDER BY run_id LIMIT $3
         """
     static let countRunsByStatus = "SELECT status, count(*) FROM runs GROUP BY status"
+    /// The runs not finished, by status: the partial index runs_unfinished (migration 0019) holds only them.
+    static let countUnfinishedRunsByStatus = """
+        SELECT status, count(*) FROM runs WHERE status NOT IN ('completed', 'failed', 'cancelled') GROUP BY status
+        """
 
     // MARK: tasks
 
@@ -521,15 +525,23 @@ enum StoreSQL {
     // MARK: audit_log
 
     /// `started_ms` is the run's created_at, the partition key (migration 0011); a batch always carries the run
-    /// with its entries, and the lookup is only for one that does not.
+    /// with its entries, and the lookup is only for one that does not. Each run's newest entry also marks the run
+    /// in audit_pending (migration 0019), for the next checkpoint; the update locks the mark, so a checkpoint
+    /// clearing it waits for this transaction and then sees the newer sequence.
     static let insertAudit = """
-        INSERT INTO audit_log (run_id, seq, at, kind, actor, data, prev_hash, hash, run_started)
-        SELECT a.run_id, a.seq, to_timestamp(a.at_ms / 1000.0), a.kind, a.actor, a.data, decode(a.prev, 'hex'),
-               decode(a.hash, 'hex'),
-               COALESCE(to_timestamp(a.started_ms / 1000.0), (SELECT r.created_at FROM runs r WHERE r.run_id = a.run_id),
-                        to_timestamp(a.at_ms / 1000.0))
-        FROM jsonb_to_recordset($1::jsonb) AS a(run_id text, seq bigint, at_ms bigint, kind text, actor text,
-             data jsonb, prev text, hash text, started_ms bigint)
+        WITH appended AS (
+            INSERT INTO audit_log (run_id, seq, at, kind, actor, data, prev_hash, hash, run_started)
+            SELECT a.run_id, a.seq, to_timestamp(a.at_ms / 1000.0), a.kind, a.actor, a.data, decode(a.prev, 'hex'),
+                   decode(a.hash, 'hex'),
+                   COALESCE(to_timestamp(a.started_ms / 1000.0), (SELECT r.created_at FROM runs r WHERE r.run_id = a.run_id),
+                            to_timestamp(a.at_ms / 1000.0))
+            FROM jsonb_to_recordset($1::jsonb) AS a(run_id text, seq bigint, at_ms bigint, kind text, actor text,
+                 data jsonb, prev text, hash text, started_ms bigint)
+            RETURNING run_id, seq
+        )
+        INSERT INTO audit_pending (run_id, seq)
+        SELECT run_id, max(seq) FROM appended GROUP BY run_id
+        ON CONFLICT (run_id) DO UPDATE SET seq = greatest(audit_pending.seq, excluded.seq)
         """
     static let auditColumns = """
         run_id, seq, (extract(epoch FROM at) * 1000)::bigint, kind, actor, data::text, prev_hash, hash
@@ -542,9 +554,11 @@ enum StoreSQL {
         ORDER BY run_id, seq LIMIT $3
         """
     /// Heads of runs whose chains moved past the sequence their last checkpoint signed: by sequence, not by
-    /// time, so a commit racing a checkpoint is never skipped (migration 0004).
+    /// time, so a commit racing a checkpoint is never skipped (migration 0004). Only the runs marked in
+    /// audit_pending can have moved (migration 0019), so the cost follows what moved, not the history.
     static let runHeadsUncheckpointed = """
-        SELECT r.run_id, r.audit_seq, r.audit_head FROM runs r
+        SELECT r.run_id, r.audit_seq, r.audit_head FROM audit_pending p
+        JOIN runs r ON r.run_id = p.run_id
         LEFT JOIN audit_checkpointed c ON c.run_id = r.run_id
         WHERE r.audit_seq > COALESCE(c.seq, 0)
         ORDER BY r.run_id
@@ -555,6 +569,12 @@ enum StoreSQL {
         SELECT h.run, h.seq, $2 FROM jsonb_to_recordset($1::jsonb) AS h(run text, seq bigint)
         ON CONFLICT (run_id) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id
         WHERE excluded.seq > audit_checkpointed.seq
+        """
+    /// Clears the marks that the checkpoints so far have signed up to (after ``markCheckpointed``, in its
+    /// transaction). A mark a concurrent batch moved on is locked by it: this waits, rechecks the mark's new
+    /// sequence against the signed one, and keeps it.
+    static let clearCheckpointedMarks = """
+        DELETE FROM audit_pending p USING audit_checkpointed c WHERE c.run_id = p.run_id AND p.seq <= c.seq
         """
 
     // MARK: playbook version controls (migration 0012; Store+PlaybookControls.swift)
@@ -657,7 +677,8 @@ enum StoreSQL {
     static let removeArchivedLeftovers = """
         WITH ids AS (SELECT jsonb_array_elements_text($1::jsonb) AS run_id),
              incidents_removed AS (DELETE FROM incidents WHERE run_id IN (SELECT run_id FROM ids)),
-             pull_removed AS (DELETE FROM pull_tasks WHERE run_id IN (SELECT run_id FROM ids))
+             pull_removed AS (DELETE FROM pull_tasks WHERE run_id IN (SELECT run_id FROM ids)),
+             marks_removed AS (DELETE FROM audit_pending WHERE run_id IN (SELECT run_id FROM ids))
         DELETE FROM audit_checkpointed WHERE run_id IN (SELECT run_id FROM ids)
         """
     /// Monthly partitions by name (audit_log_YYYY_MM), with their bounds, live runs and size.

@@ -243,7 +243,9 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
             return tables.withLock { tables in
                 let oldest = tables.outbox.values.map(\.message.createdAt).min()
                 var byStatus: [String: Int] = [:]
-                for run in tables.runs.values { byStatus[run.status, default: 0] += 1 }
+                for run in tables.runs.values where !["completed", "failed", "cancelled"].contains(run.status) {
+                    byStatus[run.status, default: 0] += 1
+                }
                 let open = tables.tasks.values.filter { $0.status == .dispatched }
                 let red = open.count { $0.deadline.map { $0 <= now } ?? false }
                 let yellow = open.count { task in
