@@ -14,7 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hms-act-bench",
         abstract: "Measure hms-act and its layers against real servers.",
-        subcommands: [RunCommand.self, LayersCommand.self, HistoryCommand.self])
+        subcommands: [RunCommand.self, LayersCommand.self, HistoryCommand.self, FlatCommand.self])
 
     /// `hms-act-bench history`: search and the inbox with a long history (see ``HistoryBenchmark``).
     struct HistoryCommand: AsyncParsableCommand {
@@ -123,6 +123,12 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Runs queued behind one concurrency key while the latency levels are measured again (0: skip).")
         var queuedRuns = 10_000
 
+        @Option(help: "Completed runs copied into the schema by SQL before the throughput phase (a history; 0: fresh).")
+        var prefillRuns = 0
+
+        @Option(help: "Report the throughput phase every this many completed runs (0: as a whole); the long form of `flat`.")
+        var windowRuns = 0
+
         @Option(help: "Events in the burst of large events (0: skip).")
         var burstEvents = 300
 
@@ -162,7 +168,8 @@ struct BenchCommand: AsyncParsableCommand {
                 openRuns: smoke ? 2_000 : openRuns, timers: smoke ? 20_000 : timers,
                 breaches: smoke ? 50 : breaches, breachSLASeconds: smoke ? 2 : breachSLA,
                 ceilingMessages: smoke ? 2_000 : ceilingMessages, port: port, queueType: queueType,
-                burstEvents: smoke ? 20 : burstEvents, burstBytes: burstBytes, queuedRuns: smoke ? 200 : queuedRuns)
+                burstEvents: smoke ? 20 : burstEvents, burstBytes: burstBytes, queuedRuns: smoke ? 200 : queuedRuns,
+                prefillRuns: prefillRuns, windowRuns: windowRuns)
             let work = FileManager.default.temporaryDirectory.appendingPathComponent("hms-act-bench-\(UUID().uuidString.prefix(8))").path
             var logger = Logger(label: "hms-act.bench")
             logger.logLevel = .warning

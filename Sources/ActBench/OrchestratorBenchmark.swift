@@ -39,6 +39,13 @@ struct OrchestratorBenchmark {
         var burstBytes: Int
         /// Runs queued behind one concurrency key while the latency levels are measured again (0: skip).
         var queuedRuns: Int = 0
+        /// Completed runs copied into the schema by SQL before the throughput phase: a history (0: a fresh schema).
+        var prefillRuns: Int = 0
+        /// Report the throughput phase every this many completed runs (0: only as a whole).
+        var windowRuns: Int = 0
+        /// The rate the latency fractions are fractions of (nil: the throughput phase's own), so that two
+        /// benchmarks can be measured at the same offered load.
+        var latencyBaseRunsPerSecond: Double? = nil
     }
 
     struct LatencyLevel: Codable {
@@ -73,6 +80,16 @@ struct OrchestratorBenchmark {
         var breachLag: LatencySummary
         var rssBurstPeakMB: Double
         var serverExitStatus: Int32
+        /// Seconds spent copying ``Settings/prefillRuns`` runs into the schema.
+        var prefillSeconds: Double = 0
+        /// The throughput phase in windows of ``Settings/windowRuns`` runs.
+        var windows: [HistoryFigures.Window] = []
+        /// The statements that took PostgreSQL's time in the throughput phase (empty without pg_stat_statements).
+        var statements: [HistoryFigures.Statement] = []
+        /// The schema's tables after the throughput phase, and what it added to them.
+        var tables: [HistoryFigures.Table] = []
+        /// The service's periodic reads under EXPLAIN (ANALYZE, BUFFERS) after the throughput phase.
+        var periodicReads: [Store.ExplainedRead] = []
     }
 
     let settings: Settings
@@ -157,10 +174,21 @@ struct OrchestratorBenchmark {
                     ledger: ledger, prefix: "\(token)-\(prefix)")
             }
             let sequential = publisher("bench.sequential", "Bench.Sequential", "t")
+            var prefillSeconds = 0.0
+            if settings.prefillRuns > 0 {
+                prefillSeconds = try await prefill(sequential: publisher("bench.sequential", "Bench.Sequential", "history"),
+                    store: store, ledger: ledger, server: server, progress: progress)
+            }
             progress("throughput: \(settings.runs) runs of \(Self.steps) steps, \(settings.concurrency) in flight …")
             let cpu = ProcessCPU(server: server.process.processIdentifier, amqpPort: amqpConfiguration.port,
                 postgresPort: postgresConfiguration.port)
+            let tablesBefore = try await store.tableStatistics()
+            let statementsBefore = try await store.statementStatistics()
             let cpuBefore = cpu.sample()
+            let windows = WindowRecorder(every: settings.windowRuns, cpu: cpu, store: store, ledger: ledger,
+                statements: statementsBefore)
+            let windowTask = Task { try await windows.run(until: settings.runs) }
+            defer { windowTask.cancel() }
             let throughputElapsed = try await ContinuousClock().measure {
                 var sent = 0
                 while sent < settings.runs {
@@ -185,6 +213,11 @@ struct OrchestratorBenchmark {
             let cpuPerTransition = cpuAfter.reduce(into: [String: Double]()) { result, entry in
                 result[entry.key] = (entry.value - (cpuBefore[entry.key] ?? 0)) / transitions * 1e6
             }
+            let statements = HistoryFigures.statements(before: statementsBefore, after: try await store.statementStatistics(),
+                transitions: settings.runs * Self.steps)
+            let tables = HistoryFigures.tables(before: tablesBefore, after: try await store.tableStatistics(), runs: settings.runs)
+            let windowFigures = try await windowTask.value
+            let periodicReads = try await store.explainPeriodicReads()
             progress(String(format: "throughput: %.0f runs/s, %.0f transitions/s (%.1f s)", runsPerSecond, transitionsPerSecond, seconds))
             ledger.forgetRuns()
 
@@ -200,7 +233,7 @@ struct OrchestratorBenchmark {
             func latencyLevels(first: Int, label: String) async throws -> [LatencyLevel] {
                 var levels: [LatencyLevel] = []
                 for (index, fraction) in settings.latencyFractions.enumerated() {
-                    let rate = runsPerSecond * fraction
+                    let rate = (settings.latencyBaseRunsPerSecond ?? runsPerSecond) * fraction
                     let ids = try await openLoop(sequential, rate: rate, level: first + index, ledger: ledger, server: server)
                     let latencies = ledger.latencies(of: ids)
                     let level = LatencyLevel(
@@ -318,7 +351,9 @@ struct OrchestratorBenchmark {
                 meanTaskBytes: meanTaskBytes, cpuMicrosecondsPerTransition: cpuPerTransition, ceilingMessagesPerSecond: ceiling,
                 ratioToCeiling: transitionsPerSecond / (ceiling / 2), latency: levels, latencyWithQueue: queuedLevels,
                 rssIdleMB: rssIdle, rssOpenRunsMB: rssOpen, rssAfterMB: rssAfter, pendingTimers: pending,
-                breachLag: breachLag, rssBurstPeakMB: rssBurstPeak, serverExitStatus: status)
+                breachLag: breachLag, rssBurstPeakMB: rssBurstPeak, serverExitStatus: status,
+                prefillSeconds: prefillSeconds, windows: windowFigures, statements: statements, tables: tables,
+                periodicReads: periodicReads)
         }
     }
 
@@ -349,6 +384,27 @@ struct OrchestratorBenchmark {
             ledger.completedCount >= sent
         }
         return ids
+    }
+
+    /// Runs one five-step run, then copies it ``Settings/prefillRuns`` times by SQL: a schema with a history.
+    ///
+    /// - Returns: The seconds the copying took.
+    private func prefill(sequential: TriggerPublisher, store: Store, ledger: BenchLedger, server: BenchServer,
+        progress: (String) -> Void) async throws -> Double
+    {
+        progress("history: one run to copy …")
+        try await sequential.publish(0..<1)
+        try await waitUntil("the run to copy completed", timeout: .seconds(60), server: server) { ledger.completedCount >= 1 }
+        ledger.forgetRuns()
+        let template = OutboundMessages.runID(playbook: sequential.playbookID, eventID: "\(sequential.prefix)-0").rawValue
+        progress("history: copying it \(settings.prefillRuns) times (runs, payloads, tasks, audit, inbox), then VACUUM ANALYZE …")
+        let elapsed = try await ContinuousClock().measure {
+            try await store.copyCompletedRun(template, copies: settings.prefillRuns, idPrefix: "bench_history_") { done in
+                if done % 100_000 == 0 { progress("history: \(done) copied") }
+            }
+        }
+        progress(String(format: "history: %d completed runs in %.0f s", settings.prefillRuns, benchSeconds(elapsed)))
+        return benchSeconds(elapsed)
     }
 
     /// Copies one open run (with its timers, moved an hour later) until `timers` are pending.

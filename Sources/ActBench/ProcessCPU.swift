@@ -8,7 +8,7 @@ import Glibc
 ///
 /// The servers are found by the port they listen on (the socket inode in `/proc/net/tcp`, then the process
 /// holding it), so only the stack the benchmark talks to is counted; PostgreSQL includes its backends.
-struct ProcessCPU {
+struct ProcessCPU: Sendable {
     /// Named groups of process ids, e.g. `"rabbitmq": [4711]`.
     let groups: [String: [Int32]]
 

@@ -142,6 +142,10 @@ ssl = on
 ssl_cert_file = 'server.crt'
 ssl_key_file = 'server.key'
 ssl_min_protocol_version = 'TLSv1.2'
+# Per-statement figures for the benchmark's history comparison (bench/README.md, "Flat with history");
+# takes effect on a (re)start, not a reload.
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = top
 $mode
 EOF
     # Socket: the server's OS user only, by peer identity (the role setup below). TCP: loopback, password.
@@ -211,6 +215,12 @@ SELECT 'CREATE DATABASE $HMS_PG_DB OWNER $HMS_PG_USER' WHERE NOT EXISTS (SELECT 
 SELECT 'CREATE ROLE $HMS_PG_SERVE_USER LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$HMS_PG_SERVE_USER')
 \gexec
 ALTER ROLE $HMS_PG_SERVE_USER LOGIN PASSWORD '$HMS_PG_SERVE_PASSWORD';
+GRANT pg_read_all_stats TO $HMS_PG_USER;
+\\c $HMS_PG_DB
+-- In a schema of its own, apart from hms-act's (migrations grant on everything in theirs).
+CREATE SCHEMA IF NOT EXISTS hms_stats;
+GRANT USAGE ON SCHEMA hms_stats TO $HMS_PG_USER;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA hms_stats;
 EOF
 }
 
