@@ -146,6 +146,9 @@ ssl_min_protocol_version = 'TLSv1.2'
 # takes effect on a (re)start, not a reload.
 shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.track = top
+# The outbox and timers are queues (docs/operations.md, "PostgreSQL settings"): look for dead rows every 10 s,
+# not every minute.
+autovacuum_naptime = 10s
 $mode
 EOF
     # Socket: the server's OS user only, by peer identity (the role setup below). TCP: loopback, password.

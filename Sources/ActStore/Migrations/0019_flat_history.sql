@@ -21,3 +21,15 @@ WHERE r.audit_seq > COALESCE(c.seq, 0);
 -- hms_act_runs_finished_total. Before, it counted every run by status: a scan of all runs each second
 -- (56 ms a call at 200,000 runs).
 CREATE INDEX runs_unfinished ON runs (status) WHERE status NOT IN ('completed', 'failed', 'cancelled');
+
+-- The outbox and the timers are queues: every row is inserted, then deleted within seconds, so at 1,000 step
+-- transitions/s the outbox leaves ~4,000 dead rows a second. With the default autovacuum settings (a fifth of the
+-- table, throttled) the outbox heap grew to 20,000 pages (158 MB) for under a thousand live rows in a 50,000-run
+-- benchmark, and every claim read all of it. Vacuum them after a few thousand dead rows, unthrottled; how soon
+-- autovacuum looks is the server's autovacuum_naptime (docs/operations.md, "PostgreSQL settings").
+ALTER TABLE outbox SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+    autovacuum_vacuum_insert_scale_factor = 0, autovacuum_vacuum_insert_threshold = 5000,
+    autovacuum_analyze_scale_factor = 0, autovacuum_analyze_threshold = 5000, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE timers SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 5000,
+    autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE audit_pending SET (autovacuum_vacuum_cost_delay = 0);

@@ -360,6 +360,9 @@ enum StoreSQL {
         WHERE s.before = 0 OR s.before + octet_length(o.body) <= $4::int8
         ORDER BY o.outbox_id
         """
+    /// For the rest of a relay's transaction: reach the outbox through its indexes only (see
+    /// ``StoreTransaction/claimOutbox(limit:partition:maxBytes:)``).
+    static let queueScanSettings = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
     static let deleteOutbox = "DELETE FROM outbox WHERE outbox_id IN (SELECT jsonb_array_elements_text($1::jsonb)::bigint)"
     static let deferOutbox = """
         UPDATE outbox SET attempts = attempts + 1, last_error = $2,
