@@ -250,10 +250,14 @@ public struct PostgresConfiguration: Sendable, Hashable, CustomStringConvertible
         }
     }
 
-    /// The `options` libpq sends at connect: the session settings the decoders rely on, the timeouts and
-    /// the search path, as `-c name=value` pairs (times in milliseconds).
+    /// The `options` libpq sends at connect: the session settings the decoders rely on, no JIT, the timeouts
+    /// and the search path, as `-c name=value` pairs (times in milliseconds).
+    ///
+    /// JIT is off: hms-act's statements are short, and PostgreSQL compiles any statement whose estimated cost
+    /// passes `jit_above_cost`, as a scan of a large history or of a queue table full of dead rows does, at
+    /// 65-100 ms of compiling per call, every call (bench/README.md, "Flat with history").
     package var sessionOptions: String {
-        var options = "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex"
+        var options = "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c jit=off"
         options += " -c statement_timeout=\(Self.milliseconds(statementTimeout))"
         options += " -c lock_timeout=\(Self.milliseconds(lockTimeout))"
         options += " -c idle_in_transaction_session_timeout=\(Self.milliseconds(idleInTransactionSessionTimeout))"

@@ -163,10 +163,8 @@ extension Store {
             let lines = try await client.withConnection { connection in
                 try await connection.executeScript("BEGIN")
                 do {
-                    // As the relay claims (StoreTransaction.claimOutbox) and the gauge reads (Store.outboxLag).
-                    if sql == StoreSQL.claimOutbox || sql == StoreSQL.outboxLag {
-                        try await connection.executeScript(StoreSQL.queueScanSettings)
-                    }
+                    // As the relay claims (StoreTransaction.claimOutbox).
+                    if sql == StoreSQL.claimOutbox { try await connection.executeScript(StoreSQL.queueScanSettings) }
                     let rows = try await connection.query("EXPLAIN (ANALYZE, BUFFERS) " + sql, binds)
                     try await connection.executeScript("ROLLBACK")
                     return try rows.map { try $0.decode(String.self, column: 0) }

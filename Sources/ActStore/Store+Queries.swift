@@ -240,12 +240,8 @@ extension Store {
     }
 
     /// Rows waiting in the outbox and the age of the oldest, in seconds.
-    ///
-    /// Read every second: through the outbox's indexes only, like the relay's claim, or a sequential scan reads
-    /// every dead row of the last vacuum interval (14,436 buffers a call in a 50,000-run benchmark).
     public func outboxLag() async throws -> (count: Int, oldestSeconds: Double) {
-        try await client.withTransaction { connection in
-            try await connection.executeScript(StoreSQL.queueScanSettings)
+        try await client.withConnection { connection in
             guard let row = try await connection.query(StoreSQL.outboxLag).first else { return (0, 0) }
             return (try row.decode(Int.self, column: 0), try row.decode(Double.self, column: 1))
         }

@@ -16,7 +16,7 @@ import Testing
         let parameters = Self.parameters(Self.configuration())
         #expect(
             parameters["options"]
-                == "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c statement_timeout=30000"
+                == "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c jit=off -c statement_timeout=30000"
                 + " -c lock_timeout=10000 -c idle_in_transaction_session_timeout=60000"
         )
         #expect(parameters["keepalives"] == "1")
@@ -42,7 +42,7 @@ import Testing
         let parameters = Self.parameters(configuration)
         #expect(
             parameters["options"]
-                == "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c statement_timeout=1500"
+                == "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c jit=off -c statement_timeout=1500"
                 + " -c lock_timeout=2000 -c idle_in_transaction_session_timeout=90000 -c search_path=act_test"
         )
         #expect(parameters["keepalives_idle"] == "7")
@@ -64,7 +64,7 @@ import Testing
         let parameters = Self.parameters(configuration)
         #expect(
             parameters["options"]
-                == "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c statement_timeout=0"
+                == "-c DateStyle=ISO -c TimeZone=UTC -c bytea_output=hex -c jit=off -c statement_timeout=0"
                 + " -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
         )
         #expect(parameters["keepalives"] == "0")
