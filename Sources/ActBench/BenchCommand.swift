@@ -71,11 +71,7 @@ struct BenchCommand: AsyncParsableCommand {
             let benchmark = HistoryBenchmark(settings: settings, postgresURL: postgres, logger: logger)
             let report = try await benchmark.run { FileHandle.standardOutput.write(Data("· \($0)\n".utf8)) }
             print(report.table)
-            if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
-            }
+            if let json { try writeReport(report, to: json) }
         }
     }
 
@@ -179,15 +175,11 @@ struct BenchCommand: AsyncParsableCommand {
             let report = try await benchmark.run { FileHandle.standardOutput.write(Data("· \($0)\n".utf8)) }
             print(report.table)
             if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+                try writeReport(report, to: json)
                 print("report written to \(json)")
             }
             try? FileManager.default.removeItem(atPath: work)
-            guard report.serverExitStatus == 0 else {
-                throw BenchError("hms-act serve exited with status \(report.serverExitStatus) on SIGTERM instead of draining and exiting 0")
-            }
+            try report.requireCleanExit()
         }
 
         /// `hms-act` in the folder of this executable: SwiftPM builds both products into the same one.
@@ -239,6 +231,22 @@ struct BenchCommand: AsyncParsableCommand {
                     print("\(name) \(String(format: "%10.0f", figure.value)) \(figure.unit)")
                 }
             }
+        }
+    }
+}
+
+/// Writes a report as indented JSON with sorted keys (`--json`).
+func writeReport<Report: Encodable>(_ report: Report, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(report).write(to: URL(fileURLWithPath: path))
+}
+
+extension OrchestratorBenchmark.Report {
+    /// A server that does not drain and exit 0 on SIGTERM fails the benchmark, whatever its figures.
+    func requireCleanExit() throws {
+        guard serverExitStatus == 0 else {
+            throw BenchError("hms-act serve exited with status \(serverExitStatus) on SIGTERM instead of draining and exiting 0")
         }
     }
 }

@@ -78,17 +78,13 @@ extension BenchCommand {
                     let one = try await OrchestratorBenchmark(settings: settings, amqpURL: amqp, postgresURL: postgres,
                         workDirectory: work, logger: logger).run(progress: progress)
                     try? FileManager.default.removeItem(atPath: work)
-                    guard one.serverExitStatus == 0 else {
-                        throw BenchError("hms-act serve exited with status \(one.serverExitStatus) on SIGTERM instead of draining and exiting 0")
-                    }
+                    try one.requireCleanExit()
                     if prefill == 0 { report.fresh.append(one) } else { report.history.append(one) }
                 }
             }
             print(report.table)
             if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(report).write(to: URL(fileURLWithPath: json))
+                try writeReport(report, to: json)
                 print("report written to \(json)")
             }
         }
