@@ -89,6 +89,7 @@ extension HistoryFigures.Statement {
 /// process and the statements of the window. Runs beside the phase, polling the ledger every 50 ms.
 struct WindowRecorder: Sendable {
     let every: Int
+    let stepsPerRun: Int
     let cpu: ProcessCPU
     let store: Store
     let ledger: BenchLedger
@@ -105,7 +106,7 @@ struct WindowRecorder: Sendable {
             guard completed >= closed + every else { continue }
             let now = ContinuousClock.now
             let (cpuNow, statementsNow) = (cpu.sample(), try await store.statementStatistics())
-            let transitions = (completed - closed) * 5
+            let transitions = (completed - closed) * stepsPerRun
             let seconds = benchSeconds(now - started)
             let window = HistoryFigures.Window(
                 completedRuns: completed, seconds: seconds, transitionsPerSecond: Double(transitions) / seconds,

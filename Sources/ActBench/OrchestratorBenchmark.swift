@@ -185,7 +185,7 @@ struct OrchestratorBenchmark {
             let tablesBefore = try await store.tableStatistics()
             let statementsBefore = try await store.statementStatistics()
             let cpuBefore = cpu.sample()
-            let windows = WindowRecorder(every: settings.windowRuns, cpu: cpu, store: store, ledger: ledger,
+            let windows = WindowRecorder(every: settings.windowRuns, stepsPerRun: Self.steps, cpu: cpu, store: store, ledger: ledger,
                 statements: statementsBefore)
             let windowTask = Task { try await windows.run(until: settings.runs) }
             defer { windowTask.cancel() }

@@ -120,8 +120,8 @@ extension Store {
             let rows: PostgresRows
             do {
                 rows = try await connection.query(StoreSQL.statementStatistics)
-            } catch {
-                return nil
+            } catch let error as PostgresError where ["3F000", "42P01", "55000"].contains(error.sqlState ?? "") {
+                return nil  // no schema hms_stats, no view, or the library not preloaded
             }
             var statements: [Int64: StatementStatistics] = [:]
             for row in rows {

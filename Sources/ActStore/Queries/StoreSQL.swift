@@ -208,7 +208,7 @@ enum StoreSQL {
     static let countRunsByStatus = "SELECT status, count(*) FROM runs GROUP BY status"
     /// The runs not finished, by status: the partial index runs_unfinished (migration 0019) holds only them.
     static let countUnfinishedRunsByStatus = """
-        SELECT status, count(*) FROM runs WHERE status NOT IN ('completed', 'failed', 'cancelled') GROUP BY status
+        SELECT status, count(*) FROM runs WHERE status NOT IN \(finishedStatuses) GROUP BY status
         """
 
     // MARK: tasks

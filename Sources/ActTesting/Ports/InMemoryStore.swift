@@ -243,7 +243,7 @@ public final class InMemoryStore: ServiceStore, TimerNotifications, Sendable {
             return tables.withLock { tables in
                 let oldest = tables.outbox.values.map(\.message.createdAt).min()
                 var byStatus: [String: Int] = [:]
-                for run in tables.runs.values where !["completed", "failed", "cancelled"].contains(run.status) {
+                for run in tables.runs.values where RunStatus(rawValue: run.status)?.isFinished != true {
                     byStatus[run.status, default: 0] += 1
                 }
                 let open = tables.tasks.values.filter { $0.status == .dispatched }
