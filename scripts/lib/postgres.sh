@@ -117,12 +117,28 @@ pg_install() {
     apt_ensure postgresql-15 libpq-dev
 }
 
+# A quarter of the machine's memory, at most 4GB and at least 128MB (the server's default), unless
+# HMS_PG_SHARED_BUFFERS says otherwise (a PostgreSQL size: 512MB, 2GB). Takes effect on a (re)start.
+_pg_shared_buffers() {
+    if [ -n "${HMS_PG_SHARED_BUFFERS:-}" ]; then
+        printf '%s\n' "$HMS_PG_SHARED_BUFFERS"
+        return 0
+    fi
+    local total_kb mb
+    total_kb="$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null)"
+    mb=$(( ${total_kb:-524288} / 4096 ))
+    [ "$mb" -gt 4096 ] && mb=4096
+    [ "$mb" -lt 128 ] && mb=128
+    printf '%sMB\n' "$mb"
+}
+
 # Writes the settings we own. postgresql.conf includes hms.conf, which is rewritten on every `pg_up`, so a
 # new port or mode takes effect on the next start.
 _pg_write_config() {
-    local data sock mode
+    local data sock mode buffers
     data="$(_pg_data)"
     sock="$(_pg_sock)"
+    buffers="$(_pg_shared_buffers)"
     if _pg_fast; then
         mode="fsync = off
 full_page_writes = off"
@@ -149,6 +165,12 @@ pg_stat_statements.track = top
 # The outbox and timers are queues (docs/operations.md, "PostgreSQL settings"): look for dead rows every 10 s,
 # not every minute.
 autovacuum_naptime = 10s
+# The indexes that take inserts at random places (runs, tasks, audit and inbox keys are hashes) must stay in
+# shared memory as history grows; the default 128MB held them up to ~200,000 runs (docs/operations.md).
+shared_buffers = $buffers
+# Fewer checkpoints, so fewer full-page images of those index pages in the WAL (durable mode).
+max_wal_size = 8GB
+checkpoint_timeout = 15min
 $mode
 EOF
     # Socket: the server's OS user only, by peer identity (the role setup below). TCP: loopback, password.
