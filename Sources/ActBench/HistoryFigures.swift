@@ -50,6 +50,8 @@ enum HistoryFigures {
         var vacuums: Int64
         var analyzes: Int64
         var bytes: Int64
+        /// The indexes' part of ``bytes``.
+        var indexBytes: Int64
         /// Bytes the stretch added, per run completed in it.
         var bytesPerRun: Double
     }
@@ -61,7 +63,7 @@ enum HistoryFigures {
             return Table(table: now.table, liveRows: now.liveRows, deadRows: now.deadRows,
                 updated: now.updated - (then?.updated ?? 0), hotUpdated: now.hotUpdated - (then?.hotUpdated ?? 0),
                 vacuums: now.vacuums - (then?.vacuums ?? 0), analyzes: now.analyzes - (then?.analyzes ?? 0),
-                bytes: now.bytes, bytesPerRun: runs > 0 ? Double(now.bytes - (then?.bytes ?? 0)) / Double(runs) : 0)
+                bytes: now.bytes, indexBytes: now.indexBytes, bytesPerRun: runs > 0 ? Double(now.bytes - (then?.bytes ?? 0)) / Double(runs) : 0)
         }
         .filter { $0.liveRows > 0 || $0.deadRows > 0 || $0.bytesPerRun != 0 }
     }

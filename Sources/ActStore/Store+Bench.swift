@@ -87,7 +87,9 @@ extension Store {
         public var deleted: Int64
         public var vacuums: Int64
         public var analyzes: Int64
+        /// Table, TOAST and indexes; ``indexBytes`` is the indexes' part.
         public var bytes: Int64
+        public var indexBytes: Int64
     }
 
     /// Every table of the schema, by name.
@@ -98,7 +100,8 @@ extension Store {
                     deadRows: try row.decode(Int64.self, column: 2), inserted: try row.decode(Int64.self, column: 3),
                     updated: try row.decode(Int64.self, column: 4), hotUpdated: try row.decode(Int64.self, column: 5),
                     deleted: try row.decode(Int64.self, column: 6), vacuums: try row.decode(Int64.self, column: 7),
-                    analyzes: try row.decode(Int64.self, column: 8), bytes: try row.decode(Int64.self, column: 9))
+                    analyzes: try row.decode(Int64.self, column: 8), bytes: try row.decode(Int64.self, column: 9),
+                    indexBytes: try row.decode(Int64.self, column: 10))
             }
         }
     }

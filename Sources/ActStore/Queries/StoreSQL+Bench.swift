@@ -75,7 +75,8 @@ extension StoreSQL {
     /// Each table of the current schema: its row counters and size (partitions of the audit log count apart).
     static let tableStatistics = """
         SELECT relname::text, n_live_tup, n_dead_tup, n_tup_ins, n_tup_upd, n_tup_hot_upd, n_tup_del,
-               autovacuum_count + vacuum_count, autoanalyze_count + analyze_count, pg_total_relation_size(relid)
+               autovacuum_count + vacuum_count, autoanalyze_count + analyze_count, pg_total_relation_size(relid),
+               pg_indexes_size(relid)
         FROM pg_stat_user_tables WHERE schemaname = current_schema() ORDER BY relname
         """
     /// Every statement pg_stat_statements has seen in this database, where the stack loads it
