@@ -21,7 +21,7 @@ public struct LiveControlPlane: ControlPlane {
         return zip(inputs, applied.outcomes).map { input, outcome in
             switch outcome {
             case .applied, .ignored: SubmissionResult(outcome: outcome, runs: input.runIDs(catalog: catalog))
-            case .rejected: SubmissionResult(outcome: outcome, runs: [])
+            case .rejected, .forbidden: SubmissionResult(outcome: outcome, runs: [])
             }
         }
     }

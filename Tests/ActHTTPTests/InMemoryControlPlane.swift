@@ -92,7 +92,7 @@ final class InMemoryControlPlane: ControlPlane {
             return zip(inputs, plan.outcomes).map { input, outcome in
                 switch outcome {
                 case .applied, .ignored: SubmissionResult(outcome: outcome, runs: input.runIDs(catalog: tables.catalog))
-                case .rejected: SubmissionResult(outcome: outcome, runs: [])
+                case .rejected, .forbidden: SubmissionResult(outcome: outcome, runs: [])
                 }
             }
         }

@@ -66,6 +66,47 @@ import Testing
         }
     }
 
+    /// A step's `allowed:` over AMQP: the desk portal's broker user may act as clerks and officers, but this
+    /// step names officers only, so a clerk's approval (a real identity, vouched for by `amqp.actors`) is refused,
+    /// recorded with the step's list and changes nothing; an officer's then opens the gate.
+    @Test func aStepsAllowedListRefusesAnActorItsBrokerUserMayActAs() async throws {
+        let desk = try AMQPConfiguration(url: TestEnvironment.amqpURL).user
+        let playbook = Self.playbook.replacingOccurrences(of: "    pause: true\n", with: "    pause: true\n    allowed: [officer#*]\n")
+        #expect(playbook.contains("allowed:"))
+        try await SystemHarness.run(playbooks: [playbook], configure: { $0.amqp.actors = ["\(desk)=officer#*;clerk#*"] },
+            answer: { _ in .ignore })
+        { system in
+            let eventID = UUID().uuidString
+            let run = System.runID(playbook: "PermitReview", eventID: eventID)
+            try await system.emit("PermitFiled", id: eventID)
+            try await system.tasks.wait("the zoning task") { $0.contains { $0.body["run_id"]?.stringValue == run } }
+            let task = try #require(system.tasks.all.first { $0.body["run_id"]?.stringValue == run })
+            try await publish(system, ["task_id": task.body["task_id"]!, "attempt": 1, "status": "completed",
+                "output": [:], "agent": "officer#2"], type: "hms.task.result", userID: desk)
+            try await waitForTrail(system, run, "the task's result") { $0.contains { $0.entry.kind == "task.completed" } }
+
+            func approval(_ actor: String) -> JSONValue {
+                ["run_id": .string(run), "step_id": "zoningApproval", "approved": true, "actor": .string(actor)]
+            }
+            try await publish(system, approval("clerk#7"), type: "hms.approval", userID: desk)
+            let refused = try await waitForTrail(system, run, "the clerk's refused attempt") {
+                $0.contains { $0.entry.kind == "attempt.refused" }
+            }.filter { $0.entry.kind == "attempt.refused" }
+            #expect(refused.map(\.entry.actor) == ["clerk#7"])
+            #expect(refused.first?.entry.data["allowed"] == ["officer#*"])
+            #expect(refused.first?.entry.data["reason"]?.stringValue?.contains("clerk#7 may not approve") == true)
+            #expect(try await system.store.run(id: run)?.status == "running", "the gate opened for a clerk")
+
+            try await publish(system, approval("officer#4"), type: "hms.approval", userID: desk)
+            try await system.tasks.wait("the notify task") {
+                $0.contains { $0.body["run_id"]?.stringValue == run && $0.body["step_id"] == "notify" }
+            }
+            let trail = try await system.store.auditTrail(runID: run)
+            #expect(trail.contains { $0.entry.kind == "approval.given" && $0.entry.actor == "officer#4" })
+            #expect(AuditChain.verify(run: run, entries: trail).0.isEmpty)
+        }
+    }
+
     /// Publishes on the results exchange with `user_id` as given (the broker refuses one that is not the
     /// connection's user, so only that user or none can be sent).
     private func publish(_ system: System, _ body: JSONValue, type: String, userID: String?) async throws {

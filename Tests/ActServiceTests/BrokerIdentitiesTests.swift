@@ -110,7 +110,7 @@ import Testing
         }
         let refused = try planner.plan([.init(.refusedAttempt(attempt, messageID: "m-1"))], runs: [run.runID: run],
             now: t0 + .seconds(2))
-        #expect(refused.outcomes == [.rejected(reason: attempt.reason)])
+        #expect(refused.outcomes == [.forbidden(reason: attempt.reason)])
         #expect(refused.batch.dispatchedTasks.isEmpty && refused.batch.taskChanges.isEmpty)
         let entry = try #require(refused.batch.audit.first?.entry)
         #expect(entry.kind == "attempt.refused" && entry.actor == "amqp:hms-demo-worker")

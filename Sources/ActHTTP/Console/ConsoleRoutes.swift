@@ -705,7 +705,7 @@ struct ConsoleRoutes<Plane: ControlPlane>: Sendable {
         switch result.outcome {
         case .applied: return done
         case .ignored(let reason): return "Nothing changed: \(reason)."
-        case .rejected(let reason): return "Refused: \(reason)."
+        case .rejected(let reason), .forbidden(let reason): return "Refused: \(reason)."
         }
     }
 

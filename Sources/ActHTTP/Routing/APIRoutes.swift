@@ -158,7 +158,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         switch result.outcome {
         case .applied: (outcome, reason) = ("applied", nil)
         case .ignored(let why): (outcome, reason) = ("ignored", why)
-        case .rejected(let why):
+        case .rejected(let why), .forbidden(let why):  // a start names no step, so nobody is forbidden
             if case .start(let playbookID, _) = input {
                 // Registered, but every version of it is disabled (GET /v1/playbooks/{id}/versions).
                 if try await controlPlane.playbookVersions(id: playbookID) != nil {
@@ -935,7 +935,7 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         switch triggered.submission.outcome {
         case .applied: (outcome, reason) = ("applied", nil)
         case .ignored(let why): (outcome, reason) = ("ignored", why)
-        case .rejected(let why):
+        case .rejected(let why), .forbidden(let why):
             // The schedule's row outlives its playbook's last enabled version until the next sync (10 s); the
             // reason says which version to enable.
             throw APIProblem(.conflict, slug: "playbook-disabled", title: "Refused", detail: why)
@@ -968,13 +968,17 @@ struct APIRoutes<Plane: ControlPlane>: Sendable {
         return result
     }
 
-    /// `applied`/`ignored` with the reason; a rejection (a state this replica cannot read) is a 409.
+    /// `applied`/`ignored` with the reason; a rejection (a state this replica cannot read) is a 409, a caller a
+    /// step's `allowed:` does not name a 403 `not-allowed`.
     static func outcome(_ outcome: BatchOutcome) throws -> (String, String?) {
         switch outcome {
         case .applied: return ("applied", nil)
         case .ignored(let reason): return ("ignored", reason)
         case .rejected(let reason):
             throw APIProblem(.conflict, slug: "rejected", title: "Rejected", detail: reason)
+        case .forbidden(let reason):
+            // A step's `allowed:` names someone else; the run's trail recorded the attempt.
+            throw APIProblem(.forbidden, slug: "not-allowed", title: "Forbidden", detail: reason)
         }
     }
 

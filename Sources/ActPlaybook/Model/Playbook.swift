@@ -172,6 +172,12 @@ public struct TaskSpec: Hashable, Sendable, Codable {
     /// `concurrency:` on the step: at most `limit` visits of this step at once, across all runs of the
     /// playbook, per value of the key (read on the run when the step is entered); `nil`: no limit.
     public var concurrency: Concurrency?
+    /// `allowed:`: who may answer the step's tasks and approve or refuse it, as ``ActorPattern``s
+    /// (`officer#*`, `supervisor#4`). A result or approval from anyone else is refused, recorded in the run's
+    /// trail as `attempt.refused` and dead-lettered (403 over HTTP). `nil`: whoever the credentials allow.
+    /// The actor is the authenticated one: the token's principal over HTTP, and over AMQP the body's name
+    /// checked against the broker user by `amqp.actors` (taken on trust without that setting).
+    public var allowed: [String]?
 
     public init(
         assignee: Assignee,

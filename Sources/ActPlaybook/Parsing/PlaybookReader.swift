@@ -23,7 +23,7 @@ struct PlaybookReader {
     ]
     static let taskKeys = [
         "agent", "actor", "service", "call", "playbook", "skills", "mode", "pause", "input", "form", "for_each",
-        "max_concurrency", "tolerated_failures", "concurrency",
+        "max_concurrency", "tolerated_failures", "concurrency", "allowed",
     ]
     static let choiceKeys = ["expr", "cases", "default"]
     static let parallelKeys = ["parallel", "join"]
@@ -333,6 +333,10 @@ struct PlaybookReader {
         if let form = fields["form"] { spec.form = readForm(form, step: id) }
         spec.forEach = readForEach(fields, step: id)
         if let concurrency = fields["concurrency"] { spec.concurrency = readConcurrency(concurrency, of: "steps") }
+        if let allowed = fields["allowed"] {
+            spec.allowed = readStringList(allowed, what: "an actor pattern like officer#*")
+            map.record(id, "allowed", source.location(allowed.value))
+        }
         return spec
     }
 

@@ -74,8 +74,9 @@ private struct PlaybookValidator {
         for step in playbook.steps {
             checkSubPlaybook(step)
             checkForEach(step)
+            checkAllowed(step)
             if case .parallel(let parallel) = step.kind {
-                parallel.branches.forEach { checkSubPlaybook($0); checkForEach($0) }
+                parallel.branches.forEach { checkSubPlaybook($0); checkForEach($0); checkAllowed($0) }
             }
         }
         if !agents.isEmpty { checkAgents(agents) }
@@ -102,6 +103,38 @@ private struct PlaybookValidator {
         diagnostics.append(.error("bad-value", "for_each step '\(step.id)' cannot have \(problems.joined(separator: ", "))",
             fix: "one task per item, max_concurrency 1…1000, tolerated_failures a count ≥ 0 or 0…100%",
             at: step.location))
+    }
+
+    // MARK: Who may answer
+
+    /// `allowed:` lists at least one ``ActorPattern``, and only on a step someone outside answers: a
+    /// sub-playbook's child run and a `call:` step's HTTP response complete their steps themselves.
+    mutating func checkAllowed(_ step: Step) {
+        guard case .task(let spec) = step.kind, let allowed = spec.allowed else { return }
+        let at = location(step, "allowed")
+        switch spec.assignee.kind {
+        case .playbook, .call:
+            let who = spec.assignee.kind == .playbook ? "its child run" : "hms-act, with the HTTP call's response"
+            diagnostics.append(.error("key-not-allowed",
+                "'allowed' does not belong on step '\(step.id)' (\(spec.assignee.written)): \(who) completes it, nobody answers it",
+                fix: "remove 'allowed:'" + (spec.assignee.kind == .playbook
+                    ? ", and put it on the steps of \(spec.assignee.name) that people or workers answer" : ""),
+                at: at))
+            return
+        default:
+            break
+        }
+        guard !allowed.isEmpty else {
+            diagnostics.append(.error("bad-value", "'allowed' of step '\(step.id)' is an empty list, so nobody could answer it",
+                fix: "list who may, e.g. `allowed: [officer#*, supervisor#4]`, or remove 'allowed:' to accept anyone "
+                    + "the credentials allow", at: at))
+            return
+        }
+        for pattern in allowed {
+            guard let problem = ActorPattern.problem(with: pattern) else { continue }
+            diagnostics.append(.error("bad-value", "'\(pattern)' in 'allowed' of step '\(step.id)' \(problem)",
+                fix: "write an actor name (supervisor#4), a prefix ending in * (officer#*), or * for anyone", at: at))
+        }
     }
 
     // MARK: Sub-playbooks

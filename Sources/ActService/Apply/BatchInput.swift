@@ -77,4 +77,7 @@ public enum BatchOutcome: Hashable, Sendable {
     case ignored(reason: String)
     /// It cannot be applied: dead-letter it with this reason.
     case rejected(reason: String)
+    /// Refused because of who sent it (``BrokerIdentities``, a step's `allowed:`): the run's trail records the
+    /// attempt, and it is dead-lettered with this reason (403 over HTTP).
+    case forbidden(reason: String)
 }

@@ -141,6 +141,7 @@ extension BatchPlanner {
 
         private mutating func taskResult(_ result: WorkerMessage.TaskResult) -> BatchOutcome {
             let task = TaskID(result.taskID)
+            if let refusal = refusedByStep(.taskResult(result), run: task.runID, actor: result.agent) { return refusal }
             var data: [String: JSONValue] = ["task_id": .string(result.taskID), "attempt": .int(result.attempt)]
             let event: RunEvent
             let kind: String
@@ -161,6 +162,9 @@ extension BatchPlanner {
         }
 
         private mutating func approval(_ approval: WorkerMessage.Approval) -> BatchOutcome {
+            if let refusal = refusedByStep(.approval(approval), run: RunID(approval.runID), actor: approval.actor) {
+                return refusal
+            }
             let event = RunEvent.approval(step: StepID(approval.stepID), approved: approval.approved,
                 actor: approval.actor, reason: approval.reason, payload: approval.payload)
             let data: JSONValue = ["step_id": .string(approval.stepID),
@@ -171,11 +175,46 @@ extension BatchPlanner {
                 missing: .rejected(reason: "no run \(approval.runID) to approve"))
         }
 
+        /// A result or approval from an actor its step's `allowed:` does not name (issue 13) is refused as one
+        /// from the wrong broker user is, with the step's patterns in the reason and the trail; `nil`: it may go
+        /// on. The actor is the authenticated one (``BrokerIdentities``, the HTTP principal); a result that names
+        /// none is refused too, since nobody could be checked.
+        private mutating func refusedByStep(_ message: WorkerMessage, run runID: RunID, actor: String?) -> BatchOutcome? {
+            guard case .success(let run)? = load(runID) else { return nil }  // `deliver` answers for a missing run
+            let step: StepID
+            let patterns: [String]
+            let act: String
+            switch message {
+            case .taskResult(let result):
+                guard let allowed = run.machine.allowedActors(ofTask: TaskID(result.taskID)) else { return nil }
+                (step, patterns, act) = (allowed.step, allowed.patterns, "answer")
+            case .approval(let approval):
+                step = StepID(approval.stepID)
+                guard let allowed = run.machine.allowedActors(ofStep: step) else { return nil }
+                (patterns, act) = (allowed, approval.approved ? "approve" : "refuse")
+            case .signal:
+                return nil
+            }
+            if let actor, ActorPattern.matches(any: patterns, actor) { return nil }
+            let listed = patterns.joined(separator: ", ")
+            let reason = actor.map { "\($0) may not \(act) step \(step) of run \(runID): its allowed: lists \(listed)" }
+                ?? "the result for step \(step) of run \(runID) names no agent, and the step's allowed: lists \(listed); "
+                    + "send the result with `agent`, or set amqp.actors so that the broker user is its agent"
+            return refused(RefusedAttempt(message: message, brokerUser: nil, claimedActor: actor, reason: reason),
+                by: actor ?? "worker", allowed: patterns)
+        }
+
         /// A message refused because of who sent it: the run's trail records the attempt (who, as whom, what,
-        /// why) and nothing else changes; the message is dead-lettered with the reason.
-        private mutating func refused(_ attempt: RefusedAttempt) -> BatchOutcome {
+        /// why) and nothing else changes; the message is dead-lettered with the reason (403 over HTTP).
+        ///
+        /// - Parameters:
+        ///   - actor: Who the trail names; by default the broker user (`amqp:desk-portal`).
+        ///   - allowed: The step's `allowed:` patterns, when they are why.
+        private mutating func refused(_ attempt: RefusedAttempt, by actor: String? = nil, allowed: [String]? = nil)
+            -> BatchOutcome
+        {
             let runID = RunID(attempt.runID)
-            guard case .success(var run)? = load(runID) else { return .rejected(reason: attempt.reason) }
+            guard case .success(var run)? = load(runID) else { return .forbidden(reason: attempt.reason) }
             var data: [String: JSONValue] = [
                 "reason": .string(attempt.reason),
                 "broker_user": attempt.brokerUser.map(JSONValue.string) ?? .null,
@@ -194,11 +233,12 @@ extension BatchPlanner {
                 data["message"] = "signal"
                 data["signal"] = .string(name)
             }
-            appendAudit(to: &run, kind: "attempt.refused", actor: "amqp:" + (attempt.brokerUser ?? "(no user_id)"),
+            if let allowed { data["allowed"] = .array(allowed.map(JSONValue.string)) }
+            appendAudit(to: &run, kind: "attempt.refused", actor: actor ?? "amqp:" + (attempt.brokerUser ?? "(no user_id)"),
                 data: .object(data))
             run.changed = true
             working[runID] = run
-            return .rejected(reason: attempt.reason)
+            return .forbidden(reason: attempt.reason)
         }
 
         private mutating func operatorCommand(_ event: RunEvent, to runID: RunID, actor: String, reason: String?)

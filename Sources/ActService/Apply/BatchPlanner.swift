@@ -70,10 +70,16 @@ public struct BatchPlanner: Sendable {
         for item in items {
             let outcome = item.fresh ? planning.apply(item.input) : .ignored(reason: "already applied (inbox)")
             planning.plan.outcomes.append(outcome)
-            // A refused input changed nothing: forget its key, so that its corrected or replayed copy applies.
-            // (A refused attempt is the exception: its audit entry is its effect.)
-            if case .rejected = outcome, item.fresh, let key = item.input.inboxKey, !item.input.isRefusedAttempt {
-                planning.plan.batch.releasedInboxKeys.append(key)
+            // A refused input changed nothing but, when forbidden, its run's trail: forget its key, so that its
+            // corrected or replayed copy applies (and a repeated forbidden attempt is recorded again). A refused
+            // attempt keeps its own key (``BatchInput/inboxKey``): the broker redelivers nothing it acknowledged.
+            switch outcome {
+            case .rejected, .forbidden:
+                if item.fresh, let key = item.input.inboxKey, !item.input.isRefusedAttempt {
+                    planning.plan.batch.releasedInboxKeys.append(key)
+                }
+            case .applied, .ignored:
+                break
             }
         }
         return try planning.finish()

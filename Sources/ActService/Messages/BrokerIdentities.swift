@@ -48,20 +48,17 @@ public struct BrokerIdentities: Sendable, Hashable {
                 throw BrokerIdentitiesError(entry: entry,
                     problem: "has an empty actor pattern; write names or prefixes ending in * separated by ;")
             }
-            guard let bad = patterns.first(where: { $0.dropLast().contains("*") }) else {
-                patternsByUser[user, default: []] += patterns
-                continue
+            for pattern in patterns {
+                guard let problem = ActorPattern.problem(with: pattern) else { continue }
+                throw BrokerIdentitiesError(entry: entry, problem: "pattern \(pattern) \(problem)")
             }
-            throw BrokerIdentitiesError(entry: entry,
-                problem: "pattern \(bad) has a * before its end; only a trailing * (a prefix) is supported")
+            patternsByUser[user, default: []] += patterns
         }
     }
 
     /// Whether `user` may act as `actor`.
     public func allows(_ user: String, toActAs actor: String) -> Bool {
-        (patternsByUser[user] ?? []).contains { pattern in
-            pattern.hasSuffix("*") ? actor.hasPrefix(pattern.dropLast()) : actor == pattern
-        }
+        ActorPattern.matches(any: patternsByUser[user] ?? [], actor)
     }
 
     /// The message as it may be applied, or why it is refused.

@@ -85,7 +85,7 @@ public struct BulkOperator: Service {
             switch outcome {
             case .applied: applied += 1
             case .ignored: ignored += 1
-            case .rejected: refused += 1
+            case .rejected, .forbidden: refused += 1
             }
         }
         let kept = try await store.recordBulkProgress(operation.id, owner: owner, cursor: page.cursor,

@@ -199,7 +199,7 @@ public struct DeliveryConsumer: Service {
                     case .ignored(let reason):
                         ignoredCount += 1
                         logger.debug("message ignored", metadata: ["message.reason": "\(reason)"])
-                    case .rejected(let reason): rejected.append((position, reason))
+                    case .rejected(let reason), .forbidden(let reason): rejected.append((position, reason))
                     }
                 }
                 ServiceMetrics.message(queue: queue, outcome: "applied", count: appliedCount)
