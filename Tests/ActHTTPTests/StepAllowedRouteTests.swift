@@ -10,15 +10,7 @@ import Testing
 /// stays shut until someone it names answers.
 @Suite("step allowed:")
 struct StepAllowedRouteTests {
-    static let zoning = """
-        id: ZoningApproval
-        trigger: zoning.requested
-        steps:
-          - id: zoningApproval
-            service: zoningPortal.approve
-            pause: true
-            allowed: [officer#*]
-        """
+    static let zoning = Playbooks.zoning + "\n    allowed: [officer#*]\n"
     static let tokens = Token.specifications + ["officer#4:officer-secret:operate", "clerk#7:clerk-secret:operate"]
 
     @Test func onlyAnActorTheStepNamesAnswersAndApproves() async throws {

@@ -29,14 +29,7 @@ import Testing
         try await SystemHarness.run(playbooks: [Self.playbook], configure: { $0.amqp.actors = ["\(desk)=officer#*"] },
             answer: { _ in .ignore })
         { system in
-            let eventID = UUID().uuidString
-            let run = System.runID(playbook: "PermitReview", eventID: eventID)
-            try await system.emit("PermitFiled", id: eventID)
-            try await system.tasks.wait("the zoning task") { $0.contains { $0.body["run_id"]?.stringValue == run } }
-            let task = try #require(system.tasks.all.first { $0.body["run_id"]?.stringValue == run })
-            try await publish(system, ["task_id": task.body["task_id"]!, "attempt": 1, "status": "completed",
-                "output": [:]], type: "hms.task.result", userID: desk)
-            try await waitForTrail(system, run, "the task's result") { $0.contains { $0.entry.kind == "task.completed" } }
+            let run = try await awaitingApproval(system, desk: desk, agent: nil)
 
             // The attack: the body names the officer, nothing says who sent it.
             func approval(_ actor: String) -> JSONValue {
@@ -76,14 +69,7 @@ import Testing
         try await SystemHarness.run(playbooks: [playbook], configure: { $0.amqp.actors = ["\(desk)=officer#*;clerk#*"] },
             answer: { _ in .ignore })
         { system in
-            let eventID = UUID().uuidString
-            let run = System.runID(playbook: "PermitReview", eventID: eventID)
-            try await system.emit("PermitFiled", id: eventID)
-            try await system.tasks.wait("the zoning task") { $0.contains { $0.body["run_id"]?.stringValue == run } }
-            let task = try #require(system.tasks.all.first { $0.body["run_id"]?.stringValue == run })
-            try await publish(system, ["task_id": task.body["task_id"]!, "attempt": 1, "status": "completed",
-                "output": [:], "agent": "officer#2"], type: "hms.task.result", userID: desk)
-            try await waitForTrail(system, run, "the task's result") { $0.contains { $0.entry.kind == "task.completed" } }
+            let run = try await awaitingApproval(system, desk: desk, agent: "officer#2")
 
             func approval(_ actor: String) -> JSONValue {
                 ["run_id": .string(run), "step_id": "zoningApproval", "approved": true, "actor": .string(actor)]
@@ -105,6 +91,24 @@ import Testing
             #expect(trail.contains { $0.entry.kind == "approval.given" && $0.entry.actor == "officer#4" })
             #expect(AuditChain.verify(run: run, entries: trail).0.isEmpty)
         }
+    }
+
+    /// Starts a PermitReview run and answers its zoning task as `desk` (naming `agent`, when given), so that the
+    /// step waits for its approval; returns the run id.
+    private func awaitingApproval(_ system: System, desk: String, agent: String?) async throws -> String {
+        let eventID = UUID().uuidString
+        let run = System.runID(playbook: "PermitReview", eventID: eventID)
+        try await system.emit("PermitFiled", id: eventID)
+        try await system.tasks.wait("the zoning task") { $0.contains { $0.body["run_id"]?.stringValue == run } }
+        let task = try #require(system.tasks.all.first { $0.body["run_id"]?.stringValue == run })
+        var result: JSONValue = ["task_id": task.body["task_id"]!, "attempt": 1, "status": "completed", "output": [:]]
+        if let agent, case .object(var members) = result {
+            members["agent"] = .string(agent)
+            result = .object(members)
+        }
+        try await publish(system, result, type: "hms.task.result", userID: desk)
+        try await waitForTrail(system, run, "the task's result") { $0.contains { $0.entry.kind == "task.completed" } }
+        return run
     }
 
     /// Publishes on the results exchange with `user_id` as given (the broker refuses one that is not the
