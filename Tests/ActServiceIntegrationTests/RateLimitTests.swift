@@ -55,11 +55,14 @@ import Testing
     /// Tasks waiting for the agent's tokens get them by their run's priority, then by age: high-priority runs
     /// triggered after low-priority ones still reach the worker before the low ones that were waiting.
     ///
-    /// One token every 2 s: the twelve triggers must all be in before the third token for the order to be
-    /// exact, and publishing them takes well under that even on a loaded machine. (At 120/min, one every
-    /// 0.5 s, a slow publisher let four low ones through first on a busy CI machine.)
+    /// The order is by priority among the tasks that wait together, not a strict global queue (a held task's
+    /// token falls due at a time fixed when it was claimed, and a relay polling a little late may find a low one
+    /// due alone; docs/playbooks.md). So the test counts, over the 36 (high, low) pairs, how often the high one
+    /// arrived first: by age alone, with the low ones triggered first, that is none; by priority, with the first
+    /// low ones perhaps through before the high ones were in, about 30. (It asked for at most two low ones before
+    /// the last high one, and a loaded CI machine let four through.)
     @Test func waitingTasksGetTokensByPriority() async throws {
-        let agent = Agent(id: "ai.payments", rateLimit: RateLimit(parsing: "30/min"))
+        let agent = Agent(id: "ai.payments", rateLimit: RateLimit(parsing: "120/min"))
         let arrivals = Mutex<[String]>([])
         try await SystemHarness.run(playbooks: [Self.payments], agents: [agent]) { task in
             arrivals.withLock { $0.append(task.runID) }
@@ -75,11 +78,12 @@ import Testing
                     .isSuperset(of: runs)
             }
             let order = arrivals.withLock { $0 }.map { run in (low + high).first { System.runID(playbook: "Refund.v1", eventID: $0) == run } ?? run }
-            // The first low ones may have had their tokens before the high ones were triggered; from then on
-            // every high one goes first.
-            let lastHigh = try #require(order.lastIndex { $0.hasPrefix("high") })
-            let lowAfter = order[(lastHigh + 1)...].filter { $0.hasPrefix("low") }.count
-            #expect(lowAfter >= 4, "tasks reached the worker in the order \(order)")
+            let position = Dictionary(order.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+            let highFirst = high.reduce(0) { count, h in
+                count + low.filter { l in (position[h] ?? .max) < (position[l] ?? .max) }.count
+            }
+            print("rate limit by priority: a high-priority task went first in \(highFirst) of 36 pairs: \(order)")
+            #expect(highFirst >= 24, "tasks reached the worker in the order \(order)")
         }
     }
 }
