@@ -114,7 +114,7 @@ private struct PlaybookValidator {
         let at = location(step, "allowed")
         switch spec.assignee.kind {
         case .playbook, .call:
-            let who = spec.assignee.kind == .playbook ? "its child run" : "hms-act, with the HTTP call's response"
+            let who = spec.assignee.kind == .playbook ? "its child run" : "hms-act, on the HTTP call's response,"
             diagnostics.append(.error("key-not-allowed",
                 "'allowed' does not belong on step '\(step.id)' (\(spec.assignee.written)): \(who) completes it, nobody answers it",
                 fix: "remove 'allowed:'" + (spec.assignee.kind == .playbook

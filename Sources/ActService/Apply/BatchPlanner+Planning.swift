@@ -181,6 +181,7 @@ extension BatchPlanner {
         /// none is refused too, since nobody could be checked.
         private mutating func refusedByStep(_ message: WorkerMessage, run runID: RunID, actor: String?) -> BatchOutcome? {
             guard case .success(let run)? = load(runID) else { return nil }  // `deliver` answers for a missing run
+            working[runID] = run  // unchanged; `deliver` then finds it decoded instead of decoding it again
             let step: StepID
             let patterns: [String]
             let act: String
